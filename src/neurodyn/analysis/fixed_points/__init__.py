@@ -1,0 +1,76 @@
+"""Fixed points of fitted latent dynamics, with their Jacobians and stability.
+
+``find_fixed_points`` dispatches on what a model's :class:`~neurodyn.models.base.Dynamics`
+exposes: affine maps have one exact fixed point (:mod:`.affine`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from neurodyn.analysis.spectral import eigen_timescales
+from neurodyn.errors import ConfigError
+
+
+@dataclass
+class FixedPoint:
+    """A fixed point z* = F(z*, u) of a discrete-time latent map.
+
+    z: (latent,); jacobian: (latent, latent) ∂F/∂z at z*; eigenvalues: (latent,) complex;
+    stable: all |eigenvalue| < 1; method: how it was found; region: piecewise-linear region
+    label where applicable.
+    """
+
+    z: np.ndarray
+    jacobian: np.ndarray
+    eigenvalues: np.ndarray
+    stable: bool
+    method: str
+    residual: float = 0.0
+    region: str | None = None
+
+    def to_json(self, dt: float) -> dict[str, Any]:
+        tau, freq = eigen_timescales(self.eigenvalues, dt)
+        order = np.argsort(-np.abs(self.eigenvalues), kind="stable")
+        return {
+            "z": self.z.tolist(),
+            "stable": bool(self.stable),
+            "method": self.method,
+            "residual": float(self.residual),
+            "region": self.region,
+            "eigenvalues": [[float(e.real), float(e.imag)] for e in self.eigenvalues[order]],
+            "time_constants_s": [float(x) if np.isfinite(x) else None for x in tau[order]],
+            "frequencies_hz": [float(x) for x in freq[order]],
+            "spectral_radius": float(np.abs(self.eigenvalues).max()),
+        }
+
+
+def classify(eigenvalues: np.ndarray) -> str:
+    """A readable name for a discrete-time fixed point: stable/unstable, node/spiral, saddle."""
+    mod = np.abs(eigenvalues)
+    rotating = bool(np.any(np.abs(np.asarray(eigenvalues).imag) > 1e-9))
+    if np.all(mod < 1):
+        return "stable spiral" if rotating else "stable node"
+    if np.all(mod > 1):
+        return "unstable spiral" if rotating else "unstable node"
+    return "saddle"
+
+
+def find_fixed_points(dynamics, u: np.ndarray | None = None) -> list[FixedPoint]:
+    """All fixed points the family's structure allows finding with constant input ``u``."""
+    if dynamics.affine is not None:
+        from neurodyn.analysis.fixed_points.affine import affine_fixed_point
+
+        aff = {k: v.detach().cpu().double() for k, v in dynamics.affine.items()}
+        u_t = None if u is None else torch.as_tensor(u, dtype=torch.float64)
+        point = affine_fixed_point(aff["A"], aff["B"], aff["b"], u_t)
+        return [] if point is None else [point]
+    raise ConfigError("analysis.fixed_points", "this model's dynamics expose no structure a fixed-point "
+                                               "solver here can use")
+
+
+__all__ = ["FixedPoint", "classify", "find_fixed_points"]

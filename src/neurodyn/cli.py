@@ -1,0 +1,148 @@
+"""The ``neurodyn`` command line: the package's stages without Snakemake.
+
+Every user-facing problem is reported as one line ``neurodyn: error: <file or field>: <problem>``
+with exit status 1, and no partial output is left behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from neurodyn import __version__
+from neurodyn.errors import NeurodynError
+
+log = logging.getLogger("neurodyn")
+
+
+def _bin_size(text: str) -> float | None:
+    if text.lower() in ("native", "none"):
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds or 'native', got {text!r}")
+
+
+def _cmd_ingest(args: argparse.Namespace) -> int:
+    from neurodyn.dataset import config_hash, summary, write_dataset
+    from neurodyn.ingest import BinningOptions, bin_recording, read_source
+
+    binning_cfg = {
+        "bin_size_s": args.bin_size,
+        "segment": args.segment,
+        "align_event": args.align_event,
+        "window_s": args.window,
+        "segment_length_s": args.segment_length,
+        "event_labels": args.event_labels,
+        "min_spikes": args.min_spikes,
+        "zscore": args.zscore,
+    }
+    split_cfg = {"column": None if args.split_column == "none" else args.split_column, "seed": args.seed}
+    heldout_cfg = {"fraction": args.heldout_fraction, "seed": args.seed}
+    opts = BinningOptions.from_config(binning_cfg, split_cfg, heldout_cfg)
+    source_cfg = {"inputs": args.inputs, "channels": args.channels, "l_freq": args.l_freq,
+                  "h_freq": args.h_freq, "resample_hz": args.resample_hz}
+    recording = read_source(args.source, **source_cfg)
+    dataset = bin_recording(recording, opts, config_hash=config_hash(
+        {"source": source_cfg, "binning": opts.as_dict()}))
+    write_dataset(dataset, args.out)
+    print(json.dumps(summary(dataset), indent=2))
+    return 0
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    from neurodyn.dataset import open_dataset, summary
+
+    info = summary(open_dataset(args.store))
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    print(f"{args.store}: {info['kind']} dataset, {info['n_trials']} trials × {info['n_time_bins']} bins "
+          f"× {info['n_channels']} channels ({info['n_heldout_channels']} held out)")
+    print(f"  bins: {info['bin_size_s'] * 1e3:g} ms, window {info['window_s'][0]:+.3f} … "
+          f"{info['window_s'][1]:+.3f} s around '{info['align_event']}'")
+    print("  splits: " + ", ".join(f"{k} {v}" for k, v in info["splits"].items()))
+    if info["kind"] == "counts":
+        print(f"  spikes: {info['total_spikes']}, mean rate {info['mean_rate_hz']:.2f} Hz "
+              f"(median {info['median_rate_hz']:.2f} Hz)")
+    else:
+        print(f"  signal: mean {info['mean']:.3g} {info['units']}, std {info['std']:.3g} {info['units']}")
+    for key in ("n_conditions", "inputs", "behavior"):
+        if key in info:
+            print(f"  {key.replace('n_', '').replace('_', ' ')}: {info[key]}")
+    print(f"  observed: {100 * info['fraction_observed']:.1f}% of bins")
+    print(f"  source: {info['source']} (sha256 {info['source_sha256'][:12]}…)")
+    print(f"  created by {info['created_by']}, config {info['config_hash'][:12]}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="neurodyn", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"neurodyn {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    ingest = sub.add_parser("ingest", help="bin an NWB or EDF recording into a dataset store",
+                            description="Read an NWB (spikes) or EDF (continuous) recording and write "
+                                        "the binned zarr v3 dataset. The source kind is read from the file.")
+    ingest.add_argument("source", type=Path, help="NWB or EDF/BDF file")
+    ingest.add_argument("out", type=Path, help="output store (e.g. dataset.zarr)")
+    ingest.add_argument("--bin-size", type=_bin_size, required=True, metavar="SECONDS",
+                        help="bin width in seconds (spikes: 0.001–0.1); 'native' keeps a continuous "
+                             "signal's sampling period")
+    ingest.add_argument("--align-event", metavar="COLUMN",
+                        help="trials-table column to align to (default: start_time)")
+    ingest.add_argument("--window", type=float, nargs=2, metavar=("START", "STOP"),
+                        help="window around the alignment event, seconds (e.g. -0.25 0.45)")
+    ingest.add_argument("--segment", default="auto", choices=["auto", "trials", "events", "windows", "continuous"],
+                        help="how to cut trials (default: trials table if present, else one continuous trial)")
+    ingest.add_argument("--segment-length", type=float, metavar="SECONDS", help="window length for --segment windows")
+    ingest.add_argument("--event-labels", nargs="+", metavar="LABEL", help="annotation labels for --segment events")
+    ingest.add_argument("--inputs", nargs="+", default=[], metavar="NAME",
+                        help="NWB stimulus time series to bin as conditioning inputs")
+    ingest.add_argument("--channels", nargs="+", metavar="NAME", help="EDF channels to keep (cleaned names)")
+    ingest.add_argument("--l-freq", type=float, help="EDF band-pass low edge, Hz")
+    ingest.add_argument("--h-freq", type=float, help="EDF band-pass high edge, Hz")
+    ingest.add_argument("--resample-hz", type=float, help="resample EDF signals to this rate first")
+    ingest.add_argument("--zscore", action="store_true", help="z-score each continuous channel")
+    ingest.add_argument("--min-spikes", type=int, default=1, help="drop units with fewer spikes (default 1)")
+    ingest.add_argument("--split-column", default="auto",
+                        help="trials column holding train/val/test, 'auto', or 'none' for a seeded split")
+    ingest.add_argument("--heldout-fraction", type=float, default=0.2,
+                        help="fraction of channels held out when the file marks none (default 0.2)")
+    ingest.add_argument("--seed", type=int, default=0, help="seed of split and held-out choices")
+    ingest.set_defaults(func=_cmd_ingest)
+
+    info = sub.add_parser("info", help="summarise a dataset store", description="Print a readable summary "
+                                                                                "of a binned dataset store.")
+    info.add_argument("store", type=Path)
+    info.add_argument("--json", action="store_true", help="print the summary as JSON")
+    info.set_defaults(func=_cmd_info)
+
+    from neurodyn.pipeline import add_pipeline_commands
+
+    add_pipeline_commands(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    try:
+        return args.func(args)
+    except NeurodynError as exc:
+        print(f"neurodyn: error: {exc}".replace("\n", " "), file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("neurodyn: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

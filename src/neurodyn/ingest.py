@@ -1,0 +1,396 @@
+"""Ingest: read a source file into a recording, and bin a recording into a dataset.
+
+``read_source`` picks the reader from the file's signature (NWB/HDF5 or EDF/BDF);
+``bin_recording`` turns a recording into the binned dataset of :mod:`neurodyn.dataset`
+according to :class:`BinningOptions`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from neurodyn import binning
+from neurodyn.dataset import build_dataset
+from neurodyn.errors import ConfigError, InputFileError
+from neurodyn.recording import ContinuousRecording, Recording, SpikeRecording
+from neurodyn.trials import (
+    TrialWindows,
+    from_annotations,
+    from_trials_table,
+    normalise_split_labels,
+    seeded_heldout,
+    seeded_split,
+    tiling,
+)
+
+log = logging.getLogger(__name__)
+
+SEGMENTS = ("auto", "trials", "events", "windows", "continuous")
+
+
+@dataclass
+class SplitOptions:
+    """column: ``auto`` (use a ``split`` column when it has training trials), a column name, or
+    None (seeded); fractions of valid/test trials for seeded splits (stratified by condition)."""
+
+    column: str | None = "auto"
+    fractions: dict[str, float] = field(default_factory=lambda: {"train": 0.7, "valid": 0.15, "test": 0.15})
+    seed: int = 0
+
+
+@dataclass
+class HeldoutOptions:
+    """column: ``auto`` (a boolean ``heldout`` unit column when it marks any unit), a column name,
+    or None (seeded); fraction of channels held out when seeded."""
+
+    column: str | None = "auto"
+    fraction: float = 0.2
+    seed: int = 0
+
+
+@dataclass
+class BinningOptions:
+    """How a recording becomes trials × bins × channels (see :mod:`neurodyn.trials`).
+
+    bin_size_s: bin width (spikes: 1–100 ms; continuous: None keeps the sampling period);
+    segment: auto | trials | events | windows | continuous (auto: trials when a trials table
+    exists, else continuous); align_event: trials-table column to align to (default start_time);
+    window_s: [start, stop] seconds around the alignment event; segment_length_s: window length
+    for ``windows``; event_labels: annotation labels for ``events`` (None: all);
+    condition_column: ``auto`` (``condition`` when present), a column, or None;
+    on_missing_event: error | drop; min_spikes: drop units with fewer spikes in the binned data;
+    zscore: z-score each continuous channel.
+    """
+
+    bin_size_s: float | None = 0.02
+    segment: str = "auto"
+    align_event: str | None = None
+    window_s: tuple[float, float] | None = None
+    segment_length_s: float | None = None
+    event_labels: list[str] | None = None
+    condition_column: str | None = "auto"
+    on_missing_event: str = "error"
+    min_spikes: int = 1
+    zscore: bool = False
+    split: SplitOptions = field(default_factory=SplitOptions)
+    heldout: HeldoutOptions = field(default_factory=HeldoutOptions)
+
+    @classmethod
+    def from_config(cls, binning_cfg: dict | None = None, split: dict | None = None,
+                    heldout: dict | None = None) -> "BinningOptions":
+        """Build from config sections, naming any unknown key or bad value."""
+        binning_cfg = dict(binning_cfg or {})
+        known = {f.name for f in fields(cls)} - {"split", "heldout"}
+        for section, allowed, given in (("binning", known, binning_cfg),
+                                        ("split", {f.name for f in fields(SplitOptions)}, split or {}),
+                                        ("heldout", {f.name for f in fields(HeldoutOptions)}, heldout or {})):
+            unknown = sorted(set(given) - allowed)
+            if unknown:
+                raise ConfigError(f"{section}.{unknown[0]}", "unknown option")
+        opts = cls(**binning_cfg, split=SplitOptions(**(split or {})), heldout=HeldoutOptions(**(heldout or {})))
+        opts.check()
+        return opts
+
+    def check(self) -> None:
+        if self.window_s is not None:
+            self.window_s = (float(self.window_s[0]), float(self.window_s[1]))
+        if self.segment not in SEGMENTS:
+            raise ConfigError("binning.segment", f"must be one of {SEGMENTS}, got {self.segment!r}")
+        if self.bin_size_s is not None and not (0 < self.bin_size_s <= 1.0):
+            raise ConfigError("binning.bin_size_s", f"must be in (0, 1] seconds, got {self.bin_size_s}")
+        if self.on_missing_event not in ("error", "drop"):
+            raise ConfigError("binning.on_missing_event", f"must be 'error' or 'drop', got {self.on_missing_event!r}")
+        if self.min_spikes < 0:
+            raise ConfigError("binning.min_spikes", "must be >= 0")
+        fr = self.split.fractions
+        if any(k not in ("train", "valid", "test") or v < 0 for k, v in fr.items()) or \
+                fr.get("valid", 0) + fr.get("test", 0) >= 1:
+            raise ConfigError("split.fractions", f"need non-negative train/valid/test with valid + test < 1, got {fr}")
+        if not 0 <= self.heldout.fraction < 1:
+            raise ConfigError("heldout.fraction", f"must be in [0, 1), got {self.heldout.fraction}")
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def detect_kind(path: str | os.PathLike[str]) -> str:
+    """``nwb`` or ``edf`` from the file signature."""
+    from neurodyn.io.edf import is_edf
+    from neurodyn.io.nwb import is_hdf5
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputFileError(path, "no such file")
+    if path.stat().st_size == 0:
+        raise InputFileError(path, "is empty")
+    if is_hdf5(path):
+        return "nwb"
+    if is_edf(path):
+        return "edf"
+    raise InputFileError(path, "not an NWB (HDF5) or EDF/BDF file")
+
+
+def read_source(path: str | os.PathLike[str], *, kind: str | None = None, **options) -> Recording:
+    """Read an NWB or EDF file. options go to the reader (``inputs`` for NWB; ``channels``,
+    ``l_freq``, ``h_freq``, ``resample_hz`` for EDF)."""
+    kind = kind or detect_kind(path)
+    if kind == "nwb":
+        from neurodyn.io.nwb import read_nwb
+
+        return read_nwb(path, inputs=options.get("inputs"))
+    if kind == "edf":
+        from neurodyn.io.edf import read_edf
+
+        return read_edf(path, **{k: v for k, v in options.items()
+                                 if k in ("channels", "l_freq", "h_freq", "resample_hz")})
+    raise ConfigError("source.kind", f"must be nwb or edf, got {kind!r}")
+
+
+# --- binning a recording -----------------------------------------------------------------------
+
+
+def _check_inside(windows: TrialWindows, extent: tuple[float, float], source: str) -> None:
+    starts = windows.starts
+    stops = starts + windows.n_bins * windows.bin_size
+    slack = 1e-6 * windows.bin_size
+    outside = (starts < extent[0] - slack) | (stops > extent[1] + slack)
+    if outside.any():
+        i = int(np.flatnonzero(outside)[0])
+        raise InputFileError(source, f"{int(outside.sum())} trial window(s) lie outside the recording "
+                                     f"[{extent[0]:.3f}, {extent[1]:.3f}] s, e.g. trial {windows.trial_ids[i]} "
+                                     f"at [{starts[i]:.3f}, {stops[i]:.3f}] s")
+
+
+def _segment(rec: Recording, opts: BinningOptions, bin_size: float) -> TrialWindows:
+    segment = opts.segment
+    if segment == "auto":
+        segment = "trials" if isinstance(rec, SpikeRecording) and rec.trials is not None else "continuous"
+    if segment == "trials":
+        if not isinstance(rec, SpikeRecording) or rec.trials is None:
+            raise InputFileError(rec.source, "has no trials table (use segment: windows or continuous)")
+        condition = opts.condition_column
+        if condition == "auto":
+            condition = "condition" if "condition" in rec.trials else None
+        return from_trials_table(rec.trials, bin_size=bin_size, align_event=opts.align_event,
+                                 window=opts.window_s, condition_column=condition,
+                                 on_missing_event=opts.on_missing_event)
+    if segment == "events":
+        if not isinstance(rec, ContinuousRecording) or not len(rec.annotations.get("onset", [])):
+            raise InputFileError(rec.source, "has no annotations to align to (segment: events)")
+        if opts.window_s is None:
+            raise ConfigError("binning.window_s", "is required with segment: events")
+        return from_annotations(rec.annotations, bin_size=bin_size, labels=opts.event_labels,
+                                window=opts.window_s)
+    length = opts.segment_length_s if segment == "windows" else None
+    if segment == "windows" and length is None:
+        raise ConfigError("binning.segment_length_s", "is required with segment: windows")
+    return tiling(rec.extent, bin_size=bin_size, length=length)
+
+
+def _split_labels(windows: TrialWindows, opts: SplitOptions, source: str) -> np.ndarray:
+    column = opts.column
+    if column == "auto":
+        column = None
+        if "split" in windows.columns:
+            labels = normalise_split_labels(windows.columns["split"], "split")
+            if (labels == "train").any():
+                return labels
+            log.info("split column has no training trials; using a seeded split instead")
+    if column is not None:
+        if column not in windows.columns:
+            raise ConfigError("split.column", f"trials table of {source} has no column '{column}'")
+        labels = normalise_split_labels(windows.columns[column], column)
+        if not (labels == "train").any():
+            raise ConfigError("split.column", f"column '{column}' marks no trial as train; "
+                                              "use split.column: null for a seeded split")
+        return labels
+    if windows.trial_ids.size == 1:
+        return np.asarray(["train"], dtype=object)
+    return seeded_split(windows.trial_ids.size, fractions=opts.fractions, seed=opts.seed,
+                        conditions=windows.conditions)
+
+
+def _heldout_flags(info: dict[str, np.ndarray], n_channels: int, opts: HeldoutOptions) -> np.ndarray:
+    column = opts.column
+    if column == "auto":
+        column = "heldout" if "heldout" in info and np.asarray(info["heldout"], bool).any() else None
+    if column is not None:
+        if column not in info:
+            raise ConfigError("heldout.column", f"no per-channel column '{column}' (have {sorted(info)})")
+        flags = np.asarray(info[column], dtype=bool)
+        if flags.all():
+            raise ConfigError("heldout.column", f"column '{column}' holds out every channel")
+        return flags
+    return seeded_heldout(n_channels, fraction=opts.fraction, seed=opts.seed)
+
+
+def _sampled(series_list, edges, kind: str, source: str):
+    if not series_list:
+        return None
+    blocks, names = [], []
+    for series in series_list:
+        values = binning.resample_series(series.timestamps, series.values, edges)
+        if kind == "inputs" and np.isnan(values).any():
+            log.warning("%s: input '%s' does not cover every bin; uncovered bins set to 0", source, series.name)
+            values = np.nan_to_num(values, nan=0.0)
+        blocks.append(values)
+        names.extend(series.columns)
+    return np.concatenate(blocks, axis=-1), names
+
+
+def bin_recording(rec: Recording, opts: BinningOptions, *, config_hash: str = "") -> xr.Dataset:
+    """Bin a recording into a contract-conforming dataset (see :mod:`neurodyn.dataset`)."""
+    opts.check()
+    if isinstance(rec, SpikeRecording):
+        return _bin_spikes(rec, opts, config_hash)
+    return _bin_continuous(rec, opts, config_hash)
+
+
+def _common_attrs(rec: Recording, windows: TrialWindows, opts: BinningOptions, config_hash: str) -> dict:
+    return {
+        "bin_size_s": float(windows.bin_size),
+        "align_event": windows.align_event,
+        "window_s": [float(windows.offset), float(windows.offset + windows.n_bins * windows.bin_size)],
+        "source": rec.source,
+        "source_sha256": rec.source_sha256,
+        "config_hash": config_hash,
+        "description": rec.description,
+    }
+
+
+def _bin_spikes(rec: SpikeRecording, opts: BinningOptions, config_hash: str) -> xr.Dataset:
+    if opts.bin_size_s is None or not (0.001 - 1e-12 <= opts.bin_size_s <= 0.1 + 1e-12):
+        raise ConfigError("binning.bin_size_s", f"spike data needs a bin size of 1–100 ms, got {opts.bin_size_s}")
+    windows = _segment(rec, opts, opts.bin_size_s)
+    if windows.trial_ids.size == 0:
+        raise InputFileError(rec.source, "no trials left after filtering")
+    _check_inside(windows, rec.extent, rec.source)
+    edges = windows.edges()
+    counts = binning.spike_counts(rec.spike_times, rec.unit_labels(), rec.n_units,
+                                  windows.starts, windows.bin_size, windows.n_bins)
+    if rec.obs_intervals is not None:
+        mask = binning.observed_mask(rec.obs_intervals, edges, tolerance=1e-6 * windows.bin_size)
+    else:
+        mask = np.ones(counts.shape, dtype=bool)
+
+    spikes_per_unit = (counts * mask).sum(axis=(0, 1))
+    keep = spikes_per_unit >= max(opts.min_spikes, 0)
+    if not keep.all():
+        log.warning("%s: dropping %d unit(s) with fewer than %d spike(s) in the binned data: ids %s",
+                    rec.source, int((~keep).sum()), opts.min_spikes, rec.unit_ids[~keep][:20].tolist())
+    if not keep.any():
+        raise InputFileError(rec.source, f"no units left after filtering (min_spikes={opts.min_spikes})")
+    info = {k: np.asarray(v)[keep] for k, v in rec.unit_info.items()}
+    counts, mask = counts[:, :, keep], mask[:, :, keep]
+    dtype = np.uint16 if counts.max(initial=0) <= np.iinfo(np.uint16).max else np.uint32
+
+    heldout = _heldout_flags(info, int(keep.sum()), opts.heldout)
+    split = _split_labels(windows, opts.split, rec.source)
+    trial_coords = {k: v for k, v in windows.columns.items() if k != "split"}
+    channel_coords = {k: v for k, v in info.items() if k != "heldout"}
+    return build_dataset(
+        data=counts.astype(dtype),
+        kind="counts",
+        data_units="count",
+        time=windows.time,
+        trial_ids=windows.trial_ids,
+        channel_ids=rec.unit_ids[keep],
+        heldout=heldout,
+        split=split,
+        mask=mask,
+        align_times=windows.align_times,
+        conditions=windows.conditions,
+        channel_coords=channel_coords,
+        trial_coords=trial_coords,
+        inputs=_sampled(rec.inputs, edges, "inputs", rec.source),
+        behavior=_sampled(rec.behavior, edges, "behavior", rec.source),
+        attrs=_common_attrs(rec, windows, opts, config_hash),
+    )
+
+
+def _bin_continuous(rec: ContinuousRecording, opts: BinningOptions, config_hash: str) -> xr.Dataset:
+    sample_period = 1.0 / rec.sfreq
+    if opts.bin_size_s is None:
+        samples_per_bin = 1
+    else:
+        ratio = opts.bin_size_s * rec.sfreq
+        samples_per_bin = int(round(ratio))
+        if samples_per_bin < 1 or abs(ratio - samples_per_bin) > 1e-6:
+            raise ConfigError("binning.bin_size_s", f"{opts.bin_size_s} s is not a whole number of samples "
+                                                    f"at {rec.sfreq} Hz; use source.resample_hz or bin_size_s: null")
+    bin_size = samples_per_bin * sample_period
+    if opts.segment == "trials":
+        raise ConfigError("binning.segment", "continuous recordings have no trials table; use events, "
+                                             "windows or continuous")
+    windows = _segment(rec, opts, bin_size)
+    _check_inside(windows, rec.extent, rec.source)
+    try:
+        data = binning.continuous_windows(rec.samples, rec.sfreq, rec.first_time, windows.starts,
+                                          windows.n_bins, samples_per_bin)
+    except ValueError as exc:
+        raise InputFileError(rec.source, str(exc))
+    data = data.astype(np.float32)
+    extra_coords: dict[str, np.ndarray] = {}
+    if opts.zscore:
+        mean = data.mean(axis=(0, 1), dtype=np.float64)
+        std = data.std(axis=(0, 1), dtype=np.float64)
+        flat = std == 0
+        if flat.any():
+            raise InputFileError(rec.source, f"cannot z-score constant channel(s) "
+                                             f"{np.asarray(rec.channel_names)[flat].tolist()}")
+        data = ((data - mean) / std).astype(np.float32)
+        extra_coords = {"channel_mean": mean, "channel_std": std}
+
+    mask = np.ones(data.shape, dtype=bool)
+    notes = rec.annotations
+    if len(notes.get("onset", [])):
+        bad = np.char.startswith(np.asarray(notes["description"]).astype(str), "BAD")
+        if bad.any():  # mne convention: BAD* annotations mark unusable spans
+            bad_iv = np.stack([notes["onset"][bad], notes["onset"][bad] + notes["duration"][bad]], axis=1)
+            good = binning.observed_mask([_complement(bad_iv, rec.extent)], windows.edges(), 1e-9)
+            mask &= good
+    extra_vars = {}
+    if len(notes.get("onset", [])):
+        extra_vars = {
+            "annotation_onset": xr.Variable("annotation", np.asarray(notes["onset"], float),
+                                            {"units": "s", "long_name": "annotation onset in the recording"}),
+            "annotation_duration": xr.Variable("annotation", np.asarray(notes["duration"], float),
+                                               {"units": "s", "long_name": "annotation duration"}),
+            "annotation_description": xr.Variable(
+                "annotation", np.asarray([str(d) for d in notes["description"]], dtype=object),
+                {"units": "1", "long_name": "annotation label"}),
+        }
+    heldout = _heldout_flags({}, data.shape[2], opts.heldout)
+    split = _split_labels(windows, opts.split, rec.source)
+    channel_coords = {"channel_name": np.asarray(rec.channel_names), **extra_coords}
+    channel_coords.update({k: v for k, v in rec.channel_info.items()})
+    return build_dataset(
+        data=data,
+        kind="continuous",
+        data_units=("z" if opts.zscore else rec.unit),
+        time=windows.time,
+        trial_ids=windows.trial_ids,
+        channel_ids=np.arange(data.shape[2], dtype=np.int64),
+        heldout=heldout,
+        split=split,
+        mask=mask,
+        align_times=windows.align_times,
+        conditions=windows.conditions,
+        channel_coords=channel_coords,
+        extra_vars=extra_vars,
+        attrs={**_common_attrs(rec, windows, opts, config_hash), "sfreq": float(rec.sfreq)},
+    )
+
+
+def _complement(intervals: np.ndarray, extent: tuple[float, float]) -> np.ndarray:
+    """Parts of ``extent`` not covered by ``intervals`` ((k, 2) → (m, 2))."""
+    merged = binning.merge_intervals(intervals)
+    bounds = np.concatenate([[extent[0]], merged.ravel(), [extent[1]]]).reshape(-1, 2)
+    return bounds[bounds[:, 1] > bounds[:, 0]]

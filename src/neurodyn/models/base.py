@@ -1,0 +1,115 @@
+"""The interface every model family implements, and safe storage of fitted models.
+
+A fitted model is saved as a directory holding ``weights.pt`` (a flat dict of tensors, read back
+with ``torch.load(weights_only=True)``; never a pickled object) and ``model.json`` (family,
+configuration and metadata). Analyses and reports only use this interface, so they never
+special-case a family.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, ClassVar
+
+import torch
+import xarray as xr
+
+from neurodyn import __version__
+from neurodyn.errors import InputFileError
+from neurodyn.recording import write_atomically
+
+WEIGHTS_FILE = "weights.pt"
+META_FILE = "model.json"
+
+
+@dataclass
+class Dynamics:
+    """The latent map z_next = step(z, u) of a fitted model.
+
+    step: torch-differentiable, z (..., latent_dim), u (..., input_dim) or None → (..., latent_dim);
+    dt: seconds per step; affine: {"A": (L, L), "B": (L, I), "b": (L,)} when the map is affine
+    (exact fixed points); piecewise_linear: the exact parameters of piecewise-linear families.
+    """
+
+    latent_dim: int
+    input_dim: int
+    dt: float
+    step: Callable[[torch.Tensor, torch.Tensor | None], torch.Tensor]
+    affine: dict[str, torch.Tensor] | None = None
+    piecewise_linear: dict[str, Any] | None = field(default=None)
+
+
+class FittedModel(ABC):
+    """A fitted latent dynamical model of one binned dataset."""
+
+    family: ClassVar[str]
+
+    def __init__(self, tensors: dict[str, torch.Tensor], meta: dict[str, Any]):
+        self.tensors = tensors
+        self.meta = meta
+
+    # --- fitting and storage ---
+    @classmethod
+    @abstractmethod
+    def fit(cls, dataset: xr.Dataset, config: dict[str, Any], device: torch.device, *,
+            checkpoint_dir: str | os.PathLike[str] | None = None, resume: bool = False) -> "FittedModel":
+        """Fit to the training trials of ``dataset``; long fits checkpoint into
+        ``checkpoint_dir`` and continue from the last checkpoint when ``resume`` is true."""
+
+    def save(self, directory: str | os.PathLike[str]) -> Path:
+        """Write weights and metadata to ``directory`` atomically."""
+        meta = {"family": self.family, "neurodyn_version": __version__, **self.meta}
+
+        def write(tmp: Path) -> None:
+            tmp.mkdir(parents=True)
+            torch.save({k: v.detach().cpu().contiguous() for k, v in self.tensors.items()}, tmp / WEIGHTS_FILE)
+            (tmp / META_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True))
+
+        return write_atomically(write, directory)
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike[str], device: torch.device | str = "cpu") -> "FittedModel":
+        tensors, meta = read_model_files(directory, device)
+        if meta.get("family") != cls.family:
+            raise InputFileError(directory, f"holds a '{meta.get('family')}' model, not '{cls.family}'")
+        return cls(tensors, meta)
+
+    # --- what analyses use ---
+    @abstractmethod
+    def posterior(self, dataset: xr.Dataset) -> xr.Dataset:
+        """Per-trial latents and predictions: ``latents (trial, time, latent)`` and
+        ``prediction (trial, time, channel)`` (expected data per bin, in the data's units)."""
+
+    @abstractmethod
+    def sample(self, n_trials: int, n_steps: int, inputs: torch.Tensor | None = None,
+               seed: int = 0) -> xr.Dataset:
+        """Free-running generated trials: ``latents``, ``prediction`` and ``data``
+        (trial, time, ·); inputs: (n_trials, n_steps, input_dim) when the model is conditioned."""
+
+    @abstractmethod
+    def dynamics(self) -> Dynamics:
+        """The latent map, for fixed-point and spectral analyses."""
+
+    @property
+    def device(self) -> torch.device:
+        return next(iter(self.tensors.values())).device
+
+
+def read_model_files(directory: str | os.PathLike[str], device: torch.device | str = "cpu"):
+    """Weights (tensors only, ``weights_only=True``) and metadata of a saved model."""
+    directory = Path(directory)
+    meta_path, weights_path = directory / META_FILE, directory / WEIGHTS_FILE
+    if not meta_path.is_file() or not weights_path.is_file():
+        raise InputFileError(directory, f"not a saved model (needs {META_FILE} and {WEIGHTS_FILE})")
+    try:
+        meta = json.loads(meta_path.read_text())
+        tensors = torch.load(weights_path, map_location=device, weights_only=True)
+    except (ValueError, RuntimeError, OSError) as exc:
+        raise InputFileError(directory, f"cannot read the saved model ({type(exc).__name__}: {exc})")
+    if not isinstance(tensors, dict) or not all(isinstance(v, torch.Tensor) for v in tensors.values()):
+        raise InputFileError(weights_path, "must hold a flat dict of tensors")
+    return tensors, meta

@@ -101,6 +101,10 @@ class BinningOptions:
     def check(self) -> None:
         if self.window_s is not None:
             self.window_s = (float(self.window_s[0]), float(self.window_s[1]))
+            if not self.window_s[1] > self.window_s[0]:
+                raise ConfigError("binning.window_s", f"stop must be after start, got {list(self.window_s)}")
+            if self.bin_size_s is not None and self.window_s[1] - self.window_s[0] < self.bin_size_s:
+                raise ConfigError("binning.window_s", f"{list(self.window_s)} is shorter than one bin")
         if self.segment not in SEGMENTS:
             raise ConfigError("binning.segment", f"must be one of {SEGMENTS}, got {self.segment!r}")
         if self.bin_size_s is not None and not (0 < self.bin_size_s <= 1.0):

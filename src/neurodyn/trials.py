@@ -114,8 +114,10 @@ def from_trials_table(
         values = np.asarray(values)
         if name.endswith("_time") and values.dtype.kind == "f":
             columns[name] = values - align  # event times relative to the alignment event
-        elif values.dtype.kind in "biufUS":
+        elif values.dtype.kind in "biuf":
             columns[name] = values
+        elif values.dtype.kind in "USO":  # labels; object arrays come back from zarr stores
+            columns[name] = values.astype(str)
     windows = TrialWindows(
         align_times=align,
         offset=float(window[0]),

@@ -44,6 +44,31 @@ def _unique(names: list[str]) -> list[str]:
     return out
 
 
+def check_edf_size(path: Path) -> None:
+    """Refuse a file shorter than its header promises (EDF spec: a 256-byte fixed header, 256
+    bytes per signal, then ``n_records`` records of sum(samples per record) 2-byte (EDF) or
+    3-byte (BDF) samples). A record count of -1 (unknown) is not checked."""
+    with open(path, "rb") as handle:
+        fixed = handle.read(256)
+        try:
+            header_bytes = int(fixed[184:192].decode("ascii").strip())
+            n_records = int(fixed[236:244].decode("ascii").strip())
+            n_signals = int(fixed[252:256].decode("ascii").strip())
+        except ValueError:
+            raise InputFileError(path, "has a malformed EDF header (record or signal counts are not numbers)")
+        handle.seek(256 + n_signals * 216)  # the per-signal 'samples per record' fields
+        try:
+            per_record = sum(int(handle.read(8).decode("ascii").strip()) for _ in range(n_signals))
+        except ValueError:
+            raise InputFileError(path, "has a malformed EDF header (samples per record)")
+    sample_bytes = 3 if fixed[:1] == b"\xff" else 2
+    expected = header_bytes + max(n_records, 0) * per_record * sample_bytes
+    actual = path.stat().st_size
+    if n_records >= 0 and actual < expected:
+        raise InputFileError(path, f"is truncated: its header promises {n_records} data records "
+                                   f"({expected} bytes) but the file has {actual} bytes")
+
+
 def read_edf(
     path: str | os.PathLike[str],
     *,
@@ -66,6 +91,7 @@ def read_edf(
         raise InputFileError(path, "not an EDF/BDF file (header does not start with the EDF version field)")
     if unit not in _SCALE_FROM_VOLTS:
         raise ConfigError("unit", f"must be one of {sorted(_SCALE_FROM_VOLTS)}, got {unit!r}")
+    check_edf_size(path)
     import mne
 
     reader = mne.io.read_raw_bdf if open(path, "rb").read(1) == b"\xff" else mne.io.read_raw_edf

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -108,6 +109,8 @@ def read_model_files(directory: str | os.PathLike[str], device: torch.device | s
     try:
         meta = json.loads(meta_path.read_text())
         tensors = torch.load(weights_path, map_location=device, weights_only=True)
+    except pickle.UnpicklingError:
+        raise InputFileError(weights_path, "holds objects other than tensors; refusing to unpickle them")
     except (ValueError, RuntimeError, OSError) as exc:
         raise InputFileError(directory, f"cannot read the saved model ({type(exc).__name__}: {exc})")
     if not isinstance(tensors, dict) or not all(isinstance(v, torch.Tensor) for v in tensors.values()):

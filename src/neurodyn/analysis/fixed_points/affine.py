@@ -20,7 +20,8 @@ def affine_fixed_point(A: torch.Tensor, B: torch.Tensor, b: torch.Tensor,
     if u is not None and B.shape[1]:
         rhs = rhs + B @ u
     lhs = torch.eye(n, dtype=A.dtype, device=A.device) - A
-    if torch.linalg.cond(lhs) > cond_limit:
+    cond = torch.linalg.cond(lhs)
+    if not torch.isfinite(cond) or cond > cond_limit:
         return None
     z = torch.linalg.solve(lhs, rhs)
     eig = torch.linalg.eigvals(A)

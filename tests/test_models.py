@@ -1,0 +1,167 @@
+"""The model interface through the LDS baseline, readouts, fixed points and spectra."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from neurodyn.analysis.fixed_points import classify, find_fixed_points
+from neurodyn.analysis.fixed_points.affine import affine_fixed_point
+from neurodyn.analysis.spectral import discrete_to_continuous, eigen_timescales
+from neurodyn.dataset import build_dataset
+from neurodyn.errors import DatasetContractError, InputFileError
+from neurodyn.models import get_family, load_model
+from neurodyn.models.readout import fit_gaussian_readout, fit_poisson_glm
+
+CPU = torch.device("cpu")
+
+
+def linear_system_dataset(kind: str, *, n_trials=60, n_time=80, n_channels=24, seed=0, dt=0.01):
+    """Trials of a 2-D rotating, decaying latent read out linearly (continuous) or as Poisson."""
+    rng = np.random.default_rng(seed)
+    radius, angle = 0.97, 2 * np.pi * 5.0 * dt  # 5 Hz rotation, tau = -dt / ln 0.97
+    A = radius * np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    z = np.zeros((n_trials, n_time, 2))
+    z[:, 0] = rng.normal(size=(n_trials, 2)) * 2
+    for t in range(1, n_time):
+        z[:, t] = z[:, t - 1] @ A.T + 0.1 * rng.normal(size=(n_trials, 2))
+    C = rng.normal(size=(n_channels, 2))
+    if kind == "continuous":
+        truth = z @ C.T
+        data = (truth + 0.05 * rng.normal(size=(n_trials, n_time, n_channels))).astype(np.float32)
+        units = "uV"
+    else:
+        truth = np.exp(0.3 * z @ C.T + np.log(0.5))
+        data = rng.poisson(truth).astype(np.uint16)
+        units = "count"
+    split = np.where(np.arange(n_trials) % 5 == 0, "test", "train")
+    ds = build_dataset(
+        data=data, kind=kind, data_units=units, time=np.arange(n_time) * dt + dt / 2,
+        trial_ids=np.arange(n_trials), channel_ids=np.arange(n_channels),
+        heldout=np.arange(n_channels) % 4 == 0, split=split, mask=np.ones(data.shape, bool),
+        align_times=np.arange(n_trials) * 2.0,
+        attrs={"bin_size_s": dt, "align_event": "start", "source": "simulated", "source_sha256": "-",
+               "config_hash": "-"})
+    ds["truth"] = (("trial", "time", "channel"), truth, {"units": units, "long_name": "generating mean"})
+    return ds, A
+
+
+def test_lds_recovers_eigenvalues_of_a_known_system():
+    ds, A = linear_system_dataset("continuous")
+    model = get_family("lds").fit(ds, {"latent_dim": 2, "smoothing_s": 0.0}, CPU)
+    fitted = np.sort_complex(torch.linalg.eigvals(model.tensors["A"]).numpy())
+    true = np.sort_complex(np.linalg.eigvals(A))
+    np.testing.assert_allclose(fitted, true, atol=0.01)
+    tau, freq = eigen_timescales(fitted, 0.01)
+    np.testing.assert_allclose(freq, 5.0, atol=0.2)
+
+
+def test_lds_poisson_readout_predicts_heldout_channels():
+    from neurodyn.analysis.metrics import bits_per_spike
+
+    ds, _ = linear_system_dataset("counts")
+    model = get_family("lds").fit(ds, {"latent_dim": 2, "smoothing_s": 0.03}, CPU)
+    test = ds.isel(trial=ds["split"].values == "test")
+    pred = model.posterior(test)["prediction"].values
+    heldout = ds["heldout"].values
+    counts = test["data"].values[:, :, heldout]
+    oracle = bits_per_spike(counts, test["truth"].values[:, :, heldout])
+    achieved = bits_per_spike(counts, pred[:, :, heldout])
+    # latents come from smoothed held-in spikes only, so the model cannot reach the oracle,
+    # but it must recover a substantial part of the information the generating rates carry
+    assert oracle > 0 and 0.5 * oracle < achieved < oracle
+
+
+def test_save_load_round_trip_and_sampling(tmp_path):
+    ds, _ = linear_system_dataset("counts", n_trials=20)
+    model = get_family("lds").fit(ds, {"latent_dim": 3}, CPU)
+    model.save(tmp_path / "m")
+    loaded = load_model(tmp_path / "m")
+    np.testing.assert_array_equal(model.posterior(ds)["prediction"].values, loaded.posterior(ds)["prediction"].values)
+    a = loaded.sample(5, 30, seed=3)
+    b = loaded.sample(5, 30, seed=3)
+    c = loaded.sample(5, 30, seed=4)
+    np.testing.assert_array_equal(a["data"].values, b["data"].values)
+    assert not np.array_equal(a["data"].values, c["data"].values)
+    assert a["data"].shape == (5, 30, 24) and a["data"].dtype == np.uint32
+    assert a["latents"].shape == (5, 30, 3)
+
+
+def test_load_refuses_pickled_objects_and_missing_files(tmp_path):
+    ds, _ = linear_system_dataset("counts", n_trials=10)
+    get_family("lds").fit(ds, {"latent_dim": 2}, CPU).save(tmp_path / "m")
+    torch.save({"A": torch.zeros(2), "payload": {"not": "a tensor", "fn": print}}, tmp_path / "m" / "weights.pt")
+    with pytest.raises(InputFileError, match="refusing to unpickle"):
+        load_model(tmp_path / "m")
+    with pytest.raises(InputFileError, match="not a saved model"):
+        load_model(tmp_path)
+
+
+def test_posterior_refuses_other_channels():
+    ds, _ = linear_system_dataset("counts", n_trials=10)
+    model = get_family("lds").fit(ds, {"latent_dim": 2}, CPU)
+    with pytest.raises(DatasetContractError, match="channels differ"):
+        model.posterior(ds.isel(channel=slice(0, 10)))
+
+
+def test_dynamics_step_and_exact_fixed_point():
+    ds, _ = linear_system_dataset("continuous", n_trials=20)
+    model = get_family("lds").fit(ds, {"latent_dim": 2, "smoothing_s": 0.0}, CPU)
+    dyn = model.dynamics()
+    z = torch.randn(7, 2, dtype=torch.float64)
+    expected = z @ model.tensors["A"].T + model.tensors["b"]
+    torch.testing.assert_close(dyn.step(z, None), expected)
+    (point,) = find_fixed_points(dyn)
+    z_star = torch.as_tensor(point.z)
+    torch.testing.assert_close(dyn.step(z_star[None], None)[0], z_star)
+    assert point.stable and classify(point.eigenvalues) == "stable spiral"
+
+
+def test_affine_fixed_point_stability_and_singular_case():
+    A = torch.tensor([[1.2, 0.0], [0.0, 0.5]], dtype=torch.float64)
+    B = torch.tensor([[1.0], [0.0]], dtype=torch.float64)
+    b = torch.tensor([0.2, 1.0], dtype=torch.float64)
+    point = affine_fixed_point(A, B, b, torch.tensor([0.3], dtype=torch.float64))
+    np.testing.assert_allclose(point.z, [-(0.2 + 0.3) / 0.2, 2.0])
+    assert not point.stable and classify(point.eigenvalues) == "saddle"
+    assert affine_fixed_point(torch.eye(2, dtype=torch.float64), B, b) is None  # I - A singular
+
+
+def test_eigen_timescales_and_continuous_rates():
+    dt = 0.02
+    eig = np.array([0.9 * np.exp(1j * 0.3), 0.9 * np.exp(-1j * 0.3), -0.5, 1.0, 1.1])
+    tau, freq = eigen_timescales(eig, dt)
+    np.testing.assert_allclose(tau[:3], [-dt / np.log(0.9), -dt / np.log(0.9), -dt / np.log(0.5)])
+    assert tau[3] == np.inf and np.isclose(tau[4], dt / np.log(1.1))
+    np.testing.assert_allclose(freq, [0.3 / (2 * np.pi * dt)] * 2 + [1 / (2 * dt), 0.0, 0.0])
+    np.testing.assert_allclose(np.exp(discrete_to_continuous(eig, dt) * dt), eig)
+
+
+def test_poisson_glm_recovers_coefficients():
+    gen = torch.Generator().manual_seed(0)
+    z = torch.randn(20000, 3, generator=gen, dtype=torch.float64)
+    C = torch.tensor([[0.5, -0.3, 0.1], [0.0, 0.8, -0.4]], dtype=torch.float64)
+    d = torch.tensor([-1.0, 0.5], dtype=torch.float64)
+    y = torch.poisson(torch.exp(z @ C.T + d), generator=gen)
+    C_hat, d_hat = fit_poisson_glm(z, y, l2=1e-6)
+    torch.testing.assert_close(C_hat, C, atol=0.03, rtol=0)
+    torch.testing.assert_close(d_hat, d, atol=0.03, rtol=0)
+    # a zero weight removes samples: fitting on half the data equals weighting the other half out
+    w = torch.zeros_like(y)
+    w[:10000] = 1
+    C_w, d_w = fit_poisson_glm(z, y, w, l2=1e-6)
+    C_h, d_h = fit_poisson_glm(z[:10000], y[:10000], l2=1e-6)
+    torch.testing.assert_close(C_w, C_h)
+    torch.testing.assert_close(d_w, d_h)
+
+
+def test_gaussian_readout_recovers_coefficients_and_noise():
+    gen = torch.Generator().manual_seed(1)
+    z = torch.randn(5000, 2, generator=gen, dtype=torch.float64)
+    C = torch.tensor([[1.0, 2.0], [-0.5, 0.0], [0.3, 0.3]], dtype=torch.float64)
+    y = z @ C.T + 0.7 + 0.2 * torch.randn(5000, 3, generator=gen, dtype=torch.float64)
+    C_hat, d_hat, noise = fit_gaussian_readout(z, y, l2=0.0)
+    torch.testing.assert_close(C_hat, C, atol=0.02, rtol=0)
+    torch.testing.assert_close(d_hat, torch.full((3,), 0.7, dtype=torch.float64), atol=0.02, rtol=0)
+    torch.testing.assert_close(noise, torch.full((3,), 0.04, dtype=torch.float64), atol=0.005, rtol=0)

@@ -1,0 +1,132 @@
+"""Real Snakemake runs of the workflow on tiny configurations in a temporary directory."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import REPO
+
+pytestmark = pytest.mark.integration
+
+SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
+
+TINY = {
+    "synthetic": {"tiny": {"seed": 1, "n_units": 20, "n_trials": 40, "n_conditions": 4}},
+    "models": {"lds": {"family": "lds", "latent_dim": 3, "smoothing_s": 0.02, "gpus": 0}},
+    "analysis": {"smoothing_s": 0.02},
+    "datasets": {
+        "spikes": {
+            "source": {"kind": "synthetic", "generator": "tiny", "file": "nwb", "inputs": ["stimulus"]},
+            "binning": {"bin_size_s": 0.02, "align_event": "stim_on_time", "window_s": [-0.2, 0.8]},
+            "split": {"column": "split"},
+            "models": ["lds"],
+        },
+        "eeg": {
+            "source": {"kind": "synthetic", "generator": "tiny", "file": "edf"},
+            "binning": {"bin_size_s": None, "segment": "windows", "segment_length_s": 2.0, "zscore": True},
+            "models": ["lds"],
+        },
+    },
+}
+
+
+def snakemake(workdir: Path, config: dict | None, *args: str) -> subprocess.CompletedProcess:
+    command = [SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir), "--cores", "2"]
+    if config is not None:
+        (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+        command += ["--configfile", str(workdir / "config.yaml")]
+    return subprocess.run(command + list(args), capture_output=True, text=True)
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("workflow")
+    run = snakemake(workdir, TINY)
+    assert run.returncode == 0, run.stderr[-4000:]
+    return workdir
+
+
+def test_run_writes_reports_metrics_and_index(finished_run):
+    results = finished_run / "results"
+    for dataset in ("spikes", "eeg"):
+        html = (results / dataset / "report.html").read_text()
+        assert html.startswith("<!DOCTYPE html>") and "data:image/png;base64," in html
+        assert (results / dataset / "figures").is_dir() and any((results / dataset / "figures").glob("*.png"))
+    assert "spikes" in (results / "index.html").read_text()
+
+    spikes = json.loads((results / "spikes" / "analysis" / "lds" / "metrics.json").read_text())["metrics"]
+    assert spikes["eval_split"] == "test" and spikes["n_eval_trials"] > 0
+    assert -1.0 < spikes["co_bps"] < 1.0
+    assert spikes["psth_r2_heldin"] <= 1.0 and 0.0 <= spikes["d_h"] <= 1.0 and spikes["d_stsp"] > -0.1
+    assert spikes["n_fixed_points"] == 1
+    eeg = json.loads((results / "eeg" / "metrics.json").read_text())
+    # EEG channels are mixtures of the same two latents: held-out channels are predictable
+    assert eeg["models"]["lds"]["r2_heldout"] > 0.3
+    assert eeg["summary"]["kind"] == "continuous"
+    fixed = json.loads((results / "spikes" / "analysis" / "lds" / "fixed_points.json").read_text())
+    assert len(fixed[0]["eigenvalues"]) == 3
+    fit_log = (results / "spikes" / "logs" / "fit_lds.log").read_text()
+    assert "lds: PCA of" in fit_log and "readout fitted" in fit_log  # progress lines in the job log
+    assert (finished_run / "resources" / "synthetic" / "tiny" / "teacher.json").is_file()
+
+
+def test_changing_one_dataset_reruns_only_its_jobs(finished_run):
+    changed = json.loads(json.dumps(TINY))
+    changed["datasets"]["eeg"]["binning"]["segment_length_s"] = 1.0
+    dry = snakemake(finished_run, changed, "--dry-run")
+    assert dry.returncode == 0, dry.stderr[-3000:]
+    outputs = [line.split(":", 1)[1] for line in (dry.stdout + dry.stderr).splitlines()
+               if line.strip().startswith("output:")]
+    planned = ",".join(outputs)
+    assert "results/eeg/dataset.zarr" in planned and "results/eeg/report.html" in planned
+    assert "results/spikes/" not in planned
+    unchanged = snakemake(finished_run, TINY, "--dry-run")
+    assert "Nothing to be done" in unchanged.stdout + unchanged.stderr
+
+
+@pytest.mark.parametrize(
+    "edit, named",
+    [
+        (lambda c: c["datasets"]["spikes"]["binning"].update(bin_sise_s=0.01), "bin_sise_s"),
+        (lambda c: c["synthetic"]["tiny"].update(n_unitz=5), "synthetic.tiny.n_unitz"),
+        (lambda c: c["datasets"]["eeg"].update(models=["gpfa"]), "no model 'gpfa'"),
+        (lambda c: c["models"]["lds"].update(latent_dims=3), "models.lds.latent_dims"),
+        (lambda c: c["datasets"].update({"bad name": c["datasets"]["eeg"]}), "bad name"),
+        (lambda c: c["datasets"]["spikes"]["binning"].update(window_s=[0.5, 0.2]), "window_s"),
+    ],
+)
+def test_bad_config_fails_before_any_job_naming_the_key(tmp_path, edit, named):
+    config = json.loads(json.dumps(TINY))
+    edit(config)
+    run = snakemake(tmp_path, config, "--dry-run")
+    assert run.returncode != 0
+    assert named in run.stdout + run.stderr
+    assert not (tmp_path / "results").exists()
+
+
+def test_failing_job_reports_one_line_and_leaves_no_output(tmp_path):
+    bad = tmp_path / "notes.nwb"
+    bad.write_text("not a recording")
+    config = {"models": TINY["models"],
+              "datasets": {"broken": {"source": {"kind": "nwb", "path": str(bad)},
+                                      "binning": {"bin_size_s": 0.02}, "models": ["lds"]}}}
+    run = snakemake(tmp_path, config)
+    assert run.returncode != 0
+    log = (tmp_path / "results" / "broken" / "logs" / "ingest.log").read_text().strip().splitlines()
+    assert len(log) == 1 and "notes.nwb: not an NWB file (no HDF5 signature)" in log[0]
+    assert not (tmp_path / "results" / "broken" / "recording.zarr").exists()
+
+
+def test_default_config_and_slurm_profile_dry_run(tmp_path):
+    run = snakemake(tmp_path, None, "--dry-run")
+    assert run.returncode == 0, run.stderr[-3000:]
+    for rule in ("synthesize", "ingest", "bin", "fit", "analyze", "report", "index"):
+        assert f"rule {rule}:" in run.stdout + run.stderr
+    slurm = snakemake(tmp_path, TINY, "--dry-run", "--workflow-profile", str(REPO / "workflow/profiles/slurm"))
+    assert slurm.returncode == 0, slurm.stderr[-3000:]

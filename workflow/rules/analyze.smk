@@ -1,0 +1,18 @@
+# Stage 3: evaluate each fitted model — held-out prediction, generated data, fixed points.
+
+
+rule analyze:
+    input:
+        dataset=f"{RESULTS}/{{dataset}}/dataset.zarr",
+        model=f"{RESULTS}/{{dataset}}/models/{{model}}",
+    output:
+        metrics=f"{RESULTS}/{{dataset}}/analysis/{{model}}/metrics.json",
+        fixed_points=f"{RESULTS}/{{dataset}}/analysis/{{model}}/fixed_points.json",
+        arrays=directory(f"{RESULTS}/{{dataset}}/analysis/{{model}}/arrays.zarr"),
+    params:
+        analysis=lambda wc: analysis_options(config, wc.dataset),
+        device=config["device"],
+    log:
+        f"{RESULTS}/{{dataset}}/logs/analyze_{{model}}.log",
+    script:
+        str(SCRIPTS / "analyze.py")

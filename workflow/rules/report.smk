@@ -1,0 +1,36 @@
+# Stage 4: one self-contained HTML report per dataset, and an index across datasets.
+
+
+rule report:
+    input:
+        dataset=f"{RESULTS}/{{dataset}}/dataset.zarr",
+        metrics=lambda wc: expand(f"{RESULTS}/{wc.dataset}/analysis/{{model}}/metrics.json",
+                                  model=dataset_models(wc.dataset)),
+        arrays=lambda wc: expand(f"{RESULTS}/{wc.dataset}/analysis/{{model}}/arrays.zarr",
+                                 model=dataset_models(wc.dataset)),
+        truth=ground_truth,
+    output:
+        html=report(f"{RESULTS}/{{dataset}}/report.html", caption="../report/dataset_report.rst",
+                    category="{dataset}", labels={"file": "report"}),
+        figures=report(directory(f"{RESULTS}/{{dataset}}/figures"), patterns=["{name}.png"],
+                       caption="../report/figures.rst", category="{dataset}", labels={"figure": "{name}"}),
+        metrics=f"{RESULTS}/{{dataset}}/metrics.json",
+    params:
+        models=lambda wc: dataset_models(wc.dataset),
+    log:
+        f"{RESULTS}/{{dataset}}/logs/report.log",
+    script:
+        str(SCRIPTS / "report.py")
+
+
+rule index:
+    input:
+        metrics=expand(f"{RESULTS}/{{dataset}}/metrics.json", dataset=DATASETS),
+    output:
+        html=report(f"{RESULTS}/index.html", caption="../report/index.rst", category="index"),
+    params:
+        datasets=DATASETS,
+    log:
+        f"{RESULTS}/logs/index.log",
+    script:
+        str(SCRIPTS / "index.py")

@@ -112,3 +112,20 @@ def test_continuous_windows_average_blocks():
     np.testing.assert_allclose(out[1, 1], samples[14:18].mean(0))
     with pytest.raises(ValueError):
         binning.continuous_windows(samples, 10.0, 0.0, np.array([1.5]), 2, 4)
+
+
+@pytest.mark.parametrize("window_order", ["time", "shuffled"])
+def test_spike_counts_nwb_layout_matches_brute_force(window_order):
+    """Spikes grouped by unit and sorted in time (the NWB layout) take the local-count path."""
+    rng = np.random.default_rng(5)
+    n_units = 9
+    per_unit = [np.sort(rng.uniform(0, 20, rng.integers(0, 400))) for _ in range(n_units)]
+    times = np.concatenate(per_unit)
+    units = np.repeat(np.arange(n_units), [p.size for p in per_unit])
+    starts = np.arange(0.3, 19.0, 0.9)
+    if window_order == "shuffled":
+        starts = rng.permutation(starts)
+    expected = brute_force_counts(times, units, n_units, starts, 0.025, 30)
+    for chunk in (7, 100, 1 << 17):
+        got = binning.spike_counts(times, units, n_units, starts, 0.025, 30, chunk_spikes=chunk)
+        np.testing.assert_array_equal(got, expected)

@@ -140,7 +140,7 @@ def evaluate(model: FittedModel, dataset: xr.Dataset, config: dict[str, Any] | N
     if fixed:
         slowest = max(fixed[0]["time_constants_s"], key=lambda t: np.inf if t is None else t)
         out["slowest_time_constant_s"] = slowest
-        out["dominant_frequency_hz"] = fixed[0]["frequencies_hz"][0]
+        out["leading_oscillation_hz"] = fixed[0]["leading_oscillation_hz"]
 
     protocol = {
         **cfg,

@@ -36,7 +36,12 @@ class FixedPoint:
     def to_json(self, dt: float) -> dict[str, Any]:
         tau, freq = eigen_timescales(self.eigenvalues, dt)
         order = np.argsort(-np.abs(self.eigenvalues), kind="stable")
+        rotating = [i for i in order if abs(self.eigenvalues[i].imag) > 1e-12]
         return {
+            # the largest-|λ| mode that rotates: the slowest-decaying oscillation
+            "leading_oscillation_hz": float(freq[rotating[0]]) if rotating else None,
+            "leading_oscillation_time_constant_s":
+                float(tau[rotating[0]]) if rotating and np.isfinite(tau[rotating[0]]) else None,
             "z": self.z.tolist(),
             "stable": bool(self.stable),
             "method": self.method,

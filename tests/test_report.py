@@ -1,0 +1,298 @@
+"""Tests of the HTML report (neurodyn.report).
+
+Inputs are built with the real package, as the workflow does: a small synthetic teacher session,
+binned, fitted with two linear dynamical systems of different latent sizes and evaluated; the
+EEG-like signal of the same session gives a continuous dataset.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import matplotlib
+import matplotlib.pyplot as plt
+import pytest
+import torch
+
+from neurodyn.analysis.evaluate import evaluate
+from neurodyn.ingest import BinningOptions, bin_recording, read_source
+from neurodyn.io.synthetic import TeacherConfig, synthesize
+from neurodyn.models import get_family
+from neurodyn.report import ModelResult, build_index, build_report
+from neurodyn.report.html import best_indices, format_number, format_value
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+TITLE = "Synthetic teacher — counts"
+FAILED_FIGURE = "could not be drawn"
+
+
+def _model(ds, name: str, latent_dim: int) -> ModelResult:
+    started = time.perf_counter()
+    fitted = get_family("lds").fit(ds, {"latent_dim": latent_dim}, torch.device("cpu"))
+    seconds = time.perf_counter() - started
+    result, arrays, fixed = evaluate(fitted, ds)
+    return ModelResult(name, "lds", result["metrics"], result["protocol"], fixed, arrays,
+                       {"seconds": seconds, "device": "cpu"})
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory):
+    """Counts and continuous datasets, two counts models, one continuous model, the teacher."""
+    root = tmp_path_factory.mktemp("report")
+    synthesize(TeacherConfig(n_trials=24, n_units=30), root / "syn")
+    recording = read_source(root / "syn" / "recording.nwb", inputs=["stimulus"])
+    counts = bin_recording(recording, BinningOptions.from_config(
+        {"bin_size_s": 0.02, "align_event": "stim_on_time", "window_s": [-0.2, 0.8]}))
+    eeg = read_source(root / "syn" / "eeg.edf")
+    continuous = bin_recording(eeg, BinningOptions.from_config(
+        {"bin_size_s": None, "segment": "windows", "segment_length_s": 2.0}))
+    return {
+        "root": root,
+        "counts": counts,
+        "continuous": continuous,
+        "models": [_model(counts, "lds_4", 4), _model(counts, "lds_2", 2)],
+        "continuous_model": _model(continuous, "lds_eeg", 4),
+        "teacher": json.loads((root / "syn" / "teacher.json").read_text()),
+    }
+
+
+@pytest.fixture(scope="module")
+def counts_report(inputs):
+    """(html, figures_dir, seconds) of the counts report with ground truth."""
+    figures_dir = inputs["root"] / "figures"
+    started = time.perf_counter()
+    html = build_report(inputs["counts"], inputs["models"], title=TITLE, ground_truth=inputs["teacher"],
+                        figures_dir=figures_dir)
+    return html, figures_dir, time.perf_counter() - started
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _embedded_figures(html: str) -> dict[str, bytes]:
+    """{figure name: PNG bytes} of every embedded figure."""
+    found = re.findall(r'<figure id="fig-([^"]+)"><img src="data:image/png;base64,([A-Za-z0-9+/=]+)"', html)
+    return {name: base64.b64decode(data, validate=True) for name, data in found}
+
+
+def _table(html: str, css_class: str) -> tuple[list[str], list[list[tuple[str, str]]]]:
+    """(header labels, rows of (cell attributes, cell text)) of the first table with that class."""
+    match = re.search(rf'<table class="{css_class}">(.*?)</table>', html, re.S)
+    assert match, f"no table of class {css_class}"
+    head, body = match.group(1).split("</thead>")
+    header = [re.sub(r"<[^>]+>", "", h) for h in re.findall(r"<th>(.*?)</th>", head)]
+    rows = [[(attrs, re.sub(r"<[^>]+>", "", text)) for attrs, text in
+             re.findall(r"<td([^>]*)>(.*?)</td>", row, re.S)]
+            for row in re.findall(r"<tr>(.*?)</tr>", body, re.S)]
+    return header, rows
+
+
+def _expected_figures(models: list[ModelResult], dataset_figures: set[str]) -> set[str]:
+    per_model = {f"{kind}_{m.name}" for m in models for kind in ("generated", "latents", "eigenvalues", "spectra")}
+    return dataset_figures | per_model
+
+
+# ----------------------------------------------------------------------------- the counts report
+
+
+def test_report_is_a_complete_document_with_header_and_sections(inputs, counts_report):
+    html, _, _ = counts_report
+    assert html.startswith("<!DOCTYPE html>")
+    assert html.rstrip().endswith("</html>")
+    assert "<title>Synthetic teacher — counts</title>" in html
+    assert "<h1>Synthetic teacher — counts</h1>" in html
+    assert "recording.nwb" in html
+    assert inputs["counts"].attrs["created_by"] in html
+    for section in ("dataset", "comparison", "model-lds_4", "model-lds_2", "ground-truth", "provenance"):
+        assert f'<section id="{section}">' in html
+    assert FAILED_FIGURE not in html
+
+
+def test_dataset_summary_table_shows_the_summary(inputs, counts_report):
+    html, _, _ = counts_report
+    _, rows = _table(html, "summary")
+    values = {r[0][1] for r in rows}
+    ds = inputs["counts"]
+    assert str(ds.sizes["trial"]) in values
+    assert str(ds.sizes["channel"]) in values
+    assert "stimulus_0, stimulus_1" in values
+
+
+def test_comparison_table_has_a_row_per_model_with_formatted_metrics(inputs, counts_report):
+    html, _, _ = counts_report
+    header, rows = _table(html, "comparison")
+    assert [r[0][1] for r in rows] == ["lds_4", "lds_2"]
+    for model, row in zip(inputs["models"], rows):
+        cells = dict(zip(header, (text for _, text in row)))
+        assert cells["co-bps (bits/spike)"] == f"{model.metrics['co_bps']:.3f}"
+        assert cells["D_stsp"] == format_number(model.metrics["d_stsp"])
+        assert cells["PSTH R² held-in"] == f"{model.metrics['psth_r2_heldin']:.3f}"
+        assert cells["eval split"] == model.metrics["eval_split"]
+    assert "R² held-out" not in header  # continuous-only column, absent from counts metrics
+
+
+def test_best_value_per_column_is_highlighted_on_the_right_model(inputs, counts_report):
+    html, _, _ = counts_report
+    header, rows = _table(html, "comparison")
+    models = inputs["models"]
+    for label, key, pick in (("co-bps (bits/spike)", "co_bps", max), ("PSTH R² held-in", "psth_r2_heldin", max),
+                             ("D_stsp", "d_stsp", min), ("D_H", "d_h", min)):
+        column = header.index(label)
+        values = [m.metrics[key] for m in models]
+        assert values[0] != values[1]
+        expected = values.index(pick(values))
+        highlighted = [i for i, row in enumerate(rows) if "best" in row[column][0]]
+        assert highlighted == [expected], label
+    unranked = header.index("fixed points")
+    assert not any("best" in row[unranked][0] for row in rows)
+
+
+def test_best_indices_directions_ties_and_missing():
+    assert best_indices([0.2, 0.1], "higher") == {0}
+    assert best_indices([5.0, 3.0], "lower") == {1}
+    assert best_indices([1.0, None, 1.0], "higher") == {0, 2}
+    assert best_indices([1.0, float("nan")], "lower") == set()  # nothing to compare
+    assert best_indices([1.0, 2.0], None) == set()
+
+
+def test_every_figure_is_an_embedded_png(inputs, counts_report):
+    html, _, _ = counts_report
+    figures = _embedded_figures(html)
+    assert set(figures) == _expected_figures(inputs["models"], {"raster", "rates", "psth"})
+    for name, png in figures.items():
+        assert png.startswith(PNG_MAGIC), name
+
+
+def test_figures_dir_receives_the_same_pngs(inputs, counts_report):
+    html, figures_dir, _ = counts_report
+    embedded = _embedded_figures(html)
+    written = {p.stem: p.read_bytes() for p in figures_dir.glob("*.png")}
+    assert set(written) == set(embedded)
+    assert {"raster", "rates", "psth", "latents_lds_4", "eigenvalues_lds_2", "spectra_lds_2"} <= set(written)
+    for name, png in written.items():
+        assert png == embedded[name], name
+
+
+def test_report_is_self_contained(counts_report):
+    html, _, _ = counts_report
+    assert "http://" not in html and "https://" not in html
+    assert "<link" not in html and "<script" not in html
+    assert "<style>" in html
+
+
+def test_report_leaves_pyplot_state_alone(inputs):
+    plt.close("all")
+    backend = matplotlib.get_backend()
+    build_report(inputs["counts"], inputs["models"][:1], title="leak check")
+    assert plt.get_fignums() == [] and matplotlib.get_backend() == backend
+
+
+def test_fixed_points_protocol_and_ground_truth_are_shown(inputs, counts_report):
+    html, _, _ = counts_report
+    model = inputs["models"][0]
+    _, rows = _table(html, "fixed-points")
+    assert rows[0][1][1] == model.fixed_points[0]["kind"]
+    assert rows[0][3][1] == format_number(model.fixed_points[0]["spectral_radius"])
+    assert "<details><summary>Evaluation protocol</summary>" in html
+    assert "d_stsp_space" in html
+    teacher = inputs["teacher"]
+    section = html.split('<section id="ground-truth">')[1].split("</section>")[0]
+    assert format_number(teacher["limit_cycle"]["frequency_hz"]) in section
+    assert teacher["fixed_points"][0]["kind"] in section
+    assert model.metrics["leading_oscillation_hz"] is not None
+    assert format_number(model.metrics["leading_oscillation_hz"]) in section
+
+
+# ----------------------------------------------------------------------------- robustness
+
+
+def test_missing_metrics_and_optional_parts_render_as_dash(inputs, tmp_path):
+    full = inputs["models"][0]
+    metrics = {k: v for k, v in full.metrics.items() if k != "psth_r2_heldout"}
+    metrics["co_bps"] = None
+    sparse = ModelResult("sparse", "lds", metrics, {}, [], None, {})
+    arrays = full.arrays.drop_vars(["psd_recorded", "psd_generated", "condition"])
+    no_psd = replace(full, name="no_psd", arrays=arrays, fit={}, fixed_points=[])
+    ds = inputs["counts"].drop_vars("condition")
+    html = build_report(ds, [full, sparse, no_psd], title="sparse", figures_dir=tmp_path,
+                        ground_truth={"something_new": [1, 2]})
+    header, rows = _table(html, "comparison")
+    cells = dict(zip(header, (text for _, text in rows[1])))
+    assert cells["co-bps (bits/spike)"] == "—"
+    assert cells["PSTH R² held-out"] == "—"
+    assert cells["D_stsp"] == format_number(full.metrics["d_stsp"])
+    assert cells["fit time (s)"] == "—"
+    assert "No fixed points found." in html
+    assert FAILED_FIGURE not in html
+    figures = _embedded_figures(html)
+    assert "psth" not in figures  # no conditions
+    assert "spectra_no_psd" not in figures and "latents_no_psd" in figures
+    assert "eigenvalues_sparse" in figures and "generated_sparse" not in figures
+    assert "The ground truth lists no fixed points." in html
+
+
+def test_names_are_escaped(inputs):
+    model = replace(inputs["models"][0], name="<b>lds</b>")
+    html = build_report(inputs["counts"], [model], title="a <script> & title")
+    assert "<script>" not in html and "<b>lds</b>" not in html
+    assert "&lt;b&gt;lds&lt;/b&gt;" in html
+
+
+def test_continuous_dataset_renders(inputs, tmp_path):
+    model = inputs["continuous_model"]
+    html = build_report(inputs["continuous"], [model], title="Synthetic EEG", figures_dir=tmp_path)
+    assert "<h1>Synthetic EEG</h1>" in html and "eeg.edf" in html
+    assert FAILED_FIGURE not in html
+    header, rows = _table(html, "comparison")
+    assert "co-bps (bits/spike)" not in header
+    cells = dict(zip(header, (text for _, text in rows[0])))
+    assert cells["R² held-out"] == format_number(model.metrics["r2_heldout"])
+    expected = _expected_figures([model], {"raster", "variance"})
+    assert set(_embedded_figures(html)) == expected
+    assert {p.stem for p in tmp_path.glob("*.png")} == expected
+    assert "http://" not in html and "https://" not in html
+
+
+def test_format_value():
+    assert format_value(None) == "—"
+    assert format_value(float("nan")) == "—"
+    assert format_value(0.12345) == "0.123"
+    assert format_value(-0.5) == "-0.500"
+    assert format_value(2.5e-5) == "2.5e-05"
+    assert format_value(123456.0) == "1.23e+05"
+    assert format_value(7) == "7"
+    assert format_value(True) == "yes"
+    assert format_value({"train": 3, "test": 1}) == "train 3, test 1"
+    assert format_value("") == "—"
+
+
+# ----------------------------------------------------------------------------- the index
+
+
+def test_index_links_each_report_with_headline_numbers(inputs):
+    counts_models = {m.name: m.metrics for m in inputs["models"]}
+    entries = [
+        {"dataset": "synthetic_counts", "report": "synthetic_counts/report.html", "kind": "counts",
+         "summary": {"n_trials": 24, "n_channels": 30, "n_heldout_channels": 6}, "models": counts_models},
+        {"dataset": "synthetic_eeg", "report": "synthetic_eeg/report.html", "kind": "continuous",
+         "summary": {"n_trials": 26, "n_channels": 8},
+         "models": {"lds_eeg": inputs["continuous_model"].metrics}},
+        {"dataset": "unfitted & new", "report": "unfitted/report.html", "summary": {}, "models": {}},
+    ]
+    html = build_index(entries)
+    assert html.startswith("<!DOCTYPE html>") and html.rstrip().endswith("</html>")
+    for entry in entries[:2]:
+        assert f'<a href="{entry["report"]}">{entry["dataset"]}</a>' in html
+    assert '<a href="unfitted/report.html">unfitted &amp; new</a>' in html
+    header, rows = _table(html, "index")
+    assert len(rows) == 4  # two counts models, one continuous model, one dataset without models
+    co_bps = format_number(counts_models["lds_4"]["co_bps"])
+    assert co_bps in html
+    assert format_number(inputs["continuous_model"].metrics["r2_heldout"]) in html
+    assert "—" in [text for _, text in rows[-1]]
+    assert "http://" not in html and "https://" not in html

@@ -62,7 +62,7 @@ def write_nwb(
     from pynwb.behavior import Position
 
     nwbfile = NWBFile(session_description="test recording", identifier=path.stem,
-                      session_start_time=dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc))
+                      session_start_time=dt.datetime(2024, 1, 1, tzinfo=dt.UTC))
     if spike_trains is not None and len(spike_trains) == 0:
         from pynwb.misc import Units
 

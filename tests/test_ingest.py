@@ -13,7 +13,7 @@ import pytest
 from conftest import write_nwb
 from neurodyn.cli import main
 from neurodyn.dataset import open_dataset, validate_dataset, write_dataset
-from neurodyn.errors import ConfigError, DatasetContractError, InputFileError
+from neurodyn.errors import ConfigError, DatasetContractError
 from neurodyn.ingest import BinningOptions, bin_recording, read_source
 from neurodyn.recording import load_recording, save_recording
 

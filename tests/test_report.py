@@ -12,7 +12,6 @@ import json
 import re
 import time
 from dataclasses import replace
-from pathlib import Path
 
 import matplotlib
 import matplotlib.pyplot as plt

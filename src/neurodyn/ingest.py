@@ -84,7 +84,7 @@ class BinningOptions:
 
     @classmethod
     def from_config(cls, binning_cfg: dict | None = None, split: dict | None = None,
-                    heldout: dict | None = None) -> "BinningOptions":
+                    heldout: dict | None = None) -> BinningOptions:
         """Build from config sections, naming any unknown key or bad value."""
         binning_cfg = dict(binning_cfg or {})
         known = {f.name for f in fields(cls)} - {"split", "heldout"}
@@ -269,6 +269,12 @@ def _common_attrs(rec: Recording, windows: TrialWindows, opts: BinningOptions, c
     }
 
 
+def _trial_fields(windows: TrialWindows) -> dict[str, Any]:
+    """The dataset fields that come from the trial windows."""
+    return {"time": windows.time, "trial_ids": windows.trial_ids, "align_times": windows.align_times,
+            "conditions": windows.conditions}
+
+
 def _bin_spikes(rec: SpikeRecording, opts: BinningOptions, config_hash: str) -> xr.Dataset:
     if opts.bin_size_s is None or not (0.001 - 1e-12 <= opts.bin_size_s <= 0.1 + 1e-12):
         raise ConfigError("binning.bin_size_s", f"spike data needs a bin size of 1–100 ms, got {opts.bin_size_s}")
@@ -303,14 +309,11 @@ def _bin_spikes(rec: SpikeRecording, opts: BinningOptions, config_hash: str) -> 
         data=counts.astype(dtype),
         kind="counts",
         data_units="count",
-        time=windows.time,
-        trial_ids=windows.trial_ids,
         channel_ids=rec.unit_ids[keep],
         heldout=heldout,
         split=split,
         mask=mask,
-        align_times=windows.align_times,
-        conditions=windows.conditions,
+        **_trial_fields(windows),
         channel_coords=channel_coords,
         trial_coords=trial_coords,
         inputs=_sampled(rec.inputs, edges, "inputs", rec.source),
@@ -379,14 +382,11 @@ def _bin_continuous(rec: ContinuousRecording, opts: BinningOptions, config_hash:
         data=data,
         kind="continuous",
         data_units=("z" if opts.zscore else rec.unit),
-        time=windows.time,
-        trial_ids=windows.trial_ids,
         channel_ids=np.arange(data.shape[2], dtype=np.int64),
         heldout=heldout,
         split=split,
         mask=mask,
-        align_times=windows.align_times,
-        conditions=windows.conditions,
+        **_trial_fields(windows),
         channel_coords=channel_coords,
         extra_vars=extra_vars,
         attrs={**_common_attrs(rec, windows, opts, config_hash), "sfreq": float(rec.sfreq)},

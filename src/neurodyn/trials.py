@@ -54,7 +54,7 @@ class TrialWindows:
         """(trial, time + 1) absolute bin edges."""
         return bin_edges(self.starts, self.bin_size, self.n_bins)
 
-    def select(self, keep: np.ndarray) -> "TrialWindows":
+    def select(self, keep: np.ndarray) -> TrialWindows:
         return TrialWindows(
             self.align_times[keep], self.offset, self.bin_size, self.n_bins, self.trial_ids[keep],
             self.align_event, {k: v[keep] for k, v in self.columns.items()},

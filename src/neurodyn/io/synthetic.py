@@ -51,7 +51,7 @@ import os
 import secrets
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -91,7 +91,7 @@ _STREAM_SESSION = 1
 _STREAM_SPIKES = 2
 _STREAM_EEG = 3
 _STREAM_SPLITS = 4
-_SESSION_START = datetime(2024, 1, 1, 9, 0, 0, tzinfo=timezone.utc)
+_SESSION_START = datetime(2024, 1, 1, 9, 0, 0, tzinfo=UTC)
 _UUID_NAMESPACE = uuid.UUID("6f1c2b8e-4d1a-5b7e-9c3f-2a8d0e4b7c11")
 
 

@@ -14,7 +14,8 @@ import pickle
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, ClassVar
+from typing import Any, ClassVar
+from collections.abc import Callable
 
 import torch
 import xarray as xr
@@ -57,7 +58,7 @@ class FittedModel(ABC):
     @classmethod
     @abstractmethod
     def fit(cls, dataset: xr.Dataset, config: dict[str, Any], device: torch.device, *,
-            checkpoint_dir: str | os.PathLike[str] | None = None, resume: bool = False) -> "FittedModel":
+            checkpoint_dir: str | os.PathLike[str] | None = None, resume: bool = False) -> FittedModel:
         """Fit to the training trials of ``dataset``; long fits checkpoint into
         ``checkpoint_dir`` and continue from the last checkpoint when ``resume`` is true."""
 
@@ -73,7 +74,7 @@ class FittedModel(ABC):
         return write_atomically(write, directory)
 
     @classmethod
-    def load(cls, directory: str | os.PathLike[str], device: torch.device | str = "cpu") -> "FittedModel":
+    def load(cls, directory: str | os.PathLike[str], device: torch.device | str = "cpu") -> FittedModel:
         tensors, meta = read_model_files(directory, device)
         if meta.get("family") != cls.family:
             raise InputFileError(directory, f"holds a '{meta.get('family')}' model, not '{cls.family}'")

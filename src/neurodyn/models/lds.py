@@ -141,7 +141,7 @@ class LDSBaseline(FittedModel):
     # --- interface ---
     @classmethod
     def fit(cls, dataset: xr.Dataset, config: dict[str, Any], device: torch.device, *,
-            checkpoint_dir: str | os.PathLike[str] | None = None, resume: bool = False) -> "LDSBaseline":
+            checkpoint_dir: str | os.PathLike[str] | None = None, resume: bool = False) -> LDSBaseline:
         # closed form: nothing worth checkpointing
         started = _time.perf_counter()
         cfg = cls.resolve_config(config)

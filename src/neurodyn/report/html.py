@@ -16,7 +16,7 @@ import platform
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -282,7 +282,7 @@ def _header(ds: xr.Dataset, title: str) -> str:
         ("source", source),
         ("created by", attrs.get("created_by")),
         ("config hash", attrs.get("config_hash") or None),
-        ("generated", datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")),
+        ("generated", datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")),
         ("report by", f"neurodyn {__version__}"),
     ]
     meta = "".join(f"<dt>{escape(k)}</dt><dd>{escape(format_value(v))}</dd>" for k, v in items)
@@ -602,7 +602,7 @@ def build_index(entries: list[dict[str, Any]], *, title: str = "neurodyn reports
             cells = (lead if i == 0 else []) + [f"<td>{escape(str(model_name))}</td>"]
             cells += [_cell(values.get(c.key), best=i in best[c.key]) for c in columns]
             rows.append(cells)
-    generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     body = "\n".join([
         f"<h1>{escape(title)}</h1>",
         f'<p class="note">{len(entries)} datasets; generated {generated} by neurodyn {escape(__version__)}. '

@@ -280,3 +280,25 @@ def test_binning_a_stored_recording_equals_binning_the_file(small_nwb, tmp_path)
                                       if direct[name].dtype.kind in "OUT" else direct[name].values,
                                       np.asarray(stored[name].values).astype(str)
                                       if stored[name].dtype.kind in "OUT" else stored[name].values, err_msg=name)
+
+
+def test_edf_band_pass_and_resample(tmp_path):
+    import mne
+
+    sfreq, n = 200.0, 4000
+    t = np.arange(n) / sfreq
+    slow, fast = np.sin(2 * np.pi * 2 * t), np.sin(2 * np.pi * 30 * t)
+    raw = mne.io.RawArray(np.stack([slow + fast, slow]) * 50e-6, mne.create_info(["Fz.", "Cz.."], sfreq, "eeg"),
+                          verbose="error")
+    path = tmp_path / "two_tones.edf"
+    mne.export.export_raw(path, raw, fmt="edf", overwrite=True, verbose="error")
+    plain = read_source(path)
+    assert plain.channel_names == ["Fz", "Cz"] and plain.sfreq == sfreq
+    banded = read_source(path, l_freq=20.0, h_freq=40.0, resample_hz=100.0)
+    assert banded.sfreq == 100.0 and banded.samples.shape == (n // 2, 2)
+    middle = slice(200, -200)  # away from filter edge effects
+    # the 30 Hz tone passes (amplitude 50 µV), the 2 Hz tone is removed
+    np.testing.assert_allclose(banded.samples[middle, 0].std(), 50 / np.sqrt(2), rtol=0.05)
+    assert banded.samples[middle, 1].std() < 0.05 * plain.samples[:, 1].std()
+    with pytest.raises(ConfigError, match="channels"):
+        read_source(path, channels=["Oz"])

@@ -165,3 +165,15 @@ def test_gaussian_readout_recovers_coefficients_and_noise():
     torch.testing.assert_close(C_hat, C, atol=0.02, rtol=0)
     torch.testing.assert_close(d_hat, torch.full((3,), 0.7, dtype=torch.float64), atol=0.02, rtol=0)
     torch.testing.assert_close(noise, torch.full((3,), 0.04, dtype=torch.float64), atol=0.005, rtol=0)
+
+
+@pytest.mark.gpu
+def test_lds_on_cuda_matches_cpu():
+    ds, _ = linear_system_dataset("counts", n_trials=20)
+    cpu = get_family("lds").fit(ds, {"latent_dim": 3}, CPU)
+    gpu = get_family("lds").fit(ds, {"latent_dim": 3}, torch.device("cuda"))
+    assert gpu.device.type == "cuda"
+    np.testing.assert_allclose(gpu.posterior(ds)["prediction"].values, cpu.posterior(ds)["prediction"].values,
+                               rtol=1e-6, atol=1e-9)
+    sample = gpu.sample(4, 10, seed=0)
+    assert sample["data"].shape == (4, 10, 24)

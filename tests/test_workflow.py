@@ -76,6 +76,17 @@ def test_run_writes_reports_metrics_and_index(finished_run):
     assert (finished_run / "resources" / "synthetic" / "tiny" / "teacher.json").is_file()
 
 
+def test_snakemake_report_collects_reports_and_figures(finished_run, tmp_path):
+    archive = tmp_path / "report.zip"
+    run = snakemake(finished_run, TINY, "--report", str(archive))
+    assert run.returncode == 0, run.stderr[-3000:]
+    import zipfile
+
+    names = zipfile.ZipFile(archive).namelist()
+    assert sum(name.endswith("/report.html") for name in names) >= 3  # two datasets + the overview
+    assert any(name.endswith("latents_lds.png") for name in names)
+
+
 def test_changing_one_dataset_reruns_only_its_jobs(finished_run):
     changed = json.loads(json.dumps(TINY))
     changed["datasets"]["eeg"]["binning"]["segment_length_s"] = 1.0

@@ -36,6 +36,7 @@ DEFAULTS: dict[str, Any] = {
     "eval_split": "test",
     "smoothing_s": 0.05,
     "dstsp_dims": 3,
+    "dstsp_bins": 30,
     "hellinger_sigma": 20.0,
     "seed": 0,
 }
@@ -51,6 +52,8 @@ def resolve_config(config: dict[str, Any] | None) -> dict[str, Any]:
         raise ConfigError("analysis.eval_split", "must be train, valid or test")
     if int(cfg["dstsp_dims"]) < 1:
         raise ConfigError("analysis.dstsp_dims", "must be >= 1")
+    if int(cfg["dstsp_bins"]) < 2:
+        raise ConfigError("analysis.dstsp_bins", "must be >= 2")
     return cfg
 
 
@@ -123,7 +126,7 @@ def evaluate(model: FittedModel, dataset: xr.Dataset, config: dict[str, Any] | N
     k = int(min(cfg["dstsp_dims"], real_flat.shape[1]))
     centre, axes = _principal_axes(real_flat, k)
     out["d_stsp"] = metrics.state_space_divergence((real_flat - centre) @ axes, (gen_flat - centre) @ axes,
-                                                   seed=int(cfg["seed"]))
+                                                   n_bins=int(cfg["dstsp_bins"]), seed=int(cfg["seed"]))
     d_h, d_h_channels, sigma_used = metrics.power_spectrum_hellinger(
         np.nan_to_num(real_act), gen_act, smoothing_sigma=float(cfg["hellinger_sigma"]))
     out["d_h"] = d_h

@@ -28,8 +28,8 @@ def _bin_size(text: str) -> float | None:
 
 
 def _cmd_ingest(args: argparse.Namespace) -> int:
-    from neurodyn.dataset import config_hash, summary, write_dataset
-    from neurodyn.ingest import BinningOptions, bin_recording, read_source
+    from neurodyn.dataset import config_hash, open_dataset, summary
+    from neurodyn.ingest import BinningOptions, bin_to_store, read_source
 
     binning_cfg = {
         "bin_size_s": args.bin_size,
@@ -47,10 +47,9 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
     source_cfg = {"inputs": args.inputs, "channels": args.channels, "l_freq": args.l_freq,
                   "h_freq": args.h_freq, "resample_hz": args.resample_hz}
     recording = read_source(args.source, **source_cfg)
-    dataset = bin_recording(recording, opts, config_hash=config_hash(
-        {"source": source_cfg, "binning": opts.as_dict()}))
-    write_dataset(dataset, args.out)
-    print(json.dumps(summary(dataset), indent=2))
+    bin_to_store(recording, opts, args.out, config_hash=config_hash({"source": source_cfg, "binning": opts.as_dict()}),
+                 block_bytes=int(args.block_mb * 2**20))
+    print(json.dumps(summary(open_dataset(args.out)), indent=2))
     return 0
 
 
@@ -115,6 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--heldout-fraction", type=float, default=0.2,
                         help="fraction of channels held out when the file marks none (default 0.2)")
     ingest.add_argument("--seed", type=int, default=0, help="seed of split and held-out choices")
+    ingest.add_argument("--block-mb", type=float, default=256,
+                        help="binned data held in memory at once, MiB (trials are binned and written in blocks)")
     ingest.set_defaults(func=_cmd_ingest)
 
     info = sub.add_parser("info", help="summarise a dataset store", description="Print a readable summary "

@@ -69,6 +69,7 @@ def build_dataset(
     inputs: tuple[np.ndarray, list[str]] | None = None,
     behavior: tuple[np.ndarray, list[str]] | None = None,
     extra_vars: dict[str, xr.Variable] | None = None,
+    validate: bool = True,
 ) -> xr.Dataset:
     """Assemble a contract-conforming dataset.
 
@@ -116,7 +117,8 @@ def build_dataset(
     data_vars.update(extra_vars or {})
     ds = xr.Dataset(data_vars, coords=coords)
     ds.attrs.update({"created_by": f"neurodyn {__version__}", **attrs})
-    validate_dataset(ds)
+    if validate:
+        validate_dataset(ds)
     return ds
 
 
@@ -150,7 +152,7 @@ def validate_dataset(ds: xr.Dataset, name: str = "dataset") -> None:
         fail("'heldout' must be boolean")
     if "split" not in ds or ds["split"].dims != ("trial",):
         fail("lacks 'split (trial)'")
-    splits = set(np.asarray(ds["split"].values).astype(str).tolist())
+    splits = {str(v) for v in np.asarray(ds["split"].values).tolist()}
     if not splits <= set(SPLITS):
         fail(f"'split' holds {sorted(splits - set(SPLITS))}, expected {SPLITS}")
     if "train" not in splits:
@@ -169,13 +171,18 @@ def validate_dataset(ds: xr.Dataset, name: str = "dataset") -> None:
                 fail(f"variable '{var_name}' lacks the attr '{attr}'")
 
 
-def _encoding(ds: xr.Dataset) -> dict[str, dict]:
-    """Chunk trial-major so one chunk is about CHUNK_BYTES."""
+def dataset_encoding(ds: xr.Dataset, trials_per_chunk: int | None = None) -> dict[str, dict]:
+    """Chunk (trial, time, ·) variables trial-major, about CHUNK_BYTES per chunk (never more
+    trials per chunk than ``trials_per_chunk``, so appended blocks start on chunk boundaries)."""
     encoding = {}
     for name, var in ds.data_vars.items():
         if var.dims[:1] == ("trial",) and var.ndim == 3:
             per_trial = max(1, int(np.prod(var.shape[1:])) * var.dtype.itemsize)
-            encoding[name] = {"chunks": (max(1, min(var.shape[0], CHUNK_BYTES // per_trial)),) + var.shape[1:]}
+            n = max(1, min(var.shape[0], CHUNK_BYTES // per_trial))
+            if trials_per_chunk:
+                n = max(1, min(n, trials_per_chunk))
+                n = next(k for k in range(n, 0, -1) if trials_per_chunk % k == 0)
+            encoding[name] = {"chunks": (n,) + var.shape[1:]}
     return encoding
 
 
@@ -183,12 +190,12 @@ def write_dataset(ds: xr.Dataset, path: str | os.PathLike[str]) -> Path:
     """Validate, then write a zarr v3 store atomically (a temporary store renamed into place)."""
     validate_dataset(ds, str(path))
     return write_atomically(
-        lambda tmp: ds.to_zarr(tmp, mode="w", zarr_format=3, consolidated=False, encoding=_encoding(ds)),
+        lambda tmp: ds.to_zarr(tmp, mode="w", zarr_format=3, consolidated=False, encoding=dataset_encoding(ds)),
         path,
     )
 
 
-def open_dataset(path: str | os.PathLike[str], *, load: bool = True) -> xr.Dataset:
+def open_dataset(path: str | os.PathLike[str], *, load: bool = True, validate: bool = True) -> xr.Dataset:
     """Open a binned dataset store and check it against the contract."""
     path = Path(path)
     if not path.exists():
@@ -199,7 +206,8 @@ def open_dataset(path: str | os.PathLike[str], *, load: bool = True) -> xr.Datas
         raise InputFileError(path, f"not a readable zarr v3 store ({type(exc).__name__}: {exc})")
     if load:
         ds = strings_as_objects(ds.load())
-    validate_dataset(ds, str(path))
+    if validate:
+        validate_dataset(ds, str(path))
     return ds
 
 

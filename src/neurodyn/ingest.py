@@ -17,9 +17,9 @@ import numpy as np
 import xarray as xr
 
 from neurodyn import binning
-from neurodyn.dataset import build_dataset
+from neurodyn.dataset import build_dataset, dataset_encoding, open_dataset, validate_dataset
 from neurodyn.errors import ConfigError, InputFileError
-from neurodyn.recording import ContinuousRecording, Recording, SpikeRecording
+from neurodyn.recording import ContinuousRecording, Recording, SpikeRecording, write_atomically
 from neurodyn.trials import (
     TrialWindows,
     from_annotations,
@@ -249,15 +249,82 @@ def _sampled(series_list, edges, kind: str, source: str):
     return np.concatenate(blocks, axis=-1), names
 
 
+DEFAULT_BLOCK_BYTES = 256 << 20
+
+
+@dataclass
+class _Plan:
+    """Everything about a binned dataset except its per-bin arrays, decided once for all blocks."""
+
+    kind: str
+    windows: TrialWindows
+    channel_ids: np.ndarray
+    heldout: np.ndarray
+    split: np.ndarray
+    channel_coords: dict[str, np.ndarray]
+    trial_coords: dict[str, np.ndarray]
+    attrs: dict[str, Any]
+    data_units: str
+    dtype: np.dtype
+    keep: np.ndarray | None = None  # spikes: which units are kept
+    labels: np.ndarray | None = None  # spikes: (spike,) unit index
+    samples_per_bin: int = 1  # continuous
+    zscore: tuple[np.ndarray, np.ndarray] | None = None  # continuous: per-channel mean, std
+    bad_intervals: np.ndarray | None = None  # continuous: spans annotated BAD*
+    extra_vars: dict[str, xr.Variable] = field(default_factory=dict)
+    cached: tuple[np.ndarray, np.ndarray] | None = None  # the one block's (data, mask) if computed
+
+    @property
+    def n_trials(self) -> int:
+        return int(self.windows.trial_ids.size)
+
+
+def _blocks(n_trials: int, bytes_per_trial: int, block_bytes: int) -> list[slice]:
+    """Consecutive trial slices of at most ``block_bytes`` of binned data (at least one trial)."""
+    per_block = max(1, int(block_bytes // max(bytes_per_trial, 1)))
+    return [slice(i, min(i + per_block, n_trials)) for i in range(0, n_trials, per_block)]
+
+
 def bin_recording(rec: Recording, opts: BinningOptions, *, config_hash: str = "") -> xr.Dataset:
-    """Bin a recording into a contract-conforming dataset (see :mod:`neurodyn.dataset`)."""
+    """Bin a recording into an in-memory, contract-conforming dataset (see :mod:`neurodyn.dataset`)."""
+    plan = _plan(rec, opts, config_hash, block_bytes=None)
+    dataset = _block_dataset(rec, plan, slice(0, plan.n_trials))
+    validate_dataset(dataset)
+    return dataset
+
+
+def bin_to_store(rec: Recording, opts: BinningOptions, out: str | os.PathLike[str], *, config_hash: str = "",
+                 block_bytes: int = DEFAULT_BLOCK_BYTES) -> Path:
+    """Bin a recording and write the dataset store, holding about ``block_bytes`` of binned data
+    in memory at a time: trials are binned in blocks appended to the store, which is written
+    under a temporary name and renamed into place once complete and valid."""
+    plan = _plan(rec, opts, config_hash, block_bytes=block_bytes)
+    per_trial = plan.windows.n_bins * plan.channel_ids.size * (plan.dtype.itemsize + 1)
+    blocks = _blocks(plan.n_trials, per_trial, block_bytes)
+
+    def write(tmp: Path) -> None:
+        for k, trials in enumerate(blocks):
+            block = _block_dataset(rec, plan, trials)
+            if k == 0:
+                encoding = dataset_encoding(block, trials_per_chunk=trials.stop - trials.start)
+                block.to_zarr(tmp, mode="w", zarr_format=3, consolidated=False, encoding=encoding)
+            else:
+                block.to_zarr(tmp, append_dim="trial", zarr_format=3, consolidated=False)
+            if len(blocks) > 1:
+                log.info("binned trials %d–%d of %d", trials.start, trials.stop - 1, plan.n_trials)
+        validate_dataset(open_dataset(tmp, load=False, validate=False), str(out))
+
+    return write_atomically(write, out)
+
+
+def _plan(rec: Recording, opts: BinningOptions, config_hash: str, block_bytes: int | None) -> _Plan:
     opts.check()
     if isinstance(rec, SpikeRecording):
-        return _bin_spikes(rec, opts, config_hash)
-    return _bin_continuous(rec, opts, config_hash)
+        return _plan_spikes(rec, opts, config_hash, block_bytes)
+    return _plan_continuous(rec, opts, config_hash, block_bytes)
 
 
-def _common_attrs(rec: Recording, windows: TrialWindows, opts: BinningOptions, config_hash: str) -> dict:
+def _common_attrs(rec: Recording, windows: TrialWindows, config_hash: str) -> dict:
     return {
         "bin_size_s": float(windows.bin_size),
         "align_event": windows.align_event,
@@ -269,61 +336,140 @@ def _common_attrs(rec: Recording, windows: TrialWindows, opts: BinningOptions, c
     }
 
 
-def _trial_fields(windows: TrialWindows) -> dict[str, Any]:
-    """The dataset fields that come from the trial windows."""
-    return {"time": windows.time, "trial_ids": windows.trial_ids, "align_times": windows.align_times,
-            "conditions": windows.conditions}
+def _block_dataset(rec: Recording, plan: _Plan, trials: slice) -> xr.Dataset:
+    """The dataset of one block of trials (not yet validated: a block may lack training trials)."""
+    windows = plan.windows.select(np.arange(plan.n_trials)[trials])
+    edges = windows.edges()
+    if plan.kind == "counts":
+        counts, mask = plan.cached if plan.cached is not None else _spike_block(rec, plan.labels, windows)
+        data, mask = counts[:, :, plan.keep].astype(plan.dtype), mask[:, :, plan.keep]
+        inputs = _sampled(rec.inputs, edges, "inputs", rec.source)
+        behavior = _sampled(rec.behavior, edges, "behavior", rec.source)
+    else:
+        data, mask = plan.cached if plan.cached is not None else _continuous_block(rec, plan, windows)
+        inputs = behavior = None
+    return build_dataset(
+        data=data, kind=plan.kind, data_units=plan.data_units,
+        time=windows.time, trial_ids=windows.trial_ids, align_times=windows.align_times,
+        conditions=windows.conditions, split=plan.split[trials],
+        channel_ids=plan.channel_ids, heldout=plan.heldout, mask=mask,
+        channel_coords=plan.channel_coords,
+        trial_coords={k: v[trials] for k, v in plan.trial_coords.items()},
+        inputs=inputs, behavior=behavior, extra_vars=plan.extra_vars, attrs=plan.attrs, validate=False,
+    )
 
 
-def _bin_spikes(rec: SpikeRecording, opts: BinningOptions, config_hash: str) -> xr.Dataset:
+# --- spikes ------------------------------------------------------------------------------------
+
+
+def _spikes_between(rec: SpikeRecording, labels: np.ndarray, lo: float, hi: float):
+    """Spikes with lo <= t < hi, found per unit by bisection (spikes are sorted within units)."""
+    firsts, lasts = [], []
+    for unit in range(rec.n_units):
+        a, b = rec.unit_offsets[unit], rec.unit_offsets[unit + 1]
+        firsts.append(a + np.searchsorted(rec.spike_times[a:b], lo, side="left"))
+        lasts.append(a + np.searchsorted(rec.spike_times[a:b], hi, side="left"))
+    lengths = np.asarray(lasts) - np.asarray(firsts)
+    index = np.repeat(np.asarray(firsts) - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths) \
+        + np.arange(lengths.sum())
+    return rec.spike_times[index], labels[index]
+
+
+def _spike_block(rec: SpikeRecording, labels: np.ndarray, windows: TrialWindows) -> tuple[np.ndarray, np.ndarray]:
+    """(counts, mask) of every unit for these windows: (trial, time, unit) uint32 and bool."""
+    edges = windows.edges()
+    times, units = _spikes_between(rec, labels, float(edges.min()), float(edges.max()) + windows.bin_size)
+    counts = binning.spike_counts(times, units, rec.n_units, windows.starts, windows.bin_size, windows.n_bins)
+    if rec.obs_intervals is None:
+        return counts, np.ones(counts.shape, dtype=bool)
+    return counts, binning.observed_mask(rec.obs_intervals, edges, tolerance=1e-6 * windows.bin_size)
+
+
+def _plan_spikes(rec: SpikeRecording, opts: BinningOptions, config_hash: str, block_bytes: int | None) -> _Plan:
     if opts.bin_size_s is None or not (0.001 - 1e-12 <= opts.bin_size_s <= 0.1 + 1e-12):
         raise ConfigError("binning.bin_size_s", f"spike data needs a bin size of 1–100 ms, got {opts.bin_size_s}")
     windows = _segment(rec, opts, opts.bin_size_s)
     if windows.trial_ids.size == 0:
         raise InputFileError(rec.source, "no trials left after filtering")
     _check_inside(windows, rec.extent, rec.source)
-    edges = windows.edges()
-    counts = binning.spike_counts(rec.spike_times, rec.unit_labels(), rec.n_units,
-                                  windows.starts, windows.bin_size, windows.n_bins)
-    if rec.obs_intervals is not None:
-        mask = binning.observed_mask(rec.obs_intervals, edges, tolerance=1e-6 * windows.bin_size)
-    else:
-        mask = np.ones(counts.shape, dtype=bool)
+    labels = rec.unit_labels()
 
-    spikes_per_unit = (counts * mask).sum(axis=(0, 1))
-    keep = spikes_per_unit >= max(opts.min_spikes, 0)
+    # first pass: spikes per unit in observed bins (for min_spikes) and the largest count (dtype)
+    n_trials = windows.trial_ids.size
+    blocks = [slice(0, n_trials)] if block_bytes is None else \
+        _blocks(n_trials, windows.n_bins * rec.n_units * 5, block_bytes)
+    totals = np.zeros(rec.n_units, dtype=np.int64)
+    largest = np.zeros(rec.n_units, dtype=np.int64)
+    cached = None
+    for trials in blocks:
+        counts, mask = _spike_block(rec, labels, windows.select(np.arange(n_trials)[trials]))
+        totals += (counts * mask).sum(axis=(0, 1), dtype=np.int64)
+        largest = np.maximum(largest, counts.max(axis=(0, 1), initial=0))
+        cached = (counts, mask) if len(blocks) == 1 else None
+
+    keep = totals >= max(opts.min_spikes, 0)
     if not keep.all():
         log.warning("%s: dropping %d unit(s) with fewer than %d spike(s) in the binned data: ids %s",
                     rec.source, int((~keep).sum()), opts.min_spikes, rec.unit_ids[~keep][:20].tolist())
     if not keep.any():
         raise InputFileError(rec.source, f"no units left after filtering (min_spikes={opts.min_spikes})")
     info = {k: np.asarray(v)[keep] for k, v in rec.unit_info.items()}
-    counts, mask = counts[:, :, keep], mask[:, :, keep]
-    dtype = np.uint16 if counts.max(initial=0) <= np.iinfo(np.uint16).max else np.uint32
-
-    heldout = _heldout_flags(info, int(keep.sum()), opts.heldout)
-    split = _split_labels(windows, opts.split, rec.source)
-    trial_coords = {k: v for k, v in windows.columns.items() if k != "split"}
-    channel_coords = {k: v for k, v in info.items() if k != "heldout"}
-    return build_dataset(
-        data=counts.astype(dtype),
+    dtype = np.dtype(np.uint16 if largest[keep].max() <= np.iinfo(np.uint16).max else np.uint32)
+    return _Plan(
         kind="counts",
-        data_units="count",
+        windows=windows,
         channel_ids=rec.unit_ids[keep],
-        heldout=heldout,
-        split=split,
-        mask=mask,
-        **_trial_fields(windows),
-        channel_coords=channel_coords,
-        trial_coords=trial_coords,
-        inputs=_sampled(rec.inputs, edges, "inputs", rec.source),
-        behavior=_sampled(rec.behavior, edges, "behavior", rec.source),
-        attrs=_common_attrs(rec, windows, opts, config_hash),
+        heldout=_heldout_flags(info, int(keep.sum()), opts.heldout),
+        split=_split_labels(windows, opts.split, rec.source),
+        channel_coords={k: v for k, v in info.items() if k != "heldout"},
+        trial_coords={k: v for k, v in windows.columns.items() if k != "split"},
+        attrs=_common_attrs(rec, windows, config_hash),
+        data_units="count",
+        dtype=dtype,
+        keep=keep,
+        labels=labels,
+        cached=cached,
     )
 
 
-def _bin_continuous(rec: ContinuousRecording, opts: BinningOptions, config_hash: str) -> xr.Dataset:
-    sample_period = 1.0 / rec.sfreq
+# --- continuous signals ------------------------------------------------------------------------
+
+
+def _continuous_block(rec: ContinuousRecording, plan: _Plan, windows: TrialWindows) -> tuple[np.ndarray, np.ndarray]:
+    """(signal, mask) for these windows: (trial, time, channel) float32 and bool."""
+    try:
+        data = binning.continuous_windows(rec.samples, rec.sfreq, rec.first_time, windows.starts,
+                                          windows.n_bins, plan.samples_per_bin)
+    except ValueError as exc:
+        raise InputFileError(rec.source, str(exc)) from None
+    if plan.zscore is not None:
+        mean, std = plan.zscore
+        data = (data - mean) / std
+    mask = np.ones(data.shape, dtype=bool)
+    if plan.bad_intervals is not None:  # mne convention: BAD* annotations mark unusable spans
+        good = binning.observed_mask([_complement(plan.bad_intervals, rec.extent)], windows.edges(), 1e-9)
+        mask &= good
+    return data.astype(np.float32), mask
+
+
+def _channel_moments(rec: ContinuousRecording, plan: _Plan, blocks: list[slice]) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel mean and std over all binned values, combining blocks (Chan et al. 1979)."""
+    count, mean, m2 = 0, 0.0, 0.0
+    for trials in blocks:
+        data, _ = _continuous_block(rec, plan, plan.windows.select(np.arange(plan.n_trials)[trials]))
+        flat = data.reshape(-1, data.shape[-1]).astype(np.float64)
+        n_b, mean_b = flat.shape[0], flat.mean(axis=0)
+        m2_b = ((flat - mean_b) ** 2).sum(axis=0)
+        delta = mean_b - mean
+        total = count + n_b
+        mean = mean + delta * n_b / total
+        m2 = m2 + m2_b + delta**2 * count * n_b / total
+        count = total
+    return np.asarray(mean), np.sqrt(np.asarray(m2) / count)
+
+
+def _plan_continuous(rec: ContinuousRecording, opts: BinningOptions, config_hash: str,
+                     block_bytes: int | None) -> _Plan:
     if opts.bin_size_s is None:
         samples_per_bin = 1
     else:
@@ -332,65 +478,57 @@ def _bin_continuous(rec: ContinuousRecording, opts: BinningOptions, config_hash:
         if samples_per_bin < 1 or abs(ratio - samples_per_bin) > 1e-6:
             raise ConfigError("binning.bin_size_s", f"{opts.bin_size_s} s is not a whole number of samples "
                                                     f"at {rec.sfreq} Hz; use source.resample_hz or bin_size_s: null")
-    bin_size = samples_per_bin * sample_period
     if opts.segment == "trials":
         raise ConfigError("binning.segment", "continuous recordings have no trials table; use events, "
                                              "windows or continuous")
-    windows = _segment(rec, opts, bin_size)
+    windows = _segment(rec, opts, samples_per_bin / rec.sfreq)
     _check_inside(windows, rec.extent, rec.source)
-    try:
-        data = binning.continuous_windows(rec.samples, rec.sfreq, rec.first_time, windows.starts,
-                                          windows.n_bins, samples_per_bin)
-    except ValueError as exc:
-        raise InputFileError(rec.source, str(exc))
-    data = data.astype(np.float32)
-    extra_coords: dict[str, np.ndarray] = {}
-    if opts.zscore:
-        mean = data.mean(axis=(0, 1), dtype=np.float64)
-        std = data.std(axis=(0, 1), dtype=np.float64)
-        flat = std == 0
-        if flat.any():
-            raise InputFileError(rec.source, f"cannot z-score constant channel(s) "
-                                             f"{np.asarray(rec.channel_names)[flat].tolist()}")
-        data = ((data - mean) / std).astype(np.float32)
-        extra_coords = {"channel_mean": mean, "channel_std": std}
-
-    mask = np.ones(data.shape, dtype=bool)
     notes = rec.annotations
+    bad = None
     if len(notes.get("onset", [])):
-        bad = np.char.startswith(np.asarray(notes["description"]).astype(str), "BAD")
-        if bad.any():  # mne convention: BAD* annotations mark unusable spans
-            bad_iv = np.stack([notes["onset"][bad], notes["onset"][bad] + notes["duration"][bad]], axis=1)
-            good = binning.observed_mask([_complement(bad_iv, rec.extent)], windows.edges(), 1e-9)
-            mask &= good
-    extra_vars = {}
-    if len(notes.get("onset", [])):
-        extra_vars = {
-            "annotation_onset": xr.Variable("annotation", np.asarray(notes["onset"], float),
-                                            {"units": "s", "long_name": "annotation onset in the recording"}),
-            "annotation_duration": xr.Variable("annotation", np.asarray(notes["duration"], float),
-                                               {"units": "s", "long_name": "annotation duration"}),
-            "annotation_description": xr.Variable(
-                "annotation", np.asarray([str(d) for d in notes["description"]], dtype=object),
-                {"units": "1", "long_name": "annotation label"}),
-        }
-    heldout = _heldout_flags({}, data.shape[2], opts.heldout)
-    split = _split_labels(windows, opts.split, rec.source)
-    channel_coords = {"channel_name": np.asarray(rec.channel_names), **extra_coords}
-    channel_coords.update({k: v for k, v in rec.channel_info.items()})
-    return build_dataset(
-        data=data,
+        is_bad = np.char.startswith(np.asarray(notes["description"]).astype(str), "BAD")
+        if is_bad.any():
+            bad = np.stack([notes["onset"][is_bad], notes["onset"][is_bad] + notes["duration"][is_bad]], axis=1)
+    n_channels = rec.samples.shape[1]
+    plan = _Plan(
         kind="continuous",
-        data_units=("z" if opts.zscore else rec.unit),
-        channel_ids=np.arange(data.shape[2], dtype=np.int64),
-        heldout=heldout,
-        split=split,
-        mask=mask,
-        **_trial_fields(windows),
-        channel_coords=channel_coords,
-        extra_vars=extra_vars,
-        attrs={**_common_attrs(rec, windows, opts, config_hash), "sfreq": float(rec.sfreq)},
+        windows=windows,
+        channel_ids=np.arange(n_channels, dtype=np.int64),
+        heldout=_heldout_flags({}, n_channels, opts.heldout),
+        split=_split_labels(windows, opts.split, rec.source),
+        channel_coords={"channel_name": np.asarray(rec.channel_names), **rec.channel_info},
+        trial_coords={},
+        attrs={**_common_attrs(rec, windows, config_hash), "sfreq": float(rec.sfreq)},
+        data_units="z" if opts.zscore else rec.unit,
+        dtype=np.dtype(np.float32),
+        samples_per_bin=samples_per_bin,
+        bad_intervals=bad,
+        extra_vars=_annotation_vars(notes),
     )
+    if opts.zscore:
+        per_trial = windows.n_bins * n_channels * 5
+        blocks = [slice(0, plan.n_trials)] if block_bytes is None else _blocks(plan.n_trials, per_trial, block_bytes)
+        mean, std = _channel_moments(rec, plan, blocks)
+        if (std == 0).any():
+            raise InputFileError(rec.source, f"cannot z-score constant channel(s) "
+                                             f"{np.asarray(rec.channel_names)[std == 0].tolist()}")
+        plan.zscore = (mean, std)
+        plan.channel_coords.update(channel_mean=mean, channel_std=std)
+    return plan
+
+
+def _annotation_vars(notes: dict[str, np.ndarray]) -> dict[str, xr.Variable]:
+    if not len(notes.get("onset", [])):
+        return {}
+    return {
+        "annotation_onset": xr.Variable("annotation", np.asarray(notes["onset"], float),
+                                        {"units": "s", "long_name": "annotation onset in the recording"}),
+        "annotation_duration": xr.Variable("annotation", np.asarray(notes["duration"], float),
+                                           {"units": "s", "long_name": "annotation duration"}),
+        "annotation_description": xr.Variable(
+            "annotation", np.asarray([str(d) for d in notes["description"]], dtype=object),
+            {"units": "1", "long_name": "annotation label"}),
+    }
 
 
 def _complement(intervals: np.ndarray, extent: tuple[float, float]) -> np.ndarray:

@@ -92,19 +92,19 @@ def ingest_stage(source_path: str | os.PathLike[str], source_cfg: dict[str, Any]
 def bin_stage(recording_path: str | os.PathLike[str], dataset_cfg: dict[str, Any],
               out: str | os.PathLike[str]) -> Path:
     """Bin a stored recording into the dataset store, per the dataset's config."""
-    from neurodyn.dataset import config_hash, summary, write_dataset
-    from neurodyn.ingest import BinningOptions, bin_recording
+    from neurodyn.dataset import config_hash, open_dataset, summary
+    from neurodyn.ingest import BinningOptions, bin_to_store
     from neurodyn.recording import load_recording
 
     opts = BinningOptions.from_config(dataset_cfg.get("binning"), dataset_cfg.get("split"),
                                       dataset_cfg.get("heldout"))
     recording = load_recording(recording_path)
     relevant = {k: dataset_cfg.get(k) for k in ("source", "binning", "split", "heldout")}
-    dataset = bin_recording(recording, opts, config_hash=config_hash(relevant))
-    info = summary(dataset)
+    path = bin_to_store(recording, opts, out, config_hash=config_hash(relevant))
+    info = summary(open_dataset(path))
     log.info("binned: %d trials × %d bins × %d channels (%s)", info["n_trials"], info["n_time_bins"],
              info["n_channels"], ", ".join(f"{k} {v}" for k, v in info["splits"].items()))
-    return write_dataset(dataset, out)
+    return path
 
 
 def fit_stage(dataset_path: str | os.PathLike[str], model_cfg: dict[str, Any], out_dir: str | os.PathLike[str], *,

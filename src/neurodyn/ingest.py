@@ -272,7 +272,7 @@ class _Plan:
     zscore: tuple[np.ndarray, np.ndarray] | None = None  # continuous: per-channel mean, std
     bad_intervals: np.ndarray | None = None  # continuous: spans annotated BAD*
     extra_vars: dict[str, xr.Variable] = field(default_factory=dict)
-    cached: tuple[np.ndarray, np.ndarray] | None = None  # the one block's (data, mask) if computed
+    cached: tuple[np.ndarray, np.ndarray] | None = None  # spikes: (counts, mask) of all trials, if computed
 
     @property
     def n_trials(self) -> int:
@@ -340,13 +340,14 @@ def _block_dataset(rec: Recording, plan: _Plan, trials: slice) -> xr.Dataset:
     """The dataset of one block of trials (not yet validated: a block may lack training trials)."""
     windows = plan.windows.select(np.arange(plan.n_trials)[trials])
     edges = windows.edges()
+    whole = (trials.start, trials.stop) == (0, plan.n_trials)
     if plan.kind == "counts":
-        counts, mask = plan.cached if plan.cached is not None else _spike_block(rec, plan.labels, windows)
+        counts, mask = plan.cached if plan.cached is not None and whole else _spike_block(rec, plan.labels, windows)
         data, mask = counts[:, :, plan.keep].astype(plan.dtype), mask[:, :, plan.keep]
         inputs = _sampled(rec.inputs, edges, "inputs", rec.source)
         behavior = _sampled(rec.behavior, edges, "behavior", rec.source)
     else:
-        data, mask = plan.cached if plan.cached is not None else _continuous_block(rec, plan, windows)
+        data, mask = _continuous_block(rec, plan, windows)
         inputs = behavior = None
     return build_dataset(
         data=data, kind=plan.kind, data_units=plan.data_units,

@@ -28,7 +28,7 @@ import xarray as xr
 
 from neurodyn import __version__
 from neurodyn.errors import DatasetContractError, InputFileError
-from neurodyn.recording import strings_as_objects, write_atomically
+from neurodyn.recording import object_strings, strings_as_objects, write_atomically
 from neurodyn.trials import SPLITS
 
 KINDS = ("counts", "continuous")
@@ -44,10 +44,6 @@ def config_hash(config: Any) -> str:
 
 def _var(dims, values, units: str, long_name: str, **attrs) -> xr.Variable:
     return xr.Variable(dims, values, attrs={"units": units, "long_name": long_name, **attrs})
-
-
-def _strings(values) -> np.ndarray:
-    return np.asarray([str(v) for v in np.asarray(values).tolist()], dtype=object)
 
 
 def build_dataset(
@@ -89,29 +85,29 @@ def build_dataset(
     }
     for name, values in (channel_coords or {}).items():
         values = np.asarray(values)
-        coords[name] = _var("channel", _strings(values) if values.dtype.kind in "USO" else values,
+        coords[name] = _var("channel", object_strings(values) if values.dtype.kind in "USO" else values,
                             "1", name.replace("_", " "))
     for name, values in (trial_coords or {}).items():
         values = np.asarray(values)
         if name.endswith("_time") and values.dtype.kind == "f":
             coords[name] = _var("trial", values, "s", f"{name.replace('_', ' ')} relative to alignment")
         else:
-            coords[name] = _var("trial", _strings(values) if values.dtype.kind in "USO" else values,
+            coords[name] = _var("trial", object_strings(values) if values.dtype.kind in "USO" else values,
                                 "1", name.replace("_", " "))
     data_vars: dict[str, xr.Variable] = {
         "data": _var(("trial", "time", "channel"), data, data_units,
                      "spike count" if kind == "counts" else "signal", kind=kind),
-        "split": _var("trial", _strings(split), "1", "data split (train, valid or test)"),
+        "split": _var("trial", object_strings(split), "1", "data split (train, valid or test)"),
         "mask": _var(("trial", "time", "channel"), np.asarray(mask, dtype=bool), "1",
                      "bin observed (inside the channel's observation intervals)"),
     }
     if conditions is not None:
-        data_vars["condition"] = _var("trial", _strings(conditions), "1", "condition label")
+        data_vars["condition"] = _var("trial", object_strings(conditions), "1", "condition label")
     for name, block in (("inputs", inputs), ("behavior", behavior)):
         if block is not None and block[0].shape[-1] > 0:
             values, names = block
             dim = "input" if name == "inputs" else "behavior_var"
-            coords[dim] = _var(dim, _strings(names), "1", f"{dim.replace('_var', '')} name")
+            coords[dim] = _var(dim, object_strings(names), "1", f"{dim.replace('_var', '')} name")
             data_vars[name] = _var(("trial", "time", dim), values.astype(np.float32), "a.u.",
                                    "conditioning input" if name == "inputs" else "behavioural variable")
     data_vars.update(extra_vars or {})

@@ -182,27 +182,17 @@ def report_stage(dataset_path: str | os.PathLike[str], analyses: dict[str, str |
     dataset = open_dataset(dataset_path)
     models = [load_analysis(path, name) for name, path in analyses.items()]
     truth = json.loads(Path(ground_truth).read_text()) if ground_truth else None
-    if figures_dir is not None:
-        html = write_figures_and_report(dataset, models, title, truth, Path(figures_dir))
-    else:
+    if figures_dir is None:
         html = build_report(dataset, models, title=title, ground_truth=truth)
+    else:  # figures go to a temporary folder renamed into place, like every other output
+        pages: list[str] = []
+        write_atomically(lambda tmp: pages.append(build_report(dataset, models, title=title, ground_truth=truth,
+                                                               figures_dir=tmp)), figures_dir)
+        html = pages[0]
     if metrics_out is not None:
         _write_json({"dataset": title, "summary": summary(dataset),
                      "models": {m.name: {"family": m.family, **m.metrics} for m in models}}, metrics_out)
     return write_atomically(lambda tmp: Path(tmp).write_text(html), out_html)
-
-
-def write_figures_and_report(dataset, models, title, truth, figures_dir: Path) -> str:
-    from neurodyn.report import build_report
-
-    holder: dict[str, str] = {}
-
-    def write(tmp: Path) -> None:
-        tmp.mkdir(parents=True)
-        holder["html"] = build_report(dataset, models, title=title, ground_truth=truth, figures_dir=tmp)
-
-    write_atomically(write, figures_dir)
-    return holder["html"]
 
 
 def index_stage(metrics_files: dict[str, str | os.PathLike[str]], out_html: str | os.PathLike[str]) -> Path:

@@ -152,14 +152,15 @@ def _remove(path: Path) -> None:
 # --- storage of the event-level recording (zarr v3 via xarray) ---------------------------------
 
 
-def _strings(values) -> np.ndarray:
-    # object dtype is stored as zarr v3 variable-length UTF-8 (a registered data type)
-    return np.asarray([str(v) for v in values], dtype=object)
+def object_strings(values) -> np.ndarray:
+    """Labels as an object array of str: zarr v3 stores it as variable-length UTF-8 (a registered
+    data type, unlike fixed-width unicode)."""
+    return np.asarray([str(v) for v in np.asarray(values).tolist()], dtype=object)
 
 
 def _column(values: np.ndarray) -> np.ndarray:
     values = np.asarray(values)
-    return _strings(values) if values.dtype.kind in "USO" else values
+    return object_strings(values) if values.dtype.kind in "USO" else values
 
 
 def strings_as_objects(ds: xr.Dataset) -> xr.Dataset:
@@ -182,7 +183,7 @@ def _series_to_vars(prefix: str, series: list[SampledSeries]) -> dict[str, xr.Da
         out[f"{prefix}.{s.name}"] = xr.DataArray(
             np.asarray(s.values, dtype=np.float64),
             dims=dims,
-            coords={dims[1]: _strings(s.columns)},
+            coords={dims[1]: object_strings(s.columns)},
             attrs={"units": s.unit, "series_name": s.name},
         )
         out[f"{prefix}.{s.name}.timestamps"] = xr.DataArray(
@@ -244,7 +245,7 @@ def recording_to_xarray(rec: Recording) -> xr.Dataset:
         data["samples"] = xr.DataArray(
             rec.samples,
             dims=("sample", "channel"),
-            coords={"channel": _strings(rec.channel_names)},
+            coords={"channel": object_strings(rec.channel_names)},
             attrs={"units": rec.unit},
         )
         for key, values in rec.annotations.items():

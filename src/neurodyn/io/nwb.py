@@ -117,6 +117,8 @@ def _unit_locations(nwbfile, units) -> np.ndarray | None:
     if "location" not in nwbfile.electrodes.colnames:
         return None
     rows, offsets = _ragged(units, "electrodes")
+    if rows.size == 0:
+        return None
     locations = np.asarray(nwbfile.electrodes["location"].data[:]).astype(str)
     first = np.where(np.diff(offsets) > 0, rows[np.minimum(offsets[:-1], len(rows) - 1)], -1)
     return np.where(first >= 0, locations[np.clip(first, 0, None)], "")

@@ -338,3 +338,28 @@ def test_streamed_store_equals_in_memory_dataset(small_nwb, tmp_path, kind):
             np.testing.assert_array_equal(b, a, err_msg=name)
     if kind == "continuous":
         assert not streamed["mask"].values.all()  # the BAD span is masked
+
+
+def test_summary_of_a_lazy_store_reduces_in_blocks(small_nwb, tmp_path):
+    from neurodyn.dataset import summary, trial_blocks
+
+    assert trial_blocks(10, 100, 350) == [slice(0, 3), slice(3, 6), slice(6, 9), slice(9, 10)]
+    ds = bin_recording(read_source(small_nwb), BinningOptions.from_config({"bin_size_s": 0.05}))
+    write_dataset(ds, tmp_path / "d.zarr")
+    lazy = open_dataset(tmp_path / "d.zarr", load=False)
+    got = summary(lazy)
+    assert got["total_spikes"] == int(ds["data"].values.sum())
+    rates = ds["data"].values.sum(axis=(0, 1)) / (ds.sizes["trial"] * ds.sizes["time"] * 0.05)
+    np.testing.assert_allclose(got["mean_rate_hz"], rates.mean())
+    assert got == summary(ds)
+
+
+def test_block_moments_match_numpy_despite_a_large_offset():
+    from neurodyn.dataset import combine_moments
+
+    x = 1e6 + np.random.default_rng(0).normal(size=(10000, 3))
+    moments = (0, 0.0, 0.0)
+    for block in np.array_split(x, 7):
+        moments = combine_moments(moments, block)
+    np.testing.assert_allclose(moments[1], x.mean(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(np.sqrt(moments[2] / moments[0]), x.std(axis=0), rtol=1e-9)

@@ -49,14 +49,14 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
     recording = read_source(args.source, **source_cfg)
     bin_to_store(recording, opts, args.out, config_hash=config_hash({"source": source_cfg, "binning": opts.as_dict()}),
                  block_bytes=int(args.block_mb * 2**20))
-    print(json.dumps(summary(open_dataset(args.out)), indent=2))
+    print(json.dumps(summary(open_dataset(args.out, load=False)), indent=2))
     return 0
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
     from neurodyn.dataset import open_dataset, summary
 
-    info = summary(open_dataset(args.store))
+    info = summary(open_dataset(args.store, load=False))
     if args.json:
         print(json.dumps(info, indent=2))
         return 0

@@ -207,10 +207,30 @@ def open_dataset(path: str | os.PathLike[str], *, load: bool = True, validate: b
     return ds
 
 
+def trial_blocks(n_trials: int, bytes_per_trial: int, block_bytes: int = 256 << 20) -> list[slice]:
+    """Consecutive trial slices of at most ``block_bytes`` (at least one trial each)."""
+    per_block = max(1, int(block_bytes // max(bytes_per_trial, 1)))
+    return [slice(i, min(i + per_block, n_trials)) for i in range(0, n_trials, per_block)]
+
+
+def combine_moments(moments: tuple[int, Any, Any], block: np.ndarray) -> tuple[int, Any, Any]:
+    """Fold a block into running (count, mean, sum of squared deviations) per column
+    (pairwise update of Chan, Golub & LeVeque 1979). block: (sample, column)."""
+    count, mean, m2 = moments
+    n_b = block.shape[0]
+    if n_b == 0:
+        return moments
+    mean_b = block.mean(axis=0)
+    m2_b = ((block - mean_b) ** 2).sum(axis=0)
+    delta = mean_b - mean
+    n = count + n_b
+    return n, mean + delta * n_b / n, m2 + m2_b + delta**2 * count * n_b / n
+
+
 def summary(ds: xr.Dataset) -> dict[str, Any]:
     """A small JSON-able description of a dataset (used by ``neurodyn info`` and reports)."""
     data = ds["data"]
-    splits = np.asarray(ds["split"].values).astype(str)
+    splits = np.asarray([str(v) for v in ds["split"].values.tolist()])
     out: dict[str, Any] = {
         "kind": data.attrs["kind"],
         "n_trials": int(ds.sizes["trial"]),
@@ -227,21 +247,35 @@ def summary(ds: xr.Dataset) -> dict[str, Any]:
         "created_by": ds.attrs["created_by"],
         "config_hash": ds.attrs["config_hash"],
     }
-    values = data.values
-    observed = ds["mask"].values if "mask" in ds else np.ones(values.shape, bool)
-    out["fraction_observed"] = float(observed.mean())
+    # reduce trial block by block, so a lazily opened store is never loaded whole
+    n_channels = out["n_channels"]
+    observed_bins = np.zeros(n_channels)
+    observed_sum = np.zeros(n_channels)
+    total = spikes = 0
+    moments = (0, 0.0, 0.0)
+    for block in trial_blocks(ds.sizes["trial"], ds.sizes["time"] * n_channels * 9):
+        values = data[block].values
+        observed = ds["mask"][block].values if "mask" in ds else np.ones(values.shape, bool)
+        observed_bins += observed.sum(axis=(0, 1))
+        observed_sum += np.where(observed, values, 0).sum(axis=(0, 1), dtype=np.float64)
+        total += values.size
+        if out["kind"] == "counts":
+            spikes += int(values.sum(dtype=np.int64))
+        else:
+            moments = combine_moments(moments, values.reshape(-1, 1).astype(np.float64))
+    out["fraction_observed"] = float(observed_bins.sum() / total)
     if out["kind"] == "counts":
-        duration = observed.sum(axis=(0, 1)) * out["bin_size_s"]
-        rates = np.where(duration > 0, (values * observed).sum(axis=(0, 1)) / np.maximum(duration, 1e-12), 0.0)
-        out["total_spikes"] = int(values.sum())
+        duration = observed_bins * out["bin_size_s"]
+        rates = np.where(duration > 0, observed_sum / np.maximum(duration, 1e-12), 0.0)
+        out["total_spikes"] = spikes
         out["mean_rate_hz"] = float(rates.mean())
         out["median_rate_hz"] = float(np.median(rates))
     else:
         out["units"] = data.attrs.get("units", "")
-        out["mean"] = float(values.mean())
-        out["std"] = float(values.std())
+        out["mean"] = float(moments[1][0])
+        out["std"] = float(np.sqrt(moments[2][0] / moments[0]))
     if "condition" in ds:
-        out["n_conditions"] = int(np.unique(np.asarray(ds["condition"].values).astype(str)).size)
+        out["n_conditions"] = len({str(v) for v in ds["condition"].values.tolist()})
     for var in ("inputs", "behavior"):
         if var in ds:
             out[var] = [str(v) for v in ds[var][ds[var].dims[2]].values]

@@ -17,7 +17,14 @@ import numpy as np
 import xarray as xr
 
 from neurodyn import binning
-from neurodyn.dataset import build_dataset, dataset_encoding, open_dataset, validate_dataset
+from neurodyn.dataset import (
+    build_dataset,
+    combine_moments,
+    dataset_encoding,
+    open_dataset,
+    trial_blocks,
+    validate_dataset,
+)
 from neurodyn.errors import ConfigError, InputFileError
 from neurodyn.recording import ContinuousRecording, Recording, SpikeRecording, write_atomically
 from neurodyn.trials import (
@@ -279,12 +286,6 @@ class _Plan:
         return int(self.windows.trial_ids.size)
 
 
-def _blocks(n_trials: int, bytes_per_trial: int, block_bytes: int) -> list[slice]:
-    """Consecutive trial slices of at most ``block_bytes`` of binned data (at least one trial)."""
-    per_block = max(1, int(block_bytes // max(bytes_per_trial, 1)))
-    return [slice(i, min(i + per_block, n_trials)) for i in range(0, n_trials, per_block)]
-
-
 def bin_recording(rec: Recording, opts: BinningOptions, *, config_hash: str = "") -> xr.Dataset:
     """Bin a recording into an in-memory, contract-conforming dataset (see :mod:`neurodyn.dataset`)."""
     plan = _plan(rec, opts, config_hash, block_bytes=None)
@@ -300,7 +301,7 @@ def bin_to_store(rec: Recording, opts: BinningOptions, out: str | os.PathLike[st
     under a temporary name and renamed into place once complete and valid."""
     plan = _plan(rec, opts, config_hash, block_bytes=block_bytes)
     per_trial = plan.windows.n_bins * plan.channel_ids.size * (plan.dtype.itemsize + 1)
-    blocks = _blocks(plan.n_trials, per_trial, block_bytes)
+    blocks = trial_blocks(plan.n_trials, per_trial, block_bytes)
 
     def write(tmp: Path) -> None:
         for k, trials in enumerate(blocks):
@@ -379,7 +380,11 @@ def _spikes_between(rec: SpikeRecording, labels: np.ndarray, lo: float, hi: floa
 def _spike_block(rec: SpikeRecording, labels: np.ndarray, windows: TrialWindows) -> tuple[np.ndarray, np.ndarray]:
     """(counts, mask) of every unit for these windows: (trial, time, unit) uint32 and bool."""
     edges = windows.edges()
-    times, units = _spikes_between(rec, labels, float(edges.min()), float(edges.max()) + windows.bin_size)
+    lo, hi = float(edges.min()), float(edges.max()) + windows.bin_size
+    if lo <= rec.extent[0] and hi > rec.extent[1]:  # the block spans the recording: no need to subset
+        times, units = rec.spike_times, labels
+    else:
+        times, units = _spikes_between(rec, labels, lo, hi)
     counts = binning.spike_counts(times, units, rec.n_units, windows.starts, windows.bin_size, windows.n_bins)
     if rec.obs_intervals is None:
         return counts, np.ones(counts.shape, dtype=bool)
@@ -398,7 +403,7 @@ def _plan_spikes(rec: SpikeRecording, opts: BinningOptions, config_hash: str, bl
     # first pass: spikes per unit in observed bins (for min_spikes) and the largest count (dtype)
     n_trials = windows.trial_ids.size
     blocks = [slice(0, n_trials)] if block_bytes is None else \
-        _blocks(n_trials, windows.n_bins * rec.n_units * 5, block_bytes)
+        trial_blocks(n_trials, windows.n_bins * rec.n_units * 5, block_bytes)
     totals = np.zeros(rec.n_units, dtype=np.int64)
     largest = np.zeros(rec.n_units, dtype=np.int64)
     cached = None
@@ -454,18 +459,12 @@ def _continuous_block(rec: ContinuousRecording, plan: _Plan, windows: TrialWindo
 
 
 def _channel_moments(rec: ContinuousRecording, plan: _Plan, blocks: list[slice]) -> tuple[np.ndarray, np.ndarray]:
-    """Per-channel mean and std over all binned values, combining blocks (Chan et al. 1979)."""
-    count, mean, m2 = 0, 0.0, 0.0
+    """Per-channel mean and std over all binned values, combined over blocks."""
+    moments = (0, 0.0, 0.0)
     for trials in blocks:
         data, _ = _continuous_block(rec, plan, plan.windows.select(np.arange(plan.n_trials)[trials]))
-        flat = data.reshape(-1, data.shape[-1]).astype(np.float64)
-        n_b, mean_b = flat.shape[0], flat.mean(axis=0)
-        m2_b = ((flat - mean_b) ** 2).sum(axis=0)
-        delta = mean_b - mean
-        total = count + n_b
-        mean = mean + delta * n_b / total
-        m2 = m2 + m2_b + delta**2 * count * n_b / total
-        count = total
+        moments = combine_moments(moments, data.reshape(-1, data.shape[-1]).astype(np.float64))
+    count, mean, m2 = moments
     return np.asarray(mean), np.sqrt(np.asarray(m2) / count)
 
 
@@ -508,7 +507,7 @@ def _plan_continuous(rec: ContinuousRecording, opts: BinningOptions, config_hash
     )
     if opts.zscore:
         per_trial = windows.n_bins * n_channels * 5
-        blocks = [slice(0, plan.n_trials)] if block_bytes is None else _blocks(plan.n_trials, per_trial, block_bytes)
+        blocks = [slice(0, plan.n_trials)] if block_bytes is None else trial_blocks(plan.n_trials, per_trial, block_bytes)
         mean, std = _channel_moments(rec, plan, blocks)
         if (std == 0).any():
             raise InputFileError(rec.source, f"cannot z-score constant channel(s) "

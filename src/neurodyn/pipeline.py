@@ -101,7 +101,7 @@ def bin_stage(recording_path: str | os.PathLike[str], dataset_cfg: dict[str, Any
     recording = load_recording(recording_path)
     relevant = {k: dataset_cfg.get(k) for k in ("source", "binning", "split", "heldout")}
     path = bin_to_store(recording, opts, out, config_hash=config_hash(relevant))
-    info = summary(open_dataset(path))
+    info = summary(open_dataset(path, load=False))
     log.info("binned: %d trials × %d bins × %d channels (%s)", info["n_trials"], info["n_time_bins"],
              info["n_channels"], ", ".join(f"{k} {v}" for k, v in info["splits"].items()))
     return path

@@ -18,14 +18,16 @@ SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 
 TINY = {
     "synthetic": {"tiny": {"seed": 1, "n_units": 20, "n_trials": 40, "n_conditions": 4}},
-    "models": {"lds": {"family": "lds", "latent_dim": 3, "smoothing_s": 0.02, "gpus": 0}},
+    "models": {"lds": {"family": "lds", "latent_dim": 3, "smoothing_s": 0.02, "gpus": 0},
+               "smc": {"family": "smc_lowrank", "n_units": 12, "epochs": 3, "particles": 8, "batch_size": 8,
+                       "encoder_kernels": [5, 1], "encoder_channels": [8], "eval_particles": 16, "gpus": 0}},
     "analysis": {"smoothing_s": 0.02},
     "datasets": {
         "spikes": {
             "source": {"kind": "synthetic", "generator": "tiny", "file": "nwb", "inputs": ["stimulus"]},
             "binning": {"bin_size_s": 0.02, "align_event": "stim_on_time", "window_s": [-0.2, 0.8]},
             "split": {"column": "split"},
-            "models": ["lds"],
+            "models": ["lds", "smc"],
         },
         "eeg": {
             "source": {"kind": "synthetic", "generator": "tiny", "file": "edf"},
@@ -71,6 +73,14 @@ def test_run_writes_reports_metrics_and_index(finished_run):
     assert eeg["summary"]["kind"] == "continuous"
     fixed = json.loads((results / "spikes" / "analysis" / "lds" / "fixed_points.json").read_text())
     assert len(fixed[0]["eigenvalues"]) == 3
+    smc = json.loads((results / "spikes" / "analysis" / "smc" / "metrics.json").read_text())
+    assert smc["family"] == "smc_lowrank" and smc["metrics"]["n_fixed_points"] >= 1
+    assert 0 <= smc["metrics"]["n_stable_fixed_points"] <= smc["metrics"]["n_fixed_points"]
+    assert smc["spike_statistics"]["rates"]["n_channels_used"] == 20
+    smc_fixed = json.loads((results / "spikes" / "analysis" / "smc" / "fixed_points.json").read_text())
+    assert all(p["method"].startswith("exact") for p in smc_fixed)
+    assert (results / "spikes" / "checkpoints" / "smc" / "checkpoint.pt").is_file()
+    assert "Fixed points: models vs teacher" in (results / "spikes" / "report.html").read_text()
     fit_log = (results / "spikes" / "logs" / "fit_lds.log").read_text()
     assert "lds: PCA of" in fit_log and "readout fitted" in fit_log  # progress lines in the job log
     assert (finished_run / "resources" / "synthetic" / "tiny" / "teacher.json").is_file()

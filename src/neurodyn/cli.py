@@ -79,6 +79,27 @@ def _cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_export_weights(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from neurodyn.models import load_model
+    from neurodyn.recording import write_atomically
+
+    model = load_model(args.model)
+    if not hasattr(model, "export_weights"):
+        raise NeurodynError(f"{args.model}: a '{model.family}' model has no low-rank weights to export")
+    arrays = model.export_weights()
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, **arrays)
+
+    write_atomically(write, args.out)
+    print(json.dumps({"out": str(args.out), "n_units": int(arrays["M"].shape[0]), "rank": int(arrays["M"].shape[1]),
+                      "nonlinearity": str(arrays["nonlinearity"])}))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="neurodyn", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"neurodyn {__version__}")
@@ -124,9 +145,19 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("--json", action="store_true", help="print the summary as JSON")
     info.set_defaults(func=_cmd_info)
 
+    export = sub.add_parser("export-weights", help="write a fitted low-rank model's map as .npz for fixed-points",
+                            description="Write M, N, h, a and nonlinearity of a fitted smc_lowrank model "
+                                        "(the map z -> a z + N^T phi(M z + h)) to an .npz file that "
+                                        "`neurodyn fixed-points` reads.")
+    export.add_argument("model", type=Path, help="fitted model directory")
+    export.add_argument("out", type=Path, help="output .npz")
+    export.set_defaults(func=_cmd_export_weights)
+
+    from neurodyn.analysis.fixed_points.command import add_fixed_point_commands
     from neurodyn.pipeline import add_pipeline_commands
 
     add_pipeline_commands(sub)
+    add_fixed_point_commands(sub)
     return parser
 
 

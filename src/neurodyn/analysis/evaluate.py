@@ -6,6 +6,8 @@ when the dataset has no such trials — the split used is recorded):
 * prediction — counts: co-smoothing bits/spike on held-out channels, PSTH R² (held-in and
   held-out channels), Poisson log-likelihood per bin; continuous: R² on held-out and held-in
   channels;
+* spike statistics (counts) — firing rates, ISI CVs and pairwise correlations of generated vs
+  evaluation trials (:mod:`neurodyn.analysis.spike_stats`);
 * generation — the model runs freely from its initial-state distribution for as many trials and
   steps as the evaluation split has (with the same inputs when it is conditioned). Recorded and
   generated activity (counts: Gaussian-smoothed, in Hz) are compared by D_stsp in the space of
@@ -26,6 +28,7 @@ import xarray as xr
 
 from neurodyn.analysis import metrics
 from neurodyn.analysis.fixed_points import classify, find_fixed_points
+from neurodyn.analysis.spike_stats import compare_spike_statistics
 from neurodyn.errors import ConfigError
 from neurodyn.models.base import FittedModel
 from neurodyn.models.lds import smooth_in_time
@@ -39,6 +42,15 @@ DEFAULTS: dict[str, Any] = {
     "dstsp_bins": 30,
     "hellinger_sigma": 20.0,
     "seed": 0,
+    # generation: "trials" — as many free-running trials as the evaluation split has;
+    # "long" — one long trajectory after a burn-in, scored against the evaluation trials joined in
+    # time (the dynamical-systems-reconstruction protocol, e.g. EEG S001R01)
+    "generation": "trials",
+    "burn_in_steps": 2400,
+    "generated_steps": None,  # long: default = as many steps as the reference
+    "reference_steps": None,  # long: first steps of the joined evaluation trials (default all)
+    "hann_window": None,  # long: causal Hann smoothing (bins) of reference and generated data
+    "zscore": False,  # long: z-score reference and generated data per channel after smoothing
 }
 
 
@@ -54,7 +66,39 @@ def resolve_config(config: dict[str, Any] | None) -> dict[str, Any]:
         raise ConfigError("analysis.dstsp_dims", "must be >= 1")
     if int(cfg["dstsp_bins"]) < 2:
         raise ConfigError("analysis.dstsp_bins", "must be >= 2")
+    if cfg["generation"] not in ("trials", "long"):
+        raise ConfigError("analysis.generation", "must be 'trials' or 'long'")
+    for key in ("generated_steps", "reference_steps", "hann_window"):
+        if cfg[key] is not None and (not isinstance(cfg[key], int) or cfg[key] < 1):
+            raise ConfigError(f"analysis.{key}", "must be an integer >= 1 or null")
+    if not isinstance(cfg["burn_in_steps"], int) or cfg["burn_in_steps"] < 0:
+        raise ConfigError("analysis.burn_in_steps", "must be an integer >= 0")
     return cfg
+
+
+def causal_hann(x: np.ndarray, window: int | None) -> np.ndarray:
+    """Causal Hann smoothing along time: y_t = Σ_k w_k x_{t−k} / Σ w (x: (time, channel)).
+
+    The first window − 1 steps average over what is available so far."""
+    if not window or window <= 1:
+        return x
+    from scipy.signal.windows import hann
+
+    w = hann(window + 2)[1:-1]  # strictly positive taps
+    num = np.apply_along_axis(lambda c: np.convolve(c, w)[: len(c)], 0, x)
+    norm = np.convolve(np.ones(x.shape[0]), w)[: x.shape[0]]
+    return num / norm[:, None]
+
+
+def _long_protocol(real: np.ndarray, gen: np.ndarray, cfg: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """Smooth and z-score the joined reference (time, channel) and the generated trajectory alike."""
+    out = []
+    for x in (real, gen):
+        x = causal_hann(np.nan_to_num(x), cfg["hann_window"])
+        if cfg["zscore"]:
+            x = (x - x.mean(0)) / np.where(x.std(0) > 0, x.std(0), 1.0)
+        out.append(x)
+    return out[0], out[1]
 
 
 def evaluation_trials(dataset: xr.Dataset, wanted: str) -> tuple[np.ndarray, str]:
@@ -117,16 +161,40 @@ def evaluate(model: FittedModel, dataset: xr.Dataset, config: dict[str, Any] | N
 
     # --- free-running generation, compared with the recording ---
     inputs = torch.as_tensor(ev["inputs"].values, dtype=torch.float64) if "inputs" in ev else None
-    generated = model.sample(y.shape[0], y.shape[1], inputs=inputs, seed=int(cfg["seed"]))
     real_act = activity(y, observed, kind, bin_size, cfg["smoothing_s"])
-    gen_act = activity(generated["data"].values, np.ones(generated["data"].shape, bool), kind, bin_size,
-                       cfg["smoothing_s"])
+    if cfg["generation"] == "long":
+        real_long = real_act.reshape(-1, real_act.shape[-1])[: cfg["reference_steps"]]
+        n_gen = int(cfg["generated_steps"] or real_long.shape[0])
+        burn = int(cfg["burn_in_steps"])
+        long_inputs = None
+        if inputs is not None:
+            long_inputs = torch.zeros(1, burn + n_gen, inputs.shape[-1], dtype=torch.float64)
+        generated = model.sample(1, burn + n_gen, inputs=long_inputs, seed=int(cfg["seed"]))
+        generated = generated.isel(time=slice(burn, None))
+        gen_long = activity(generated["data"].values, np.ones(generated["data"].shape, bool), kind, bin_size,
+                            cfg["smoothing_s"])[0]
+        real_cmp, gen_cmp = _long_protocol(real_long, gen_long, cfg)
+        real_act, gen_act = real_cmp[None], gen_cmp[None]
+        out["generated_steps"], out["burn_in_steps"], out["reference_steps"] = n_gen, burn, int(real_long.shape[0])
+    else:
+        generated = model.sample(y.shape[0], y.shape[1], inputs=inputs, seed=int(cfg["seed"]))
+        gen_act = activity(generated["data"].values, np.ones(generated["data"].shape, bool), kind, bin_size,
+                           cfg["smoothing_s"])
     real_flat = np.nan_to_num(real_act.reshape(-1, real_act.shape[-1]))
     gen_flat = gen_act.reshape(-1, gen_act.shape[-1])
     k = int(min(cfg["dstsp_dims"], real_flat.shape[1]))
     centre, axes = _principal_axes(real_flat, k)
     out["d_stsp"] = metrics.state_space_divergence((real_flat - centre) @ axes, (gen_flat - centre) @ axes,
                                                    n_bins=int(cfg["dstsp_bins"]), seed=int(cfg["seed"]))
+    spike_statistics = None
+    if kind == "counts":
+        # single-neuron and pairwise statistics of free-running samples vs the evaluation trials
+        spike_statistics = compare_spike_statistics(y, np.rint(generated["data"].values), bin_size,
+                                                    recorded_mask=observed)
+        out["rate_pearson_r"] = spike_statistics["rates"]["pearson_r"]
+        out["rate_mean_relative_error"] = spike_statistics["rates"]["mean_relative_error"]
+        out["isi_cv_mean_abs_difference"] = spike_statistics["isi_cv"]["mean_abs_difference"]
+        out["pairwise_correlation_r"] = spike_statistics["pairwise_correlations"]["pearson_r"]
     d_h, d_h_channels, sigma_used = metrics.power_spectrum_hellinger(
         np.nan_to_num(real_act), gen_act, smoothing_sigma=float(cfg["hellinger_sigma"]))
     out["d_h"] = d_h
@@ -136,7 +204,12 @@ def evaluate(model: FittedModel, dataset: xr.Dataset, config: dict[str, Any] | N
     # --- dynamics ---
     dyn = model.dynamics()
     u0 = np.zeros(dyn.input_dim) if dyn.input_dim else None
-    points = find_fixed_points(dyn, u0)
+    # Newton starts for maps without exact structure: states the model visits (posterior and generated)
+    visited = np.concatenate([post["latents"].values.reshape(-1, dyn.latent_dim),
+                              generated["latents"].values.reshape(-1, dyn.latent_dim)])
+    rng = np.random.default_rng(int(cfg["seed"]))
+    starts = visited[rng.choice(len(visited), size=min(len(visited), 512), replace=False)]
+    points = find_fixed_points(dyn, u0, states=torch.as_tensor(starts))
     fixed = [{**p.to_json(dyn.dt), "kind": classify(p.eigenvalues)} for p in points]
     out["n_fixed_points"] = len(fixed)
     out["n_stable_fixed_points"] = sum(p["stable"] for p in fixed)
@@ -155,8 +228,8 @@ def evaluate(model: FittedModel, dataset: xr.Dataset, config: dict[str, Any] | N
         {
             "latents": (("trial", "time", "latent"), post["latents"].values),
             "prediction": (("trial", "time", "channel"), pred),
-            "generated_latents": (("generated_trial", "time", "latent"), generated["latents"].values),
-            "generated_data": (("generated_trial", "time", "channel"), generated["data"].values),
+            "generated_latents": (("generated_trial", "generated_time", "latent"), generated["latents"].values),
+            "generated_data": (("generated_trial", "generated_time", "channel"), generated["data"].values),
             "psd_recorded": (("channel", "frequency"), psd_real),
             "psd_generated": (("channel", "frequency"), psd_gen),
             "d_h_per_channel": (("channel",), d_h_channels),
@@ -168,7 +241,10 @@ def evaluate(model: FittedModel, dataset: xr.Dataset, config: dict[str, Any] | N
     for name, var in arrays.variables.items():
         var.attrs.setdefault("units", "1")
         var.attrs.setdefault("long_name", name.replace("_", " "))
-    return {"metrics": _plain(out), "protocol": _plain(protocol)}, arrays, fixed
+    result = {"metrics": _plain(out), "protocol": _plain(protocol)}
+    if spike_statistics is not None:
+        result["spike_statistics"] = spike_statistics
+    return result, arrays, fixed
 
 
 def _nanmean(x: np.ndarray) -> float | None:

@@ -396,8 +396,9 @@ def _model_figures(ds: xr.Dataset, model: ModelResult, key: str, writer: FigureW
         def generated():
             recorded, title = _recorded_trial(ds, arrays)
             sample = arrays["generated_data"].isel(generated_trial=0).values
+            n = min(len(recorded), len(sample))  # a long generated trajectory is shown over one trial
             return fg.recorded_vs_generated_figure(
-                recorded, sample, ds["time"].values, kind=kind, heldout=fg.heldout_mask(ds),
+                recorded[:n], sample[:n], ds["time"].values[:n], kind=kind, heldout=fg.heldout_mask(ds),
                 units=str(ds["data"].attrs.get("units", "")), names=fg.channel_names(ds),
                 time_axis_label=fg.time_label(ds), recorded_title=title,
                 generated_title="generated: free-running sample 0")
@@ -498,6 +499,16 @@ def _ground_truth_section(truth: dict[str, Any], models: Sequence[ModelResult]) 
         parts.append("<h3>Frequencies: models vs teacher</h3>")
         parts.append(_table(["model", "leading oscillation (Hz)", "teacher limit cycle (Hz)",
                              "teacher fixed-point frequencies (Hz)"], rows))
+        teacher_stable = sum(bool(p.get("stable")) for p in points)
+        rows = []
+        for model in models:
+            found = (model.metrics or {}).get("n_stable_fixed_points")
+            rows.append([f"<td>{escape(model.name)}</td>", _cell((model.metrics or {}).get("n_fixed_points")),
+                         _cell(len(points)), _cell(found), _cell(teacher_stable),
+                         _cell(None if found is None else found == teacher_stable)])
+        parts.append("<h3>Fixed points: models vs teacher</h3>")
+        parts.append(_table(["model", "fixed points", "teacher fixed points", "stable", "teacher stable",
+                             "stable count recovered"], rows))
     rest = {k: v for k, v in truth.items() if k in ("parameters", "config", "equations")}
     if rest:
         parts.append(_json_details("Teacher parameters", rest))

@@ -65,17 +65,45 @@ def classify(eigenvalues: np.ndarray) -> str:
     return "saddle"
 
 
-def find_fixed_points(dynamics, u: np.ndarray | None = None) -> list[FixedPoint]:
-    """All fixed points the family's structure allows finding with constant input ``u``."""
+def find_fixed_points(dynamics, u: np.ndarray | None = None, *, states: torch.Tensor | None = None,
+                      box: tuple[np.ndarray, np.ndarray] | None = None) -> list[FixedPoint]:
+    """All fixed points the family's structure allows finding with constant input ``u``.
+
+    * affine maps: the one exact fixed point (:mod:`.affine`);
+    * piecewise-linear low-rank maps: every fixed point, exactly (:mod:`.piecewise`), inside
+      ``box`` (lo (L,), hi (L,)) when given;
+    * any other map: batched Newton from ``states`` (P, L), states the model visits (:mod:`.numerical`).
+    """
+    u_t = None if u is None else torch.as_tensor(u, dtype=torch.float64)
     if dynamics.affine is not None:
         from neurodyn.analysis.fixed_points.affine import affine_fixed_point
 
         aff = {k: v.detach().cpu().double() for k, v in dynamics.affine.items()}
-        u_t = None if u is None else torch.as_tensor(u, dtype=torch.float64)
         point = affine_fixed_point(aff["A"], aff["B"], aff["b"], u_t)
         return [] if point is None else [point]
+    if dynamics.piecewise_linear is not None:
+        from neurodyn.analysis.fixed_points.piecewise import (
+            exact_fixed_points,
+            to_fixed_points,
+        )
+
+        pl = dynamics.piecewise_linear
+        weights = {k: pl[k].detach().double() for k in ("M", "N", "h", "a")}
+        offset = None
+        if u_t is not None and pl.get("input_weights") is not None and u_t.numel():
+            offset = pl["input_weights"].detach().double() @ u_t.to(pl["input_weights"].device)
+        result = exact_fixed_points(weights["M"], weights["N"], weights["h"], weights["a"], pl["nonlinearity"],
+                                    offset, box=box, device=weights["M"].device)
+        return to_fixed_points(result)
+    if states is not None:
+        from neurodyn.analysis.fixed_points.numerical import newton_fixed_points
+
+        def step(z: torch.Tensor) -> torch.Tensor:
+            return dynamics.step(z, None if u_t is None else u_t.to(z).expand(*z.shape[:-1], -1)).to(z.dtype)
+
+        return newton_fixed_points(step, torch.as_tensor(states, dtype=torch.float64))
     raise ConfigError("analysis.fixed_points", "this model's dynamics expose no structure a fixed-point "
-                                               "solver here can use")
+                                               "solver here can use, and no visited states were given")
 
 
 __all__ = ["FixedPoint", "classify", "find_fixed_points"]

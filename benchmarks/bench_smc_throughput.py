@@ -9,7 +9,7 @@ Baseline in the same run: the same work with the trials of a batch filtered one 
 (what a per-trial loop costs). Candidate: all trials × particles in one batch; and, when CUDA is
 present, the batched step on the GPU. Prints particle-steps/s and the ratios.
 
-    .venv/bin/python benchmarks/bench_smc_throughput.py [--quick]
+    .venv/bin/python benchmarks/bench_smc_throughput.py [--quick] [--threads N]
 """
 
 from __future__ import annotations
@@ -65,7 +65,10 @@ def time_fit(ds: xr.Dataset, cfg: dict, device: torch.device, repeats: int) -> f
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     repeats = 3 if args.quick else 10
     print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads, "
           f"CUDA: {torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'none'}")

@@ -109,9 +109,9 @@ def resolve_config(config: dict[str, Any]) -> dict[str, Any]:
                 "checkpoint_every"):
         if not isinstance(cfg[key], int) or isinstance(cfg[key], bool) or cfg[key] < 1:
             raise ConfigError(f"models.smc_lowrank.{key}", f"must be an integer >= 1, got {cfg[key]!r}")
-    for key in ("window_steps", "windows_per_epoch"):
-        if cfg[key] is not None and (not isinstance(cfg[key], int) or cfg[key] < 2):
-            raise ConfigError(f"models.smc_lowrank.{key}", f"must be an integer >= 2 or null, got {cfg[key]!r}")
+    for key, least in (("window_steps", 2), ("windows_per_epoch", 1)):
+        if cfg[key] is not None and (not isinstance(cfg[key], int) or cfg[key] < least):
+            raise ConfigError(f"models.smc_lowrank.{key}", f"must be an integer >= {least} or null, got {cfg[key]!r}")
     if not 0 < cfg["init_decay"] < 1:
         raise ConfigError("models.smc_lowrank.init_decay", "must be in (0, 1)")
     if not 0 < cfg["ess_threshold"] <= 1:

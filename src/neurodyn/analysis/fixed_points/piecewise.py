@@ -34,9 +34,11 @@ independent normals defines a line p + t·d. Every other hyperplane k crosses it
 tₖ = −(wₖᵀp + bₖ)/(wₖᵀd): that is the vertex S ∪ {k} (counted as one vertex system; it is emitted
 only on the line whose S holds its R−1 smallest indices, so each vertex is handled once). Sorting
 the tₖ of a line gives every hyperplane's side at every vertex of the line, and since a cell's
-system is a sum of per-hyperplane terms, an exclusive prefix sum of the signed terms along the
-sorted order gives each vertex's system (minus its own R hyperplanes) in O(R²) instead of O(N R²).
-Cost per line O(K log K + K R²); memory O(chunk × R²).
+system is a sum of per-hyperplane terms, a prefix sum of the signed terms (crossing k flips its
+side, adding ±C1ₖ) along the sorted order gives each vertex's system, minus its own R hyperplanes,
+in O(R²) instead of O(N R²). Cost per line O(K log K + K R²); memory O(chunk × R²). Candidate fixed
+points are screened cheaply (the cone of the cell at its vertex, then 64 fixed hyperplanes) before
+the full O(K) membership test.
 
 *Two ways to visit each cell once.*
 ``canonical`` (used whenever there is a box, see below): for a generic direction g every bounded
@@ -65,7 +67,8 @@ with it). ``relu`` has no such bound: default no box (``dedup``).
 
 *Degeneracies.* Rows are normalised; zero normals (K = 0, all-zero rows of M) are constant sides.
 Coincident hyperplanes (duplicate units, clipped units with h = 0, either orientation) are merged
-first. If the normals span r < R dimensions (all mᵢ parallel, R > N) and there is no box, the
+first (pairwise comparison, O(K²)); a merged hyperplane whose terms cancel (clipped with h = 0, a
+unit without output weights) is no breakpoint of F and is dropped. If the normals span r < R dimensions (all mᵢ parallel, R > N) and there is no box, the
 arrangement is projected onto their span (essentialised) and enumerated there; cells are products
 with the lineality space, and the fixed-point systems stay R×R in z. Parallel hyperplanes give
 singular lines/vertex systems, which are skipped. A vertex where more than R hyperplanes meet
@@ -85,12 +88,15 @@ point. The brute force does the same.
 *Boundary fixed points* (rare): the reported Jacobian/stability is that of one adjacent cell
 (``on_boundary`` flags them).
 
-Counting: ``n_linear_solves`` = vertex systems computed (R-subsets intersected on lines that can
-reach the box, plus those of degenerate-vertex local enumerations) + cell (fixed-point) systems
-solved. ``n_line_systems`` (the (R−1)-subset frames) is reported separately.
+Counting: ``n_linear_solves`` = vertex systems computed (every R-subset intersected on a line that
+reaches the box, whether the vertex lies in the box or not, plus those of degenerate-vertex local
+enumerations) + cell (fixed-point) systems solved; ``n_vertices`` counts the vertices in the box that
+were used, ``n_regions`` the cells solved. ``n_line_systems`` (the (R−1)-subset frames) is reported
+separately. Tolerances: ``tol`` (relative to L) decides incidence and cell membership; two
+hyperplanes closer than tol·L at a vertex count as meeting there.
 
-References: Pals, Sağtekin, Pei, Gloeckler, Macke, "Inferring stochastic low-rank recurrent neural
-networks from neural data", NeurIPS 2024 (Prop. 1, Supplement A); Zaslavsky, "Facing up to
+References: Pals et al., "Inferring stochastic low-rank recurrent neural networks from neural data",
+NeurIPS 2024 (Prop. 1, Algorithm 1, Supplement A); Zaslavsky, "Facing up to
 arrangements", Mem. AMS 154 (1975); the random-restart baseline follows the region iteration of
 Eisenmann et al., NeurIPS 2023 (as described in Pals et al., Supplement B.5).
 """

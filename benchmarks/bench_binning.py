@@ -9,9 +9,9 @@ identical counts. Prints spikes/s for each and the speed ratio.
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
+from timing import best_of
 
 from neurodyn.binning import bin_edges, spike_counts
 
@@ -37,15 +37,6 @@ def per_unit_histogram(times, offsets, starts, bin_size, n_bins):
         hist, _ = np.histogram(times[offsets[u]: offsets[u + 1]], bins=grid)
         counts[:, :, u] = hist.reshape(starts.size, n_bins)
     return counts
-
-
-def best_of(repeats: int, fn):
-    times, result = [], None
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - t0)
-    return min(times), result
 
 
 def main() -> None:

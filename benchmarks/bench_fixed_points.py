@@ -19,6 +19,7 @@ import time
 
 import numpy as np
 import torch
+from timing import best_of
 
 from neurodyn.analysis.fixed_points.piecewise import (
     brute_force_fixed_points,
@@ -84,15 +85,6 @@ def matched(found, truth, tol: float = 1e-6) -> int:
         return 0
     dist = np.abs(truth.z[:, None, :] - found.z[None, :, :]).max(2)
     return int((dist.min(1) <= tol * (1 + np.abs(truth.z).max(1))).sum())
-
-
-def best_of(repeats: int, fn):
-    times, result = [], None
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - t0)
-    return min(times), result
 
 
 def compare_network(name: str, net, nl: str, args) -> None:

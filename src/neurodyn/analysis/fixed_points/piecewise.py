@@ -1425,16 +1425,19 @@ def brute_force_fixed_points(M: Any, N: Any, h: Any, a: Any, nonlinearity: str =
             pt = _brute_continuum(net, state[i], sides[i], tol, scale)
             if pt is not None:
                 found.append((pt[0][None], pt[1][None], sides[i:i + 1], torch.zeros(1, dtype=torch.bool, device=dev)))
-    if found:
-        zs, Ss = torch.cat([f[0] for f in found]), torch.cat([f[1] for f in found])
-        sd, iso = torch.cat([f[2] for f in found]), torch.cat([f[3] for f in found])
-    else:
-        zs, Ss = torch.zeros(0, R), torch.zeros(0, R, R)
-        sd, iso = torch.zeros(0, W0.shape[0], dtype=torch.bool), torch.zeros(0, dtype=torch.bool)
+    zs, Ss, sd, iso = _concat_found(found, R, W0.shape[0])
     parts = _assemble(net, zs, Ss, sd, iso, None, tol, scale)
     return PiecewiseFixedPoints(n_linear_solves=total, n_regions=total, n_vertices=0,
                                 seconds=time.perf_counter() - t0, method="brute force", strategy="brute force",
                                 **parts)
+
+
+def _concat_found(found: list[tuple[Tensor, Tensor, Tensor, Tensor]], R: int, K: int):
+    """Concatenate (z (P,R), Jacobian-system S (P,R,R), sides (P,K), isolated (P,)) blocks; empty when none."""
+    if not found:
+        return (torch.zeros(0, R), torch.zeros(0, R, R), torch.zeros(0, K, dtype=torch.bool),
+                torch.zeros(0, dtype=torch.bool))
+    return tuple(torch.cat([f[i] for f in found]) for i in range(4))
 
 
 def _brute_continuum(net: _Network, state: Tensor, sides: Tensor, tol: float, scale: float):
@@ -1535,12 +1538,7 @@ def random_restart_fixed_points(M: Any, N: Any, h: Any, a: Any, nonlinearity: st
             pattern = torch.cat([torch.where(restart[:, None], fresh_sides(nb), pattern[:nb]), pattern[nb:]])
             by_pattern = torch.cat([restart, by_pattern[nb:]])
         it = torch.cat([torch.where(restart, torch.zeros_like(it[:nb]), it[:nb] + 1), it[nb:]])
-    if found:
-        zs, Ss = torch.cat([f[0] for f in found]), torch.cat([f[1] for f in found])
-        sd, iso = torch.cat([f[2] for f in found]), torch.cat([f[3] for f in found])
-    else:
-        zs, Ss = torch.zeros(0, R), torch.zeros(0, R, R)
-        sd, iso = torch.zeros(0, W0.shape[0], dtype=torch.bool), torch.zeros(0, dtype=torch.bool)
+    zs, Ss, sd, iso = _concat_found(found, R, W0.shape[0])
     parts = _assemble(net, zs, Ss, sd, iso, eff, tol, scale)
     return PiecewiseFixedPoints(n_linear_solves=done, n_regions=n_unique, n_vertices=0,
                                 seconds=time.perf_counter() - t0, method="random restart (region iteration)",

@@ -151,3 +151,15 @@ def test_default_config_and_slurm_profile_dry_run(tmp_path):
         assert f"rule {rule}:" in run.stdout + run.stderr
     slurm = snakemake(tmp_path, TINY, "--dry-run", "--workflow-profile", str(REPO / "workflow/profiles/slurm"))
     assert slurm.returncode == 0, slurm.stderr[-3000:]
+
+
+@pytest.mark.parametrize("configfile", ["shared_data.yaml", "eeg_s001r01_smc.yaml"])
+def test_shipped_configs_pass_the_checks(tmp_path, configfile):
+    """Every configuration in config/ passes the schema and the package's checks (dry run)."""
+    command = [SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(REPO), "--cores", "1",
+               "--configfile", str(REPO / "config" / configfile), "--dry-run", "--config", f"results={tmp_path}/r"]
+    run = subprocess.run(command, capture_output=True, text=True)
+    if "MissingInputException" in run.stderr and not (REPO.parent / "shared" / "data").is_dir():
+        pytest.skip("../shared/data is absent")
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "rule fit:" in run.stdout + run.stderr

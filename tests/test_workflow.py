@@ -81,6 +81,8 @@ def test_run_writes_reports_metrics_and_index(finished_run):
     assert all(p["method"].startswith("exact") for p in smc_fixed)
     assert (results / "spikes" / "checkpoints" / "smc" / "checkpoint.pt").is_file()
     assert "Fixed points: models vs teacher" in (results / "spikes" / "report.html").read_text()
+    truth = json.loads((results / "spikes" / "metrics.json").read_text())["ground_truth"]
+    assert truth["n_stable_fixed_points"] >= 0 and set(truth["stable_count_recovered"]) == {"lds", "smc"}
     fit_log = (results / "spikes" / "logs" / "fit_lds.log").read_text()
     assert "lds: PCA of" in fit_log and "readout fitted" in fit_log  # progress lines in the job log
     assert (finished_run / "resources" / "synthetic" / "tiny" / "teacher.json").is_file()

@@ -190,9 +190,26 @@ def report_stage(dataset_path: str | os.PathLike[str], analyses: dict[str, str |
                                                                figures_dir=tmp)), figures_dir)
         html = pages[0]
     if metrics_out is not None:
-        _write_json({"dataset": title, "summary": summary(dataset),
-                     "models": {m.name: {"family": m.family, **m.metrics} for m in models}}, metrics_out)
+        combined = {"dataset": title, "summary": summary(dataset),
+                    "models": {m.name: {"family": m.family, **m.metrics} for m in models}}
+        if truth is not None:
+            combined["ground_truth"] = ground_truth_comparison(truth, combined["models"])
+        _write_json(combined, metrics_out)
     return write_atomically(lambda tmp: Path(tmp).write_text(html), out_html)
+
+
+def ground_truth_comparison(truth: dict[str, Any], models: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The teacher's fixed-point counts and rhythm, and whether each model recovers the stable count."""
+    points = [p for p in truth.get("fixed_points", []) or [] if isinstance(p, dict)]
+    stable = sum(bool(p.get("stable")) for p in points)
+    cycle = truth.get("limit_cycle") or {}
+    return {
+        "n_fixed_points": len(points),
+        "n_stable_fixed_points": stable,
+        "limit_cycle_hz": cycle.get("frequency_hz") if isinstance(cycle, dict) else None,
+        "stable_count_recovered": {name: m.get("n_stable_fixed_points") == stable for name, m in models.items()
+                                   if m.get("n_stable_fixed_points") is not None},
+    }
 
 
 def index_stage(metrics_files: dict[str, str | os.PathLike[str]], out_html: str | os.PathLike[str]) -> Path:

@@ -362,3 +362,16 @@ def test_other_options_fit_and_analyse(options):
         assert torch.allclose(dyn.step(z[None])[0], z, atol=1e-6)
     if options.get("nonlinearity") == "tanh":
         assert dyn.piecewise_linear is None and all(p.method == "newton" for p in points)
+
+
+@pytest.mark.gpu
+def test_fit_on_cuda_matches_cpu_bound_scale():
+    ds = small_dataset("continuous", seed=10)
+    cfg = {**FAST, "epochs": 3, "seed": 2}
+    gpu = SMCLowRank.fit(ds, cfg, torch.device("cuda"))
+    cpu = SMCLowRank.fit(ds, cfg, torch.device("cpu"))
+    assert gpu.tensors["M"].device.type == "cuda"
+    # different random streams, same model and data: bounds of the same size
+    assert abs(gpu.meta["history"][-1][1] - cpu.meta["history"][-1][1]) < 0.2 * abs(cpu.meta["history"][-1][1])
+    post = gpu.posterior(ds)
+    assert np.isfinite(post["prediction"].values).all()

@@ -167,24 +167,23 @@ def evaluate(model: FittedModel, dataset: xr.Dataset, config: dict[str, Any] | N
     # --- free-running generation, compared with the recording ---
     inputs = torch.as_tensor(ev["inputs"].values, dtype=torch.float64) if "inputs" in ev else None
     real_act = activity(y, observed, kind, bin_size, cfg["smoothing_s"])
-    if cfg["generation"] == "long":
+    long = cfg["generation"] == "long"
+    if long:
         real_long = real_act.reshape(-1, real_act.shape[-1])[: cfg["reference_steps"]]
         n_gen = int(cfg["generated_steps"] or real_long.shape[0])
         burn = int(cfg["burn_in_steps"])
-        long_inputs = None
         if inputs is not None:
-            long_inputs = torch.zeros(1, burn + n_gen, inputs.shape[-1], dtype=torch.float64)
-        generated = model.sample(1, burn + n_gen, inputs=long_inputs, seed=int(cfg["seed"]))
-        gen_long = activity(generated["data"].values, np.ones(generated["data"].shape, bool), kind, bin_size,
-                            cfg["smoothing_s"])[0]
-        generated = generated.isel(time=slice(burn, None))
-        real_cmp, gen_cmp = long_protocol(real_long, gen_long, burn, cfg)
-        real_act, gen_act = real_cmp[None], gen_cmp[None]
-        out["generated_steps"], out["burn_in_steps"], out["reference_steps"] = n_gen, burn, int(real_long.shape[0])
+            inputs = torch.zeros(1, burn + n_gen, inputs.shape[-1], dtype=torch.float64)
+        generated = model.sample(1, burn + n_gen, inputs=inputs, seed=int(cfg["seed"]))
     else:
         generated = model.sample(y.shape[0], y.shape[1], inputs=inputs, seed=int(cfg["seed"]))
-        gen_act = activity(generated["data"].values, np.ones(generated["data"].shape, bool), kind, bin_size,
-                           cfg["smoothing_s"])
+    gen_act = activity(generated["data"].values, np.ones(generated["data"].shape, bool), kind, bin_size,
+                       cfg["smoothing_s"])
+    if long:
+        real_cmp, gen_cmp = long_protocol(real_long, gen_act[0], burn, cfg)
+        real_act, gen_act = real_cmp[None], gen_cmp[None]
+        generated = generated.isel(time=slice(burn, None))
+        out["generated_steps"], out["burn_in_steps"], out["reference_steps"] = n_gen, burn, int(real_long.shape[0])
     real_flat = np.nan_to_num(real_act.reshape(-1, real_act.shape[-1]))
     gen_flat = gen_act.reshape(-1, gen_act.shape[-1])
     k = int(min(cfg["dstsp_dims"], real_flat.shape[1]))
@@ -209,12 +208,14 @@ def evaluate(model: FittedModel, dataset: xr.Dataset, config: dict[str, Any] | N
     # --- dynamics ---
     dyn = model.dynamics()
     u0 = np.zeros(dyn.input_dim) if dyn.input_dim else None
-    # Newton starts for maps without exact structure: states the model visits (posterior and generated)
-    visited = np.concatenate([post["latents"].values.reshape(-1, dyn.latent_dim),
-                              generated["latents"].values.reshape(-1, dyn.latent_dim)])
-    rng = np.random.default_rng(int(cfg["seed"]))
-    starts = visited[rng.choice(len(visited), size=min(len(visited), 512), replace=False)]
-    points = find_fixed_points(dyn, u0, states=torch.as_tensor(starts))
+    starts = None
+    if dyn.affine is None and dyn.piecewise_linear is None:
+        # Newton starts for maps without exact structure: states the model visits (posterior and generated)
+        visited = np.concatenate([post["latents"].values.reshape(-1, dyn.latent_dim),
+                                  generated["latents"].values.reshape(-1, dyn.latent_dim)])
+        rng = np.random.default_rng(int(cfg["seed"]))
+        starts = torch.as_tensor(visited[rng.choice(len(visited), size=min(len(visited), 512), replace=False)])
+    points = find_fixed_points(dyn, u0, states=starts)
     fixed = [{**p.to_json(dyn.dt), "kind": classify(p.eigenvalues)} for p in points]
     out["n_fixed_points"] = len(fixed)
     out["n_stable_fixed_points"] = sum(p["stable"] for p in fixed)

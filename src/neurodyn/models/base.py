@@ -12,16 +12,17 @@ import json
 import os
 import pickle
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
-from collections.abc import Callable
 
+import numpy as np
 import torch
 import xarray as xr
 
 from neurodyn import __version__
-from neurodyn.errors import InputFileError
+from neurodyn.errors import DatasetContractError, InputFileError
 from neurodyn.recording import write_atomically
 
 WEIGHTS_FILE = "weights.pt"
@@ -99,6 +100,32 @@ class FittedModel(ABC):
     @property
     def device(self) -> torch.device:
         return next(iter(self.tensors.values())).device
+
+    def check_channels(self, dataset: xr.Dataset) -> None:
+        """Raise unless ``dataset`` has the channels the model was fitted on, in order."""
+        if [str(c) for c in dataset["channel"].values.tolist()] != self.meta["channels"]:
+            raise DatasetContractError("dataset channels differ from those the model was fitted on")
+
+
+def latent_dataset(z: torch.Tensor, pred: torch.Tensor, trials, times, channels, kind: str,
+                   data: torch.Tensor | None = None) -> xr.Dataset:
+    """What ``posterior`` and ``sample`` return: ``latents (trial, time, latent)``,
+    ``prediction (trial, time, channel)`` and, for samples, ``data`` (uint32 counts or float32)."""
+    units = "count" if kind == "counts" else "signal units"
+    out = xr.Dataset(
+        {
+            "latents": (("trial", "time", "latent"), z.detach().cpu().double().numpy(),
+                        {"units": "a.u.", "long_name": "latent state"}),
+            "prediction": (("trial", "time", "channel"), pred.detach().cpu().double().numpy(),
+                           {"units": units, "long_name": "expected observation per bin"}),
+        },
+        coords={"trial": np.asarray(trials), "time": np.asarray(times), "channel": np.asarray(channels),
+                "latent": np.arange(z.shape[-1])},
+    )
+    if data is not None:
+        out["data"] = (("trial", "time", "channel"),
+                       data.detach().cpu().numpy().astype(np.uint32 if kind == "counts" else np.float32))
+    return out
 
 
 def read_model_files(directory: str | os.PathLike[str], device: torch.device | str = "cpu"):

@@ -24,8 +24,8 @@ import torch
 import xarray as xr
 from scipy.ndimage import gaussian_filter1d
 
-from neurodyn.errors import ConfigError, DatasetContractError
-from neurodyn.models.base import Dynamics, FittedModel
+from neurodyn.errors import ConfigError
+from neurodyn.models.base import Dynamics, FittedModel, latent_dataset
 from neurodyn.models.readout import fit_gaussian_readout, fit_poisson_glm
 
 log = logging.getLogger(__name__)
@@ -123,9 +123,7 @@ class LDSBaseline(FittedModel):
     def _features(self, dataset: xr.Dataset) -> np.ndarray:
         """(trial, time, held-in channel) smoothed, transformed features."""
         meta = self.meta
-        channels = [str(c) for c in dataset["channel"].values.tolist()]
-        if channels != meta["channels"]:
-            raise DatasetContractError("dataset channels differ from those the model was fitted on")
+        self.check_channels(dataset)
         heldin = np.asarray(meta["heldin_index"], dtype=np.int64)
         values = dataset["data"].values[:, :, heldin]
         observed = dataset["mask"].values[:, :, heldin] if "mask" in dataset else np.ones(values.shape, bool)
@@ -200,8 +198,8 @@ class LDSBaseline(FittedModel):
         feats = torch.as_tensor(self._features(dataset), dtype=torch.float64, device=self.device)
         z = (feats - self.tensors["pca_mean"]) @ self.tensors["pca_components"]
         pred = self._readout(z)
-        return _latent_dataset(z, pred, dataset["trial"].values, dataset["time"].values,
-                               dataset["channel"].values, self.meta)
+        return latent_dataset(z, pred, dataset["trial"].values, dataset["time"].values,
+                              dataset["channel"].values, self.meta["kind"])
 
     def sample(self, n_trials: int, n_steps: int, inputs: torch.Tensor | None = None,
                seed: int = 0) -> xr.Dataset:
@@ -227,11 +225,8 @@ class LDSBaseline(FittedModel):
         else:
             data = pred + torch.randn(pred.shape, generator=gen, dtype=pred.dtype, device=pred.device) \
                 * t["noise_var"].sqrt()
-        out = _latent_dataset(z, pred, np.arange(n_trials), np.arange(n_steps) * self.meta["bin_size_s"],
-                              np.asarray(self.meta["channels"]), self.meta)
-        out["data"] = (("trial", "time", "channel"), data.cpu().numpy().astype(
-            np.uint32 if self.meta["kind"] == "counts" else np.float32))
-        return out
+        return latent_dataset(z, pred, np.arange(n_trials), np.arange(n_steps) * self.meta["bin_size_s"],
+                              np.asarray(self.meta["channels"]), self.meta["kind"], data=data)
 
     def dynamics(self) -> Dynamics:
         A, B, b = self.tensors["A"], self.tensors["B"], self.tensors["b"]
@@ -243,16 +238,3 @@ class LDSBaseline(FittedModel):
         return Dynamics(latent_dim=A.shape[0], input_dim=B.shape[1], dt=self.meta["bin_size_s"], step=step,
                         affine={"A": A, "B": B, "b": b})
 
-
-def _latent_dataset(z: torch.Tensor, pred: torch.Tensor, trials, times, channels, meta) -> xr.Dataset:
-    units = "count" if meta["kind"] == "counts" else "signal units"
-    return xr.Dataset(
-        {
-            "latents": (("trial", "time", "latent"), z.detach().cpu().numpy(),
-                       {"units": "a.u.", "long_name": "latent state"}),
-            "prediction": (("trial", "time", "channel"), pred.detach().cpu().numpy(),
-                           {"units": units, "long_name": "expected observation per bin"}),
-        },
-        coords={"trial": np.asarray(trials), "time": np.asarray(times), "channel": np.asarray(channels),
-                "latent": np.arange(z.shape[-1])},
-    )

@@ -277,12 +277,10 @@ def smc(y: torch.Tensor, mask: torch.Tensor, drive: torch.Tensor | None, p: LowR
     if proposal == "encoder" and encoder is None:
         raise ValueError("the encoder proposal needs the encoder's outputs")
 
-    Q = p.Q_chol @ p.Q_chol.T
     Q_inv = torch.cholesky_inverse(p.Q_chol)
     logdet_Q = 2.0 * torch.log(torch.diagonal(p.Q_chol)).sum()
     S0_inv = torch.cholesky_inverse(p.z0_chol)
     logdet_S0 = 2.0 * torch.log(torch.diagonal(p.z0_chol)).sum()
-    del Q
 
     log_w_norm = torch.full((B, K), -math.log(K), device=dev, dtype=dt)
     z = None
@@ -308,9 +306,8 @@ def smc(y: torch.Tensor, mask: torch.Tensor, drive: torch.Tensor | None, p: LowR
         step_lml = torch.logsumexp(logits, dim=-1)
         log_w_norm = logits - step_lml.unsqueeze(-1)
         steps.append(step_lml)
-        w = torch.softmax(log_w_norm, dim=-1)
-        filt.append((w.unsqueeze(-1) * z).sum(1))
-        ess = 1.0 / w.detach().pow(2).sum(-1)
+        filt.append((torch.softmax(log_w_norm, dim=-1).unsqueeze(-1) * z).sum(1))
+        ess = effective_sample_size(log_w_norm.detach())
         ess_all.append(ess)
         if keep_particles:
             kept_z.append(z.detach())

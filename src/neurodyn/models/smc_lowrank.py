@@ -28,13 +28,14 @@ import torch
 import xarray as xr
 from torch import nn
 
+from neurodyn.dataset import config_hash
 from neurodyn.errors import (
     ConfigError,
     DatasetContractError,
     InputFileError,
     NeurodynError,
 )
-from neurodyn.models.base import Dynamics, FittedModel
+from neurodyn.models.base import Dynamics, FittedModel, latent_dataset
 from neurodyn.models.smc_core import (
     NONLINEARITIES,
     PIECEWISE_LINEAR,
@@ -307,9 +308,7 @@ class SMCLowRank(FittedModel):
 
     # --- data ---
     def _arrays(self, dataset: xr.Dataset, observe_heldout: bool):
-        channels = [str(c) for c in dataset["channel"].values.tolist()]
-        if channels != self.meta["channels"]:
-            raise DatasetContractError("dataset channels differ from those the model was fitted on")
+        self.check_channels(dataset)
         to = {"dtype": self.tensors["M"].dtype, "device": self.device}
         y = torch.as_tensor(np.asarray(dataset["data"].values, dtype=np.float64), **to)
         mask = torch.as_tensor(dataset["mask"].values if "mask" in dataset else np.ones(y.shape, bool), **to)
@@ -321,7 +320,7 @@ class SMCLowRank(FittedModel):
         return y, mask, inputs
 
     def _run_filter(self, y, mask, inputs, n_particles: int, generator: torch.Generator | None,
-                    keep: bool = False, net: LowRankNet | None = None, resample: str | None = None):
+                    keep: bool = False, net: LowRankNet | None = None):
         p = net.ssm() if net is not None else self.ssm()
         cfg = self.meta["config"]
         drive = input_drive(inputs, p.W_u, p.a, cfg["filter_inputs"])
@@ -333,7 +332,7 @@ class SMCLowRank(FittedModel):
             basis = self.tensors.get("latent_basis") if net is None else None
             enc_terms = encoder_terms(mean, log_var, basis)
         res = smc(y, mask, drive, p, n_particles=n_particles, proposal=self.meta["proposal"], encoder=enc_terms,
-                  resample=resample or cfg["resample"], ess_threshold=float(cfg["ess_threshold"]),
+                  resample=cfg["resample"], ess_threshold=float(cfg["ess_threshold"]),
                   generator=generator, keep_particles=keep)
         return res, p, drive
 
@@ -506,7 +505,8 @@ class SMCLowRank(FittedModel):
             else:
                 draws = backward_simulation(res, drive, p, int(cfg["smoother_draws"]), gen)  # (B, S, T, R)
                 z, pred = draws.mean(1), readout(draws, p).mean(1)
-        out = _latent_dataset(z, pred, dataset, self.meta)
+        out = latent_dataset(z, pred, dataset["trial"].values, dataset["time"].values, self.meta["channels"],
+                             self.meta["kind"])
         out["log_likelihood_per_step"] = (("trial",), (res.log_marginal.sum(1) / y.shape[1]).cpu().numpy())
         return out
 
@@ -532,11 +532,8 @@ class SMCLowRank(FittedModel):
                 data = torch.poisson(pred, generator=gen)
             else:
                 data = pred + torch.randn(pred.shape, generator=gen, **to) * p.obs_var.sqrt()
-        times = np.arange(n_steps) * self.meta["bin_size_s"]
-        out = _latent_dataset(z, pred, None, self.meta, trials=np.arange(n_trials), times=times)
-        out["data"] = (("trial", "time", "channel"), data.cpu().numpy().astype(
-            np.uint32 if p.observation == "poisson" else np.float32))
-        return out
+        return latent_dataset(z, pred, np.arange(n_trials), np.arange(n_steps) * self.meta["bin_size_s"],
+                              self.meta["channels"], self.meta["kind"], data=data)
 
     def dynamics(self) -> Dynamics:
         p = self.ssm().to(torch.float64)
@@ -581,13 +578,11 @@ def _export_tensors(net: LowRankNet) -> dict[str, torch.Tensor]:
 
 
 def _fingerprint(cfg: dict[str, Any], meta: dict[str, Any], seed: int) -> str:
-    import hashlib
-    import json
-
+    """What a checkpoint must share with the fit that resumes it (options that change training)."""
     relevant = {"config": {k: v for k, v in cfg.items() if k not in ("checkpoint_every", "eval_particles",
                                                                         "smoother", "smoother_draws")},
                 "channels": meta["channels"], "n_train_trials": meta["n_train_trials"], "seed": seed}
-    return hashlib.sha256(json.dumps(relevant, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return config_hash(relevant)[:16]
 
 
 def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
@@ -611,19 +606,3 @@ def _load_checkpoint(path: Path, device: torch.device) -> dict[str, Any]:
     state["fingerprint"] = bytes(state["fingerprint"].tolist()).decode()
     return state
 
-
-def _latent_dataset(z: torch.Tensor, pred: torch.Tensor, dataset: xr.Dataset | None, meta: dict[str, Any], *,
-                    trials=None, times=None) -> xr.Dataset:
-    if dataset is not None:
-        trials, times = dataset["trial"].values, dataset["time"].values
-    units = "count" if meta["kind"] == "counts" else "signal units"
-    return xr.Dataset(
-        {
-            "latents": (("trial", "time", "latent"), z.detach().cpu().double().numpy(),
-                        {"units": "a.u.", "long_name": "latent state (orthonormalised basis)"}),
-            "prediction": (("trial", "time", "channel"), pred.detach().cpu().double().numpy(),
-                           {"units": units, "long_name": "expected observation per bin"}),
-        },
-        coords={"trial": np.asarray(trials), "time": np.asarray(times), "channel": np.asarray(meta["channels"]),
-                "latent": np.arange(z.shape[-1])},
-    )

@@ -14,6 +14,7 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 MC_MAZE = SHARED_DATA / "nwb" / "sub-Jenkins_ses-small_desc-test_ecephys.nwb"
 EEG_S001R01 = SHARED_DATA / "eegmmidb" / "S001" / "S001R01.edf"
+BURSTING_NEURON = SHARED_DATA / "dsr" / "burstingneuron_train.npy"
 
 
 def pytest_addoption(parser):
@@ -45,6 +46,11 @@ def mc_maze() -> Path:
 @pytest.fixture
 def eeg_s001r01() -> Path:
     return shared_file(EEG_S001R01)
+
+
+@pytest.fixture
+def bursting_neuron() -> Path:
+    return shared_file(BURSTING_NEURON)
 
 
 def write_nwb(

@@ -193,7 +193,7 @@ def bad_sources(tmp_path: Path, small_nwb: Path) -> dict[str, tuple[Path, list[s
     edf_src = tmp_path / "tiny.edf"
     _write_edf(edf_src)
     return {
-        "not a recording": (text, [], "not an NWB (HDF5) or EDF/BDF file"),
+        "not a recording": (text, [], "not an NWB (HDF5), EDF/BDF or NumPy (.npy/.npz) file"),
         "truncated nwb": (_truncated(small_nwb, tmp_path / "cut.nwb"), [], "cannot be read as NWB"),
         "truncated edf": (_truncated(edf_src, tmp_path / "cut.edf"), [], "is truncated"),
         "no units": (write_nwb(tmp_path / "nounits.nwb", None, trials=trials), [], "has no units table"),

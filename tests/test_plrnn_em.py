@@ -187,7 +187,13 @@ def test_line_attractor_prior_pulls_regularised_units_and_matches_the_penalty():
         sig = true.sigma
         ell = -0.5 * (stats.zz - 2 * (beta * stats.zf).sum(-1)
                       + torch.einsum("rmp,rpq,rmq->rm", beta, stats.ff, beta)) / sig
-        return ell.sum() - line_attractor_penalty(A, W, h, 2, tau).sum()
+        # the M-step's prior is τ per transition in units of each row's noise variance
+        weight = tau * stats.n_trans / (2 * sig[0, :2])
+        off = W * (1 - torch.eye(3, dtype=DT))
+        rows = (A[:, :2] - 1) ** 2 + (off[:, :2] ** 2).sum(-1) + h[:, :2] ** 2  # Eq. 4 per unit
+        # summed with a common weight, the rows are Eq. 4 itself
+        assert torch.allclose(rows.sum(-1), line_attractor_penalty(A, W, h, 2, 1.0))
+        return ell.sum() - (weight * rows).sum()
 
     opt = m_step(true, stats, tau=torch.tensor([tau], dtype=DT), n_reg=2, ridge=0.0)
     base = objective(opt.A, opt.W, opt.h)

@@ -45,7 +45,10 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
     heldout_cfg = {"fraction": args.heldout_fraction, "seed": args.seed}
     opts = BinningOptions.from_config(binning_cfg, split_cfg, heldout_cfg)
     source_cfg = {"inputs": args.inputs, "channels": args.channels, "l_freq": args.l_freq,
-                  "h_freq": args.h_freq, "resample_hz": args.resample_hz}
+                  "h_freq": args.h_freq, "resample_hz": args.resample_hz, "start_sample": args.start_sample,
+                  "n_samples": args.n_samples}
+    if args.sfreq is not None:
+        source_cfg["sfreq"] = args.sfreq
     recording = read_source(args.source, **source_cfg)
     bin_to_store(recording, opts, args.out, config_hash=config_hash({"source": source_cfg, "binning": opts.as_dict()}),
                  block_bytes=int(args.block_mb * 2**20))
@@ -106,10 +109,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    ingest = sub.add_parser("ingest", help="bin an NWB or EDF recording into a dataset store",
-                            description="Read an NWB (spikes) or EDF (continuous) recording and write "
-                                        "the binned zarr v3 dataset. The source kind is read from the file.")
-    ingest.add_argument("source", type=Path, help="NWB or EDF/BDF file")
+    ingest = sub.add_parser("ingest", help="bin an NWB, EDF or NumPy-array recording into a dataset store",
+                            description="Read an NWB (spikes), EDF (continuous) or .npy/.npz (continuous, "
+                                        "needs --sfreq) recording and write the binned zarr v3 dataset. The "
+                                        "source kind is read from the file.")
+    ingest.add_argument("source", type=Path, help="NWB, EDF/BDF or .npy/.npz (sample × channel) file")
     ingest.add_argument("out", type=Path, help="output store (e.g. dataset.zarr)")
     ingest.add_argument("--bin-size", type=_bin_size, required=True, metavar="SECONDS",
                         help="bin width in seconds (spikes: 0.001–0.1); 'native' keeps a continuous "
@@ -128,6 +132,9 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--l-freq", type=float, help="EDF band-pass low edge, Hz")
     ingest.add_argument("--h-freq", type=float, help="EDF band-pass high edge, Hz")
     ingest.add_argument("--resample-hz", type=float, help="resample EDF signals to this rate first")
+    ingest.add_argument("--sfreq", type=float, help="sampling rate of a .npy/.npz array, Hz")
+    ingest.add_argument("--start-sample", type=int, default=0, help="array: first sample kept (default 0)")
+    ingest.add_argument("--n-samples", type=int, help="array: number of samples kept (default: to the end)")
     ingest.add_argument("--zscore", action="store_true", help="z-score each continuous channel")
     ingest.add_argument("--min-spikes", type=int, default=1, help="drop units with fewer spikes (default 1)")
     ingest.add_argument("--split-column", default="auto",

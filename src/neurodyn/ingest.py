@@ -132,7 +132,8 @@ class BinningOptions:
 
 
 def detect_kind(path: str | os.PathLike[str]) -> str:
-    """``nwb`` or ``edf`` from the file signature."""
+    """``nwb``, ``edf`` or ``array`` (``.npy``/``.npz``) from the file signature."""
+    from neurodyn.io.array import is_array_file
     from neurodyn.io.edf import is_edf
     from neurodyn.io.nwb import is_hdf5
 
@@ -145,12 +146,15 @@ def detect_kind(path: str | os.PathLike[str]) -> str:
         return "nwb"
     if is_edf(path):
         return "edf"
-    raise InputFileError(path, "not an NWB (HDF5) or EDF/BDF file")
+    if is_array_file(path):
+        return "array"
+    raise InputFileError(path, "not an NWB (HDF5), EDF/BDF or NumPy (.npy/.npz) file")
 
 
 def read_source(path: str | os.PathLike[str], *, kind: str | None = None, **options) -> Recording:
-    """Read an NWB or EDF file. options go to the reader (``inputs`` for NWB; ``channels``,
-    ``l_freq``, ``h_freq``, ``resample_hz`` for EDF)."""
+    """Read an NWB, EDF or NumPy array file. options go to the reader (``inputs`` for NWB;
+    ``channels``, ``l_freq``, ``h_freq``, ``resample_hz`` for EDF; ``sfreq``, ``key``,
+    ``start_sample``, ``n_samples``, ``channel_names``, ``unit`` for arrays)."""
     kind = kind or detect_kind(path)
     if kind == "nwb":
         from neurodyn.io.nwb import read_nwb
@@ -161,7 +165,14 @@ def read_source(path: str | os.PathLike[str], *, kind: str | None = None, **opti
 
         return read_edf(path, **{k: v for k, v in options.items()
                                  if k in ("channels", "l_freq", "h_freq", "resample_hz")})
-    raise ConfigError("source.kind", f"must be nwb or edf, got {kind!r}")
+    if kind == "array":
+        from neurodyn.io.array import read_array
+
+        if "sfreq" not in options:
+            raise ConfigError("source.sfreq", "is required for array sources (the file has no sampling rate)")
+        return read_array(path, **{k: v for k, v in options.items()
+                                   if k in ("sfreq", "key", "start_sample", "n_samples", "channel_names", "unit")})
+    raise ConfigError("source.kind", f"must be nwb, edf or array, got {kind!r}")
 
 
 # --- binning a recording -----------------------------------------------------------------------

@@ -486,8 +486,13 @@ def m_step(params: PLRNNParams, stats: SufficientStats, *, tau: torch.Tensor, n_
 
     Each latent row i is a ridge regression of z_{t,i} on [z_{t−1,i}, φ(z_{t−1,j≠i}), 1, (s_t)]
     (A diagonal and W off-diagonal are solved jointly). The line-attractor penalty of Eq. 4 is a
-    Gaussian prior: for the first ``n_reg`` rows it adds 2τσ_i² to the normal equations, pulling
-    A_ii to 1 and W_ij, h_i to 0; ``ridge`` (relative to the mean diagonal of the Gram matrix)
+    Gaussian prior: for the first ``n_reg`` rows it adds τ·n_trans to the normal equations, pulling
+    A_ii to 1 and W_ij, h_i to 0. τ is thus per transition and independent of Σ — the penalty
+    added to −E[log p] is τ·n_trans/(2σ_i²) times row i's part of Eq. 4, i.e. τ weighs the
+    parameters against the *mean* one-step second moments of the regressors, so the paper's sweep
+    τ ∈ {0, 10, …, 10⁵}/T runs from negligible to dominant whatever the annealed Σ (with a
+    σ-independent 2τσ² the prior would vanish as Σ → 0.001·I). ``ridge`` (relative to the mean
+    diagonal of the Gram matrix)
     keeps every solve well posed. tau: (R,) per restart. The observation model (B, b, Γ) is a
     per-channel regression of x on [g(z), 1]; Γ is floored at ``gamma_floor``.
     """
@@ -518,7 +523,7 @@ def m_step(params: PLRNNParams, stats: SufficientStats, *, tau: torch.Tensor, n_
     prior_prec = torch.zeros(R, M, Q, dtype=dt, device=dev)
     prior_mean = torch.zeros(R, M, Q, dtype=dt, device=dev)
     if n_reg > 0:
-        lam = 2.0 * tau[:, None] * params.sigma[:, :n_reg]  # (R, n_reg)
+        lam = (tau * stats.n_trans)[:, None].expand(R, n_reg)  # (R, n_reg)
         prior_prec[:, :n_reg, :M + 1] = lam[..., None]  # A_ii, W_ij (j ≠ i), h_i
         prior_mean[:, :n_reg, 0] = 1.0
     reg = prior_prec + ridge * scale[..., None]

@@ -18,6 +18,7 @@ from scipy.special import logsumexp
 from neurodyn.analysis.metrics import (
     bits_per_spike,
     poisson_log_likelihood,
+    power_spectrum_error,
     power_spectrum_hellinger,
     psth_r2,
     r2_score,
@@ -453,3 +454,29 @@ def test_bad_arguments_raise_one_line_error_naming_argument(call, argument):
         call()
     message = str(caught.value)
     assert argument in message and "\n" not in message
+
+
+def test_power_spectrum_error_bands_see_where_spectra_differ():
+    fs, n = 1000.0, 4000
+    t = np.arange(n) / fs
+    rng = np.random.default_rng(0)
+    noise = 0.3 * rng.normal(size=(n, 1))
+    slow, fast = np.sin(2 * np.pi * 10 * t)[:, None], np.sin(2 * np.pi * 200 * t)[:, None]
+    truth = slow + fast + noise
+    same = power_spectrum_error(truth, truth.copy(), fs)
+    assert same["all"] == 0 and same["low"] == 0 and same["high"] == 0
+    # moving the slow component to 20 Hz changes only the low band
+    moved_slow = np.sin(2 * np.pi * 20 * t)[:, None] + fast + noise
+    err = power_spectrum_error(truth, moved_slow, fs)
+    assert err["low"] > 0.5 and err["high"] < 0.05
+    # moving the fast component to 300 Hz changes only the high band
+    moved_fast = slow + np.sin(2 * np.pi * 300 * t)[:, None] + noise
+    err = power_spectrum_error(truth, moved_fast, fs)
+    assert err["high"] > 0.5 and err["low"] < 0.05
+    # a split above the Nyquist frequency leaves the high band empty
+    assert power_spectrum_error(truth, moved_fast, fs, split_hz=600.0)["high"] is None
+    # the error is the normalised squared difference of the normalised spectra
+    p = np.abs(np.fft.rfft((truth - truth.mean()) / truth.std(), axis=0)) ** 2
+    q = np.abs(np.fft.rfft((moved_fast - moved_fast.mean()) / moved_fast.std(), axis=0)) ** 2
+    p, q = p / p.sum(), q / q.sum()
+    np.testing.assert_allclose(err["all"], ((p - q) ** 2).sum() / (p ** 2).sum(), rtol=1e-10)

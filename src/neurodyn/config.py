@@ -7,6 +7,8 @@ reported — naming the key — before any job runs.
 
 from __future__ import annotations
 
+import itertools
+import re
 from typing import Any
 
 from neurodyn.errors import ConfigError
@@ -23,6 +25,50 @@ def model_options(config: dict[str, Any], model: str) -> dict[str, Any]:
 def analysis_options(config: dict[str, Any], dataset: str) -> dict[str, Any]:
     """Global analysis options overridden by the dataset's own."""
     return {**config.get("analysis", {}), **config["datasets"][dataset].get("analysis", {})}
+
+
+def _value_token(value: Any) -> str:
+    """A model-name-safe spelling of a swept value (4 significant digits): 0.5 → 0p5, -1 → m1,
+    1e-05 → 1em05."""
+    text = f"{value:.4g}" if isinstance(value, float) else str(value)
+    return re.sub(r"[^A-Za-z0-9]", lambda m: {".": "p", "-": "m"}.get(m.group(), ""), text)
+
+
+def expand_sweeps(config: dict[str, Any]) -> dict[str, list[str]]:
+    """Replace every model entry holding a ``sweep`` (option → list of values) by one entry per
+    combination of values, named ``<model>-<option><value>...`` (e.g. ``bn-latent_dim8-tau0p5``),
+    and every dataset's mention of the model by all of them. Changes ``config`` in place and
+    returns ``model → expanded names``."""
+    models = config.get("models", {})
+    expanded: dict[str, Any] = {}
+    members: dict[str, list[str]] = {}
+    for name, entry in models.items():
+        sweep = entry.get("sweep")
+        if sweep is None:
+            expanded[name] = entry
+            members[name] = [name]
+            continue
+        where = f"models.{name}.sweep"
+        if not isinstance(sweep, dict) or not sweep:
+            raise ConfigError(where, "must map options to lists of values")
+        for key, values in sweep.items():
+            if key in ("family", "sweep", *JOB_KEYS):
+                raise ConfigError(f"{where}.{key}", "cannot be swept")
+            if not isinstance(values, list) or not values or len({repr(v) for v in values}) != len(values):
+                raise ConfigError(f"{where}.{key}", "must be a non-empty list of distinct values")
+        base = {k: v for k, v in entry.items() if k != "sweep"}
+        members[name] = []
+        for combo in itertools.product(*sweep.values()):
+            child = name + "".join(f"-{k}{_value_token(v)}" for k, v in zip(sweep, combo))
+            if child in models or child in expanded:
+                raise ConfigError(where, f"expands to '{child}', which names another model")
+            expanded[child] = {**base, **dict(zip(sweep, combo))}
+            members[name].append(child)
+    config["models"] = expanded
+    for dataset in config.get("datasets", {}).values():
+        dataset["models"] = list(dict.fromkeys(m for name in dataset.get("models", [])
+                                               for m in members.get(name, [name])))
+    return members
 
 
 def check_workflow_config(config: dict[str, Any]) -> None:

@@ -124,7 +124,8 @@ def fit_stage(dataset_path: str | os.PathLike[str], model_cfg: dict[str, Any], o
     log.info("fitting %s on %s (device %s)", family.family, dataset_path, dev)
     started = time.perf_counter()
     model = family.fit(dataset, dict(model_cfg), dev, checkpoint_dir=checkpoint_dir, resume=resume)
-    model.meta["fit"] = {"seconds": time.perf_counter() - started, "device": str(dev)}
+    model.meta.setdefault("fit", {}).update(seconds=time.perf_counter() - started, device=str(dev))
+    model.meta["seed"] = int(model_cfg.get("seed", 0))
     return model.save(out_dir)
 
 
@@ -142,7 +143,8 @@ def analyze_stage(dataset_path: str | os.PathLike[str], model_dir: str | os.Path
     result, arrays, fixed_points = evaluate(model, dataset, analysis_cfg)
     out_dir = Path(out_dir)
     result.update(names or {})
-    result.update(family=model.family, fit=model.meta.get("fit", {}), model_config=model.meta.get("config", {}))
+    result.update(family=model.family, fit=model.meta.get("fit", {}),
+                  model_config={**model.meta.get("config", {}), "seed": model.meta.get("seed", 0)})
     log.info("metrics: %s", ", ".join(f"{k}={v:.4g}" for k, v in result["metrics"].items()
                                       if isinstance(v, float)))
     arrays_path = write_atomically(
@@ -167,7 +169,7 @@ def load_analysis(directory: str | os.PathLike[str], name: str):
         raise InputFileError(directory, f"incomplete analysis outputs ({type(exc).__name__}: {exc})")
     return ModelResult(name=name, family=result.get("family", "?"), metrics=result["metrics"],
                        protocol=result.get("protocol", {}), fixed_points=fixed, arrays=arrays,
-                       fit=result.get("fit", {}))
+                       fit=result.get("fit", {}), config=result.get("model_config", {}))
 
 
 def report_stage(dataset_path: str | os.PathLike[str], analyses: dict[str, str | os.PathLike[str]],

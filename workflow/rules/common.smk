@@ -1,10 +1,11 @@
 # Shared names and input functions. No science here: everything calls the neurodyn package.
 from snakemake.exceptions import WorkflowError
 
-from neurodyn.config import analysis_options, check_workflow_config, model_options
+from neurodyn.config import analysis_options, check_workflow_config, expand_sweeps, model_options
 from neurodyn.errors import NeurodynError
 
 try:
+    expand_sweeps(config)  # a model with `sweep:` becomes one model per combination of values
     check_workflow_config(config)
 except NeurodynError as exc:
     raise WorkflowError(f"invalid configuration: {exc}")

@@ -41,6 +41,7 @@ DEFAULTS: dict[str, Any] = {
     "dstsp_dims": 3,
     "dstsp_bins": 30,
     "hellinger_sigma": 20.0,
+    "spectrum_split_hz": 50.0,  # power-spectrum error in bands ≤ and > this frequency
     "seed": 0,
     # generation: "trials" — as many free-running trials as the evaluation split has;
     # "long" — one long trajectory after a burn-in, scored against the evaluation trials joined in
@@ -71,6 +72,8 @@ def resolve_config(config: dict[str, Any] | None) -> dict[str, Any]:
     for key in ("generated_steps", "reference_steps", "hann_window"):
         if cfg[key] is not None and (not isinstance(cfg[key], int) or cfg[key] < 1):
             raise ConfigError(f"analysis.{key}", "must be an integer >= 1 or null")
+    if not isinstance(cfg["spectrum_split_hz"], (int, float)) or cfg["spectrum_split_hz"] <= 0:
+        raise ConfigError("analysis.spectrum_split_hz", "must be a positive frequency in Hz")
     if not isinstance(cfg["burn_in_steps"], int) or cfg["burn_in_steps"] < 0:
         raise ConfigError("analysis.burn_in_steps", "must be an integer >= 0")
     return cfg
@@ -187,11 +190,21 @@ def evaluate(model: FittedModel, dataset: xr.Dataset, config: dict[str, Any] | N
     real_flat = np.nan_to_num(real_act.reshape(-1, real_act.shape[-1]))
     gen_flat = gen_act.reshape(-1, gen_act.shape[-1])
     k = int(min(cfg["dstsp_dims"], real_flat.shape[1]))
-    centre, axes = _principal_axes(real_flat, k)
-    out["d_stsp"] = metrics.state_space_divergence((real_flat - centre) @ axes, (gen_flat - centre) @ axes,
-                                                   n_bins=int(cfg["dstsp_bins"]), seed=int(cfg["seed"]))
+    # a free run that blows up (an unstable reconstruction) has no state-space or spectral
+    # comparison: its metrics are missing, and it is flagged rather than failing the analysis
+    diverged = not bool(np.isfinite(gen_flat).all())
+    out["generation_diverged"] = diverged
+    if diverged:
+        log.warning("the free-running model diverged (non-finite values): generation metrics are left out")
+        out.update(d_stsp=None, d_h=None, pse=None, pse_low=None, pse_high=None)
+        d_h_channels = np.full(real_act.shape[-1], np.nan)
+        sigma_used = None
+    else:
+        centre, axes = _principal_axes(real_flat, k)
+        out["d_stsp"] = metrics.state_space_divergence((real_flat - centre) @ axes, (gen_flat - centre) @ axes,
+                                                       n_bins=int(cfg["dstsp_bins"]), seed=int(cfg["seed"]))
     spike_statistics = None
-    if kind == "counts":
+    if kind == "counts" and not diverged:
         # single-neuron and pairwise statistics of free-running samples vs the evaluation trials
         spike_statistics = compare_spike_statistics(y, np.rint(generated["data"].values), bin_size,
                                                     recorded_mask=observed)
@@ -199,11 +212,16 @@ def evaluate(model: FittedModel, dataset: xr.Dataset, config: dict[str, Any] | N
         out["rate_mean_relative_error"] = spike_statistics["rates"]["mean_relative_error"]
         out["isi_cv_mean_abs_difference"] = spike_statistics["isi_cv"]["mean_abs_difference"]
         out["pairwise_correlation_r"] = spike_statistics["pairwise_correlations"]["pearson_r"]
-    d_h, d_h_channels, sigma_used = metrics.power_spectrum_hellinger(
-        np.nan_to_num(real_act), gen_act, smoothing_sigma=float(cfg["hellinger_sigma"]))
-    out["d_h"] = d_h
+    if not diverged:
+        d_h, d_h_channels, sigma_used = metrics.power_spectrum_hellinger(
+            np.nan_to_num(real_act), gen_act, smoothing_sigma=float(cfg["hellinger_sigma"]))
+        out["d_h"] = d_h
+        pse = metrics.power_spectrum_error(np.nan_to_num(real_act), gen_act, 1.0 / bin_size,
+                                           split_hz=float(cfg["spectrum_split_hz"]),
+                                           smoothing_sigma=float(cfg["hellinger_sigma"]))
+        out["pse"], out["pse_low"], out["pse_high"] = pse["all"], pse["low"], pse["high"]
     freqs, psd_real = metrics.welch_spectra(np.nan_to_num(real_act), 1.0 / bin_size)
-    _, psd_gen = metrics.welch_spectra(gen_act, 1.0 / bin_size)
+    psd_gen = np.full_like(psd_real, np.nan) if diverged else metrics.welch_spectra(gen_act, 1.0 / bin_size)[1]
 
     # --- dynamics ---
     dyn = model.dynamics()
@@ -213,6 +231,7 @@ def evaluate(model: FittedModel, dataset: xr.Dataset, config: dict[str, Any] | N
         # Newton starts for maps without exact structure: states the model visits (posterior and generated)
         visited = np.concatenate([post["latents"].values.reshape(-1, dyn.latent_dim),
                                   generated["latents"].values.reshape(-1, dyn.latent_dim)])
+        visited = visited[np.isfinite(visited).all(axis=1)]
         rng = np.random.default_rng(int(cfg["seed"]))
         starts = torch.as_tensor(visited[rng.choice(len(visited), size=min(len(visited), 512), replace=False)])
     points = find_fixed_points(dyn, u0, states=starts)

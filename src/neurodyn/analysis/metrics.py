@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Hashable
+from typing import Any
 
 import numpy as np
 from scipy import signal
@@ -637,6 +638,16 @@ def power_spectrum_hellinger(
         effective smoothing sigma). A channel that is constant in every trial of either input
         gets NaN.
     """
+    p, q, usable, effective_sigma, _ = _normalised_spectra(x_true, x_gen, smoothing_sigma)
+    overlap = np.sqrt(p * q).sum(axis=0)
+    per_channel = np.where(usable, np.sqrt(np.clip(1.0 - overlap, 0.0, None)), np.nan)
+    return float(np.nanmean(per_channel)), per_channel, effective_sigma
+
+
+def _normalised_spectra(x_true: np.ndarray, x_gen: np.ndarray, smoothing_sigma: float):
+    """(p, q, usable, sigma, n_time): smoothed power spectra (freq, channel), each channel summing to 1,
+    of z-scored trials (truncated to a common length), the channels usable in both, and the
+    smoothing sigma used (clamped to a tenth of the number of frequency bins), and the common length."""
     true_trials = _as_trial_signal("x_true", x_true)
     gen_trials = _as_trial_signal("x_gen", x_gen)
     if gen_trials.shape[2] != true_trials.shape[2]:
@@ -650,22 +661,56 @@ def power_spectrum_hellinger(
 
     true_power, true_usable = _trial_averaged_power(true_trials[:, :n_time])
     gen_power, gen_usable = _trial_averaged_power(gen_trials[:, :n_time])
-    n_freq = true_power.shape[0]
-    effective_sigma = min(smoothing_sigma, n_freq / 10.0)
+    effective_sigma = min(smoothing_sigma, true_power.shape[0] / 10.0)
 
     def normalised(power: np.ndarray) -> np.ndarray:
-        """power: (freq, channel) -> (freq, channel) smoothed, each channel summing to 1."""
         if effective_sigma > 0:
             power = gaussian_filter1d(power, effective_sigma, axis=0)
         total = power.sum(axis=0)
         return power / np.where(total > 0, total, 1.0)
 
-    overlap = np.sqrt(normalised(true_power) * normalised(gen_power)).sum(axis=0)
-    per_channel = np.sqrt(np.clip(1.0 - overlap, 0.0, None))
-    per_channel = np.where(true_usable & gen_usable, per_channel, np.nan)
-    if np.isnan(per_channel).all():
+    usable = true_usable & gen_usable
+    if not usable.any():
         raise NeurodynError("x_true, x_gen: every channel is constant in one of the inputs")
-    return float(np.nanmean(per_channel)), per_channel, float(effective_sigma)
+    return normalised(true_power), normalised(gen_power), usable, float(effective_sigma), n_time
+
+
+def power_spectrum_error(
+    x_true: np.ndarray, x_gen: np.ndarray, fs: float, *, split_hz: float = 50.0, smoothing_sigma: float = 0.0
+) -> dict[str, Any]:
+    """Normalised mean squared error between power spectra, over all frequencies and split into a
+    low (≤ ``split_hz``) and a high (> ``split_hz``) band.
+
+    Schmidt et al. 2021 (ICLR), Fig. 3B–C: the error between the power spectra of true and
+    generated series, split at 50 Hz, shows which time scales a reconstruction captures. Spectra
+    are those of :func:`power_spectrum_hellinger` (z-scored trials, ``|rfft|²`` averaged over
+    trials, optional Gaussian smoothing in frequency bins, normalised to sum 1 per channel). Per
+    channel and band B the error is Σ_B (p − q)² / Σ_B p² (0 = identical, 1 = as large as the
+    true spectrum itself), so both bands are on the same scale whatever their share of power.
+
+    Args:
+        x_true, x_gen: (time, channel) or (trial, time, channel) signals sampled at ``fs`` Hz.
+        split_hz: boundary of the two bands; a band with no frequency bin gives None.
+
+    Returns:
+        dict with ``all``, ``low``, ``high`` (means over usable channels, or None) and
+        ``per_channel`` — a dict of the same three keys, each a (channel,) array (NaN: unusable).
+    """
+    fs = _check_positive("fs", fs)
+    split_hz = _check_positive("split_hz", split_hz)
+    p, q, usable, _, n_time = _normalised_spectra(x_true, x_gen, smoothing_sigma)
+    freqs = np.fft.rfftfreq(n_time, d=1.0 / fs)
+    out: dict[str, Any] = {"per_channel": {}}
+    for band, in_band in (("all", np.ones_like(freqs, bool)), ("low", freqs <= split_hz), ("high", freqs > split_hz)):
+        if not in_band.any():
+            out[band], out["per_channel"][band] = None, np.full(p.shape[1], np.nan)
+            continue
+        num = ((p[in_band] - q[in_band]) ** 2).sum(0)
+        den = (p[in_band] ** 2).sum(0)
+        per = np.where(usable & (den > 0), num / np.where(den > 0, den, 1.0), np.nan)
+        out["per_channel"][band] = per
+        out[band] = float(np.nanmean(per)) if np.isfinite(per).any() else None
+    return out
 
 
 def welch_spectra(

@@ -27,6 +27,7 @@ import xarray as xr
 from neurodyn import __version__
 from neurodyn.dataset import summary
 from neurodyn.report import figures as fg
+from neurodyn.report import sweeps
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,8 @@ class ModelResult:
     fixed_points: dicts with z, stable, kind, eigenvalues ([re, im]), time_constants_s,
     frequencies_hz, spectral_radius, method; arrays: evaluation arrays (latents (trial, time,
     latent), prediction, generated_latents, generated_data, psd_recorded / psd_generated
-    (channel, frequency), ...); fit: e.g. {"seconds": 1.2, "device": "cpu"}.
+    (channel, frequency), ...); fit: e.g. {"seconds": 1.2, "device": "cpu"}; config: the fitted
+    model's options (with ``seed``), from which sweeps among models are found.
     """
 
     name: str
@@ -51,6 +53,7 @@ class ModelResult:
     fixed_points: list[dict[str, Any]] = field(default_factory=list)
     arrays: xr.Dataset | None = None
     fit: dict[str, Any] = field(default_factory=dict)
+    config: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -449,6 +452,58 @@ def _model_section(ds: xr.Dataset, model: ModelResult, key: str, writer: FigureW
     ])
 
 
+SWEEP_METRICS: tuple[tuple[str, str], ...] = (
+    ("d_stsp", "D_stsp (state-space KL)"),
+    ("d_h", "D_H (spectral Hellinger)"),
+    ("pse_low", "power-spectrum error, low band"),
+    ("pse_high", "power-spectrum error, high band"),
+    ("co_bps", "co-bps (bits/spike)"),
+)
+
+
+def _sweep_section(models: Sequence[ModelResult], writer: FigureWriter) -> str:
+    """Metrics against each swept option (see :mod:`neurodyn.report.sweeps`); empty without sweeps."""
+    found = sweeps.find_sweeps({m.name: (m.family, m.config or {}) for m in models})
+    if not found:
+        return ""
+    metrics = {m.name: m.metrics or {} for m in models}
+    split = next((m.protocol.get("spectrum_split_hz") for m in models if m.protocol), None)
+    parts = ['<section id="sweeps">\n<h2>Hyperparameter sweeps</h2>']
+    for sweep in found:
+        shown = [(k, label) for k, label in SWEEP_METRICS
+                 if any(numeric(metrics[n].get(k)) is not None for by_x in sweep.models.values()
+                        for names in by_x.values() for n in names)]
+        if not shown:
+            continue
+        panels = [(label, {s: sweep.points(metrics, k, s) for s in sweep.models}, sweep.points(metrics, k))
+                  for k, label in shown]
+        series = f"; thin lines: {', '.join(sweep.series_keys)}" if sweep.series_keys else ""
+        band = f" Power-spectrum error bands: ≤ and > {format_number(split)} Hz." if split else ""
+        parts.append(f"<h3>{escape(sweep.family)}: {escape(sweep.x_key)}</h3>")
+        parts.append(writer.embed(
+            f"sweep_{slug(sweep.family)}_{slug(sweep.x_key)}",
+            lambda panels=panels, x=sweep.x_key: fg.sweep_figure(panels, x),
+            f"Metrics against {sweep.x_key} (bold: mean ± SEM over all models at each value{series}).{band}"))
+        header = [sweep.x_key] + [label for _, label in shown]
+        rows = []
+        for row in sweeps.sweep_rows(sweep, metrics, [k for k, _ in shown]):
+            cells = [_cell(row[0])]
+            for value in row[1:]:
+                if value is None:
+                    cells.append(_cell(None))
+                    continue
+                mean, sem, n, missing = value
+                text = f"{format_number(mean)} ± {format_number(sem)} (n={n}" + (f", {missing} missing)" if missing
+                                                                               else ")")
+                cells.append(f'<td class="num">{escape(text)}</td>')
+            rows.append(cells)
+        parts.append(_table(header, rows))
+        parts.append('<p class="note">Missing: the metric could not be computed, e.g. the free-running model '
+                     'diverged.</p>')
+    parts.append("</section>")
+    return "\n".join(parts)
+
+
 def _eigenvalue_text(value: Any) -> str:
     values = fg.complex_values([value])
     if values.size == 0:
@@ -569,6 +624,7 @@ def build_report(dataset: xr.Dataset, models: list[ModelResult], *, title: str,
         f"<nav><ul>{''.join(toc)}</ul></nav>",
         _dataset_section(dataset, writer),
         _comparison_section(models, kind, [f"model-{k}" for k in keys]),
+        _sweep_section(models, writer),
         *(_model_section(dataset, m, k, writer) for m, k in zip(models, keys)),
         _ground_truth_section(ground_truth, models) if ground_truth else "",
         _provenance_section(dataset, models),

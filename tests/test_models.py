@@ -177,3 +177,25 @@ def test_lds_on_cuda_matches_cpu():
                                rtol=1e-6, atol=1e-9)
     sample = gpu.sample(4, 10, seed=0)
     assert sample["data"].shape == (4, 10, 24)
+
+
+def test_a_diverging_free_run_is_flagged_and_its_generation_metrics_left_out():
+    from neurodyn.analysis.evaluate import evaluate
+
+    ds, _ = linear_system_dataset("continuous", n_trials=20)
+    model = get_family("lds").fit(ds, {"latent_dim": 2}, torch.device("cpu"))
+    result, arrays, _ = evaluate(model, ds, {"eval_split": "train"})
+    assert result["metrics"]["generation_diverged"] is False and result["metrics"]["pse_low"] is not None
+    real_sample = model.sample
+
+    def exploding(*args, **kwargs):
+        out = real_sample(*args, **kwargs)
+        out["data"][:, -5:] = np.inf  # the run blows up near its end
+        return out
+
+    model.sample = exploding
+    result, arrays, _ = evaluate(model, ds, {"eval_split": "train"})
+    m = result["metrics"]
+    assert m["generation_diverged"] is True
+    assert all(m[k] is None for k in ("d_stsp", "d_h", "pse", "pse_low", "pse_high"))
+    assert m["r2_heldin"] is not None and np.isnan(arrays["psd_generated"].values).all()

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -20,7 +21,9 @@ TINY = {
     "synthetic": {"tiny": {"seed": 1, "n_units": 20, "n_trials": 40, "n_conditions": 4}},
     "models": {"lds": {"family": "lds", "latent_dim": 3, "smoothing_s": 0.02, "gpus": 0},
                "smc": {"family": "smc_lowrank", "n_units": 12, "epochs": 3, "particles": 8, "batch_size": 8,
-                       "encoder_kernels": [5, 1], "encoder_channels": [8], "eval_particles": 16, "gpus": 0}},
+                       "encoder_kernels": [5, 1], "encoder_channels": [8], "eval_particles": 16, "gpus": 0},
+               "plrnn": {"family": "plrnn_em", "latent_dim": 3, "restarts": 1, "em_iters": [2, 2, 1, 1, 1],
+                         "gpus": 0, "sweep": {"tau": [0.0, 0.5, 50.0]}}},
     "analysis": {"smoothing_s": 0.02},
     "datasets": {
         "spikes": {
@@ -34,8 +37,24 @@ TINY = {
             "binning": {"bin_size_s": None, "segment": "windows", "segment_length_s": 2.0, "zscore": True},
             "models": ["lds"],
         },
+        "oscillator": {  # a NumPy array written by the fixture (two noisy phase-shifted sines, 500 Hz)
+            "source": {"kind": "array", "path": "oscillator.npy", "sfreq": 500.0, "n_samples": 1200,
+                       "channel_names": ["x", "y"]},
+            "binning": {"bin_size_s": None, "segment": "continuous", "zscore": True},
+            "heldout": {"fraction": 0.0},
+            "analysis": {"eval_split": "train", "smoothing_s": 0.0, "generation": "long", "burn_in_steps": 200,
+                         "hellinger_sigma": 2},
+            "models": ["plrnn"],
+        },
     },
 }
+
+
+def write_oscillator(workdir: Path) -> None:
+    rng = np.random.default_rng(0)
+    t = np.arange(1500) / 500.0
+    signal = np.stack([np.sin(2 * np.pi * 4 * t), np.cos(2 * np.pi * 4 * t)], axis=1)
+    np.save(workdir / "oscillator.npy", signal + 0.05 * rng.normal(size=signal.shape))
 
 
 def snakemake(workdir: Path, config: dict | None, *args: str) -> subprocess.CompletedProcess:
@@ -49,6 +68,7 @@ def snakemake(workdir: Path, config: dict | None, *args: str) -> subprocess.Comp
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("workflow")
+    write_oscillator(workdir)
     run = snakemake(workdir, TINY)
     assert run.returncode == 0, run.stderr[-4000:]
     return workdir
@@ -86,6 +106,24 @@ def test_run_writes_reports_metrics_and_index(finished_run):
     fit_log = (results / "spikes" / "logs" / "fit_lds.log").read_text()
     assert "lds: PCA of" in fit_log and "readout fitted" in fit_log  # progress lines in the job log
     assert (finished_run / "resources" / "synthetic" / "tiny" / "teacher.json").is_file()
+
+
+def test_array_source_and_plrnn_sweep(finished_run):
+    """A .npy recording through ingest, a τ sweep of plrnn_em expanded into three models, and the
+    report's sweep section."""
+    results = finished_run / "results" / "oscillator"
+    combined = json.loads((results / "metrics.json").read_text())
+    assert set(combined["models"]) == {"plrnn-tau0", "plrnn-tau0p5", "plrnn-tau50"}
+    assert combined["summary"]["n_time_bins"] == 1200 and combined["summary"]["n_channels"] == 2
+    for name, values in combined["models"].items():
+        assert values["family"] == "plrnn_em"
+        assert values["generation_diverged"] or (values["pse_low"] is not None and values["d_stsp"] is not None)
+    strong = json.loads((results / "analysis" / "plrnn-tau50" / "metrics.json").read_text())
+    assert strong["model_config"]["tau"] == 50.0 and strong["model_config"]["seed"] == 0
+    assert strong["fit"]["history"] and "best_restart" in strong["fit"]  # the family's fit record survives
+    html = (results / "report.html").read_text()
+    assert '<section id="sweeps">' in html and "plrnn_em: tau" in html
+    assert (results / "figures" / "sweep_plrnn_em_tau.png").is_file()
 
 
 def test_snakemake_report_collects_reports_and_figures(finished_run, tmp_path):
@@ -151,11 +189,12 @@ def test_default_config_and_slurm_profile_dry_run(tmp_path):
     assert run.returncode == 0, run.stderr[-3000:]
     for rule in ("synthesize", "ingest", "bin", "fit", "analyze", "report", "index"):
         assert f"rule {rule}:" in run.stdout + run.stderr
+    write_oscillator(tmp_path)
     slurm = snakemake(tmp_path, TINY, "--dry-run", "--workflow-profile", str(REPO / "workflow/profiles/slurm"))
     assert slurm.returncode == 0, slurm.stderr[-3000:]
 
 
-@pytest.mark.parametrize("configfile", ["shared_data.yaml", "eeg_s001r01_smc.yaml"])
+@pytest.mark.parametrize("configfile", ["shared_data.yaml", "eeg_s001r01.yaml", "bursting_neuron_rplrnn.yaml"])
 def test_shipped_configs_pass_the_checks(tmp_path, configfile):
     """Every configuration in config/ passes the schema and the package's checks (dry run)."""
     if not (REPO.parent / "shared" / "data").is_dir():

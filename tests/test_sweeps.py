@@ -74,7 +74,7 @@ def test_find_sweeps_picks_the_option_with_most_values_and_pools_replicates():
     configs = _configs()
     (sweep,) = find_sweeps(configs)
     assert (sweep.family, sweep.x_key, sweep.series_keys) == ("plrnn_em", "tau", ["latent_dim"])
-    assert set(sweep.models) == {"latent_dim=8", "latent_dim=12"}
+    assert list(sweep.models) == ["latent_dim=8", "latent_dim=12"]  # numeric order
     assert sweep.models["latent_dim=8"][0.1] == ["p8-0.1-0", "p8-0.1-1"]
     metrics = {name: {"d_stsp": cfg["latent_dim"] + 10 * cfg["tau"] + cfg["seed"]}
                for name, (_, cfg) in configs.items() if "tau" in cfg}

@@ -93,7 +93,8 @@ def find_sweeps(configs: dict[str, tuple[str, dict[str, Any]]]) -> list[Sweep]:
             continue
         series_keys = [k for k in swept if k != x_key]
         sweep = Sweep(family=family, x_key=x_key, series_keys=series_keys)
-        for name, config in sorted(members.items()):
+        # series in numeric order of their options, models within a point by name
+        for name, config in sorted(members.items(), key=lambda item: ([item[1][k] for k in series_keys], item[0])):
             label = ", ".join(f"{k}={config[k]:g}" for k in series_keys) or "all"
             sweep.models.setdefault(label, {}).setdefault(float(config[x_key]), []).append(name)
         sweeps.append(sweep)

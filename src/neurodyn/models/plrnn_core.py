@@ -665,7 +665,7 @@ class EMState:
 
 
 def run_em(params: PLRNNParams, obs: Observations, stages: list[Stage], *, tau: torch.Tensor, n_reg: int,
-           learn_inputs: bool = False, ridge: float = 1e-6, max_mode_iters: int = 20,
+           learn_inputs: bool = False, ridge: float = 1e-6, max_mode_iters: int = 20, polish_iters: int = 0,
            state: EMState | None = None, on_iteration=None, log=None) -> EMState:
     """Annealed EM for R PLRNNs at once (restarts or hyperparameters along the leading dim).
 
@@ -690,7 +690,8 @@ def run_em(params: PLRNNParams, obs: Observations, stages: list[Stage], *, tau: 
         if stage.sigma is not None:
             cur = PLRNNParams(**{**cur.as_dict(), "sigma": torch.full_like(cur.sigma, stage.sigma)})
         while state.iteration < stage.iters:
-            post = posterior_mode(cur, obs, z_init=state.z, linear=stage.linear, max_iters=max_mode_iters)
+            post = posterior_mode(cur, obs, z_init=state.z, linear=stage.linear, max_iters=max_mode_iters,
+                                  polish_iters=polish_iters)
             evidence = post.laplace_log_evidence()
             ok = ~post.failed.any(-1) & torch.isfinite(evidence) & ~state.frozen
             improved = ok & (evidence > state.best_score)

@@ -62,6 +62,7 @@ DEFAULTS: dict[str, Any] = {
     "learn_inputs": True,
     "ridge": 1e-6,
     "max_mode_iters": 20,
+    "polish_iters": 0,  # L-BFGS iterations on the true log joint after the active-set search stalls
     "checkpoint_every": 5,  # EM iterations
     "sample_noise": True,  # free runs include the latent noise Σ
 }
@@ -75,6 +76,8 @@ def resolve_config(config: dict[str, Any]) -> dict[str, Any]:
     """Defaults filled in and every option checked; raises ConfigError naming the key."""
     cfg = resolve_options("plrnn_em", config, DEFAULTS, CHOICES,
                           ("latent_dim", "restarts", "max_mode_iters", "checkpoint_every"))
+    if not isinstance(cfg["polish_iters"], int) or isinstance(cfg["polish_iters"], bool) or cfg["polish_iters"] < 0:
+        raise ConfigError("models.plrnn_em.polish_iters", f"must be an integer >= 0, got {cfg['polish_iters']!r}")
     if not isinstance(cfg["tau"], (int, float)) or cfg["tau"] < 0:
         raise ConfigError("models.plrnn_em.tau", f"must be a number >= 0, got {cfg['tau']!r}")
     if not 0 <= cfg["reg_fraction"] <= 1:
@@ -182,9 +185,10 @@ class PLRNNEM(FittedModel):
 
         state = run_em(params, model_obs, stages, tau=tau, n_reg=meta["n_reg"],
                        learn_inputs=bool(cfg["learn_inputs"]), ridge=float(cfg["ridge"]),
-                       max_mode_iters=int(cfg["max_mode_iters"]), state=state, on_iteration=on_iteration, log=report)
+                       max_mode_iters=int(cfg["max_mode_iters"]), polish_iters=int(cfg["polish_iters"]), state=state,
+                       on_iteration=on_iteration, log=report)
         final = state.params
-        post = posterior_mode(final, obs, max_iters=int(cfg["max_mode_iters"]))
+        post = posterior_mode(final, obs, max_iters=int(cfg["max_mode_iters"]), polish_iters=int(cfg["polish_iters"]))
         evidence = post.laplace_log_evidence()
         evidence = torch.where(final.finite() & torch.isfinite(evidence), evidence,
                                torch.full_like(evidence, -float("inf")))
@@ -220,7 +224,8 @@ class PLRNNEM(FittedModel):
 
         obs = self._observations(dataset)
         p = self.params()
-        post = posterior_mode(p, obs, max_iters=int(self.meta["config"]["max_mode_iters"]))
+        cfg = self.meta["config"]
+        post = posterior_mode(p, obs, max_iters=int(cfg["max_mode_iters"]), polish_iters=int(cfg.get("polish_iters", 0)))
         if self.meta["config"]["observation"] == "relu":
             g = relu_moments(post.z, post.cov_diag).e_phi
         else:

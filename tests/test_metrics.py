@@ -479,4 +479,7 @@ def test_power_spectrum_error_bands_see_where_spectra_differ():
     p = np.abs(np.fft.rfft((truth - truth.mean()) / truth.std(), axis=0)) ** 2
     q = np.abs(np.fft.rfft((moved_fast - moved_fast.mean()) / moved_fast.std(), axis=0)) ** 2
     p, q = p / p.sum(), q / q.sum()
-    np.testing.assert_allclose(err["all"], ((p - q) ** 2).sum() / (p ** 2).sum(), rtol=1e-10)
+    np.testing.assert_allclose(err["all"], ((p - q) ** 2).sum() / (p ** 2 + q ** 2).sum(), rtol=1e-10)
+    # disjoint spectra score 1, the largest possible error
+    lone = power_spectrum_error(np.sin(2 * np.pi * 10 * t)[:, None], np.sin(2 * np.pi * 300 * t)[:, None], fs)
+    assert lone["all"] == pytest.approx(1.0, abs=1e-6)

@@ -685,8 +685,10 @@ def power_spectrum_error(
     generated series, split at 50 Hz, shows which time scales a reconstruction captures. Spectra
     are those of :func:`power_spectrum_hellinger` (z-scored trials, ``|rfft|²`` averaged over
     trials, optional Gaussian smoothing in frequency bins, normalised to sum 1 per channel). Per
-    channel and band B the error is Σ_B (p − q)² / Σ_B p² (0 = identical, 1 = as large as the
-    true spectrum itself), so both bands are on the same scale whatever their share of power.
+    channel and band B the error is Σ_B (p − q)² / Σ_B (p² + q²), which lies in [0, 1] (0:
+    identical, 1: no power at common frequencies), so both bands are on the same scale whatever
+    their share of power, and a band where the true spectrum is nearly empty (e.g. above a
+    smoothing filter's cut-off) cannot blow the error up as a division by Σ_B p² alone would.
 
     Args:
         x_true, x_gen: (time, channel) or (trial, time, channel) signals sampled at ``fs`` Hz.
@@ -706,7 +708,7 @@ def power_spectrum_error(
             out[band], out["per_channel"][band] = None, np.full(p.shape[1], np.nan)
             continue
         num = ((p[in_band] - q[in_band]) ** 2).sum(0)
-        den = (p[in_band] ** 2).sum(0)
+        den = (p[in_band] ** 2 + q[in_band] ** 2).sum(0)
         per = np.where(usable & (den > 0), num / np.where(den > 0, den, 1.0), np.nan)
         out["per_channel"][band] = per
         out[band] = float(np.nanmean(per)) if np.isfinite(per).any() else None

@@ -161,10 +161,12 @@ def build_parser() -> argparse.ArgumentParser:
     export.set_defaults(func=_cmd_export_weights)
 
     from neurodyn.analysis.fixed_points.command import add_fixed_point_commands
+    from neurodyn.lowrank.command import add_lowrank_commands
     from neurodyn.pipeline import add_pipeline_commands
 
     add_pipeline_commands(sub)
     add_fixed_point_commands(sub)
+    add_lowrank_commands(sub)
     return parser
 
 

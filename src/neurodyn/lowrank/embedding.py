@@ -1,6 +1,6 @@
 """Closed-form embedding of a low-dimensional flow into a low-rank RNN.
 
-Reference: "A new look at low-rank RNNs" (/work/shared/papers/001_ce828067efd46ed8.txt), Sec. 3.
+Reference: "A new look at low-rank recurrent neural networks" (anonymous, under review), Sec. 3.
 
 A rank-r RNN ẋ = −x + M Nᵀ φ(x) + I u with J = M Nᵀ (Eq. 3) and constant filtered input v = 1
 has latent dynamics (Eqs. 7 and 10)
@@ -182,7 +182,7 @@ def relative_mse(predicted: np.ndarray, dz: np.ndarray) -> float:
     return error / scale
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)   # eq=False: == on array fields would be ambiguous
 class LowRankFlow:
     """Latent flow of a rank-r RNN with k neurons: ż = −decay·z + Nᵀ φ(M z + I) (paper Eqs. 7, 10).
 
@@ -240,6 +240,9 @@ def embed_flow(z: np.ndarray, dz: np.ndarray, n_neurons: int, *, nonlinearity: s
     z, dz = as_points(z), as_points(dz, "dz")
     if dz.shape != z.shape:
         raise ConfigError("dz", f"must have z's shape {z.shape}, got {dz.shape}")
+    for name, values in (("z", z), ("dz", dz)):
+        if not np.all(np.isfinite(values)):
+            raise ConfigError(name, "contains NaN or infinite values")
     if not np.isfinite(decay):
         raise ConfigError("decay", f"must be finite, got {decay!r}")
     M, I = sample_basis(n_neurons, z.shape[1], kind=kind, input_scale=input_scale, weight_scale=weight_scale,

@@ -36,7 +36,7 @@ def _model(ds, name: str, latent_dim: int) -> ModelResult:
     seconds = time.perf_counter() - started
     result, arrays, fixed = evaluate(fitted, ds)
     return ModelResult(name, "lds", result["metrics"], result["protocol"], fixed, arrays,
-                       {"seconds": seconds, "device": "cpu"})
+                       {"seconds": seconds, "device": "cpu"}, distillation=result.get("distillation", {}))
 
 
 @pytest.fixture(scope="module")
@@ -295,3 +295,19 @@ def test_index_links_each_report_with_headline_numbers(inputs):
     assert format_number(inputs["continuous_model"].metrics["r2_heldout"]) in html
     assert "—" in [text for _, text in rows[-1]]
     assert "http://" not in html and "https://" not in html
+
+
+def test_distillation_section_lists_each_model(inputs, counts_report):
+    html = counts_report[0]
+    assert '<section id="distillation">' in html
+    section = html.split('<section id="distillation">')[1].split("</section>")[0]
+    for model in inputs["models"]:
+        d = model.distillation
+        assert d["n_neurons"] >= 1 and d["rel_mse"] <= d["curve"][0]
+        assert f"<td>{model.name}</td>" in section
+        comp = d["comparison"]
+        assert comp["n_matched"] <= min(comp["n_source"], comp["n_distilled"])
+        if d["reached_tol"] and comp["n_source"]:
+            # a linear model's map is affine: its one fixed point is what a good distillation must have
+            assert comp["n_matched"] == comp["n_source"] == 1 and comp["stability_agrees"]
+    assert any(m.distillation["reached_tol"] for m in inputs["models"])  # measured: lds_2, 58 neurons

@@ -169,7 +169,8 @@ def load_analysis(directory: str | os.PathLike[str], name: str):
         raise InputFileError(directory, f"incomplete analysis outputs ({type(exc).__name__}: {exc})")
     return ModelResult(name=name, family=result.get("family", "?"), metrics=result["metrics"],
                        protocol=result.get("protocol", {}), fixed_points=fixed, arrays=arrays,
-                       fit=result.get("fit", {}), config=result.get("model_config", {}))
+                       fit=result.get("fit", {}), config=result.get("model_config", {}),
+                       distillation=result.get("distillation", {}))
 
 
 def report_stage(dataset_path: str | os.PathLike[str], analyses: dict[str, str | os.PathLike[str]],

@@ -27,6 +27,7 @@ import torch
 import xarray as xr
 
 from neurodyn.analysis import metrics
+from neurodyn.analysis.distill import distill_dynamics
 from neurodyn.analysis.fixed_points import classify, find_fixed_points
 from neurodyn.analysis.spike_stats import compare_spike_statistics
 from neurodyn.errors import ConfigError
@@ -42,6 +43,10 @@ DEFAULTS: dict[str, Any] = {
     "dstsp_bins": 30,
     "hellinger_sigma": 20.0,
     "spectrum_split_hz": 50.0,  # power-spectrum error in bands ≤ and > this frequency
+    # distil the latent map into the smallest low-rank tanh RNN within this relative MSE
+    "distill": True,
+    "distill_tol": 1e-2,
+    "distill_max_neurons": 100,
     "seed": 0,
     # generation: "trials" — as many free-running trials as the evaluation split has;
     # "long" — one long trajectory after a burn-in, scored against the evaluation trials joined in
@@ -74,6 +79,12 @@ def resolve_config(config: dict[str, Any] | None) -> dict[str, Any]:
             raise ConfigError(f"analysis.{key}", "must be an integer >= 1 or null")
     if not isinstance(cfg["spectrum_split_hz"], (int, float)) or cfg["spectrum_split_hz"] <= 0:
         raise ConfigError("analysis.spectrum_split_hz", "must be a positive frequency in Hz")
+    if not isinstance(cfg["distill"], bool):
+        raise ConfigError("analysis.distill", "must be true or false")
+    if not isinstance(cfg["distill_tol"], (int, float)) or not 0 < cfg["distill_tol"] < 1:
+        raise ConfigError("analysis.distill_tol", "must be a relative MSE in (0, 1)")
+    if not isinstance(cfg["distill_max_neurons"], int) or cfg["distill_max_neurons"] < 1:
+        raise ConfigError("analysis.distill_max_neurons", "must be an integer >= 1")
     if not isinstance(cfg["burn_in_steps"], int) or cfg["burn_in_steps"] < 0:
         raise ConfigError("analysis.burn_in_steps", "must be an integer >= 0")
     return cfg
@@ -226,15 +237,23 @@ def evaluate(model: FittedModel, dataset: xr.Dataset, config: dict[str, Any] | N
     # --- dynamics ---
     dyn = model.dynamics()
     u0 = np.zeros(dyn.input_dim) if dyn.input_dim else None
+    # states the model visits (posterior and generated): Newton starts, and where it is distilled
+    visited = np.concatenate([post["latents"].values.reshape(-1, dyn.latent_dim),
+                              generated["latents"].values.reshape(-1, dyn.latent_dim)])
+    visited = visited[np.isfinite(visited).all(axis=1)]
     starts = None
     if dyn.affine is None and dyn.piecewise_linear is None:
-        # Newton starts for maps without exact structure: states the model visits (posterior and generated)
-        visited = np.concatenate([post["latents"].values.reshape(-1, dyn.latent_dim),
-                                  generated["latents"].values.reshape(-1, dyn.latent_dim)])
-        visited = visited[np.isfinite(visited).all(axis=1)]
         rng = np.random.default_rng(int(cfg["seed"]))
         starts = torch.as_tensor(visited[rng.choice(len(visited), size=min(len(visited), 512), replace=False)])
     points = find_fixed_points(dyn, u0, states=starts)
+    distillation = None
+    if cfg["distill"] and len(visited) >= 10:
+        distilled = distill_dynamics(dyn, visited, points, tol=float(cfg["distill_tol"]),
+                                     max_neurons=int(cfg["distill_max_neurons"]), seed=int(cfg["seed"]))
+        distillation = distilled.to_json(dyn.dt)
+        out["distill_n_neurons"] = distilled.n_neurons
+        out["distill_rel_mse"] = distilled.rel_mse
+        out["distill_fixed_points_same"] = distilled.comparison["same"]
     fixed = [{**p.to_json(dyn.dt), "kind": classify(p.eigenvalues)} for p in points]
     out["n_fixed_points"] = len(fixed)
     out["n_stable_fixed_points"] = sum(p["stable"] for p in fixed)
@@ -269,6 +288,8 @@ def evaluate(model: FittedModel, dataset: xr.Dataset, config: dict[str, Any] | N
     result = {"metrics": _plain(out), "protocol": _plain(protocol)}
     if spike_statistics is not None:
         result["spike_statistics"] = spike_statistics
+    if distillation is not None:
+        result["distillation"] = distillation
     return result, arrays, fixed
 
 

@@ -43,7 +43,8 @@ class ModelResult:
     frequencies_hz, spectral_radius, method; arrays: evaluation arrays (latents (trial, time,
     latent), prediction, generated_latents, generated_data, psd_recorded / psd_generated
     (channel, frequency), ...); fit: e.g. {"seconds": 1.2, "device": "cpu"}; config: the fitted
-    model's options (with ``seed``), from which sweeps among models are found.
+    model's options (with ``seed``), from which sweeps among models are found; distillation: the
+    smallest low-rank tanh RNN of the latent map (:mod:`neurodyn.analysis.distill`).
     """
 
     name: str
@@ -54,6 +55,7 @@ class ModelResult:
     arrays: xr.Dataset | None = None
     fit: dict[str, Any] = field(default_factory=dict)
     config: dict[str, Any] = field(default_factory=dict)
+    distillation: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -504,6 +506,30 @@ def _sweep_section(models: Sequence[ModelResult], writer: FigureWriter) -> str:
     return "\n".join(parts)
 
 
+def _distillation_section(models: Sequence[ModelResult]) -> str:
+    """One row per model distilled into a low-rank tanh RNN; empty when none was."""
+    done = [m for m in models if m.distillation]
+    if not done:
+        return ""
+    header = ["model", "neurons", "relative MSE", "fixed points: model (stable)", "distilled (stable)",
+              "matched", "same fixed points"]
+    rows = []
+    for m in done:
+        d, c = m.distillation, m.distillation.get("comparison", {})
+        rows.append([_cell(m.name), _cell(d.get("n_neurons")), _cell(d.get("rel_mse")),
+                     _cell(f"{c.get('n_source')} ({c.get('n_source_stable')})"),
+                     _cell(f"{c.get('n_distilled')} ({c.get('n_distilled_stable')})"),
+                     _cell(c.get("n_matched")), _cell("yes" if c.get("same") else "no")])
+    tol = next((m.protocol.get("distill_tol") for m in done if m.protocol.get("distill_tol")), None)
+    note = ("Each model's latent map, read as a flow on the states it visits, embedded by orthogonal "
+            "matching pursuit into the smallest rank-L tanh RNN ż = −z + Nᵀtanh(Mz + I)"
+            + (f" within a relative MSE of {format_number(tol)}" if tol else "")
+            + "; fixed points are compared inside the visited region (widened by 10 %), matched within "
+              "10 % of the states' spread, with their stability.")
+    return "\n".join(['<section id="distillation">\n<h2>Distilled low-rank RNNs</h2>', _table(header, rows),
+                      f'<p class="note">{escape(note)}</p>', "</section>"])
+
+
 def _eigenvalue_text(value: Any) -> str:
     values = fg.complex_values([value])
     if values.size == 0:
@@ -625,6 +651,7 @@ def build_report(dataset: xr.Dataset, models: list[ModelResult], *, title: str,
         _dataset_section(dataset, writer),
         _comparison_section(models, kind, [f"model-{k}" for k in keys]),
         _sweep_section(models, writer),
+        _distillation_section(models),
         *(_model_section(dataset, m, k, writer) for m, k in zip(models, keys)),
         _ground_truth_section(ground_truth, models) if ground_truth else "",
         _provenance_section(dataset, models),

@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--tasks", nargs="+", choices=TASKS, default=list(TASKS))
     p.add_argument("--n-train", type=int, default=None, help="training trials (default 512; quick 128)")
     p.add_argument("--n-test", type=int, default=None, help="test trials (default 256; quick 128)")
-    p.add_argument("--steps", type=int, default=None, help="Adam steps for BPTT (default 1500; quick 100)")
+    p.add_argument("--steps", type=int, default=None, help="Adam steps for BPTT (default 1500; quick 300)")
     p.add_argument("--flipflop-steps", type=int, default=100, help="time steps per flip-flop trial (dt = 0.1)")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=3e-2)
@@ -88,11 +88,11 @@ def main(argv: list[str] | None = None) -> dict:
                    help="BPTT readout: W tanh(x) + c (Eq. 2, default) or W x + c")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
-    p.add_argument("--quick", action="store_true", help="tiny budget: 128/128 trials, 100 Adam steps")
+    p.add_argument("--quick", action="store_true", help="tiny budget: 128/128 trials, 300 Adam steps")
     p.add_argument("--json", metavar="OUT", help="write the results as JSON")
     args = p.parse_args(argv)
 
-    size = {"n_train": 128, "n_test": 128, "steps": 100} if args.quick else \
+    size = {"n_train": 128, "n_test": 128, "steps": 300} if args.quick else \
         {"n_train": 512, "n_test": 256, "steps": 1500}
     for key, value in size.items():
         if getattr(args, key) is None:

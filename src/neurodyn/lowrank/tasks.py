@@ -30,19 +30,26 @@ discretised with the same forward Euler step dt and simulated on the test trials
 
 * 3-bit flip-flop, r = 3: the target flow is separable, ż_c = h(z_c) per register with a bistable
   h whose stable fixed points are ±1 (default: the saturating h(z) = −z + tanh(2z)/tanh(2); or the
-  cubic z − z³ of Secs. 3–4), so its 8 stable fixed points are the cube corners (±1, ±1, ±1). OMP (Algorithm 1) on the 1-D flow h picks ``neurons_per_bit`` basis functions
-  (1 by default: 3 neurons in all, as in Fig. 5A); stacking them per register gives M (block
-  diagonal) and I, and N is refitted by least squares (Eq. 11) on a 3-D grid. B = b·Id with
-  b = 2/τ_pulse: a pulse alone carries a register across the distance 2 between its attractors.
-  (``separable=False`` runs OMP directly on 3-D samples with a Gaussian candidate basis instead.)
+  cubic z − z³ of Secs. 3–4), so its 8 stable fixed points are the cube corners (±1, ±1, ±1).
+  OMP (Algorithm 1) on the 1-D flow h picks ``neurons_per_bit`` basis functions (1 by default:
+  3 neurons in all, as in Fig. 5A); stacking them per register gives M (block diagonal) and I, and
+  N is refitted by least squares (Eq. 11) on a 3-D grid. B = b·Id with b = 2/τ_pulse: a pulse
+  alone carries a register across the distance 2 between its attractors. (``separable=False``
+  runs OMP directly on 3-D samples with a Gaussian candidate basis instead.)
 * Decision making, r = 1: the bistable flow ż = λ(z − z³) (stable ±1 = the two choices, unstable 0
   = undecided; Wong & Wang 2006) embedded by OMP with N = 10 neurons (Sec. 4 / Sec. 6), B = b.
+
+The one scalar not fixed by the flow, the input gain b, can be chosen among a few multiples by the
+training MSE (:func:`select_input_gain`; simulation only, no gradients). The paper does not say
+how its inputs were set; this is our choice.
 
 BPTT baselines (:class:`TorchRNN`, :func:`train_bptt_rnn`)
 --------------------------------------------------------
 Eq. 1–2 RNNs with the same number of neurons, either low rank (J = M Nᵀ of the same rank r) or
 full rank, with trainable input weights, tonic input, initial state and readout, the same Euler
-discretisation, trained with Adam on the masked MSE of the same training trials.
+discretisation, trained with Adam on the masked MSE of the same training trials. The default
+readout is Eq. 2's W φ(x) + c (rates), which saturates; ``readout="state"`` reads W x + c, the
+same linear-in-state class as the regression solution's y = A M⁺(x − I).
 
 Note: with 3 neurons and r = 3 (the flip-flop) a "low-rank" J = M Nᵀ is a full 3×3 matrix; the two
 BPTT baselines then differ only in parametrisation.
@@ -380,7 +387,7 @@ def fit_flipflop_regression(n_bits: int = 3, *, neurons_per_bit: int = 1, pulse_
         raise ConfigError("n_bits", f"must be a positive integer, got {n_bits!r}")
     t0 = time.perf_counter()
     Z = _cube_grid(n_bits, z_max, n_grid_3d)
-    h = lambda z: register_flow(z, flow_kind, rate=rate, steepness=steepness)   # noqa: E731
+    h = lambda z: register_flow(z, flow_kind, rate=rate, steepness=steepness)
     G = h(Z)
     if separable:
         z1 = np.linspace(-z_max, z_max, n_grid)[:, None]
@@ -427,15 +434,16 @@ def find_fixed_points(flow: LowRankFlow, starts: np.ndarray, *, tol: float = 1e-
                       merge: float = 1e-6) -> tuple[np.ndarray, np.ndarray]:
     """Fixed points of a latent flow by Newton's method (scipy ``root``, hybr) from each start (S×r).
 
-    Returns the distinct converged points (F×r) and whether each is stable (all Jacobian eigenvalues
-    with negative real part).
+    A start counts when Newton ends where |ż| ≤ 1e-8. Returns the distinct points (F×r) and whether
+    each is stable (all Jacobian eigenvalues with negative real part).
     """
     starts = np.atleast_2d(np.asarray(starts, dtype=np.float64))
     found: list[np.ndarray] = []
     for s in starts:
         sol = root(lambda z: flow.flow(z[None, :])[0], s, jac=lambda z: flow.jacobian(z[None, :])[0],
                    method="hybr", tol=tol)
-        if not sol.success or np.max(np.abs(flow.flow(sol.x[None, :]))) > 1e-8:
+        # judged by the residual: hybr may report "not making good progress" once it sits on a root
+        if not np.all(np.isfinite(sol.x)) or np.max(np.abs(flow.flow(sol.x[None, :]))) > 1e-8:
             continue
         if all(np.max(np.abs(sol.x - f)) > merge for f in found):
             found.append(sol.x)

@@ -199,3 +199,44 @@ def test_a_diverging_free_run_is_flagged_and_its_generation_metrics_left_out():
     assert m["generation_diverged"] is True
     assert all(m[k] is None for k in ("d_stsp", "d_h", "pse", "pse_low", "pse_high"))
     assert m["r2_heldin"] is not None and np.isnan(arrays["psd_generated"].values).all()
+
+
+def test_transfer_function_poles_are_the_jacobian_eigenvalues():
+    from neurodyn.analysis.spectral import resolvent_response, resonance, transfer_function
+
+    rng = np.random.default_rng(3)
+    for L, I, O in ((3, 1, 1), (5, 2, 3)):
+        J = rng.normal(size=(L, L)) / np.sqrt(L)
+        J *= 0.9 / np.abs(np.linalg.eigvals(J)).max()  # a random stable map
+        B, C = rng.normal(size=(L, I)), rng.normal(size=(O, L))
+        lam, V = np.linalg.eig(J)
+        W = np.linalg.inv(V)  # rows: left eigenvectors
+        points = np.exp(1j * np.linspace(0, np.pi, 50)) * 1.1 + 0.05j
+        H = resolvent_response(J, B, C, points)
+        # partial fractions: H(s) = Σ_k (C v_k)(w_kᵀ B) / (s − λ_k), poles exactly at the eigenvalues
+        expected = sum(np.einsum("o,i->oi", C @ V[:, k], W[k] @ B)[None] / (points - lam[k])[:, None, None]
+                       for k in range(L))
+        np.testing.assert_allclose(H, expected, rtol=1e-9, atol=1e-12)
+        # approaching an eigenvalue, the response grows like 1 / distance
+        k = int(np.argmax(np.abs(lam)))
+        near = resolvent_response(J, B, C, lam[k] + np.array([1e-4, 1e-6]))
+        ratio = np.abs(near[1]).max() / np.abs(near[0]).max()
+        assert 50 < ratio < 200
+    # a lightly damped rotation resonates at its own frequency
+    dt, f0 = 0.01, 7.0
+    theta = 2 * np.pi * f0 * dt
+    J = 0.98 * np.array([[np.cos(theta), -np.sin(theta)], [np.sin(theta), np.cos(theta)]])
+    freqs = np.linspace(0, 50, 501)
+    out = resonance(freqs, transfer_function(J, np.eye(2), np.eye(2), freqs, dt))
+    assert abs(out["peak_hz"] - f0) <= 0.1 and out["selectivity"] > 5
+    # continuous time: a stable node has its largest gain at 0 Hz
+    cont = resonance(freqs, transfer_function(-np.eye(2), np.eye(2), np.eye(2), freqs, dt, continuous=True))
+    assert cont["peak_hz"] == 0.0 and cont["dc_gain"] == pytest.approx(1.0)
+
+
+def test_transfer_function_on_a_pole_is_infinite_not_an_error():
+    from neurodyn.analysis.spectral import resonance, transfer_function
+
+    freqs = np.linspace(0, 50, 11)
+    out = resonance(freqs, transfer_function(np.eye(2), np.eye(2), np.eye(2), freqs, 0.01))  # a line attractor
+    assert np.isinf(out["gain"][0]) and np.isfinite(out["gain"][1:]).all() and np.isinf(out["peak_gain"])

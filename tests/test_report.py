@@ -93,6 +93,7 @@ def _table(html: str, css_class: str) -> tuple[list[str], list[list[tuple[str, s
 
 def _expected_figures(models: list[ModelResult], dataset_figures: set[str]) -> set[str]:
     per_model = {f"{kind}_{m.name}" for m in models for kind in ("generated", "latents", "eigenvalues", "spectra")}
+    per_model |= {f"transfer_{m.name}" for m in models if m.fixed_points}
     return dataset_figures | per_model
 
 

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 import xarray as xr
 
-from neurodyn.analysis import metrics
+from neurodyn.analysis import metrics, spectral
 from neurodyn.analysis.distill import distill_dynamics
 from neurodyn.analysis.fixed_points import classify, find_fixed_points
 from neurodyn.analysis.spike_stats import compare_spike_statistics
@@ -255,6 +255,7 @@ def evaluate(model: FittedModel, dataset: xr.Dataset, config: dict[str, Any] | N
         out["distill_rel_mse"] = distilled.rel_mse
         out["distill_fixed_points_same"] = distilled.comparison["same"]
     fixed = [{**p.to_json(dyn.dt), "kind": classify(p.eigenvalues)} for p in points]
+    tf_freqs, tf_gain = fixed_point_transfer(dyn, points[:MAX_TRANSFER_POINTS], u0, fixed)
     out["n_fixed_points"] = len(fixed)
     out["n_stable_fixed_points"] = sum(p["stable"] for p in fixed)
     if fixed:
@@ -277,10 +278,12 @@ def evaluate(model: FittedModel, dataset: xr.Dataset, config: dict[str, Any] | N
             "psd_recorded": (("channel", "frequency"), psd_real),
             "psd_generated": (("channel", "frequency"), psd_gen),
             "d_h_per_channel": (("channel",), d_h_channels),
+            "transfer_gain": (("fixed_point", "transfer_frequency"), tf_gain),
             "psth_r2" if kind == "counts" else "r2": (("channel",), r2),
         },
         coords={"trial": ev["trial"].values, "time": ev["time"].values, "channel": ev["channel"].values,
-                "frequency": freqs, "condition": ("trial", conditions.astype(object))},
+                "frequency": freqs, "condition": ("trial", conditions.astype(object)),
+                "transfer_frequency": tf_freqs},
     )
     for name, var in arrays.variables.items():
         var.attrs.setdefault("units", "1")
@@ -291,6 +294,35 @@ def evaluate(model: FittedModel, dataset: xr.Dataset, config: dict[str, Any] | N
     if distillation is not None:
         result["distillation"] = distillation
     return result, arrays, fixed
+
+
+MAX_TRANSFER_POINTS = 16
+TRANSFER_FREQUENCIES = 200
+
+
+def fixed_point_transfer(dyn, points, u0, fixed: list[dict]) -> tuple[np.ndarray, np.ndarray]:
+    """Transfer function of the linearisation at each fixed point, up to the Nyquist frequency.
+
+    Input: the model's inputs (B = ∂F/∂u at the fixed point) when it has any, else a perturbation of
+    each latent (B = I); output: the latents (C = I). Adds ``transfer`` (input, peak_hz, peak_gain,
+    dc_gain, selectivity) to each entry of ``fixed`` (aligned with ``points``) and returns
+    (frequencies (F,), gain (len(points), F)), the gain being the largest singular value of H(ω).
+    """
+    freqs = np.linspace(0.0, 0.5 / dyn.dt, TRANSFER_FREQUENCIES)
+    gains = np.zeros((len(points), freqs.size))
+    for i, point in enumerate(points):
+        if dyn.input_dim:
+            z = torch.as_tensor(point.z, dtype=torch.float64)
+            u = torch.as_tensor(u0, dtype=torch.float64)
+            B = torch.func.jacrev(lambda uu: dyn.step(z, uu).double())(u).detach().cpu().numpy()
+            source = "inputs"
+        else:
+            B, source = np.eye(dyn.latent_dim), "latent perturbation"
+        res = spectral.resonance(freqs, spectral.transfer_function(point.jacobian, B, np.eye(dyn.latent_dim),
+                                                                    freqs, dyn.dt))
+        gains[i] = res.pop("gain")
+        fixed[i]["transfer"] = {"input": source, **{k: v if np.isfinite(v) else None for k, v in res.items()}}
+    return freqs, gains
 
 
 def _nanmean(x: np.ndarray) -> float | None:

@@ -662,6 +662,28 @@ def spectra_figure(frequency: np.ndarray, psd_recorded: np.ndarray, psd_generate
     return fig
 
 
+def transfer_figure(frequency: np.ndarray, gain: np.ndarray, stable: Sequence[bool]) -> Figure:
+    """Transfer-function gain of the linearisation at each fixed point.
+
+    frequency: (F,) Hz; gain: (P, F) largest singular value of H(ω) per fixed point; stable: (P,).
+    """
+    fig = _new_figure(6.0, 3.6)
+    ax = fig.subplots()
+    gain = np.asarray(gain, dtype=np.float64)
+    for i, row in enumerate(gain):
+        shown = np.where(np.isfinite(row) & (row > 0), row, np.nan)
+        ax.plot(frequency, shown, color=STABLE_COLOR if stable[i] else UNSTABLE_COLOR, lw=1.2, alpha=0.8,
+                label=f"fixed point {i} ({'stable' if stable[i] else 'unstable'})" if i < 8 else None)
+    ax.set_yscale("log")
+    ax.set_xlabel("frequency (Hz)")
+    ax.set_ylabel("gain (largest singular value of H)")
+    ax.set_title("Transfer function at each fixed point", fontsize=10)
+    if len(gain):
+        ax.legend(fontsize=7)
+    ax.margins(x=0)
+    return fig
+
+
 def sweep_figure(panels: Sequence[tuple[str, dict[str, Sequence[Any]], Sequence[Any]]], x_label: str) -> Figure:
     """Metrics against a swept option, one panel per metric.
 
@@ -715,4 +737,5 @@ __all__ = [
     "recorded_vs_generated_figure",
     "spectra_figure",
     "sweep_figure",
+    "transfer_figure",
 ]

@@ -429,9 +429,33 @@ def _model_figures(ds: xr.Dataset, model: ModelResult, key: str, writer: FigureW
                                       arrays["psd_generated"].values, activity_units=units),
             "Welch power spectra of recorded and generated activity"
             + (" (smoothed rates)." if kind == "counts" else ".")))
+    points = (model.fixed_points or [])[: arrays.sizes.get("fixed_point", 0)]
+    if "transfer_gain" in arrays and points:
+        stable = [bool(p.get("stable")) for p in points]
+        source = (points[0].get("transfer") or {}).get("input", "inputs")
+        out.append(writer.embed(
+            f"transfer_{key}",
+            lambda: fg.transfer_figure(arrays["transfer_frequency"].values,
+                                       arrays["transfer_gain"].values[: len(points)], stable),
+            f"Gain of the linearised response ({source} → latents) at each fixed point, up to the Nyquist "
+            f"frequency; blue: stable, red: unstable." + _selectivity_note(points)))
     if model.arrays is None:
         out.append('<p class="note">No evaluation arrays: data figures skipped.</p>')
     return out
+
+
+def _selectivity_note(points: Sequence[dict[str, Any]]) -> str:
+    """A sentence when stable fixed points resonate at different frequencies (state-dependent
+    frequency selectivity), else ''."""
+    peaks = [(i, p["transfer"]["peak_hz"]) for i, p in enumerate(points)
+             if p.get("stable") and (p.get("transfer") or {}).get("peak_hz") is not None]
+    if len(peaks) < 2:
+        return ""
+    values = [f for _, f in peaks]
+    if max(values) - min(values) <= 1e-9 + 0.02 * max(abs(v) for v in values):
+        return ""
+    listed = ", ".join(f"fixed point {i}: {format_number(f)} Hz" for i, f in peaks)
+    return f" State-dependent frequency selectivity: the stable fixed points resonate at different frequencies ({listed})."
 
 
 def _model_section(ds: xr.Dataset, model: ModelResult, key: str, writer: FigureWriter) -> str:

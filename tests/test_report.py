@@ -94,6 +94,7 @@ def _table(html: str, css_class: str) -> tuple[list[str], list[list[tuple[str, s
 def _expected_figures(models: list[ModelResult], dataset_figures: set[str]) -> set[str]:
     per_model = {f"{kind}_{m.name}" for m in models for kind in ("generated", "latents", "eigenvalues", "spectra")}
     per_model |= {f"transfer_{m.name}" for m in models if m.fixed_points}
+    per_model |= {f"coherence_{m.name}" for m in models if m.arrays is not None and "coherence" in m.arrays}
     return dataset_figures | per_model
 
 
@@ -253,6 +254,9 @@ def test_continuous_dataset_renders(inputs, tmp_path):
     cells = dict(zip(header, (text for _, text in rows[0])))
     assert cells["R² held-out"] == format_number(model.metrics["r2_heldout"])
     expected = _expected_figures([model], {"raster", "variance"})
+    assert "coherence_lds_eeg" in expected  # continuous data: latent–channel coherence
+    # the EEG-like channels are mixtures of the teacher's latents: some latent is coherent with them
+    assert model.metrics["latent_coherence_max"] > 0.5
     assert set(_embedded_figures(html)) == expected
     assert {p.stem for p in tmp_path.glob("*.png")} == expected
     assert "http://" not in html and "https://" not in html
@@ -311,4 +315,7 @@ def test_distillation_section_lists_each_model(inputs, counts_report):
         if d["reached_tol"] and comp["n_source"]:
             # a linear model's map is affine: its one fixed point is what a good distillation must have
             assert comp["n_matched"] == comp["n_source"] == 1 and comp["stability_agrees"]
-    assert any(m.distillation["reached_tol"] for m in inputs["models"])  # measured: lds_2, 58 neurons
+    # on the synthetic teacher's spikes, the 2-latent model's distilled network (measured: 58 neurons,
+    # relative MSE 0.0095) has the model's one stable fixed point, at 8 % of the states' spread
+    two = next(m for m in inputs["models"] if m.name == "lds_2").distillation
+    assert two["reached_tol"] and two["comparison"]["same"] and two["comparison"]["n_source"] == 1

@@ -177,6 +177,14 @@ def evaluate(model: FittedModel, dataset: xr.Dataset, config: dict[str, Any] | N
         r2 = metrics.r2_score(y, pred, observed)
         out["r2_heldin"] = _nanmean(r2[~heldout])
         out["r2_heldout"] = _nanmean(r2[heldout]) if heldout.any() else None
+    coherence = None
+    if kind == "continuous" and y.shape[1] >= 8:
+        # how strongly each posterior latent is locked to each recorded channel, per frequency
+        coh_freqs, coh = metrics.latent_signal_coherence(post["latents"].values, np.nan_to_num(y * observed),
+                                                         1.0 / bin_size)
+        coherence = (coh_freqs, coh)
+        band = coh[..., coh_freqs > 0]
+        out["latent_coherence_max"] = float(np.nanmax(band)) if np.isfinite(band).any() else None
 
     # --- free-running generation, compared with the recording ---
     inputs = torch.as_tensor(ev["inputs"].values, dtype=torch.float64) if "inputs" in ev else None
@@ -285,6 +293,9 @@ def evaluate(model: FittedModel, dataset: xr.Dataset, config: dict[str, Any] | N
                 "frequency": freqs, "condition": ("trial", conditions.astype(object)),
                 "transfer_frequency": tf_freqs},
     )
+    if coherence is not None:
+        arrays["coherence"] = xr.Variable(("latent", "channel", "coherence_frequency"), coherence[1])
+        arrays = arrays.assign_coords(coherence_frequency=coherence[0])
     for name, var in arrays.variables.items():
         var.attrs.setdefault("units", "1")
         var.attrs.setdefault("long_name", name.replace("_", " "))

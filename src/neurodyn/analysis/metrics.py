@@ -742,3 +742,40 @@ def welch_spectra(
     freqs, psd = signal.welch(trials, fs=fs, nperseg=nperseg, detrend="constant", axis=1)
     # psd: (trial, freq, channel) -> (channel, freq)
     return freqs, psd.mean(axis=0).T
+
+
+def latent_signal_coherence(
+    latents: np.ndarray, signals: np.ndarray, fs: float, *, nperseg: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Magnitude-squared coherence between every latent and every recorded channel.
+
+    Welch estimates (scipy.signal.csd / welch, Hann window, 50 % overlap, constant detrend) of the
+    cross- and auto-spectra are averaged over trials before forming |S_xy|² / (S_xx S_yy), so the
+    estimate uses every segment of every trial.
+
+    Args:
+        latents: (trial, time, latent) or (time, latent), e.g. posterior means.
+        signals: (trial, time, channel) or (time, channel), the same bins (e.g. EEG or LFP).
+        fs: sampling rate in Hz; nperseg: segment length (default min(time, 256)).
+
+    Returns:
+        (freqs (freq,), coherence (latent, channel, freq) in [0, 1]; NaN where a spectrum is 0).
+    """
+    z = _as_trial_signal("latents", latents)
+    x = _as_trial_signal("signals", signals)
+    if z.shape[:2] != x.shape[:2]:
+        raise NeurodynError(f"latents, signals: need the same trials and bins, got {z.shape[:2]} and {x.shape[:2]}")
+    fs = _check_positive("fs", fs)
+    n_time = z.shape[1]
+    nperseg = _check_positive_int("nperseg", min(n_time, 256) if nperseg is None else nperseg)
+    if nperseg > n_time:
+        raise NeurodynError(f"nperseg: {nperseg} exceeds the {n_time} time steps")
+    options = {"fs": fs, "nperseg": nperseg, "detrend": "constant", "axis": 1}
+    freqs, s_zz = signal.welch(z, **options)  # (trial, freq, latent)
+    _, s_xx = signal.welch(x, **options)  # (trial, freq, channel)
+    _, s_zx = signal.csd(z[:, :, :, None], x[:, :, None, :], **options)  # (trial, freq, latent, channel)
+    s_zz, s_xx, s_zx = s_zz.mean(0), s_xx.mean(0), s_zx.mean(0)
+    denom = s_zz[:, :, None] * s_xx[:, None, :]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        coherence = np.where(denom > 0, np.abs(s_zx) ** 2 / denom, np.nan)
+    return freqs, np.moveaxis(coherence, 0, -1)

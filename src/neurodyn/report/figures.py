@@ -684,6 +684,29 @@ def transfer_figure(frequency: np.ndarray, gain: np.ndarray, stable: Sequence[bo
     return fig
 
 
+def coherence_figure(frequency: np.ndarray, coherence: np.ndarray) -> Figure:
+    """Coherence of each latent with the recorded channels: mean over channels and the best channel.
+
+    frequency: (F,) Hz; coherence: (latent, channel, F) in [0, 1].
+    """
+    fig = _new_figure(6.0, 3.6)
+    ax = fig.subplots()
+    coherence = np.asarray(coherence, dtype=np.float64)
+    colors = matplotlib.colormaps["tab10"](np.arange(coherence.shape[0]) % 10)
+    for i, (color, per_channel) in enumerate(zip(colors, coherence)):
+        if not np.isfinite(per_channel).any():
+            continue
+        ax.plot(frequency, np.nanmean(per_channel, axis=0), color=color, lw=1.4, label=f"latent {i}" if i < 10 else None)
+        ax.plot(frequency, np.nanmax(per_channel, axis=0), color=color, lw=0.7, ls="--")
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("frequency (Hz)")
+    ax.set_ylabel("coherence")
+    ax.set_title("Latent–channel coherence (solid: channel mean, dashed: best channel)", fontsize=10)
+    ax.legend(fontsize=7, ncol=2)
+    ax.margins(x=0)
+    return fig
+
+
 def sweep_figure(panels: Sequence[tuple[str, dict[str, Sequence[Any]], Sequence[Any]]], x_label: str) -> Figure:
     """Metrics against a swept option, one panel per metric.
 
@@ -727,6 +750,7 @@ def sweep_figure(panels: Sequence[tuple[str, dict[str, Sequence[Any]], Sequence[
 
 __all__ = [
     "channel_variance_figure",
+    "coherence_figure",
     "eigenvalue_figure",
     "figure_png",
     "latent_trajectories_figure",

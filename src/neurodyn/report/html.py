@@ -429,6 +429,11 @@ def _model_figures(ds: xr.Dataset, model: ModelResult, key: str, writer: FigureW
                                       arrays["psd_generated"].values, activity_units=units),
             "Welch power spectra of recorded and generated activity"
             + (" (smoothed rates)." if kind == "counts" else ".")))
+    if "coherence" in arrays and "coherence_frequency" in arrays.coords:
+        out.append(writer.embed(
+            f"coherence_{key}",
+            lambda: fg.coherence_figure(arrays["coherence_frequency"].values, arrays["coherence"].values),
+            "Magnitude-squared coherence (Welch) between each posterior latent and the recorded channels."))
     points = (model.fixed_points or [])[: arrays.sizes.get("fixed_point", 0)]
     if "transfer_gain" in arrays and points:
         stable = [bool(p.get("stable")) for p in points]

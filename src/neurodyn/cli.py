@@ -163,10 +163,12 @@ def build_parser() -> argparse.ArgumentParser:
     from neurodyn.analysis.fixed_points.command import add_fixed_point_commands
     from neurodyn.lowrank.command import add_lowrank_commands
     from neurodyn.pipeline import add_pipeline_commands
+    from neurodyn.theory.command import add_theory_commands
 
     add_pipeline_commands(sub)
     add_fixed_point_commands(sub)
     add_lowrank_commands(sub)
+    add_theory_commands(sub)
     return parser
 
 

@@ -92,7 +92,7 @@ def make_nonlinearity(phi: str | Nonlinearity = "tanh", threshold: float | None 
     return Nonlinearity(name)
 
 
-def sample_feedback(rng: np.random.Generator, n: int, fb: str = "normal", scale: float = 1.0) -> np.ndarray:
+def sample_feedback(rng: np.random.Generator, n: int, fb: str = "uniform", scale: float = 1.0) -> np.ndarray:
     """n i.i.d. feedback weights: N(0, scale²) (``normal``) or U(−scale, scale) (``uniform``)."""
     if fb == "normal":
         return scale * rng.standard_normal(n)
@@ -102,9 +102,12 @@ def sample_feedback(rng: np.random.Generator, n: int, fb: str = "normal", scale:
 
 
 def eigenvalues(matrix: np.ndarray, device: str | None = None) -> np.ndarray:
-    """Eigenvalues of a dense real matrix: LAPACK (numpy) by default, ``torch.linalg.eigvals``
-    on ``device`` (e.g. ``"cuda"``) when given; ``"auto"`` picks CUDA when present, else numpy."""
-    if device in (None, "cpu", "numpy"):
+    """Eigenvalues of a dense real matrix.
+
+    ``device`` None or ``"numpy"``: LAPACK through numpy; ``"cpu"``, ``"cuda"`` or ``"cuda:k"``:
+    ``torch.linalg.eigvals`` on that torch device (float64); ``"auto"``: CUDA when present, else numpy.
+    """
+    if device in (None, "numpy"):
         return np.linalg.eigvals(matrix)
     import torch
 
@@ -114,7 +117,11 @@ def eigenvalues(matrix: np.ndarray, device: str | None = None) -> np.ndarray:
         device = "cuda"
     if str(device).startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError("device", f"{device!r} requested but no CUDA device is available")
-    values = torch.linalg.eigvals(torch.as_tensor(matrix, dtype=torch.float64, device=device))
+    try:
+        dev = torch.device(device)
+    except RuntimeError as exc:
+        raise ConfigError("device", str(exc))
+    values = torch.linalg.eigvals(torch.as_tensor(np.asarray(matrix, dtype=np.float64), device=dev))
     return values.cpu().numpy()
 
 
@@ -149,7 +156,7 @@ class Reservoir:
 
     @classmethod
     def random(cls, n_units: int, g: float, phi: str | Nonlinearity = "tanh", *, threshold: float | None = None,
-               fb: str = "normal", fb_scale: float = 1.0, seed: int | None = 0) -> Reservoir:
+               fb: str = "uniform", fb_scale: float = 1.0, seed: int | None = 0) -> Reservoir:
         """Seeded W_ij ~ N(0, g²/N); w_FB and w_in i.i.d. from ``fb`` (N(0, s²) or U(−s, s))."""
         if n_units < 2:
             raise ConfigError("n_units", f"must be at least 2, got {n_units}")
@@ -317,7 +324,7 @@ class TrainedReservoir:
                 dx = dx + res.w_in * u(t)
             return dx
 
-        n_steps = int(round(t_max / dt))
+        n_steps = round(t_max / dt)
         x = np.array(x0, dtype=float)
         ts, zs = [0.0], [float(w_out @ res.phi(x))]
         for k in range(n_steps):

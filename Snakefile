@@ -21,10 +21,12 @@ include: "workflow/rules/ingest.smk"
 include: "workflow/rules/fit.smk"
 include: "workflow/rules/analyze.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/theory.smk"
 
 
 rule all:
     input:
         expand(f"{RESULTS}/{{dataset}}/report.html", dataset=DATASETS),
         f"{RESULTS}/index.html",
+        [f"{RESULTS}/theory/report.html"] if config.get("theory") else [],
     default_target: True

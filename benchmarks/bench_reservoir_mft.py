@@ -42,7 +42,7 @@ if ARGS is not None:   # BLAS threads must be fixed before numpy loads
 
 import numpy as np
 
-from neurodyn.theory import Reservoir, mean_field, mean_field_targets
+from neurodyn.theory.compare import compare_setting
 
 PANELS = (
     ("1A", "tanh", 1.5, (1.0,)),
@@ -50,7 +50,6 @@ PANELS = (
     ("1C", "relu", 1.1, (1.0,)),
     ("1D", "tanh", 1.0, (0.5, 1.0, 1.5)),
 )
-OMEGA = np.linspace(-3.0, 3.0, 121)
 
 
 def fmt(z: complex) -> str:
@@ -58,54 +57,30 @@ def fmt(z: complex) -> str:
 
 
 def run_panel(label: str, phi: str, g: float, targets: tuple[float, ...], sizes, seeds, device) -> None:
-    M = len(targets)
-    if M == 1:
-        mf = mean_field(phi, g, targets[0])
-        predicted = [np.array([complex(mf.lambda_out)])]
-        theory_gain = [mf.open_loop_gain]
-        rhos = [mf.rho]
-        head = (f"sigma2 = {mf.sigma2:.4f}, beta0 = {mf.beta0:.4f}, beta1 = {mf.beta1:.4f}, rho = {mf.rho:.4f}, "
-                f"lambda_out = {mf.lambda_out:+.4f}, tau_out = {mf.tau_out:.3f}, tau_net = {mf.tau_net:.3f}")
-    else:
-        mt = mean_field_targets(phi, g, targets)
-        locs = [mt.local(n) for n in range(M)]
-        predicted = [loc.poles for loc in locs]
-        theory_gain = [loc.open_loop_gain for loc in locs]
-        rhos = [loc.rho for loc in locs]
-        head = "; ".join(f"A={t:g}: rho {loc.rho:.3f}, poles [{', '.join(fmt(p) for p in loc.poles)}], "
-                         f"{'stable' if loc.stable else 'UNSTABLE'} (Nyquist: "
-                         f"{'stable' if loc.nyquist_stable else 'UNSTABLE'})" for t, loc in zip(targets, locs))
+    t0 = time.perf_counter()
+    result = compare_setting(phi, g, targets, sizes=sizes, seeds=seeds, device=device)
+    per_net = (time.perf_counter() - t0) / (seeds * len(sizes))
+    head = "; ".join(f"A={s['target']:g}: rho {s['rho']:.3f}, poles [{', '.join(fmt(p) for p in s['poles'])}], "
+                     f"{'stable' if s['stable'] else 'UNSTABLE'} (Nyquist: "
+                     f"{'stable' if s['nyquist_stable'] else 'UNSTABLE'})" for s in result["theory"])
     print(f"Fig. {label}: phi = {phi}{'(x - 0.1)' if phi == 'relu' else ''}, g = {g}, targets = {list(targets)}")
     print(f"  MFT: {head}")
     print(f"  {'N':>5} {'target':>6} {'predicted (MFT)':>18} {'measured (mean ± sd over seeds)':>34} "
           f"{'#out':>4} {'G_OL max rel err':>16} {'s/net':>6}")
-    for n_units in sizes:
-        rows = [[] for _ in range(M)]
-        errs = [[] for _ in range(M)]
-        t0 = time.perf_counter()
-        for seed in range(seeds):
-            net = Reservoir.random(n_units, g, phi, seed=seed).train(list(targets))
-            for n in range(M):
-                out = net.outlier(n, device=device)
-                if out is not None:
-                    rows[n].append(out)
-                ref = theory_gain[n](OMEGA)
-                errs[n].append(float(np.max(np.abs(net.open_loop_gain(n, OMEGA) - ref)) / np.max(np.abs(ref))))
-        per_net = (time.perf_counter() - t0) / seeds
-        for n in range(M):
-            top = predicted[n][0]
-            outside = abs(top + 1) > rhos[n]
-            pred = fmt(top) + ("" if outside else " (in bulk)")
-            if rows[n]:
-                vals = np.array(rows[n])
-                im = np.abs(vals.imag)
-                meas = f"{vals.real.mean():+.4f} ± {vals.real.std():.4f}"
-                if np.any(im > 1e-9):
-                    meas += f", |im| {im.mean():.4f} ± {im.std():.4f}"
-            else:
-                meas = "in bulk (no outlier)"
-            print(f"  {n_units:>5} {targets[n]:>6g} {pred:>18} {meas:>34} {len(rows[n]):>2}/{seeds} "
-                  f"{np.mean(errs[n]):>10.4f} ± {np.std(errs[n]):.3f} {per_net:>5.1f}")
+    theory = {s["target"]: s for s in result["theory"]}
+    for row in result["finite"]:
+        th = theory[row["target"]]
+        pred = fmt(th["pole"]) + ("" if th["outside_bulk"] else " (in bulk)")
+        if row["outliers"]:
+            vals = np.array(row["outliers"])
+            im = np.abs(vals.imag)
+            meas = f"{vals.real.mean():+.4f} ± {vals.real.std():.4f}"
+            if np.any(im > 1e-9):
+                meas += f", |im| {im.mean():.4f} ± {im.std():.4f}"
+        else:
+            meas = "in bulk (no outlier)"
+        print(f"  {row['n_units']:>5} {row['target']:>6g} {pred:>18} {meas:>34} {row['n_outliers']:>2}/{seeds} "
+              f"{row['gain_error_mean']:>10.4f} ± {row['gain_error_sd']:.3f} {per_net:>5.1f}")
     print()
 
 

@@ -25,6 +25,7 @@ TINY = {
                "plrnn": {"family": "plrnn_em", "latent_dim": 3, "restarts": 1, "em_iters": [2, 2, 1, 1, 1],
                          "gpus": 0, "sweep": {"tau": [0.0, 0.5, 50.0]}}},
     "analysis": {"smoothing_s": 0.02},
+    "theory": {"sizes": [150], "seeds": 1, "settings": {"tanh_g0p5": {"phi": "tanh", "g": 0.5, "targets": [1.0]}}},
     "datasets": {
         "spikes": {
             "source": {"kind": "synthetic", "generator": "tiny", "file": "nwb", "inputs": ["stimulus"]},
@@ -106,6 +107,17 @@ def test_run_writes_reports_metrics_and_index(finished_run):
     fit_log = (results / "spikes" / "logs" / "fit_lds.log").read_text()
     assert "lds: PCA of" in fit_log and "readout fitted" in fit_log  # progress lines in the job log
     assert (finished_run / "resources" / "synthetic" / "tiny" / "teacher.json").is_file()
+
+
+def test_theory_page(finished_run):
+    results = finished_run / "results" / "theory"
+    metrics = json.loads((results / "metrics.json").read_text())["tanh_g0p5"]
+    pole = metrics["theory"][0]["pole"]
+    assert abs(pole[0] - (-0.3357)) < 1e-3 and pole[1] == 0.0 and metrics["theory"][0]["stable"]
+    (row,) = metrics["finite"]
+    assert row["n_units"] == 150 and row["n_outliers"] == 1 and abs(row["outliers"][0][0] - pole[0]) < 0.05
+    assert "Trained reservoirs" in (results / "report.html").read_text()
+    assert (results / "figures" / "theory_tanh_g0p5.png").is_file()
 
 
 def test_array_source_and_plrnn_sweep(finished_run):

@@ -215,6 +215,30 @@ def ground_truth_comparison(truth: dict[str, Any], models: dict[str, dict[str, A
     }
 
 
+def theory_stage(theory_cfg: dict[str, Any], out_html: str | os.PathLike[str], out_json: str | os.PathLike[str], *,
+                 figures_dir: str | os.PathLike[str] | None = None) -> Path:
+    """Mean-field theory of trained reservoirs vs finite networks for each configured setting:
+    ``theory_cfg`` = {sizes: [N, ...], seeds: K, settings: {label: {phi, g, targets, threshold}}}."""
+    from neurodyn.report import build_theory_report
+    from neurodyn.theory.compare import as_json, compare_setting
+
+    sizes = [int(n) for n in theory_cfg.get("sizes", [250, 500])]
+    seeds = int(theory_cfg.get("seeds", 2))
+    results = []
+    for label, setting in theory_cfg["settings"].items():
+        log.info("theory %s: %s", label, setting)
+        results.append((label, compare_setting(setting["phi"], float(setting["g"]), setting["targets"],
+                                               threshold=setting.get("threshold"), sizes=sizes, seeds=seeds)))
+    _write_json({label: as_json(r) for label, r in results}, out_json)
+    if figures_dir is None:
+        html = build_theory_report(results)
+    else:
+        pages: list[str] = []
+        write_atomically(lambda tmp: pages.append(build_theory_report(results, figures_dir=tmp)), figures_dir)
+        html = pages[0]
+    return write_atomically(lambda tmp: Path(tmp).write_text(html), out_html)
+
+
 def index_stage(metrics_files: dict[str, str | os.PathLike[str]], out_html: str | os.PathLike[str]) -> Path:
     """Cross-dataset index page linking every dataset report."""
     from neurodyn.report import build_index

@@ -707,6 +707,47 @@ def coherence_figure(frequency: np.ndarray, coherence: np.ndarray) -> Figure:
     return fig
 
 
+def theory_figure(result: dict[str, Any]) -> Figure:
+    """Mean-field theory vs one finite trained reservoir, per target (a row each).
+
+    result: :func:`neurodyn.theory.compare.compare_setting` output. Left: the closed-loop Jacobian
+    spectrum of the largest network (dots), the bulk disk |λ + 1| ≤ ρ of the theory and its
+    predicted poles (crosses); right: the open-loop gain G_OL(ω), theory (solid) vs network (dashed).
+    """
+    example, theory = result["example"], result["theory"]
+    rows = len(theory)
+    fig = _new_figure(9.0, 3.0 * rows)
+    axes = np.atleast_2d(fig.subplots(rows, 2))
+    omega = example["omega"]
+    for r, summary in enumerate(theory):
+        ax = axes[r, 0]
+        eig = np.asarray(example["eigenvalues"][r])
+        ax.scatter(eig.real, eig.imag, s=3, color="0.5", label=f"finite network, N = {max(f['n_units'] for f in result['finite'])}")
+        circle = np.exp(1j * np.linspace(0, 2 * np.pi, 200)) * summary["rho"] - 1
+        ax.plot(circle.real, circle.imag, color="black", lw=0.8, label="bulk radius ρ (theory)")
+        poles = np.asarray(summary["poles"])
+        ax.scatter(poles.real, poles.imag, marker="x", s=60,
+                   color=STABLE_COLOR if summary["stable"] else UNSTABLE_COLOR, label="predicted poles", zorder=3)
+        ax.axvline(0, color="0.7", lw=0.8, ls=":")
+        ax.set_xlabel("Re λ")
+        ax.set_ylabel("Im λ")
+        ax.set_title(f"target A = {summary['target']:g}: {'stable' if summary['stable'] else 'unstable'}", fontsize=9)
+        ax.set_aspect("equal", adjustable="datalim")
+        if r == 0:
+            ax.legend(fontsize=7, loc="upper left")
+        ax = axes[r, 1]
+        theory_gain, finite = np.asarray(example["theory_gain"][r]), np.asarray(example["finite_gain"][r])
+        ax.plot(omega, theory_gain.real, color="tab:blue", label="Re G_OL, theory")
+        ax.plot(omega, theory_gain.imag, color="tab:orange", label="Im G_OL, theory")
+        ax.plot(omega, finite.real, color="tab:blue", ls="--", lw=1, label="finite network")
+        ax.plot(omega, finite.imag, color="tab:orange", ls="--", lw=1)
+        ax.set_xlabel("ω (1/τ)")
+        ax.set_title("open-loop gain", fontsize=9)
+        if r == 0:
+            ax.legend(fontsize=7)
+    return fig
+
+
 def sweep_figure(panels: Sequence[tuple[str, dict[str, Sequence[Any]], Sequence[Any]]], x_label: str) -> Figure:
     """Metrics against a swept option, one panel per metric.
 
@@ -761,5 +802,6 @@ __all__ = [
     "recorded_vs_generated_figure",
     "spectra_figure",
     "sweep_figure",
+    "theory_figure",
     "transfer_figure",
 ]

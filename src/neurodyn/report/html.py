@@ -691,6 +691,43 @@ def build_report(dataset: xr.Dataset, models: list[ModelResult], *, title: str,
 # ----------------------------------------------------------------------------- index
 
 
+def build_theory_report(results: Sequence[tuple[str, dict[str, Any]]], *, title: str = "Trained reservoirs: theory",
+                        figures_dir: Path | None = None) -> str:
+    """A page comparing the mean-field theory of trained reservoirs (Rivkind & Barak 2017) with
+    finite networks. results: (label, :func:`neurodyn.theory.compare.compare_setting` output)."""
+    writer = FigureWriter(figures_dir)
+    parts = [f"<h1>{escape(title)}</h1>",
+             '<p class="note">Networks ẋ = −x + W φ(x) + w_FB z, z = w_outᵀ φ(x), W_ij ~ N(0, g²/N), trained by '
+             "breaking the loop to hold each target A as a fixed point. Theory: σ², β₀, β₁ and the closed-loop "
+             "pole(s) of the mean-field theory; measured: the rightmost Jacobian eigenvalue outside the bulk, "
+             "and the error of the finite network's open-loop gain.</p>"]
+    for label, result in results:
+        name = f"{result['phi']}{'(x − ' + format(result['threshold'] or 0.1, 'g') + ')' if result['phi'] == 'relu' else ''}"
+        parts.append(f'<section id="theory-{escape(slug(label))}">\n<h2>{escape(label)}: φ = {escape(name)}, '
+                     f"g = {format_number(result['g'])}</h2>")
+        rows = []
+        theory = {s["target"]: s for s in result["theory"]}
+        for row in result["finite"]:
+            th = theory[row["target"]]
+            measured = np.asarray(row["outliers"])
+            text = (f"{format_number(float(measured.real.mean()))} ± {format_number(float(measured.real.std()))}"
+                    + (f", |Im| {format_number(float(np.abs(measured.imag).mean()))}"
+                       if np.abs(measured.imag).max() > 1e-9 else "")) if measured.size else "inside the bulk"
+            pole = complex(th["pole"])
+            predicted = format_number(pole.real) + (f" ± {format_number(abs(pole.imag))}i" if abs(pole.imag) > 1e-9
+                                                    else "") + ("" if th["outside_bulk"] else " (inside the bulk)")
+            rows.append([_cell(row["n_units"]), _cell(row["target"]), _cell(predicted),
+                         _cell("stable" if th["stable"] else "unstable"), _cell(text),
+                         _cell(f"{row['n_outliers']}/{row['n_networks']}"), _cell(row["gain_error_mean"])])
+        parts.append(_table(["N", "target A", "predicted pole (theory)", "theory says", "measured outlier (mean ± sd)",
+                             "networks with an outlier", "G_OL relative error"], rows))
+        parts.append(writer.embed(f"theory_{slug(label)}", lambda result=result: fg.theory_figure(result),
+                                  "Spectrum of the largest network with the theory's bulk and poles, and the "
+                                  "open-loop gain of theory and network."))
+        parts.append("</section>")
+    return _document(title, "\n".join(parts))
+
+
 def build_index(entries: list[dict[str, Any]], *, title: str = "neurodyn reports") -> str:
     """A page linking each dataset's report with its headline numbers.
 

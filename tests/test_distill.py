@@ -53,3 +53,18 @@ def test_comparison_counts_missing_extra_and_unstable_mismatches():
     assert not flipped["same"] and not flipped["stability_agrees"]
     far = compare_fixed_points(src, stable, src[:3] + 0.5, stable[:3], lo=lo, hi=hi, scale=1.0)
     assert far["n_matched"] == 0 and not far["same"]
+
+
+def test_runaway_states_are_left_out():
+    dyn = _bistable_2d()
+    rng = np.random.default_rng(1)
+    states = rng.uniform([-1.5, -1.0], [1.5, 1.0], size=(1500, 2))
+    runaway = np.array([[1e150, 0.0], [3e200, 1.0]])  # the cubic overflows there
+    source = find_fixed_points(dyn, None, states=torch.as_tensor(states[:300]))
+    result = distill_dynamics(dyn, np.concatenate([states, runaway]), source, tol=1e-3, max_neurons=60)
+    assert np.isfinite(result.scale) and result.scale < 2 and result.comparison["same"]
+    import pytest
+
+    from neurodyn.errors import NeurodynError
+    with pytest.raises(NeurodynError, match="usable visited states"):
+        distill_dynamics(dyn, runaway, source)

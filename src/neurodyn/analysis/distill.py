@@ -19,8 +19,12 @@ import torch
 from scipy.optimize import linear_sum_assignment
 
 from neurodyn.analysis.fixed_points import FixedPoint, find_fixed_points
+from neurodyn.errors import NeurodynError
 from neurodyn.lowrank import omp_lowrank
 from neurodyn.models.base import Dynamics
+
+
+MIN_STATES = 10
 
 
 @dataclass
@@ -94,8 +98,10 @@ def distill_dynamics(dynamics: Dynamics, states: np.ndarray, source_points: list
                      max_states: int = 2000, match_tol: float = 0.1, seed: int = 0) -> Distillation:
     """Distil ``dynamics`` (autonomous part: zero input) on ``states`` (P, L) it visits.
 
-    At most ``max_states`` states are used (a seeded subsample). The comparison box is the states'
-    bounding box widened by 10 % of its extent per dimension. Returns a :class:`Distillation`.
+    At most ``max_states`` states are used (a seeded subsample); states far outside the bulk of the
+    others (a runaway free run) and states the map sends to non-finite values are left out. The
+    comparison box is the states' bounding box widened by 10 % of its extent per dimension.
+    Returns a :class:`Distillation`; raises NeurodynError with fewer than MIN_STATES usable states.
     """
     states = np.asarray(states, dtype=np.float64)
     states = states[np.isfinite(states).all(axis=1)]
@@ -106,6 +112,13 @@ def distill_dynamics(dynamics: Dynamics, states: np.ndarray, source_points: list
     u0 = torch.zeros(len(states), dynamics.input_dim, dtype=torch.float64) if dynamics.input_dim else None
     with torch.no_grad():
         mapped = dynamics.step(torch.as_tensor(states), u0).double().numpy()
+    # a free run that runs away visits states far outside the rest (and maps them to overflow):
+    # keep the states within the 1–99 % range widened by that range on each side
+    lo_q, hi_q = np.percentile(states, [1, 99], axis=0)
+    keep = np.isfinite(mapped).all(axis=1) & np.all((states >= 2 * lo_q - hi_q) & (states <= 2 * hi_q - lo_q), axis=1)
+    states, mapped = states[keep], mapped[keep]
+    if len(states) < MIN_STATES:
+        raise NeurodynError(f"distillation: only {len(states)} usable visited states (need {MIN_STATES})")
     centre = states.mean(axis=0)
     scale = float(states.std()) or 1.0
     z = (states - centre) / scale

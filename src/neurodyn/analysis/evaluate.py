@@ -30,7 +30,7 @@ from neurodyn.analysis import metrics, spectral
 from neurodyn.analysis.distill import distill_dynamics
 from neurodyn.analysis.fixed_points import classify, find_fixed_points
 from neurodyn.analysis.spike_stats import compare_spike_statistics
-from neurodyn.errors import ConfigError
+from neurodyn.errors import ConfigError, NeurodynError
 from neurodyn.models.base import FittedModel
 from neurodyn.models.lds import smooth_in_time
 
@@ -255,9 +255,15 @@ def evaluate(model: FittedModel, dataset: xr.Dataset, config: dict[str, Any] | N
         starts = torch.as_tensor(visited[rng.choice(len(visited), size=min(len(visited), 512), replace=False)])
     points = find_fixed_points(dyn, u0, states=starts)
     distillation = None
-    if cfg["distill"] and len(visited) >= 10:
-        distilled = distill_dynamics(dyn, visited, points, tol=float(cfg["distill_tol"]),
-                                     max_neurons=int(cfg["distill_max_neurons"]), seed=int(cfg["seed"]))
+    distilled = None
+    if cfg["distill"]:
+        try:
+            distilled = distill_dynamics(dyn, visited, points, tol=float(cfg["distill_tol"]),
+                                         max_neurons=int(cfg["distill_max_neurons"]), seed=int(cfg["seed"]))
+        except NeurodynError as exc:  # e.g. a runaway model with too few usable states: say so, go on
+            log.warning("no distillation: %s", exc)
+            out["distill_skipped"] = str(exc)
+    if distilled is not None:
         distillation = distilled.to_json(dyn.dt)
         out["distill_n_neurons"] = distilled.n_neurons
         out["distill_rel_mse"] = distilled.rel_mse

@@ -75,6 +75,11 @@ def test_find_sweeps_picks_the_option_with_most_values_and_pools_replicates():
     (sweep,) = find_sweeps(configs)
     assert (sweep.family, sweep.x_key, sweep.series_keys) == ("plrnn_em", "tau", ["latent_dim"])
     assert list(sweep.models) == ["latent_dim=8", "latent_dim=12"]  # numeric order
+    # as many sizes as τ values: τ, spanning more decades, stays the x axis
+    square = {f"q{m}-{tau}": ("plrnn_em", {"latent_dim": m, "tau": tau, "seed": 0})
+              for m in (8, 10, 12) for tau in (0.0, 0.1, 10.0)}
+    (sq,) = find_sweeps(square)
+    assert sq.x_key == "tau" and sq.series_keys == ["latent_dim"]
     assert sweep.models["latent_dim=8"][0.1] == ["p8-0.1-0", "p8-0.1-1"]
     metrics = {name: {"d_stsp": cfg["latent_dim"] + 10 * cfg["tau"] + cfg["seed"]}
                for name, (_, cfg) in configs.items() if "tau" in cfg}

@@ -2,7 +2,7 @@
 
 Models of one family whose fitted configurations differ only in numeric options form a sweep
 (e.g. the rPLRNN regularisation τ at several latent sizes M). The option with the most distinct
-values is the x axis; any other varying option (except ``seed``) splits the sweep into series;
+values is the x axis (between options with as many values, the one spanning more decades); any other varying option (except ``seed``) splits the sweep into series;
 models that differ only in ``seed`` are replicates, summarised by mean ± standard error — the
 form of Schmidt et al. 2021 (ICLR), Fig. 3A–C. Models whose metric is missing (e.g. a free run
 that diverged) are left out of that metric and counted.
@@ -70,6 +70,12 @@ def _hashable(value: Any) -> Any:
     return tuple(_hashable(v) for v in value) if isinstance(value, list) else value
 
 
+def _decades(members: dict[str, dict[str, Any]], key: str) -> float:
+    """How many decades the positive values of an option span (0 when fewer than two)."""
+    positive = [float(c[key]) for c in members.values() if float(c[key]) > 0]
+    return math.log10(max(positive) / min(positive)) if len(positive) > 1 else 0.0
+
+
 def find_sweeps(configs: dict[str, tuple[str, dict[str, Any]]]) -> list[Sweep]:
     """Sweeps among models given as ``name → (family, fitted config)``.
 
@@ -88,7 +94,7 @@ def find_sweeps(configs: dict[str, tuple[str, dict[str, Any]]]) -> list[Sweep]:
         swept = [k for k in varying if k != REPLICATE_KEY]
         if not swept:
             continue
-        x_key = max(swept, key=lambda k: (len({c[k] for c in members.values()}), -swept.index(k)))
+        x_key = max(swept, key=lambda k: (len({c[k] for c in members.values()}), _decades(members, k), -swept.index(k)))
         if len({c[x_key] for c in members.values()}) < MIN_POINTS:
             continue
         series_keys = [k for k in swept if k != x_key]

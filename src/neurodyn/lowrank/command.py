@@ -15,7 +15,6 @@ and ``samples``, ``n_samples``, ``latent_dim``, ``n_candidates``, ``basis``, ``s
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import time
@@ -25,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from neurodyn.arguments import emit_json, positive_int
 from neurodyn.errors import ConfigError, InputFileError
 
 SAMPLE_FIELDS = ("z", "dz")
@@ -113,36 +113,13 @@ def omp_report(samples_path: str | os.PathLike[str], *, tol: float = 1e-3, max_n
             "input_scale": float(input_scale), "weight_scale": float(weight_scale), "seconds": float(seconds)}
 
 
-def _write_text_atomically(text: str, out: Path) -> None:
-    from neurodyn.recording import write_atomically
-
-    def write(tmp: Path) -> None:
-        tmp.write_text(text, encoding="utf-8")
-
-    write_atomically(write, out)
-
-
 def run_omp_command(args: argparse.Namespace) -> int:
     """Handler of ``neurodyn lowrank omp``: fit, then print the JSON or write it to ``--out``."""
     payload = omp_report(args.samples, tol=args.tol, max_neurons=args.max_neurons, nonlinearity=args.nonlinearity,
                          seed=args.seed, candidates=args.candidates, decay=args.decay, basis=args.basis,
                          input_scale=args.input_scale, weight_scale=args.weight_scale, selection=args.selection)
-    text = json.dumps(payload, indent=2) + "\n"
-    if args.out is None:
-        print(text, end="")
-    else:
-        _write_text_atomically(text, Path(args.out))
+    emit_json(payload, args.out)
     return 0
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
 
 
 def _non_negative_float(text: str) -> float:
@@ -173,11 +150,11 @@ def add_lowrank_commands(sub) -> None:
     p.add_argument("samples", type=Path, metavar="SAMPLES.npz")
     p.add_argument("--tol", type=_non_negative_float, default=1e-3, metavar="REL_MSE",
                    help="stop once the relative MSE is at most this (default 1e-3)")
-    p.add_argument("--max-neurons", type=_positive_int, default=50, metavar="K",
+    p.add_argument("--max-neurons", type=positive_int, default=50, metavar="K",
                    help="stop after K neurons even above --tol (default 50)")
     p.add_argument("--nonlinearity", default="tanh", choices=NONLINEARITIES, help="phi (default tanh)")
     p.add_argument("--seed", type=int, default=0, help="seed of a Gaussian candidate basis (default 0)")
-    p.add_argument("--candidates", type=_positive_int, default=2000, metavar="C",
+    p.add_argument("--candidates", type=positive_int, default=2000, metavar="C",
                    help="size of the candidate basis (default 2000)")
     p.add_argument("--decay", type=float, default=1.0, help="leak rate of the fixed -decay·z term (default 1)")
     p.add_argument("--basis", default="auto", choices=("auto", "grid", "gaussian"),

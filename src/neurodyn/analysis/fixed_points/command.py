@@ -20,16 +20,15 @@ Two kinds of ``.npz`` archive are read:
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from neurodyn.arguments import emit_json, positive_int
 from neurodyn.errors import ConfigError, InputFileError
 
 FIELDS = ("M", "N", "h", "a", "nonlinearity")
@@ -188,20 +187,6 @@ def parse_box(tokens: list[str] | None, R: int) -> tuple[np.ndarray, np.ndarray]
     return lo, hi
 
 
-def _write_text_atomically(text: str, out: Path) -> None:
-    """Write to a temporary file beside ``out`` and rename it over ``out`` (never a partial file)."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, out)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def _in_box(z: np.ndarray, box: tuple[np.ndarray, np.ndarray] | None) -> bool:
     return box is None or bool(np.all((z >= box[0]) & (z <= box[1])))
 
@@ -287,22 +272,8 @@ def fixed_points_report(weights_path: str | os.PathLike[str], *, box: list[str] 
 def _cmd_fixed_points(args: argparse.Namespace) -> int:
     payload = fixed_points_report(args.weights, box=args.box, device=args.device, strategy=args.strategy,
                                   chunk_size=args.chunk_size, cycles=args.cycles, dt=args.dt)
-    text = json.dumps(payload, indent=2) + "\n"
-    if args.out is None:
-        print(text, end="")
-    else:
-        _write_text_atomically(text, Path(args.out))
+    emit_json(payload, args.out)
     return 0
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
 
 
 def add_fixed_point_commands(sub) -> None:
@@ -325,9 +296,9 @@ def add_fixed_point_commands(sub) -> None:
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda[:k]")
     p.add_argument("--strategy", default="auto", choices=STRATEGIES,
                    help="auto: canonical lowest-vertex enumeration with a box, hashed deduplication without")
-    p.add_argument("--chunk-size", type=_positive_int, default=1 << 17,
+    p.add_argument("--chunk-size", type=positive_int, default=1 << 17,
                    help="line×hyperplane entries per streamed block (memory ≈ 100 B each; low-rank archives)")
-    p.add_argument("--cycles", type=_positive_int, metavar="K",
+    p.add_argument("--cycles", type=positive_int, metavar="K",
                    help="PLRNN archives: also every k-cycle for k = 2..K (exhaustive over the 2^(M·k) pattern "
                         "sequences while M·k ≤ 16, else the SCYFI heuristic on F^k)")
     p.add_argument("--dt", type=float, metavar="SECONDS",

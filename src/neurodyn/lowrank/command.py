@@ -18,13 +18,12 @@ import argparse
 import math
 import os
 import time
-import zipfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from neurodyn.arguments import emit_json, positive_int
+from neurodyn.arguments import emit_json, positive_int, read_npz
 from neurodyn.errors import ConfigError, InputFileError
 
 SAMPLE_FIELDS = ("z", "dz")
@@ -51,27 +50,11 @@ def load_samples(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray]:
     or non-finite value, a wrong shape, fewer than 2 points, mismatched shapes or an all-zero dz.
     """
     path = Path(path)
-    if not path.is_file():
-        raise InputFileError(path, "no such file")
-    try:
-        loaded = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-        raise InputFileError(path, f"not a readable .npz archive ({exc})")
-    if not isinstance(loaded, np.lib.npyio.NpzFile):
-        raise InputFileError(path, "expected an .npz archive with fields 'z' and 'dz', found a single .npy array")
-    raw = {}
-    with loaded as archive:
-        missing = [f for f in SAMPLE_FIELDS if f not in archive.files]
-        if missing:
-            raise InputFileError(path, f"missing field{'s' if len(missing) > 1 else ''} "
-                                       f"{', '.join(repr(m) for m in missing)} (needs z (P×r) and dz (P×r))")
-        for name in SAMPLE_FIELDS:
-            try:
-                raw[name] = archive[name]
-            except ValueError as exc:  # object arrays need pickle, which we refuse
-                raise InputFileError(path, f"field '{name}' cannot be read without pickle ({exc})")
-            except (OSError, EOFError, zipfile.BadZipFile) as exc:
-                raise InputFileError(path, f"field '{name}' is unreadable ({exc})")
+    raw = read_npz(path, "with fields 'z' and 'dz'")
+    missing = [f for f in SAMPLE_FIELDS if f not in raw]
+    if missing:
+        raise InputFileError(path, f"missing field{'s' if len(missing) > 1 else ''} "
+                                   f"{', '.join(repr(m) for m in missing)} (needs z (P×r) and dz (P×r))")
     z = _points(path, "z", raw["z"])
     dz = _points(path, "dz", raw["dz"])
     if z.shape[0] < 2:

@@ -22,13 +22,12 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import zipfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from neurodyn.arguments import emit_json, positive_int
+from neurodyn.arguments import emit_json, positive_int, read_npz
 from neurodyn.errors import ConfigError, InputFileError
 
 FIELDS = ("M", "N", "h", "a", "nonlinearity")
@@ -111,23 +110,7 @@ def load_weights(path: str | os.PathLike[str]) -> dict[str, Any]:
     anything missing, malformed, non-finite or of inconsistent shape.
     """
     path = Path(path)
-    if not path.is_file():
-        raise InputFileError(path, "no such file")
-    try:
-        loaded = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-        raise InputFileError(path, f"not a readable .npz archive ({exc})")
-    if not isinstance(loaded, np.lib.npyio.NpzFile):
-        raise InputFileError(path, "expected an .npz archive of named arrays, found a single .npy array")
-    raw = {}
-    with loaded as archive:
-        for name in archive.files:
-            try:
-                raw[name] = archive[name]
-            except ValueError as exc:  # object arrays need pickle, which we refuse
-                raise InputFileError(path, f"field '{name}' cannot be read without pickle ({exc})")
-            except (OSError, EOFError, zipfile.BadZipFile) as exc:
-                raise InputFileError(path, f"field '{name}' is unreadable ({exc})")
+    raw = read_npz(path, "of named arrays")
     if "A" in raw or "W" in raw:
         return _load_plrnn(path, raw)
     missing = [f for f in FIELDS if f not in raw]

@@ -58,6 +58,16 @@ def stage_logging(log_path: str | os.PathLike[str] | None = None, threads: int |
             handler.close()
 
 
+def _page_with_figures(build, figures_dir: str | os.PathLike[str] | None) -> str:
+    """``build(figures_dir)`` → HTML; with a figures folder, the figures are written to a temporary
+    folder renamed into place, like every other output."""
+    if figures_dir is None:
+        return build(None)
+    pages: list[str] = []
+    write_atomically(lambda tmp: pages.append(build(tmp)), figures_dir)
+    return pages[0]
+
+
 def _write_json(obj: Any, path: str | os.PathLike[str]) -> Path:
     return write_atomically(lambda tmp: Path(tmp).write_text(json.dumps(obj, indent=2, sort_keys=True)), path)
 
@@ -185,13 +195,8 @@ def report_stage(dataset_path: str | os.PathLike[str], analyses: dict[str, str |
     dataset = open_dataset(dataset_path)
     models = [load_analysis(path, name) for name, path in analyses.items()]
     truth = json.loads(Path(ground_truth).read_text()) if ground_truth else None
-    if figures_dir is None:
-        html = build_report(dataset, models, title=title, ground_truth=truth)
-    else:  # figures go to a temporary folder renamed into place, like every other output
-        pages: list[str] = []
-        write_atomically(lambda tmp: pages.append(build_report(dataset, models, title=title, ground_truth=truth,
-                                                               figures_dir=tmp)), figures_dir)
-        html = pages[0]
+    html = _page_with_figures(lambda figs: build_report(dataset, models, title=title, ground_truth=truth,
+                                                        figures_dir=figs), figures_dir)
     if metrics_out is not None:
         combined = {"dataset": title, "summary": summary(dataset),
                     "models": {m.name: {"family": m.family, **m.metrics} for m in models}}
@@ -230,12 +235,7 @@ def theory_stage(theory_cfg: dict[str, Any], out_html: str | os.PathLike[str], o
         results.append((label, compare_setting(setting["phi"], float(setting["g"]), setting["targets"],
                                                threshold=setting.get("threshold"), sizes=sizes, seeds=seeds)))
     _write_json({label: as_json(r) for label, r in results}, out_json)
-    if figures_dir is None:
-        html = build_theory_report(results)
-    else:
-        pages: list[str] = []
-        write_atomically(lambda tmp: pages.append(build_theory_report(results, figures_dir=tmp)), figures_dir)
-        html = pages[0]
+    html = _page_with_figures(lambda figs: build_theory_report(results, figures_dir=figs), figures_dir)
     return write_atomically(lambda tmp: Path(tmp).write_text(html), out_html)
 
 

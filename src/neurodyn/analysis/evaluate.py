@@ -213,6 +213,7 @@ def evaluate(model: FittedModel, dataset: xr.Dataset, config: dict[str, Any] | N
     # comparison: its metrics are missing, and it is flagged rather than failing the analysis
     diverged = not bool(np.isfinite(gen_flat).all())
     out["generation_diverged"] = diverged
+    real_clean = np.nan_to_num(real_act)
     if diverged:
         log.warning("the free-running model diverged (non-finite values): generation metrics are left out")
         out.update(d_stsp=None, d_h=None, pse=None, pse_low=None, pse_high=None)
@@ -222,6 +223,12 @@ def evaluate(model: FittedModel, dataset: xr.Dataset, config: dict[str, Any] | N
         centre, axes = _principal_axes(real_flat, k)
         out["d_stsp"] = metrics.state_space_divergence((real_flat - centre) @ axes, (gen_flat - centre) @ axes,
                                                        n_bins=int(cfg["dstsp_bins"]), seed=int(cfg["seed"]))
+        out["d_h"], d_h_channels, sigma_used = metrics.power_spectrum_hellinger(
+            real_clean, gen_act, smoothing_sigma=float(cfg["hellinger_sigma"]))
+        pse = metrics.power_spectrum_error(real_clean, gen_act, 1.0 / bin_size,
+                                           split_hz=float(cfg["spectrum_split_hz"]),
+                                           smoothing_sigma=float(cfg["hellinger_sigma"]))
+        out["pse"], out["pse_low"], out["pse_high"] = pse["all"], pse["low"], pse["high"]
     spike_statistics = None
     if kind == "counts" and not diverged:
         # single-neuron and pairwise statistics of free-running samples vs the evaluation trials
@@ -231,15 +238,7 @@ def evaluate(model: FittedModel, dataset: xr.Dataset, config: dict[str, Any] | N
         out["rate_mean_relative_error"] = spike_statistics["rates"]["mean_relative_error"]
         out["isi_cv_mean_abs_difference"] = spike_statistics["isi_cv"]["mean_abs_difference"]
         out["pairwise_correlation_r"] = spike_statistics["pairwise_correlations"]["pearson_r"]
-    if not diverged:
-        d_h, d_h_channels, sigma_used = metrics.power_spectrum_hellinger(
-            np.nan_to_num(real_act), gen_act, smoothing_sigma=float(cfg["hellinger_sigma"]))
-        out["d_h"] = d_h
-        pse = metrics.power_spectrum_error(np.nan_to_num(real_act), gen_act, 1.0 / bin_size,
-                                           split_hz=float(cfg["spectrum_split_hz"]),
-                                           smoothing_sigma=float(cfg["hellinger_sigma"]))
-        out["pse"], out["pse_low"], out["pse_high"] = pse["all"], pse["low"], pse["high"]
-    freqs, psd_real = metrics.welch_spectra(np.nan_to_num(real_act), 1.0 / bin_size)
+    freqs, psd_real = metrics.welch_spectra(real_clean, 1.0 / bin_size)
     psd_gen = np.full_like(psd_real, np.nan) if diverged else metrics.welch_spectra(gen_act, 1.0 / bin_size)[1]
 
     # --- dynamics ---
@@ -254,7 +253,6 @@ def evaluate(model: FittedModel, dataset: xr.Dataset, config: dict[str, Any] | N
         rng = np.random.default_rng(int(cfg["seed"]))
         starts = torch.as_tensor(visited[rng.choice(len(visited), size=min(len(visited), 512), replace=False)])
     points = find_fixed_points(dyn, u0, states=starts)
-    distillation = None
     distilled = None
     if cfg["distill"]:
         try:
@@ -264,7 +262,6 @@ def evaluate(model: FittedModel, dataset: xr.Dataset, config: dict[str, Any] | N
             log.warning("no distillation: %s", exc)
             out["distill_skipped"] = str(exc)
     if distilled is not None:
-        distillation = distilled.to_json(dyn.dt)
         out["distill_n_neurons"] = distilled.n_neurons
         out["distill_rel_mse"] = distilled.rel_mse
         out["distill_fixed_points_same"] = distilled.comparison["same"]
@@ -308,8 +305,8 @@ def evaluate(model: FittedModel, dataset: xr.Dataset, config: dict[str, Any] | N
     result = {"metrics": _plain(out), "protocol": _plain(protocol)}
     if spike_statistics is not None:
         result["spike_statistics"] = spike_statistics
-    if distillation is not None:
-        result["distillation"] = distillation
+    if distilled is not None:
+        result["distillation"] = distilled.to_json(dyn.dt)
     return result, arrays, fixed
 
 

@@ -361,7 +361,7 @@ def test_other_options_fit_and_analyse(options):
         z = torch.as_tensor(p.z)
         assert torch.allclose(dyn.step(z[None])[0], z, atol=1e-6)
     if options.get("nonlinearity") == "tanh":
-        assert dyn.piecewise_linear is None and all(p.method == "newton" for p in points)
+        assert dyn.piecewise_linear is None and all(p.method == "adam" for p in points)
 
 
 @pytest.mark.gpu

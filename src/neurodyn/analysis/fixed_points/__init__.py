@@ -1,7 +1,9 @@
 """Fixed points of fitted latent dynamics, with their Jacobians and stability.
 
 ``find_fixed_points`` dispatches on what a model's :class:`~neurodyn.models.base.Dynamics`
-exposes: affine maps have one exact fixed point (:mod:`.affine`).
+exposes: affine maps have one exact fixed point (:mod:`.affine`), piecewise-linear families are
+enumerated exactly (:mod:`.piecewise`, :mod:`.plrnn`), any other differentiable map is searched
+numerically from visited states (:mod:`.numerical`: Adam on q = ½‖F(z) − z‖², then Newton).
 """
 
 from __future__ import annotations
@@ -15,14 +17,19 @@ import torch
 from neurodyn.analysis.spectral import eigen_timescales
 from neurodyn.errors import ConfigError
 
+RESIDUAL_TOL = 1e-5   # ‖F(z) − z‖ bound for numerically found points returned by find_fixed_points
+
 
 @dataclass
 class FixedPoint:
     """A fixed point z* = F(z*, u) of a discrete-time latent map.
 
     z: (latent,); jacobian: (latent, latent) ∂F/∂z at z*; eigenvalues: (latent,) complex;
-    stable: all |eigenvalue| < 1; method: how it was found; region: piecewise-linear region
-    label where applicable.
+    stable: all |eigenvalue| < 1; method: how it was found; residual: ‖F(z*) − z*‖ where known;
+    region: piecewise-linear region label where applicable; q: ½‖F(z*) − z*‖² for numerically
+    found points (None otherwise); right_eigenvectors, left_eigenvectors: (latent, latent) complex,
+    column i belonging to eigenvalues[i] (J r = λ r, lᵀ J = λ lᵀ, lᵀ r = 1), where the finder
+    computed them (None otherwise).
     """
 
     z: np.ndarray
@@ -32,12 +39,15 @@ class FixedPoint:
     method: str
     residual: float = 0.0
     region: str | None = None
+    q: float | None = None
+    right_eigenvectors: np.ndarray | None = None
+    left_eigenvectors: np.ndarray | None = None
 
     def to_json(self, dt: float) -> dict[str, Any]:
         tau, freq = eigen_timescales(self.eigenvalues, dt)
         order = np.argsort(-np.abs(self.eigenvalues), kind="stable")
         rotating = [i for i in order if abs(self.eigenvalues[i].imag) > 1e-12]
-        return {
+        out: dict[str, Any] = {
             # the largest-|λ| mode that rotates: the slowest-decaying oscillation
             "leading_oscillation_hz": float(freq[rotating[0]]) if rotating else None,
             "leading_oscillation_time_constant_s":
@@ -52,6 +62,9 @@ class FixedPoint:
             "frequencies_hz": [float(x) for x in freq[order]],
             "spectral_radius": float(np.abs(self.eigenvalues).max()),
         }
+        if self.q is not None:
+            out["q"] = float(self.q)
+        return out
 
 
 def classify(eigenvalues: np.ndarray) -> str:
@@ -75,7 +88,10 @@ def find_fixed_points(dynamics, u: np.ndarray | None = None, *, states: torch.Te
     * PLRNNs (``piecewise_linear["kind"] == "plrnn"``: A (L,), W (L, L), h (L,), optional C (L, I)):
       every fixed point over the 2^L activation patterns, or the SCYFI heuristic for large L
       (:mod:`.plrnn`), inside ``box`` when given;
-    * any other map: batched Newton from ``states`` (P, L), states the model visits (:mod:`.numerical`).
+    * any other map: from ``states`` (P, L), states the model visits, batched Adam on
+      q = ½‖F(z) − z‖² with a Newton polish (:func:`.numerical.adam_fixed_points`); only points with
+      ‖F(z) − z‖ < 1e-5 are returned (method ``"adam"``, most-visited first). A numerical search
+      can miss fixed points whose basin holds no start.
     """
     u_t = None if u is None else torch.as_tensor(u, dtype=torch.float64)
     if dynamics.affine is not None:
@@ -110,12 +126,15 @@ def find_fixed_points(dynamics, u: np.ndarray | None = None, *, states: torch.Te
                                     offset, box=box, device=weights["M"].device)
         return to_fixed_points(result)
     if states is not None:
-        from neurodyn.analysis.fixed_points.numerical import newton_fixed_points
+        from neurodyn.analysis.fixed_points.numerical import adam_fixed_points
 
         def step(z: torch.Tensor) -> torch.Tensor:
             return dynamics.step(z, None if u_t is None else u_t.to(z).expand(*z.shape[:-1], -1)).to(z.dtype)
 
-        return newton_fixed_points(step, torch.as_tensor(states, dtype=torch.float64))
+        result = adam_fixed_points(step, torch.as_tensor(states, dtype=torch.float64), polish_newton=True)
+        # Adam's acceptance threshold is loose so that slow candidates reach the Newton polish; callers
+        # of this function get genuine fixed points only (the residual bound the Newton finder used)
+        return [p for p in result.to_fixed_points() if p.residual < RESIDUAL_TOL]
     raise ConfigError("analysis.fixed_points", "this model's dynamics expose no structure a fixed-point "
                                                "solver here can use, and no visited states were given")
 

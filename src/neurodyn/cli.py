@@ -161,6 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.set_defaults(func=_cmd_export_weights)
 
     from neurodyn.analysis.fixed_points.command import add_fixed_point_commands
+    from neurodyn.jslds.command import add_jslds_commands
     from neurodyn.lowrank.command import add_lowrank_commands
     from neurodyn.pipeline import add_pipeline_commands
     from neurodyn.theory.command import add_theory_commands
@@ -169,6 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_fixed_point_commands(sub)
     add_lowrank_commands(sub)
     add_theory_commands(sub)
+    add_jslds_commands(sub)
     return parser
 
 

@@ -1,0 +1,134 @@
+"""``neurodyn jslds train``: train an RNN on a JSLDS task benchmark, co-trained or standard.
+
+Smith, Linderman & Sussillo 2021 (NeurIPS), supplement A.3.1 (3-bit memory, GRU) and A.4.1
+(context-dependent integration, vanilla tanh RNN). Trains with :func:`neurodyn.jslds.train.train_task`
+(checkpointing to ``OUT/checkpoint.pt``; ``--resume`` continues it), evaluates on fresh trials with
+:func:`neurodyn.jslds.evaluate.evaluate_model` and writes, each atomically:
+
+* ``OUT/weights.pt`` — a flat dict of CPU tensors ``cell.<name>``, ``readout.<name>`` and (co-trained)
+  ``expansion.<name>``; read it with ``torch.load(path, weights_only=True)``;
+* ``OUT/metrics.json`` — ``task``, ``cotrain``, ``config``, ``steps``, ``wall_time_s``,
+  ``steps_per_s``, ``train`` (loss terms averaged over the last 50 steps), ``eval`` (held-out task
+  metrics of the RNN and, co-trained, of the JSLDS; ``relative_error`` ‖h − a‖/‖h‖; the fixed-point
+  linearisation ``baseline_error`` of the same RNN unless ``--no-baseline``), ``published`` (the
+  paper's values) and ``device``, ``torch``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from neurodyn.arguments import emit_json, positive_int
+from neurodyn.recording import write_atomically
+
+CHECKPOINT_FILE = "checkpoint.pt"
+WEIGHTS_FILE = "weights.pt"
+METRICS_FILE = "metrics.json"
+
+#: The paper's numbers (Smith et al. 2021, main text): the co-trained JSLDS's relative error
+#: ‖h − a‖/‖h‖ and the standard-trained RNN's fixed-point linearisation error.
+PUBLISHED = {"3bit": {"jslds_relative_error": 0.046, "baseline_error": 0.27},
+             "context": {"jslds_relative_error": 0.0097, "baseline_error": 0.39}}
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text!r}")
+    return value
+
+
+def _decay(text: str) -> float:
+    value = _positive_float(text)
+    if value > 1:
+        raise argparse.ArgumentTypeError(f"expected a per-step factor in (0, 1], got {text!r}")
+    return value
+
+
+def train_and_report(args: argparse.Namespace) -> dict[str, Any]:
+    """Train, evaluate and write ``weights.pt`` / ``metrics.json`` into ``args.out``; the metrics."""
+    from neurodyn.jslds.evaluate import evaluate_model
+    from neurodyn.jslds.train import train_task
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    result = train_task(args.task, cotrain=not args.standard, n_steps=args.steps, batch_size=args.batch_size,
+                        lr=args.lr, lr_decay=args.lr_decay, warmup_steps=args.warmup_steps, clip=args.clip, hidden=args.hidden, seed=args.seed,
+                        device=args.device, checkpoint_path=out / CHECKPOINT_FILE,
+                        checkpoint_every=args.checkpoint_every, resume=args.resume, log_every=args.log_every)
+    write_atomically(lambda tmp: torch.save(result.weights(), tmp), out / WEIGHTS_FILE)
+    evaluation = evaluate_model(args.task, result.cell, result.readout, result.expansion, n_trials=args.eval_trials,
+                                seed=args.seed + 10_000, baseline=not args.no_baseline, n_starts=args.fp_starts)
+    tail = min(50, len(result.history["total"]))
+    train_terms = {k: float(sum(v[-tail:]) / tail) for k, v in result.history.items() if k != "lr"}
+    # standard training has no JSLDS terms (NaN in the history): null in the JSON, which has no NaN
+    train_terms = {k: (v if math.isfinite(v) else None) for k, v in train_terms.items()}
+    new_steps = result.steps - result.resumed_from
+    payload = {"task": args.task, "cotrain": not args.standard, "config": result.config, "steps": result.steps,
+               "wall_time_s": result.wall_time_s,
+               "steps_per_s": (new_steps / result.wall_time_s) if result.wall_time_s > 0 else None,
+               "train": train_terms, "eval": evaluation, "published": PUBLISHED[args.task],
+               "device": str(result.device), "torch": torch.__version__}
+    emit_json(payload, out / METRICS_FILE)
+    return payload
+
+
+def run_train_command(args: argparse.Namespace) -> int:
+    """Handler of ``neurodyn jslds train``."""
+    payload = train_and_report(args)
+    ev = payload["eval"]
+    line = f"{args.task} ({'co-trained' if payload['cotrain'] else 'standard'}): RNN MSE {ev['rnn']['mse']:.4g}"
+    if "relative_error" in ev:
+        line += f", JSLDS relative error {ev['relative_error']:.4g}"
+    if "baseline_error" in ev:
+        line += f", fixed-point linearisation error {ev['baseline_error']:.4g}"
+    print(f"{line}; wrote {Path(args.out) / METRICS_FILE}")
+    return 0
+
+
+def add_jslds_commands(sub) -> None:
+    """Register ``jslds`` (with its subcommand ``train``) on the ``neurodyn`` subparsers (handler in ``func``)."""
+    jslds = sub.add_parser("jslds", help="co-train RNNs with Jacobian switching linear dynamical systems",
+                           description="JSLDS co-training (Smith, Linderman & Sussillo 2021, NeurIPS).")
+    jslds_sub = jslds.add_subparsers(dest="jslds_command", required=True, metavar="COMMAND")
+    p = jslds_sub.add_parser(
+        "train", help="train on the 3-bit memory or context-integration task",
+        description="Train a GRU (3bit) or vanilla tanh RNN (context) with JSLDS co-training (default) or "
+                    "in the standard way (--standard), with the paper's settings unless overridden; write "
+                    "OUT/weights.pt (flat dict of tensors) and OUT/metrics.json (task error, JSLDS relative "
+                    "error, fixed-point linearisation error, wall time).")
+    p.add_argument("--task", required=True, choices=("3bit", "context"))
+    p.add_argument("--standard", action="store_true", help="standard training (RNN + readout on the task loss only)")
+    p.add_argument("--steps", type=positive_int, required=True, metavar="N", help="Adam steps in total")
+    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda[:k] (default auto)")
+    p.add_argument("--seed", type=int, default=0, help="initialisation and trial seed (default 0)")
+    p.add_argument("--out", type=Path, required=True, metavar="DIR", help="output directory")
+    p.add_argument("--resume", action="store_true", help=f"continue DIR/{CHECKPOINT_FILE} if present")
+    p.add_argument("--hidden", type=positive_int, default=None, help="state size (default: paper's 100 / 128)")
+    p.add_argument("--batch-size", type=positive_int, default=256, help="trials per step (default 256)")
+    p.add_argument("--lr", type=_positive_float, default=None,
+                   help="initial Adam learning rate (default: 0.02 for 3bit as in the paper, 0.005 for context)")
+    p.add_argument("--lr-decay", type=_decay, default=0.9998,
+                   help="per-step exponential decay: lr_k = lr·decay^k (default 0.9998)")
+    p.add_argument("--warmup-steps", type=int, default=200, metavar="N",
+                   help="linear learning-rate warm-up over the first N steps (default 200; 0: none)")
+    p.add_argument("--clip", type=_positive_float, default=10.0, help="gradient-norm clip (default 10)")
+    p.add_argument("--checkpoint-every", type=positive_int, default=500, metavar="N",
+                   help="write the checkpoint every N steps (default 500)")
+    p.add_argument("--log-every", type=int, default=0, metavar="N", help="log the losses every N steps (0: never)")
+    p.add_argument("--eval-trials", type=positive_int, default=512, help="held-out trials (default 512)")
+    p.add_argument("--fp-starts", type=positive_int, default=512,
+                   help="starting states of the fixed-point search (default 512)")
+    p.add_argument("--no-baseline", action="store_true", help="skip the fixed-point linearisation baseline")
+    p.set_defaults(func=run_train_command)
+
+
+__all__ = ["PUBLISHED", "add_jslds_commands", "run_train_command", "train_and_report"]

@@ -1,0 +1,250 @@
+"""Training an RNN on a JSLDS task benchmark, co-trained with its JSLDS or in the standard way.
+
+Reference: Smith, Linderman & Sussillo 2021 (NeurIPS), main text and supplement A.3.1 / A.4.1.
+
+Each optimiser step draws a fresh batch of trials from a seeded generator, rolls out the RNN (and,
+when co-training, the JSLDS with its expansion network, :func:`neurodyn.jslds.core.rollout`) and
+takes one Adam step on
+
+* co-training: λ_RNN L_RNN + λ_JSLDS L_JSLDS + λ_e R_e + λ_a R_a + λ_L2 Σ‖W‖²
+  (:func:`neurodyn.jslds.core.cotraining_loss`; RNN, readout and expansion network trained);
+* standard training: L_RNN + λ_L2 Σ‖W‖² (RNN and readout only).
+
+Gradients are clipped to a global norm of ``clip`` (a step whose gradient is not finite is
+skipped). The learning rate warms up linearly over the first ``warmup_steps`` steps and decays
+exponentially per optimiser step:
+
+    lr_k = lr · lr_decay^k · min(1, (k + 1) / warmup_steps)
+
+(``lr_decay = 1`` and ``warmup_steps = 0`` keep it constant); the schedule depends on the step
+index only, so a resumed run follows the same schedule. Defaults are the paper's (Tables 1–2):
+batch 256, initial lr 0.02 (3-bit; context: 0.005, see below), hidden 100 (GRU, 3-bit) / 128
+(vanilla tanh, context), λ_RNN = 3 (3-bit) / 1 (context), λ_JSLDS = 1, λ_e = 100, λ_a = 10,
+L2 0 / 1e-5. The paper does not state a
+decay, clipping or warm-up; ours: lr_decay 0.9998 (×0.018 after 20,000 steps), clip 10 and
+200 warm-up steps. Why the warm-up: Adam's first steps move every weight by about ±lr, and the
+expansion network's zero-initialised output layer then shifts e*_t coherently by ~lr · n · |tanh|
+per coordinate (≈ 1 at n = 100, lr = 0.02); in our runs at n = 100 this made the JSLDS (a linear
+system that can grow without bound) diverge within 5 steps, which a 200-step warm-up avoided.
+On the context task at n = 128 the JSLDS still diverged once the rate reached 0.02 (step ~200),
+and trained stably at 0.005, our default there (:class:`neurodyn.jslds.tasks.TaskSpec`).
+
+A checkpoint (``torch.save`` of plain state dicts, read back with ``weights_only=True``) holds the
+modules, the optimiser, the batch generator's state, the step and the history; resuming from it
+reproduces the uninterrupted run exactly (same device and library versions).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from neurodyn.device import pick_device
+from neurodyn.errors import ConfigError, InputFileError
+from neurodyn.jslds.cells import Readout, make_cell
+from neurodyn.jslds.core import (
+    ExpansionNetwork,
+    JSLDSWeights,
+    cotraining_loss,
+    rollout,
+    rollout_rnn,
+    standard_loss,
+)
+from neurodyn.jslds.tasks import make_batch, task_spec
+from neurodyn.recording import write_atomically
+
+log = logging.getLogger("neurodyn.jslds")
+
+HISTORY_KEYS = ("total", "rnn", "jslds", "expansion", "approx", "l2", "grad_norm", "lr")
+
+
+@dataclass
+class TrainResult:
+    """A trained model: ``cell``, ``readout``, ``expansion`` (None for standard training), the
+    per-step ``history`` (lists keyed by :data:`HISTORY_KEYS`; ``jslds``/``expansion``/``approx`` are
+    NaN for standard training), the resolved ``config``, ``steps`` done in all, ``wall_time_s`` of the
+    optimisation in this call, the ``device`` and ``resumed_from`` (the checkpoint's step, 0 for a
+    fresh run: this call did ``steps − resumed_from`` steps)."""
+
+    cell: nn.Module
+    readout: nn.Module
+    expansion: nn.Module | None
+    history: dict[str, list[float]]
+    config: dict[str, Any]
+    steps: int
+    wall_time_s: float
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    resumed_from: int = 0
+
+    def weights(self) -> dict[str, torch.Tensor]:
+        """A flat dict of CPU tensors: ``cell.<name>``, ``readout.<name>``, ``expansion.<name>``."""
+        flat: dict[str, torch.Tensor] = {}
+        for prefix, module in (("cell", self.cell), ("readout", self.readout), ("expansion", self.expansion)):
+            if module is not None:
+                for name, value in module.state_dict().items():
+                    flat[f"{prefix}.{name}"] = value.detach().cpu().contiguous()
+        return flat
+
+
+def paper_weights(task: str) -> JSLDSWeights:
+    """λ of the paper for ``task`` (Tables 1–2): λ_RNN 3 (3-bit) or 1 (context), L2 0 or 1e-5."""
+    spec = task_spec(task)
+    return JSLDSWeights(rnn=spec.rnn_weight, l2=spec.l2)
+
+
+def build_models(task: str, hidden: int, *, cotrain: bool, device: torch.device, seed: int
+                 ) -> tuple[nn.Module, nn.Module, nn.Module | None]:
+    """The task's cell (GRU for 3-bit, tanh for context), readout and, when co-training, the
+    expansion network (width = hidden), initialised from ``seed``."""
+    spec = task_spec(task)
+    with torch.random.fork_rng(devices=[]):  # seeded initialisation without touching the global stream
+        torch.manual_seed(seed)
+        cell = make_cell(spec.cell, spec.n_inputs, hidden)
+        readout = Readout(hidden, spec.n_outputs)
+        expansion = ExpansionNetwork(hidden) if cotrain else None
+    return cell.to(device), readout.to(device), expansion.to(device) if expansion is not None else None
+
+
+def _check_options(n_steps: int, batch_size: int, lr: float, lr_decay: float, clip: float | None,
+                   hidden: int, log_every: int, warmup_steps: int) -> None:
+    for name, value in (("n_steps", n_steps), ("batch_size", batch_size), ("hidden", hidden)):
+        if not isinstance(value, int) or value < 1:
+            raise ConfigError(name, f"must be an integer >= 1, got {value!r}")
+    if not (math.isfinite(lr) and lr > 0):
+        raise ConfigError("lr", f"must be a finite number > 0, got {lr!r}")
+    if not (math.isfinite(lr_decay) and 0 < lr_decay <= 1):
+        raise ConfigError("lr_decay", f"must be in (0, 1] (per-step factor), got {lr_decay!r}")
+    if clip is not None and not (math.isfinite(clip) and clip > 0):
+        raise ConfigError("clip", f"must be a finite number > 0 or None, got {clip!r}")
+    if log_every < 0:
+        raise ConfigError("log_every", f"must be >= 0, got {log_every}")
+    if not isinstance(warmup_steps, int) or warmup_steps < 0:
+        raise ConfigError("warmup_steps", f"must be an integer >= 0, got {warmup_steps!r}")
+
+
+def _fingerprint(config: dict[str, Any]) -> str:
+    # what a resumed run must share with the checkpoint (n_steps may grow; device and logging may change)
+    keep = {k: v for k, v in config.items() if k not in ("n_steps", "device", "log_every", "checkpoint_every")}
+    return json.dumps(keep, sort_keys=True)
+
+
+def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    write_atomically(lambda tmp: torch.save(state, tmp), path)
+
+
+def _load_checkpoint(path: Path, device: torch.device) -> dict[str, Any]:
+    try:
+        return torch.load(path, map_location=device, weights_only=True)
+    except Exception as exc:  # noqa: BLE001 — any unreadable checkpoint is reported the same way
+        raise InputFileError(path, f"cannot read the checkpoint ({type(exc).__name__}: {exc})")
+
+
+def train_task(task: str, *, cotrain: bool, n_steps: int, batch_size: int = 256, lr: float | None = None,
+               lr_decay: float = 0.9998, clip: float | None = 10.0, weights: JSLDSWeights | None = None,
+               l2: float | None = None, hidden: int | None = None, seed: int = 0, device: str | torch.device = "auto",
+               checkpoint_path: str | Path | None = None, checkpoint_every: int = 500, resume: bool = False,
+               log_every: int = 0, n_time: int = 25, warmup_steps: int = 200) -> TrainResult:
+    """Train on ``task`` (``3bit`` or ``context``) for ``n_steps`` Adam steps in total (see the module doc).
+
+    weights: the λ (None → :func:`paper_weights`); l2: overrides ``weights.l2`` (None → keep);
+    lr, lr_decay, warmup_steps: the schedule of the module doc (lr None → the task's default,
+    :class:`neurodyn.jslds.tasks.TaskSpec`: 0.02 for 3-bit as in the paper, 0.005 for context);
+    hidden: state size (None → the paper's 100 / 128). ``checkpoint_path``: written every
+    ``checkpoint_every`` steps and at the end; with ``resume`` an existing checkpoint is continued
+    (its configuration must match, except ``n_steps``) up to ``n_steps``, and a missing one starts
+    afresh. ``log_every`` > 0 logs the loss terms every that many steps (logger ``neurodyn.jslds``).
+    """
+    spec = task_spec(task)
+    hidden = spec.hidden if hidden is None else hidden
+    lr = spec.lr if lr is None else lr
+    weights = paper_weights(task) if weights is None else weights
+    if l2 is not None:
+        weights = dataclasses.replace(weights, l2=l2)
+    _check_options(n_steps, batch_size, lr, lr_decay, clip, hidden, log_every, warmup_steps)
+    dev = device if isinstance(device, torch.device) else pick_device(device)
+    config = {"task": task, "cotrain": bool(cotrain), "n_steps": n_steps, "batch_size": batch_size, "lr": lr,
+              "lr_decay": lr_decay, "clip": clip, "weights": dataclasses.asdict(weights), "hidden": hidden,
+              "seed": seed, "n_time": n_time, "warmup_steps": warmup_steps, "cell": spec.cell, "device": str(dev)}
+
+    cell, readout, expansion = build_models(task, hidden, cotrain=cotrain, device=dev, seed=seed)
+    modules = {"cell": cell, "readout": readout, **({"expansion": expansion} if expansion is not None else {})}
+    params = [p for m in modules.values() for p in m.parameters()]
+    optimiser = torch.optim.Adam(params, lr=lr)
+    generator = torch.Generator().manual_seed(seed + 1)  # batches: a stream apart from the initialisation
+    history: dict[str, list[float]] = {k: [] for k in HISTORY_KEYS}
+    step = resumed_from = 0
+
+    ckpt = Path(checkpoint_path) if checkpoint_path is not None else None
+    if resume and ckpt is not None and ckpt.exists():
+        state = _load_checkpoint(ckpt, dev)
+        saved = bytes(state["fingerprint"].tolist()).decode()
+        if saved != _fingerprint(config):
+            raise ConfigError("resume", f"{ckpt} was written by a run with other settings: {saved}")
+        for name, module in modules.items():
+            module.load_state_dict(state["modules"][name])
+        optimiser.load_state_dict(state["optimiser"])
+        generator.set_state(state["generator"].cpu())
+        history = {k: state["history"][k].tolist() for k in HISTORY_KEYS}
+        step = resumed_from = int(state["step"])
+        log.info("resumed %s from step %d", ckpt, step)
+
+    def checkpoint() -> None:
+        if ckpt is None:
+            return
+        _save_checkpoint(ckpt, {
+            "modules": {name: m.state_dict() for name, m in modules.items()},
+            "optimiser": optimiser.state_dict(), "generator": generator.get_state(), "step": torch.tensor(step),
+            "history": {k: torch.tensor(v, dtype=torch.float64) for k, v in history.items()},
+            "fingerprint": torch.tensor(list(_fingerprint(config).encode()), dtype=torch.uint8)})
+
+    nan = float("nan")
+    start = time.perf_counter()
+    while step < n_steps:
+        warm = min(1.0, (step + 1) / warmup_steps) if warmup_steps else 1.0
+        current_lr = lr * lr_decay ** step * warm
+        for group in optimiser.param_groups:
+            group["lr"] = current_lr
+        batch = make_batch(task, batch_size, generator=generator, n_steps=n_time, device=dev)
+        if expansion is not None:
+            states = rollout(cell, expansion, None, batch.inputs, batch.u_star)
+            total, terms = cotraining_loss(states, readout, batch.targets, weights, cell=cell)
+        else:
+            h = rollout_rnn(cell, None, batch.inputs)
+            total, terms = standard_loss(h, readout, batch.targets, cell=cell, l2=weights.l2)
+        optimiser.zero_grad(set_to_none=True)
+        total.backward()
+        max_norm = clip if clip is not None else float("inf")
+        grad_norm = torch.nn.utils.clip_grad_norm_(params, max_norm)
+        if torch.isfinite(grad_norm):
+            optimiser.step()
+        # else: skip the update (the JSLDS is linear and can overflow transiently; an inf gradient
+        # clipped to norm 10 would still write NaN into the weights); the history shows the inf norm
+        step += 1
+        for key in ("total", "rnn", "jslds", "expansion", "approx", "l2"):
+            history[key].append(float(terms[key].detach()) if key in terms else nan)
+        history["grad_norm"].append(float(grad_norm))
+        history["lr"].append(current_lr)
+        if not math.isfinite(history["total"][-1]):
+            raise ConfigError("lr", f"the loss became {history['total'][-1]} at step {step}; lower --lr or --clip")
+        if log_every and (step % log_every == 0 or step == n_steps):
+            log.info("step %d/%d  " + "  ".join(f"{k} %.4g" for k in HISTORY_KEYS[:6]), step, n_steps,
+                     *(history[k][-1] for k in HISTORY_KEYS[:6]))
+        if ckpt is not None and checkpoint_every and step % checkpoint_every == 0:
+            checkpoint()
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
+    wall = time.perf_counter() - start
+    checkpoint()
+    return TrainResult(cell, readout, expansion, history, config, step, wall, dev, resumed_from)
+
+
+__all__ = ["HISTORY_KEYS", "TrainResult", "build_models", "paper_weights", "train_task"]

@@ -1,0 +1,389 @@
+"""Tests for neurodyn.jslds: JSLDS co-training (Smith, Linderman & Sussillo 2021, NeurIPS)."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from neurodyn.errors import ConfigError
+from neurodyn.jslds import (
+    ExpansionNetwork,
+    GRUCell,
+    JSLDSWeights,
+    TanhRNNCell,
+    context_integration,
+    cotraining_loss,
+    jacobians_at,
+    jslds_step,
+    jslds_step_explicit,
+    linearisation_baseline,
+    relative_error,
+    rollout,
+    rollout_rnn,
+    three_bit_memory,
+    train_task,
+)
+from neurodyn.jslds.command import add_jslds_commands
+from neurodyn.jslds.evaluate import FixedPointSet, find_fixed_points, task_metrics
+from neurodyn.jslds.tasks import EVAL_MUS, make_batch
+
+torch.set_num_threads(1)
+# torch's forward-mode AD loads its decompositions with torch.jit.script once per process (internal)
+pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
+
+
+def _cell(kind: str, m: int = 3, n: int = 5, **kw) -> nn.Module:
+    torch.manual_seed(0)
+    cell = GRUCell(m, n, **kw) if kind == "gru" else TanhRNNCell(m, n, gain=1.5)
+    return cell.to(torch.float64)
+
+
+class LinearCell(nn.Module):
+    """h' = A h + B u + c: its fixed-point linearisation is exact."""
+
+    def __init__(self, n: int, m: int):
+        super().__init__()
+        g = torch.Generator().manual_seed(3)
+        self.n_hidden, self.n_inputs = n, m
+        self.A = nn.Parameter(0.6 * torch.linalg.qr(torch.randn(n, n, generator=g, dtype=torch.float64))[0])
+        self.B = nn.Parameter(torch.randn(n, m, generator=g, dtype=torch.float64))
+        self.c = nn.Parameter(torch.randn(n, generator=g, dtype=torch.float64))
+
+    def forward(self, h: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+        return h @ self.A.T + u @ self.B.T + self.c
+
+    def fixed_point(self, u_star: torch.Tensor) -> torch.Tensor:
+        eye = torch.eye(self.n_hidden, dtype=torch.float64)
+        return torch.linalg.solve(eye - self.A, self.B @ u_star + self.c)
+
+
+# --- the JVP step ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("kind", ["gru", "tanh"])
+@pytest.mark.parametrize("u_star_kind", ["zero", "shared", "per_trial"])
+def test_jvp_step_equals_explicit_jacobians(kind, u_star_kind):
+    cell = _cell(kind)
+    g = torch.Generator().manual_seed(1)
+    a, e = torch.randn(4, 5, generator=g, dtype=torch.float64), torch.randn(4, 5, generator=g, dtype=torch.float64)
+    u = torch.randn(4, 3, generator=g, dtype=torch.float64)
+    u_star = {"zero": None, "shared": torch.tensor([0.3, -0.2, 0.5], dtype=torch.float64),
+              "per_trial": torch.randn(4, 3, generator=g, dtype=torch.float64)}[u_star_kind]
+    a1, f1 = jslds_step(cell, a, e, u, u_star)
+    a2, f2 = jslds_step_explicit(cell, a, e, u, u_star)
+    torch.testing.assert_close(a1, a2, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(f1, f2, rtol=1e-12, atol=1e-12)
+    # and by hand, trial by trial: a = e + J_h (a − e) + J_u (u − u*)
+    us = torch.zeros(4, 3, dtype=torch.float64) if u_star is None else torch.broadcast_to(u_star, (4, 3))
+    j_h, j_u = jacobians_at(cell, e, us)
+    assert j_h.shape == (4, 5, 5) and j_u.shape == (4, 5, 3)
+    for i in range(4):
+        expected = e[i] + j_h[i] @ (a[i] - e[i]) + j_u[i] @ (u[i] - us[i])
+        torch.testing.assert_close(a1[i], expected, rtol=1e-12, atol=1e-12)
+
+
+def test_jacobians_match_finite_differences():
+    cell = _cell("gru")
+    e = torch.randn(2, 5, dtype=torch.float64)
+    j_h, _ = jacobians_at(cell, e)   # u* = 0 from the cell's n_inputs
+    eps = 1e-6
+    for k in range(5):
+        d = torch.zeros(5, dtype=torch.float64)
+        d[k] = eps
+        fd = (cell(e + d, torch.zeros(2, 3, dtype=torch.float64)) - cell(e - d, torch.zeros(2, 3, dtype=torch.float64)))
+        torch.testing.assert_close(j_h[:, :, k], fd / (2 * eps), rtol=1e-6, atol=1e-8)
+
+
+def test_gru_cell_matches_torch_and_clips():
+    torch.manual_seed(0)
+    ref = nn.GRUCell(3, 6).double()
+    cell = GRUCell.from_torch(ref)
+    h, u = torch.randn(4, 6, dtype=torch.float64), torch.randn(4, 3, dtype=torch.float64)
+    torch.testing.assert_close(cell(h, u), ref(u, h))
+    clipped = GRUCell.from_torch(ref, clip=0.1)
+    out = clipped(3 * h, u).detach()
+    assert float(out.abs().max()) <= 0.1 + 1e-15
+    a1, _ = jslds_step(clipped, h, 3 * h, u)   # forward-mode AD through the clamp
+    a2, _ = jslds_step_explicit(clipped, h, 3 * h, u)
+    torch.testing.assert_close(a1, a2)
+    with pytest.raises(ConfigError, match="clip"):
+        GRUCell(3, 6, clip=0.0)
+
+
+def test_gradients_flow_through_the_jvp():
+    cell, expansion = _cell("gru"), ExpansionNetwork(5).double()
+    with torch.no_grad():   # move E off the identity so that every parameter matters
+        expansion.outer.weight.normal_(0, 0.3)
+    g = torch.Generator().manual_seed(2)
+    inputs = torch.randn(3, 4, 3, generator=g, dtype=torch.float64)
+    u_star = torch.randn(3, 3, generator=g, dtype=torch.float64)
+
+    def objective(step) -> torch.Tensor:
+        a = torch.zeros(3, 5, dtype=torch.float64)
+        total = torch.zeros((), dtype=torch.float64)
+        for t in range(4):
+            e = expansion(a)
+            a, f_e = step(cell, a, e, inputs[:, t], u_star)
+            total = total + a.square().sum() + (f_e - e).square().sum()
+        return total
+
+    params = list(cell.parameters()) + list(expansion.parameters())
+    grads_jvp = torch.autograd.grad(objective(jslds_step), params)
+    grads_explicit = torch.autograd.grad(objective(jslds_step_explicit), params)
+    for gj, ge in zip(grads_jvp, grads_explicit):
+        torch.testing.assert_close(gj, ge, rtol=1e-10, atol=1e-12)
+    assert all(float(gj.abs().max()) > 0 for gj in grads_jvp)
+    # one parameter against a central finite difference
+    w = cell.hidden_map.weight
+    eps = 1e-6
+    with torch.no_grad():
+        w[2, 1] += eps
+        up = objective(jslds_step)
+        w[2, 1] -= 2 * eps
+        down = objective(jslds_step)
+        w[2, 1] += eps
+    assert float(grads_jvp[next(i for i, p in enumerate(params) if p is w)][2, 1]) == pytest.approx(float((up - down) / (2 * eps)), rel=1e-6)
+
+
+def test_expansion_network_starts_as_identity():
+    net = ExpansionNetwork(7)
+    a = torch.randn(5, 7)
+    torch.testing.assert_close(net(a), a)
+    assert float(net.outer.weight.detach().abs().max()) == 0 and float(net.outer.bias.detach().abs().max()) == 0
+    assert float(net.inner.weight.detach().abs().max()) > 0
+
+
+def test_rollout_shapes_and_first_step():
+    cell, expansion = _cell("tanh"), ExpansionNetwork(5).double()
+    inputs = torch.randn(2, 6, 3, dtype=torch.float64)
+    out = rollout(cell, expansion, None, inputs, torch.zeros(3, dtype=torch.float64))
+    assert set(out) == {"h", "a", "e", "f_e"} and all(v.shape == (2, 6, 5) for v in out.values())
+    torch.testing.assert_close(out["h"], rollout_rnn(cell, None, inputs))
+    # a_0 = h_0 and E = identity at start: the first JSLDS step is F's exact linearisation at h_0 = 0
+    torch.testing.assert_close(out["e"][:, 0], torch.zeros(2, 5, dtype=torch.float64))
+    torch.testing.assert_close(out["f_e"][:, 1], cell(out["a"][:, 0], torch.zeros(2, 3, dtype=torch.float64)))
+    with pytest.raises(ConfigError, match="u_star"):
+        rollout(cell, expansion, None, inputs, torch.zeros(4, dtype=torch.float64))
+
+
+def test_cotraining_loss_is_a_mean_per_coordinate():
+    g = torch.Generator().manual_seed(0)
+    states = {k: torch.randn(3, 4, 5, generator=g) for k in ("h", "a", "e", "f_e")}
+    readout = nn.Linear(5, 2)
+    targets = torch.randn(3, 4, 2, generator=g)
+    weights = JSLDSWeights(rnn=3.0, jslds=1.0, expansion=100.0, approx=10.0)
+    total, terms = cotraining_loss(states, readout, targets, weights)
+    with torch.no_grad():
+        expected = {"rnn": ((readout(states["h"]) - targets) ** 2).sum() / (3 * 4 * 2),
+                    "jslds": ((readout(states["a"]) - targets) ** 2).sum() / (3 * 4 * 2),
+                    "expansion": ((states["f_e"] - states["e"]) ** 2).sum() / (3 * 4 * 5),
+                    "approx": ((states["h"] - states["a"]) ** 2).sum() / (3 * 4 * 5)}
+    for k, v in expected.items():
+        torch.testing.assert_close(terms[k].detach(), v)
+    torch.testing.assert_close(total.detach(), 3 * expected["rnn"] + expected["jslds"] + 100 * expected["expansion"]
+                               + 10 * expected["approx"])
+    with pytest.raises(ConfigError, match="weights.approx"):
+        JSLDSWeights(approx=-1.0)
+
+
+# --- tasks ----------------------------------------------------------------------------------------
+
+def test_three_bit_memory_statistics_and_targets():
+    batch = three_bit_memory(2000, generator=torch.Generator().manual_seed(0))
+    assert batch.inputs.shape == (2000, 25, 6) and batch.targets.shape == (2000, 25, 3)
+    pairs = batch.inputs.reshape(2000, 25, 3, 2)
+    assert set(pairs.sum(-1).unique().tolist()) <= {0.0, 1.0}          # one-hot or zero per channel
+    states = pairs[..., 1] - pairs[..., 0]                              # [1,0] → −1, [0,1] → +1
+    torch.testing.assert_close(states.long(), batch.meta["states"])
+    for s in (-1, 0, 1):
+        assert float((states == s).float().mean()) == pytest.approx(1 / 3, abs=0.005)
+    # independent check of the rule: flip exactly at a differing pulse, hold otherwise, 0 before any pulse
+    prev = torch.zeros(2000, 3)
+    for t in range(25):
+        pulse = states[:, t]
+        expected = torch.where(pulse != 0, pulse, prev)
+        torch.testing.assert_close(batch.targets[:, t], expected)
+        changed = batch.targets[:, t] != prev
+        assert bool((pulse[changed] != 0).all()) and bool((pulse[changed] != prev[changed]).all())
+        prev = expected
+    never = (states[:, :1] == 0).all(dim=1)
+    assert bool((batch.targets[:, 0][never] == 0).all()) and int(never.sum()) > 0
+    assert float(batch.u_star.abs().max()) == 0
+    again = three_bit_memory(2000, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(again.inputs, batch.inputs)
+
+
+def test_context_integration_statistics():
+    batch = context_integration(20000, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    x, mu, ctx = batch.inputs, batch.meta["mu"], batch.meta["context"]
+    assert x.shape == (20000, 25, 4) and batch.targets.shape == (20000, 25, 1)
+    noise = x[..., :2] - mu.unsqueeze(1)
+    assert float(noise.std()) == pytest.approx(0.125, rel=0.005)
+    assert float(noise.mean()) == pytest.approx(0.0, abs=5e-4)
+    assert float(mu.mean()) == pytest.approx(-0.01, abs=5e-4)
+    assert float(mu.std()) == pytest.approx(0.02, rel=0.02)
+    one_hot = torch.nn.functional.one_hot(ctx, 2).double()
+    torch.testing.assert_close(x[..., 2:], one_hot.unsqueeze(1).expand(-1, 25, -1))
+    assert 0.48 < float(ctx.double().mean()) < 0.52
+    cued = x[torch.arange(20000), :, ctx]
+    torch.testing.assert_close(batch.targets[..., 0], cued.cumsum(dim=1))
+    torch.testing.assert_close(batch.u_star, torch.cat([torch.zeros(20000, 2, dtype=torch.float64), one_hot], -1))
+
+    ev = context_integration(3000, generator=torch.Generator().manual_seed(1), evaluation=True)
+    assert set(ev.meta["mu"].unique().tolist()) == set(torch.tensor(EVAL_MUS, dtype=torch.float32).tolist())
+
+
+# --- evaluation -----------------------------------------------------------------------------------
+
+def test_relative_error_on_known_values():
+    h = torch.tensor([[[3.0, 4.0], [1.0, 0.0]]])
+    a = torch.tensor([[[3.0, 0.0], [1.0, 0.0]]])
+    assert relative_error(h, a) == pytest.approx((4 / 5 + 0) / 2)
+    assert relative_error(h, h) == 0.0
+    with pytest.raises(ConfigError):
+        relative_error(h, a[:, :1])
+
+
+def test_linearisation_baseline_is_exact_for_a_linear_cell():
+    cell = LinearCell(4, 3)
+    g = torch.Generator().manual_seed(0)
+    inputs = torch.randn(5, 6, 3, generator=g, dtype=torch.float64)
+    with torch.no_grad():
+        h = rollout_rnn(cell, None, inputs)
+    # two input conditions (as the two contexts): each trial uses the fixed point of its own u*
+    u_star = torch.zeros(5, 3, dtype=torch.float64)
+    u_star[::2, 2] = 1.0
+    conditions = torch.tensor([[0.0, 0.0, 0.0], [0.0, 0.0, 1.0]], dtype=torch.float64)
+    exact = FixedPointSet(torch.stack([cell.fixed_point(c) for c in conditions]), conditions, torch.zeros(2))
+    out = linearisation_baseline(cell, None, inputs, h, exact, u_star)
+    assert out["relative_error"] < 1e-12
+    wrapped = FixedPointSet.from_points(cell, exact.points[1:], conditions[1])
+    assert wrapped.u_star.shape == (1, 3) and float(wrapped.q[0]) < 1e-25
+    assert linearisation_baseline(cell, None, inputs, h, exact, u_star, mode="free")["relative_error"] < 1e-12
+    assert bool((out["index"][::2] == 1).all()) and bool((out["index"][1::2] == 0).all())
+    # the numerical finder recovers them (Newton is exact on a linear map)
+    found = find_fixed_points(cell, torch.randn(8, 4, generator=g, dtype=torch.float64),
+                              conditions.repeat(4, 1), n_iter=50)
+    assert found.points.shape[0] == 8 and float(found.q.max()) < 1e-20
+    assert linearisation_baseline(cell, None, inputs, h, found, u_star)["relative_error"] < 1e-10
+    # a nonlinear cell is not exact
+    tanh = _cell("tanh", m=3, n=4)
+    with torch.no_grad():
+        h_tanh = rollout_rnn(tanh, None, inputs)
+    fp = find_fixed_points(tanh, h_tanh.reshape(-1, 4)[:10], torch.zeros(3, dtype=torch.float64))
+    one_step = linearisation_baseline(tanh, None, inputs, h_tanh, fp)["relative_error"]
+    assert one_step > 1e-3
+    assert linearisation_baseline(tanh, None, inputs, h_tanh, fp, mode="free")["relative_error"] > 1e-3
+    with pytest.raises(ConfigError, match="mode"):
+        linearisation_baseline(tanh, None, inputs, h_tanh, fp, mode="both")
+    with pytest.raises(ConfigError, match="fixed_points"):
+        linearisation_baseline(cell, None, inputs, h, FixedPointSet(exact.points[:1], conditions[:1], torch.zeros(1)),
+                               u_star)
+
+
+def test_task_metrics():
+    batch = three_bit_memory(4, n_steps=5, generator=torch.Generator().manual_seed(0))
+    m = task_metrics("3bit", batch.targets * 0.5, batch)
+    assert m["sign_accuracy"] == 1.0 and m["mse"] > 0
+    assert task_metrics("3bit", -batch.targets, batch)["sign_accuracy"] == 0.0
+    ctx = context_integration(6, generator=torch.Generator().manual_seed(0))
+    assert task_metrics("context", ctx.targets, ctx) == {"mse": 0.0, "choice_accuracy": 1.0}
+
+
+# --- training -------------------------------------------------------------------------------------
+
+def test_short_cotraining_decreases_loss_and_approximation_error():
+    res = train_task("3bit", cotrain=True, n_steps=60, batch_size=32, hidden=16, seed=0, device="cpu", lr_decay=1.0)
+    total, approx = torch.tensor(res.history["total"]), torch.tensor(res.history["approx"])
+    assert float(total[-10:].mean()) < 0.5 * float(total[:10].mean())
+    assert float(approx[-10:].mean()) < float(approx[:10].mean())
+    assert res.expansion is not None and res.steps == 60
+    assert set(res.weights()) >= {"cell.input_map.weight", "readout.weight", "expansion.outer.weight"}
+
+
+def test_standard_training_trains_rnn_only():
+    res = train_task("context", cotrain=False, n_steps=20, batch_size=16, hidden=8, device="cpu", warmup_steps=0)
+    assert res.expansion is None
+    assert all(math.isnan(v) for v in res.history["approx"])   # NaN: no JSLDS terms
+    assert res.history["total"][-1] < res.history["total"][0]
+    assert res.config["weights"]["l2"] == 1e-5
+
+
+def test_checkpoint_resume_continues_identically(tmp_path):
+    kwargs = {"cotrain": True, "batch_size": 16, "hidden": 8, "seed": 3, "device": "cpu", "lr_decay": 0.99}
+    full = train_task("3bit", n_steps=12, **kwargs)
+    ckpt = tmp_path / "ckpt.pt"
+    first = train_task("3bit", n_steps=6, checkpoint_path=ckpt, checkpoint_every=4, **kwargs)
+    assert first.steps == 6 and ckpt.exists()
+    resumed = train_task("3bit", n_steps=12, checkpoint_path=ckpt, resume=True, **kwargs)
+    assert resumed.resumed_from == 6
+    assert resumed.history["total"] == full.history["total"]
+    for (k, v), w in zip(full.weights().items(), resumed.weights().values()):
+        torch.testing.assert_close(v, w, rtol=0, atol=0, msg=k)
+    with pytest.raises(ConfigError, match="resume"):
+        train_task("3bit", n_steps=12, checkpoint_path=ckpt, resume=True, **{**kwargs, "lr": 0.01})
+
+
+def test_train_rejects_bad_options():
+    with pytest.raises(ConfigError, match="task"):
+        train_task("5bit", cotrain=True, n_steps=1)
+    with pytest.raises(ConfigError, match="lr_decay"):
+        train_task("3bit", cotrain=True, n_steps=1, lr_decay=1.5, hidden=4, device="cpu")
+
+
+def test_command_writes_weights_and_metrics(tmp_path):
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    add_jslds_commands(parser.add_subparsers(dest="command"))
+    out = tmp_path / "run"
+    args = parser.parse_args(["jslds", "train", "--task", "3bit", "--steps", "4", "--device", "cpu", "--hidden", "6",
+                              "--batch-size", "8", "--out", str(out), "--eval-trials", "16", "--fp-starts", "16"])
+    assert args.func(args) == 0
+    weights = torch.load(out / "weights.pt", weights_only=True)
+    assert all(isinstance(v, torch.Tensor) for v in weights.values()) and "expansion.inner.weight" in weights
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["steps"] == 4 and metrics["cotrain"] is True
+    assert {"relative_error", "baseline_error", "rnn", "jslds"} <= set(metrics["eval"])
+    assert metrics["published"] == {"jslds_relative_error": 0.046, "baseline_error": 0.27}
+    # resume to 6 steps from the checkpoint
+    args = parser.parse_args(["jslds", "train", "--task", "3bit", "--steps", "6", "--device", "cpu", "--hidden", "6",
+                              "--batch-size", "8", "--out", str(out), "--resume", "--no-baseline",
+                              "--eval-trials", "16"])
+    args.func(args)
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["steps"] == 6 and "baseline_error" not in metrics["eval"]
+    standard = tmp_path / "standard"
+    args = parser.parse_args(["jslds", "train", "--task", "context", "--standard", "--steps", "3", "--device", "cpu",
+                              "--hidden", "6", "--batch-size", "8", "--out", str(standard), "--eval-trials", "16",
+                              "--fp-starts", "16"])
+    args.func(args)
+    text = (standard / "metrics.json").read_text()
+    assert "NaN" not in text
+    metrics = json.loads(text)
+    assert metrics["train"]["approx"] is None and "relative_error" not in metrics["eval"]
+    assert "expansion.inner.weight" not in torch.load(standard / "weights.pt", weights_only=True)
+    with pytest.raises(SystemExit):
+        parser.parse_args(["jslds", "train", "--task", "3bit", "--steps", "0", "--out", str(out)])
+
+
+def test_make_batch_dispatch():
+    assert make_batch("context", 2).inputs.shape == (2, 25, 4)
+    with pytest.raises(ConfigError, match="task"):
+        make_batch("nope", 2)
+
+
+@pytest.mark.gpu
+def test_cuda_step_and_training_match_cpu():
+    cell = _cell("gru").float()
+    a, e, u = torch.randn(4, 5), torch.randn(4, 5), torch.randn(4, 3)
+    cpu, _ = jslds_step(cell, a, e, u)
+    gpu, _ = jslds_step(cell.cuda(), a.cuda(), e.cuda(), u.cuda())
+    torch.testing.assert_close(gpu.cpu(), cpu, rtol=1e-4, atol=1e-5)
+    res = train_task("3bit", cotrain=True, n_steps=5, batch_size=16, hidden=8, device="cuda")
+    assert res.device.type == "cuda" and all(math.isfinite(v) for v in res.history["total"])
+    assert next(res.cell.parameters()).is_cuda
+

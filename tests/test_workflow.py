@@ -23,7 +23,9 @@ TINY = {
                "smc": {"family": "smc_lowrank", "n_units": 12, "epochs": 3, "particles": 8, "batch_size": 8,
                        "encoder_kernels": [5, 1], "encoder_channels": [8], "eval_particles": 16, "gpus": 0},
                "plrnn": {"family": "plrnn_em", "latent_dim": 3, "restarts": 1, "em_iters": [2, 2, 1, 1, 1],
-                         "gpus": 0, "sweep": {"tau": [0.0, 0.5, 50.0]}}},
+                         "gpus": 0, "sweep": {"tau": [0.0, 0.5, 50.0]}},
+               "lfads": {"family": "lfads_jslds", "gen_dim": 8, "ic_enc_dim": 8, "ic_dim": 4, "factors_dim": 3,
+                         "epochs": 3, "kl_ramp_epochs": 1, "l2_ramp_epochs": 1, "posterior_samples": 2, "gpus": 0}},
     "analysis": {"smoothing_s": 0.02},
     "theory": {"sizes": [150], "seeds": 1, "settings": {"tanh_g0p5": {"phi": "tanh", "g": 0.5, "targets": [1.0]}}},
     "datasets": {
@@ -31,7 +33,7 @@ TINY = {
             "source": {"kind": "synthetic", "generator": "tiny", "file": "nwb", "inputs": ["stimulus"]},
             "binning": {"bin_size_s": 0.02, "align_event": "stim_on_time", "window_s": [-0.2, 0.8]},
             "split": {"column": "split"},
-            "models": ["lds", "smc"],
+            "models": ["lds", "smc", "lfads"],
         },
         "eeg": {
             "source": {"kind": "synthetic", "generator": "tiny", "file": "edf"},
@@ -103,10 +105,25 @@ def test_run_writes_reports_metrics_and_index(finished_run):
     assert (results / "spikes" / "checkpoints" / "smc" / "checkpoint.pt").is_file()
     assert "Fixed points: models vs teacher" in (results / "spikes" / "report.html").read_text()
     truth = json.loads((results / "spikes" / "metrics.json").read_text())["ground_truth"]
-    assert truth["n_stable_fixed_points"] >= 0 and set(truth["stable_count_recovered"]) == {"lds", "smc"}
+    assert truth["n_stable_fixed_points"] >= 0 and set(truth["stable_count_recovered"]) == {"lds", "smc", "lfads"}
     fit_log = (results / "spikes" / "logs" / "fit_lds.log").read_text()
     assert "lds: PCA of" in fit_log and "readout fitted" in fit_log  # progress lines in the job log
     assert (finished_run / "resources" / "synthetic" / "tiny" / "teacher.json").is_file()
+
+
+def test_lfads_jslds_model(finished_run):
+    """LFADS-JSLDS through fit and analysis: co-smoothing, the JSLDS's agreement with its generator,
+    numerical fixed points of the generator, and a checkpoint to resume from."""
+    results = finished_run / "results" / "spikes"
+    lfads = json.loads((results / "analysis" / "lfads" / "metrics.json").read_text())
+    values = lfads["metrics"]
+    assert lfads["family"] == "lfads_jslds" and -1.0 < values["co_bps"] < 1.0
+    assert 0.0 <= values["jslds_relative_error"] and -1.0 < values["jslds_co_bps"] < 1.0
+    assert values["expansion_speed_median"] >= 0.0
+    fixed = json.loads((results / "analysis" / "lfads" / "fixed_points.json").read_text())
+    assert all(len(p["eigenvalues"]) == 8 for p in fixed)
+    assert (results / "checkpoints" / "lfads" / "checkpoint.pt").is_file()
+    assert lfads["fit"]["epochs_run"] == 3
 
 
 def test_theory_page(finished_run):

@@ -249,10 +249,17 @@ def evaluate(model: FittedModel, dataset: xr.Dataset, config: dict[str, Any] | N
                               generated["latents"].values.reshape(-1, dyn.latent_dim)])
     visited = visited[np.isfinite(visited).all(axis=1)]
     starts = None
+    expansion = post["expansion_points"].values.reshape(-1, dyn.latent_dim) if "expansion_points" in post else None
     if dyn.affine is None and dyn.piecewise_linear is None:
         rng = np.random.default_rng(int(cfg["seed"]))
-        starts = torch.as_tensor(visited[rng.choice(len(visited), size=min(len(visited), 512), replace=False)])
+        starts = visited[rng.choice(len(visited), size=min(len(visited), 512), replace=False)]
+        if expansion is not None:  # JSLDS expansion points are trained to sit on fixed points
+            starts = np.concatenate([starts, expansion[rng.choice(len(expansion), size=min(len(expansion), 256),
+                                                                  replace=False)]])
+        starts = torch.as_tensor(starts)
     points = find_fixed_points(dyn, u0, states=starts)
+    if expansion is not None:
+        out.update(jslds_metrics(post, dyn, points, u0, y, observed, heldout, kind))
     distilled = None
     if cfg["distill"]:
         try:
@@ -308,6 +315,41 @@ def evaluate(model: FittedModel, dataset: xr.Dataset, config: dict[str, Any] | N
     if distilled is not None:
         result["distillation"] = distilled.to_json(dyn.dt)
     return result, arrays, fixed
+
+
+def jslds_metrics(post: xr.Dataset, dyn, points, u0, y: np.ndarray, observed: np.ndarray, heldout: np.ndarray,
+                  kind: str) -> dict[str, Any]:
+    """How well a co-trained JSLDS stands in for its nonlinear RNN (Smith, Linderman & Sussillo 2021).
+
+    * ``jslds_relative_error``: mean over trials and steps of ‖h_t − a_t‖ / ‖h_t‖ (posterior
+      means of the RNN and JSLDS states);
+    * ``jslds_co_bps``: co-smoothing bits/spike of the rates read out from the JSLDS states;
+    * ``expansion_speed_median``: median of ½‖F(e*, u0) − e*‖² over the expansion points
+      (u0 = zero input), the q the fixed-point finder minimises;
+    * ``expansion_to_fixed_point_median``: median distance from an expansion point to the nearest
+      numerical fixed point, relative to the RMS norm of the RNN states (None without fixed points).
+    """
+    h = post["latents"].values
+    a = post["jslds_latents"].values
+    e = post["expansion_points"].values.reshape(-1, h.shape[-1])
+    out: dict[str, Any] = {}
+    norms = np.linalg.norm(h, axis=-1)
+    out["jslds_relative_error"] = float(np.mean(np.linalg.norm(h - a, axis=-1) / np.maximum(norms, 1e-12)))
+    pred = post["prediction_jslds"].values
+    if kind == "counts" and heldout.any() and (y[:, :, heldout] * observed[:, :, heldout]).sum() > 0:
+        out["jslds_co_bps"] = metrics.bits_per_spike(y[:, :, heldout], pred[:, :, heldout], observed[:, :, heldout])
+    with torch.no_grad():
+        e_t = torch.as_tensor(e, dtype=torch.float64)
+        u_t = None if u0 is None else torch.as_tensor(u0, dtype=torch.float64)
+        speed = 0.5 * ((dyn.step(e_t, u_t) - e_t) ** 2).sum(-1)
+    out["expansion_speed_median"] = float(speed.median())
+    if points:
+        z = torch.as_tensor(np.stack([p.z for p in points]), dtype=torch.float64)
+        dist = torch.cdist(e_t, z).min(1).values
+        out["expansion_to_fixed_point_median"] = float(dist.median()) / max(float(np.sqrt(np.mean(norms**2))), 1e-12)
+    else:
+        out["expansion_to_fixed_point_median"] = None
+    return out
 
 
 MAX_TRANSFER_POINTS = 16

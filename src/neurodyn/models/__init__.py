@@ -9,10 +9,11 @@ import torch
 from neurodyn.errors import ConfigError, InputFileError
 from neurodyn.models.base import Dynamics, FittedModel, read_model_files
 from neurodyn.models.lds import LDSBaseline
+from neurodyn.models.lfads import LFADSJSLDS
 from neurodyn.models.plrnn_em import PLRNNEM
 from neurodyn.models.smc_lowrank import SMCLowRank
 
-FAMILIES: dict[str, type[FittedModel]] = {cls.family: cls for cls in (LDSBaseline, SMCLowRank, PLRNNEM)}
+FAMILIES: dict[str, type[FittedModel]] = {cls.family: cls for cls in (LDSBaseline, SMCLowRank, PLRNNEM, LFADSJSLDS)}
 
 
 def get_family(name: str) -> type[FittedModel]:

@@ -86,6 +86,11 @@ METRIC_COLUMNS: tuple[MetricColumn, ...] = (
     MetricColumn("n_stable_fixed_points", "stable fixed points", None, ("counts", "continuous")),
     MetricColumn("slowest_time_constant_s", "slowest τ (s)", None, ("counts", "continuous")),
     MetricColumn("leading_oscillation_hz", "leading oscillation (Hz)", None, ("counts", "continuous")),
+    # shown for models with a co-trained JSLDS only (no kinds: present in their metrics)
+    MetricColumn("jslds_co_bps", "JSLDS co-bps (bits/spike)", "higher"),
+    MetricColumn("jslds_relative_error", "JSLDS ‖h − a‖/‖h‖", "lower"),
+    MetricColumn("expansion_speed_median", "median ½‖F(e*) − e*‖²", "lower"),
+    MetricColumn("expansion_to_fixed_point_median", "expansion point → nearest fixed point (rel.)", "lower"),
 )
 
 INDEX_COLUMNS: tuple[MetricColumn, ...] = tuple(

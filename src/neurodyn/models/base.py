@@ -181,6 +181,28 @@ def load_checkpoint(path: Path, device: torch.device | str) -> dict[str, Any]:
     return state
 
 
+def resume_training(path: Path | None, fingerprint: str, family: str, device: torch.device | str, *,
+                    net: torch.nn.Module, optimizer, scheduler, generator: torch.Generator) -> dict[str, Any] | None:
+    """Restore ``net``, ``optimizer``, ``scheduler`` and ``generator`` from the checkpoint at ``path``
+    when it exists and belongs to this fit (same ``fingerprint``); return its state for the
+    family's own extras (epoch, history, ...), or None to start afresh."""
+    import logging
+
+    if path is None or not path.is_file():
+        return None
+    state = load_checkpoint(path, device)
+    log = logging.getLogger(f"neurodyn.models.{family}")
+    if state.get("fingerprint") != fingerprint:
+        log.warning("%s: checkpoint %s is from another configuration; starting afresh", family, path)
+        return None
+    net.load_state_dict(state["net"])
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    generator.set_state(state["generator"].cpu())
+    log.info("%s: resumed from %s at epoch %d", family, path, int(state["epoch"]))
+    return state
+
+
 def resolve_options(family: str, config: dict[str, Any], defaults: dict[str, Any],
                     choices: dict[str, tuple], positive_ints: tuple[str, ...]) -> dict[str, Any]:
     """``config`` with ``defaults`` filled in; unknown keys, values outside ``choices`` and

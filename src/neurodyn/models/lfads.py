@@ -58,8 +58,8 @@ from neurodyn.models.base import (
     FittedModel,
     checkpoint_fingerprint,
     latent_dataset,
-    load_checkpoint,
     resolve_options,
+    resume_training,
     save_checkpoint,
 )
 
@@ -394,24 +394,17 @@ class LFADSJSLDS(FittedModel):
         start_epoch = 0
         ckpt_path = Path(checkpoint_dir) / CHECKPOINT_FILE if checkpoint_dir else None
         fingerprint = checkpoint_fingerprint(cfg, meta, seed, ignore=EVAL_ONLY)
-        if resume and ckpt_path is not None and ckpt_path.is_file():
-            state = load_checkpoint(ckpt_path, device)
-            if state.get("fingerprint") != fingerprint:
-                log.warning("lfads_jslds: checkpoint %s is from another configuration; starting afresh", ckpt_path)
-            else:
-                net.load_state_dict(state["net"])
-                optimizer.load_state_dict(state["optimizer"])
-                scheduler.load_state_dict(state["scheduler"])
-                rng.set_state(state["generator"].cpu())
-                # dropout draws from torch's global generators: restore them for an identical continuation
-                torch.set_rng_state(state["torch_rng"].cpu())
-                if device.type == "cuda" and "cuda_rng" in state:
-                    torch.cuda.set_rng_state(state["cuda_rng"].cpu(), device)
-                start_epoch = int(state["epoch"])
-                history = state["history"].tolist()
-                best = {"loss": float(state["best_loss"]), "epoch": int(state["best_epoch"]),
-                        "state": state["best_state"] or None}
-                log.info("lfads_jslds: resumed from %s at epoch %d", ckpt_path, start_epoch)
+        state = resume_training(ckpt_path, fingerprint, "lfads_jslds", device, net=net, optimizer=optimizer,
+                                scheduler=scheduler, generator=rng) if resume else None
+        if state is not None:
+            # dropout draws from torch's global generators: restore them for an identical continuation
+            torch.set_rng_state(state["torch_rng"].cpu())
+            if device.type == "cuda" and "cuda_rng" in state:
+                torch.cuda.set_rng_state(state["cuda_rng"].cpu(), device)
+            start_epoch = int(state["epoch"])
+            history = state["history"].tolist()
+            best = {"loss": float(state["best_loss"]), "epoch": int(state["best_epoch"]),
+                    "state": state["best_state"] or None}
 
         log.info("lfads_jslds: generator %d (JSLDS %s), factors %d, inferred inputs %d, %d held-in of %d channels; "
                  "%d training trials × %d bins, %d epochs on %s", cfg["gen_dim"], "on" if cfg["jslds"] else "off",

@@ -38,8 +38,8 @@ from neurodyn.models.base import (
     FittedModel,
     checkpoint_fingerprint,
     latent_dataset,
-    load_checkpoint,
     resolve_options,
+    resume_training,
     save_checkpoint,
 )
 from neurodyn.models.smc_core import (
@@ -398,18 +398,11 @@ class SMCLowRank(FittedModel):
         start_epoch = 0
         ckpt_path = Path(checkpoint_dir) / CHECKPOINT_FILE if checkpoint_dir else None
         fingerprint = checkpoint_fingerprint(cfg, meta, seed, ignore=SMC_EVAL_ONLY)
-        if resume and ckpt_path is not None and ckpt_path.is_file():
-            state = load_checkpoint(ckpt_path, device)
-            if state.get("fingerprint") != fingerprint:
-                log.warning("smc_lowrank: checkpoint %s is from another configuration; starting afresh", ckpt_path)
-            else:
-                net.load_state_dict(state["net"])
-                optimizer.load_state_dict(state["optimizer"])
-                scheduler.load_state_dict(state["scheduler"])
-                gen.set_state(state["generator"].cpu())
-                start_epoch = int(state["epoch"])
-                history = state["history"].tolist()
-                log.info("smc_lowrank: resumed from %s at epoch %d", ckpt_path, start_epoch)
+        state = resume_training(ckpt_path, fingerprint, "smc_lowrank", device, net=net, optimizer=optimizer,
+                                scheduler=scheduler, generator=gen) if resume else None
+        if state is not None:
+            start_epoch = int(state["epoch"])
+            history = state["history"].tolist()
 
         log.info("smc_lowrank: rank %d, %d units (%s), %s observations, %s proposal, %d particles; "
                  "%d training trials × %d bins (windows of %d), %d epochs on %s",

@@ -16,13 +16,12 @@ gives MSE 1/6 ≈ 0.167.
 from __future__ import annotations
 
 import argparse
-import json
 import math
-import platform
 import statistics
 import time
 
 import torch
+from timing import write_record
 
 from neurodyn.device import pick_device
 from neurodyn.models.plrnn_bptt import (
@@ -139,16 +138,9 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"\n(ratios of the seed-mean test MSEs; < 1 means the rPLRNN is better; "
           f"predict-the-mean MSE = 1/6 ≈ 0.167; total {total:.0f} s)")
 
-    record = {"settings": {k: v for k, v in vars(args).items() if k != "json"},
-              "device": str(device), "torch": torch.__version__, "platform": platform.platform(),
-              "total_time_s": total,
-              "results": {str(T): {str(s): r for s, r in by_seed.items()} for T, by_seed in results.items()},
-              "summary": {str(T): s for T, s in summary.items()}}
-    if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(record, fh, indent=1)
-        print(f"wrote {args.json}")
-    return record
+    return write_record(args, total, device=str(device),
+                        results={str(T): {str(s): r for s, r in by_seed.items()} for T, by_seed in results.items()},
+                        summary={str(T): s for T, s in summary.items()})
 
 
 if __name__ == "__main__":

@@ -32,11 +32,10 @@ steps and decays to 2 % of its initial value over the run) so that the whole run
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import time
 
 import torch
+from timing import write_record
 
 from neurodyn.jslds.command import PUBLISHED
 from neurodyn.jslds.evaluate import evaluate_model
@@ -127,13 +126,7 @@ def main(argv: list[str] | None = None) -> dict:
     total = time.perf_counter() - t_start
     print(f"\n(total {total:.0f} s)")
 
-    record = {"settings": {k: v for k, v in vars(args).items() if k != "json"}, "torch": torch.__version__,
-              "platform": platform.platform(), "total_time_s": total, "results": results, "ratios": ratios}
-    if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(record, fh, indent=1)
-        print(f"wrote {args.json}")
-    return record
+    return write_record(args, total, results=results, ratios=ratios)
 
 
 if __name__ == "__main__":

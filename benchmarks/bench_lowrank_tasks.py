@@ -22,12 +22,11 @@ gain among 7 values by training MSE (:func:`neurodyn.lowrank.tasks.select_input_
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import time
 
 import numpy as np
 import torch
+from timing import write_record
 
 from neurodyn.lowrank.tasks import (
     decision_trials,
@@ -121,13 +120,7 @@ def main(argv: list[str] | None = None) -> dict:
     total = time.perf_counter() - t_start
     print(f"\n(ratios < 1: regression lower MSE / faster; predicting 0 gives MSE 1; total {total:.0f} s)")
 
-    record = {"settings": {k: v for k, v in vars(args).items() if k != "json"}, "torch": torch.__version__,
-              "platform": platform.platform(), "total_time_s": total, "results": results, "ratios": ratios}
-    if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(record, fh, indent=1)
-        print(f"wrote {args.json}")
-    return record
+    return write_record(args, total, results=results, ratios=ratios)
 
 
 if __name__ == "__main__":

@@ -53,6 +53,8 @@ import xarray as xr
 from torch import nn
 
 from neurodyn.errors import ConfigError, DatasetContractError, NeurodynError
+from neurodyn.jslds.cells import GRUCell
+from neurodyn.jslds.core import ExpansionNetwork, jslds_step
 from neurodyn.models.base import (
     Dynamics,
     FittedModel,
@@ -166,9 +168,6 @@ class LFADSNet(nn.Module):
     """The LFADS(-JSLDS) network; see the module docstring for the equations."""
 
     def __init__(self, n_heldin: int, n_channels: int, n_ext: int, cfg: dict[str, Any], log_mean_rate: torch.Tensor):
-        from neurodyn.jslds.cells import GRUCell
-        from neurodyn.jslds.core import ExpansionNetwork
-
         super().__init__()
         G, F = int(cfg["gen_dim"]), int(cfg["factors_dim"])
         self.co_dim, self.n_ext, self.use_jslds = int(cfg["co_dim"]), n_ext, bool(cfg["jslds"])
@@ -261,8 +260,6 @@ class LFADSNet(nn.Module):
                 parts.append(ext[:, t])
             u_in = torch.cat(parts, dim=-1) if parts else u_star
             if self.use_jslds:
-                from neurodyn.jslds.core import jslds_step
-
                 e = self.expansion(a)
                 a, f_e = jslds_step(self.gen_step, a, e, u_in, u_star)
                 as_.append(a), es.append(e), fes.append(f_e)
@@ -382,7 +379,6 @@ class LFADSJSLDS(FittedModel):
         gamma = (float(cfg["lr_end"]) / float(cfg["lr"])) ** (1.0 / max(total_steps, 1))
         scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=gamma)
         rng = torch.Generator(device=device).manual_seed(seed + 1)
-        val_gen_seed = seed + 2
         # sample validation: one fixed set of hidden held-in entries per validation trial
         val_hidden = None
         if val is not None:
@@ -442,7 +438,7 @@ class LFADSJSLDS(FittedModel):
             if val is not None:
                 net.eval()
                 with torch.no_grad():
-                    vgen = torch.Generator(device=device).manual_seed(val_gen_seed)
+                    vgen = torch.Generator(device=device).manual_seed(seed + 2)
                     vterms = _loss_terms(net, val[0], val[1], val[2], heldin, val_hidden,
                                          1.0 - float(cfg["valid_drop"]), vgen, 1.0, cfg)
                 val_loss = float(vterms["loss"])
@@ -541,7 +537,6 @@ class LFADSJSLDS(FittedModel):
             std0 = torch.exp(0.5 * net.ic_prior_logvar)
             g0 = net.ic_prior_mean + std0 * torch.randn(n_trials, net.ic_prior_mean.numel(), generator=gen, **to)
             h = net.ic_to_gen(g0)
-            u = None
             if net.co_dim:
                 alpha = torch.exp(-torch.exp(-net.co_prior_log_tau))
                 sd = torch.exp(0.5 * net.co_prior_log_var)

@@ -17,15 +17,16 @@ Reference: Smith, Linderman & Sussillo 2021 (NeurIPS), results and supplement A.
   instead, the like-for-like analogue of the JSLDS rollout). The fixed points carry the u* they were found at: only those whose
   u* equals the trial's u* are candidates, i.e. for the context task the fixed points of the
   trial's context (u* = [0, 0, context]); for the 3-bit task u* = 0.
-* :func:`find_fixed_points` — a small numerical fixed-point finder for tests and the benchmark
-  (batched Adam on q(h) = ½‖F(h, u*) − h‖², Sussillo & Barak 2013; Golub & Sussillo 2018, then a
-  few Newton steps): any other finder's points can be passed to :func:`linearisation_baseline`.
+* :func:`find_fixed_points` — the numerical finder of :mod:`neurodyn.analysis.fixed_points.numerical`
+  run per input condition u*, with a slowest-point fallback; any other finder's points can be
+  passed to :func:`linearisation_baseline`.
 * :func:`task_metrics` — task MSE, and for the 3-bit task the fraction of correct output signs.
 """
 
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -71,70 +72,46 @@ class FixedPointSet:
         return cls(points, us, q)
 
 
-def _speed(cell: Cell, z: torch.Tensor, us: torch.Tensor) -> torch.Tensor:
-    return 0.5 * (cell(z, us) - z).square().sum(-1)
-
-
-def _newton_polish(cell: Cell, z: torch.Tensor, us: torch.Tensor, n_steps: int) -> torch.Tensor:
-    """Undamped Newton steps z ← z − (J_h − I)⁺ (F(z) − z) (least squares, so the singular
-    J_h − I of line attractors gives the minimum-norm step), each kept only where it lowers q."""
-    from neurodyn.jslds.core import jacobians_at
-
-    eye = torch.eye(z.shape[-1], dtype=z.dtype, device=z.device)
-    q = _speed(cell, z, us)
-    for _ in range(n_steps):
-        j_h, _ = jacobians_at(cell, z, us)
-        resid = cell(z, us) - z
-        delta = torch.linalg.lstsq(j_h - eye, -resid.unsqueeze(-1)).solution.squeeze(-1)
-        trial = z + delta
-        q_trial = _speed(cell, trial, us)
-        better = torch.isfinite(q_trial) & (q_trial < q)
-        z = torch.where(better.unsqueeze(-1), trial, z)
-        q = torch.where(better, q_trial, q)
-    return z
-
-
-def find_fixed_points(cell: Cell, starts: torch.Tensor, u_star: torch.Tensor, *, n_iter: int = 2000,
-                      lr: float = 1e-2, tol: float = 1e-10, newton_steps: int = 5, min_keep: int = 1
+def find_fixed_points(cell: Cell, starts: torch.Tensor, u_star: torch.Tensor, *, max_iters: int = 2000,
+                      tol: float = 1e-10, tol_unique: float = 1e-3, newton_iters: int = 5, min_keep: int = 1
                       ) -> FixedPointSet:
     """Slow / fixed points of h ↦ F(h, u*) from ``starts`` (P, n), u_star (m,) or (P, m).
 
-    Minimises q(h) = ½‖F(h, u*) − h‖² for all starts at once with Adam (learning rate ``lr``
-    decayed ×0.01 over ``n_iter`` steps), then polishes with ``newton_steps`` Newton steps, in
-    float64 on a copy of the cell; keeps the points with q < ``tol``. For every distinct u* with
-    fewer than ``min_keep`` such points, its ``min_keep`` slowest points are kept instead (check
-    ``q``), so every input condition has a candidate.
+    One :func:`neurodyn.analysis.fixed_points.numerical.adam_fixed_points` search per distinct u*
+    (batched Adam on q(h) = ½‖F(h, u*) − h‖², duplicates within ``tol_unique`` merged, up to
+    ``newton_iters`` Newton steps), in float64 on a copy of the cell. Keeps the points with
+    q < ``tol``; for every u* with fewer than ``min_keep`` such points, its ``min_keep`` slowest
+    points instead (check ``q``), so that every input condition has a candidate.
     """
+    from neurodyn.analysis.fixed_points.numerical import adam_fixed_points
+
     if starts.ndim != 2:
         raise ConfigError("starts", f"expected (P, n) states, got shape {tuple(starts.shape)}")
     f64 = copy.deepcopy(cell).to(torch.float64) if isinstance(cell, nn.Module) else cell
     for p in f64.parameters() if isinstance(f64, nn.Module) else ():
         p.requires_grad_(False)
-    z = starts.detach().to(torch.float64).clone().requires_grad_(True)
-    us = torch.broadcast_to(u_star.detach().to(z), (z.shape[0], u_star.shape[-1])).contiguous()
-    opt = torch.optim.Adam([z], lr=lr)
-    sched = torch.optim.lr_scheduler.ExponentialLR(opt, 0.01 ** (1.0 / max(n_iter, 1)))
-    for _ in range(n_iter):
-        q = _speed(f64, z, us)
-        if float(q.detach().max()) < tol * 1e-2:   # every start converged well below the threshold
-            break
-        opt.zero_grad(set_to_none=True)
-        q.sum().backward()  # the sum keeps each start's gradient its own
-        opt.step()
-        sched.step()
-    with torch.no_grad():
-        z = z.detach()
-        if newton_steps:
-            z = _newton_polish(f64, z, us, newton_steps)
-        q = _speed(f64, z, us)
-    keep = q < tol
+    z0 = starts.detach().to(torch.float64)
+    us = torch.broadcast_to(u_star.detach().to(z0), (z0.shape[0], u_star.shape[-1])).contiguous()
     groups, label = torch.unique(us, dim=0, return_inverse=True)
-    for g in range(groups.shape[0]):
-        members = (label == g).nonzero().squeeze(-1)
-        if int(keep[members].sum()) < min_keep:
-            keep[members[torch.argsort(q[members])[:min_keep]]] = True
+    points, found_at, speeds = [], [], []
+    for g, u_g in enumerate(groups):
+        def step(z: torch.Tensor, u_g: torch.Tensor = u_g) -> torch.Tensor:
+            return f64(z, u_g if z.ndim == 1 else u_g.expand(z.shape[0], -1))
+        # accept every candidate (slow points too): the fallback below needs the slowest ones
+        found = adam_fixed_points(step, z0[label == g], tol_q=tol * 1e-2, accept_q=math.inf,
+                                  tol_unique=tol_unique, max_iters=max_iters, newton_iters=max(newton_iters, 1),
+                                  polish_newton=newton_iters > 0)
+        z, q = torch.as_tensor(found.z), torch.as_tensor(found.q)
+        keep = q < tol
+        if int(keep.sum()) < min_keep:
+            keep[torch.argsort(q)[:min_keep]] = True
+        points.append(z[keep])
+        found_at.append(u_g.expand(int(keep.sum()), -1))
+        speeds.append(q[keep])
     dtype = starts.dtype if starts.is_floating_point() else torch.float32
-    return FixedPointSet(z[keep].to(dtype), us[keep].to(dtype), q[keep])
+    device = starts.device
+    return FixedPointSet(torch.cat(points).to(device, dtype), torch.cat(found_at).to(device, dtype),
+                         torch.cat(speeds).to(device))
 
 
 def nearest_fixed_point(states: torch.Tensor, state_u_star: torch.Tensor, fixed: FixedPointSet, *,
@@ -264,7 +241,7 @@ def evaluate_model(task: str, cell: nn.Module, readout: Callable[[torch.Tensor],
     if baseline:
         with torch.enable_grad():
             starts, us = fixed_point_starts(h, batch.u_star, n_starts, generator=gen)
-            fixed = find_fixed_points(cell, starts, us, n_iter=fp_iters, tol=fp_tol, min_keep=fp_min_keep)
+            fixed = find_fixed_points(cell, starts, us, max_iters=fp_iters, tol=fp_tol, min_keep=fp_min_keep)
         base = linearisation_baseline(cell, None, batch.inputs, h, fixed, batch.u_star)
         out["baseline_error"] = base["relative_error"]
         out["baseline_error_free"] = linearisation_baseline(cell, None, batch.inputs, h, fixed, batch.u_star,

@@ -363,6 +363,8 @@ def adam_fixed_points(step: Step, starts: Tensor, *, tol_q: float = 1e-12, accep
         q ≤ max(tol_q, accept_q). The default 1e-6 (‖F(h) − h‖ ≤ 1.4e-3) is loose on purpose so
         that slowly converging candidates reach the polish; a slow point with q below it is
         accepted too (without the polish nothing tells them apart; with it, ``polished`` and q do).
+        ``math.inf`` keeps every candidate that is not an outlier (slow points included, e.g. to
+        pick the slowest points oneself).
     tol_unique : converged points closer than this (Euclidean) are one fixed point; the lowest-q
         one is kept.
     max_iters : the whole batch stops after this many iterations.
@@ -394,7 +396,8 @@ def adam_fixed_points(step: Step, starts: Tensor, *, tol_q: float = 1e-12, accep
     NumericalFixedPoints, points sorted by how many candidates converged to them (ties: lowest q).
     """
     t0 = time.perf_counter()
-    for name, value in (("tol_q", tol_q), ("accept_q", accept_q), ("tol_unique", tol_unique), ("lr", lr),
+    _check("accept_q", accept_q, allow_inf=True)
+    for name, value in (("tol_q", tol_q), ("tol_unique", tol_unique), ("lr", lr),
                         ("lr_growth", lr_growth), ("lr_shrink", lr_shrink), ("eps", eps)):
         _check(name, value)
     _check("max_iters", max_iters, integer=True)

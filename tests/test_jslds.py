@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from neurodyn.errors import ConfigError
+from neurodyn.errors import ConfigError, InputFileError
 from neurodyn.jslds import (
     ExpansionNetwork,
     GRUCell,
@@ -27,7 +27,7 @@ from neurodyn.jslds import (
     three_bit_memory,
     train_task,
 )
-from neurodyn.jslds.command import add_jslds_commands
+from neurodyn.jslds.command import add_jslds_commands, analyse_selection, load_trained
 from neurodyn.jslds.evaluate import FixedPointSet, find_fixed_points, task_metrics
 from neurodyn.jslds.tasks import EVAL_MUS, make_batch
 
@@ -351,6 +351,11 @@ def test_command_writes_weights_and_metrics(tmp_path):
     assert metrics["steps"] == 4 and metrics["cotrain"] is True
     assert {"relative_error", "baseline_error", "rnn", "jslds"} <= set(metrics["eval"])
     assert metrics["published"] == {"jslds_relative_error": 0.046, "baseline_error": 0.27}
+    # a co-trained 3-bit run also writes the selection-vector analysis, reproducible from the saved weights
+    selection = json.loads((out / "selection.json").read_text())
+    assert (out / "selection_vectors.png").stat().st_size > 0 and (out / "readout_inputs.png").stat().st_size > 0
+    again = analyse_selection(out, n_trials=16, seed=selection["seed"])
+    assert again["selection"] == selection["selection"] and again["counts"] == selection["counts"]
     # resume to 6 steps from the checkpoint
     args = parser.parse_args(["jslds", "train", "--task", "3bit", "--steps", "6", "--device", "cpu", "--hidden", "6",
                               "--batch-size", "8", "--out", str(out), "--resume", "--no-baseline",
@@ -368,6 +373,13 @@ def test_command_writes_weights_and_metrics(tmp_path):
     metrics = json.loads(text)
     assert metrics["train"]["approx"] is None and "relative_error" not in metrics["eval"]
     assert "expansion.inner.weight" not in torch.load(standard / "weights.pt", weights_only=True)
+    with pytest.raises(ConfigError, match="co-trained 3bit"):
+        analyse_selection(standard)
+    (standard / "weights.pt").write_bytes(b"not a torch file")
+    with pytest.raises(InputFileError, match="weights.pt"):
+        load_trained(standard)
+    with pytest.raises(InputFileError, match="metrics.json"):
+        load_trained(tmp_path / "missing")
     with pytest.raises(SystemExit):
         parser.parse_args(["jslds", "train", "--task", "3bit", "--steps", "0", "--out", str(out)])
 

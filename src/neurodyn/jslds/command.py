@@ -1,4 +1,5 @@
-"""``neurodyn jslds train``: train an RNN on a JSLDS task benchmark, co-trained or standard.
+"""``neurodyn jslds train`` / ``analyse``: train an RNN on a JSLDS task benchmark, co-trained or
+standard, and reverse-engineer a co-trained 3-bit model.
 
 Smith, Linderman & Sussillo 2021 (NeurIPS), supplement A.3.1 (3-bit memory, GRU) and A.4.1
 (context-dependent integration, vanilla tanh RNN). Trains with :func:`neurodyn.jslds.train.train_task`
@@ -11,12 +12,16 @@ Smith, Linderman & Sussillo 2021 (NeurIPS), supplement A.3.1 (3-bit memory, GRU)
   ``steps_per_s``, ``train`` (loss terms averaged over the last 50 steps), ``eval`` (held-out task
   metrics of the RNN and, co-trained, of the JSLDS; ``relative_error`` ‖h − a‖/‖h‖; the fixed-point
   linearisation ``baseline_error`` of the same RNN unless ``--no-baseline``), ``published`` (the
-  paper's values) and ``device``, ``torch``.
+  paper's values) and ``device``, ``torch``;
+* for a co-trained 3-bit model, the selection-vector analysis of ``neurodyn jslds analyse``
+  (:func:`analyse_selection`): ``OUT/selection.json`` and the heatmaps
+  ``OUT/selection_vectors.png`` (Fig. A.1) and ``OUT/readout_inputs.png`` (Fig. A.2).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 from pathlib import Path
 from typing import Any
@@ -29,6 +34,8 @@ from neurodyn.recording import write_atomically
 CHECKPOINT_FILE = "checkpoint.pt"
 WEIGHTS_FILE = "weights.pt"
 METRICS_FILE = "metrics.json"
+SELECTION_FILE = "selection.json"
+SELECTION_FIGURES = {"selection": "selection_vectors.png", "readout": "readout_inputs.png"}
 
 #: The paper's numbers (Smith et al. 2021, main text): the co-trained JSLDS's relative error
 #: ‖h − a‖/‖h‖ and the standard-trained RNN's fixed-point linearisation error.
@@ -81,6 +88,69 @@ def train_and_report(args: argparse.Namespace) -> dict[str, Any]:
     return payload
 
 
+def load_trained(directory: Path) -> tuple[dict[str, Any], torch.nn.Module, torch.nn.Module, torch.nn.Module | None]:
+    """The metrics and the (cell, readout, expansion network or None) of a ``jslds train`` output
+    directory, on the CPU; weights read with ``weights_only=True``."""
+    from neurodyn.errors import InputFileError
+    from neurodyn.jslds.train import build_models
+    from neurodyn.models.base import load_tensors
+
+    metrics_path, weights_path = directory / METRICS_FILE, directory / WEIGHTS_FILE
+    try:
+        payload = json.loads(metrics_path.read_text())
+        config = payload["config"]
+        task, hidden, cotrain = config["task"], int(config["hidden"]), bool(config["cotrain"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise InputFileError(metrics_path, f"not a `neurodyn jslds train` metrics file ({type(exc).__name__}: {exc})")
+    cell, readout, expansion = build_models(task, hidden, cotrain=cotrain, device=torch.device("cpu"), seed=0)
+    flat = load_tensors(weights_path, "cpu", "weights")
+    try:
+        for prefix, module in (("cell", cell), ("readout", readout), ("expansion", expansion)):
+            if module is not None:
+                state = {k[len(prefix) + 1:]: v for k, v in flat.items() if k.startswith(prefix + ".")}
+                module.load_state_dict(state)
+    except (OSError, RuntimeError, AttributeError, KeyError, ValueError) as exc:
+        raise InputFileError(weights_path, f"cannot load the {task} model's weights ({type(exc).__name__}: {exc})")
+    return payload, cell, readout, expansion
+
+
+def analyse_selection(directory: Path, *, n_trials: int = 512, seed: int = 0, n_vectors: int = 9) -> dict[str, Any]:
+    """The selection-vector analysis (:func:`neurodyn.jslds.analysis.three_bit_selection`) of a
+    co-trained 3-bit model in ``directory``: writes ``selection.json`` and the two heatmap figures."""
+    from neurodyn.errors import ConfigError
+    from neurodyn.jslds.analysis import three_bit_selection
+    from neurodyn.report.figures import figure_png, selection_figure
+
+    payload, cell, readout, expansion = load_trained(directory)
+    if payload["config"]["task"] != "3bit" or expansion is None:
+        raise ConfigError("task", "the selection-vector analysis needs a co-trained 3bit model "
+                                  f"(got task {payload['config']['task']!r}, co-trained {expansion is not None})")
+    sel = three_bit_selection(cell, readout, expansion, n_trials=n_trials, seed=seed, n_vectors=n_vectors)
+    states = [" ".join("+" if v > 0 else "−" for v in row) for row in sel.output_states]
+    figures = {
+        "selection": selection_figure(sel.selection, states, sel.input_labels,
+                                      [f"l{i + 1}" for i in range(sel.selection.shape[1])],
+                                      title="Top left eigenvectors of J_h(e*) · effective inputs J_u(e*)(u − u*)"),
+        "readout": selection_figure(sel.readout, states, sel.input_labels, ["out 1", "out 2", "out 3"],
+                                    title="Readout rows · effective inputs"),
+    }
+    for key, fig in figures.items():
+        png = figure_png(fig)
+        write_atomically(lambda tmp, png=png: Path(tmp).write_bytes(png), directory / SELECTION_FIGURES[key])
+    result = {"n_trials": n_trials, "seed": seed, **sel.to_json()}
+    emit_json(result, directory / SELECTION_FILE)
+    return result
+
+
+def run_analyse_command(args: argparse.Namespace) -> int:
+    """Handler of ``neurodyn jslds analyse``."""
+    res = analyse_selection(Path(args.directory), n_trials=args.trials, seed=args.seed, n_vectors=args.vectors)
+    print(f"selection vectors at {len(res['counts'])} stored states: mean normalised product "
+          f"{res['selection_flip_mean']:.3g} for flipping pulses vs {res['selection_hold_mean']:.3g} for repeated ones; "
+          f"wrote {Path(args.directory) / SELECTION_FILE}")
+    return 0
+
+
 def run_train_command(args: argparse.Namespace) -> int:
     """Handler of ``neurodyn jslds train``."""
     payload = train_and_report(args)
@@ -91,6 +161,9 @@ def run_train_command(args: argparse.Namespace) -> int:
     if "baseline_error" in ev:
         line += f", fixed-point linearisation error {ev['baseline_error']:.4g}"
     print(f"{line}; wrote {Path(args.out) / METRICS_FILE}")
+    if args.task == "3bit" and payload["cotrain"]:
+        run_analyse_command(argparse.Namespace(directory=args.out, trials=args.eval_trials, seed=args.seed + 20_000,
+                                               vectors=9))
     return 0
 
 
@@ -129,6 +202,18 @@ def add_jslds_commands(sub) -> None:
                    help="starting states of the fixed-point search (default 512)")
     p.add_argument("--no-baseline", action="store_true", help="skip the fixed-point linearisation baseline")
     p.set_defaults(func=run_train_command)
+    a = jslds_sub.add_parser(
+        "analyse", help="selection vectors of a co-trained 3bit model (Figs. A.1-A.2)",
+        description="Around the expansion point of each stored 3-bit state: the products of the top left "
+                    "eigenvectors of J_h and of the readout rows with the effective inputs J_u(e*)(u - u*) of "
+                    "the six one-hot pulses; writes DIR/selection.json, DIR/selection_vectors.png and "
+                    "DIR/readout_inputs.png. `jslds train --task 3bit` runs it itself.")
+    a.add_argument("directory", type=Path, metavar="DIR", help="a `neurodyn jslds train` output directory")
+    a.add_argument("--trials", type=positive_int, default=512, help="fresh trials (default 512)")
+    a.add_argument("--seed", type=int, default=0, help="trial seed (default 0)")
+    a.add_argument("--vectors", type=positive_int, default=9, help="top left eigenvectors shown (default 9)")
+    a.set_defaults(func=run_analyse_command)
 
 
-__all__ = ["PUBLISHED", "add_jslds_commands", "run_train_command", "train_and_report"]
+__all__ = ["PUBLISHED", "add_jslds_commands", "analyse_selection", "load_trained", "run_analyse_command",
+           "run_train_command", "train_and_report"]

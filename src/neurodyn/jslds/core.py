@@ -138,6 +138,14 @@ def jacobians_at(cell: Cell, e: torch.Tensor, u_star: torch.Tensor | None = None
     return vmap(jacrev(single, argnums=(0, 1)))(e, u_star.contiguous())
 
 
+def autonomous_map(cell: Cell, u_star: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+    """h ↦ F(h, u*) with the input held at u_star (m,), for states (B, n) or one state (n,) (the
+    form ``torch.func.vmap(jacrev(...))`` calls it with): the map the fixed-point finders need."""
+    def step(h: torch.Tensor) -> torch.Tensor:
+        return cell(h, u_star if h.ndim == 1 else u_star.expand(h.shape[0], -1))
+    return step
+
+
 def jslds_step_explicit(cell: Cell, a_prev: torch.Tensor, e: torch.Tensor, u: torch.Tensor,
                         u_star: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """:func:`jslds_step` with the Jacobians materialised (:func:`jacobians_at`) and multiplied
@@ -245,6 +253,7 @@ __all__ = [
     "Cell",
     "ExpansionNetwork",
     "JSLDSWeights",
+    "autonomous_map",
     "broadcast_u_star",
     "cotraining_loss",
     "jacobians_at",

@@ -35,7 +35,13 @@ from torch import nn
 from torch.func import jvp
 
 from neurodyn.errors import ConfigError
-from neurodyn.jslds.core import Cell, broadcast_u_star, rollout, rollout_rnn
+from neurodyn.jslds.core import (
+    Cell,
+    autonomous_map,
+    broadcast_u_star,
+    rollout,
+    rollout_rnn,
+)
 from neurodyn.jslds.tasks import TaskBatch, task_spec
 
 
@@ -95,10 +101,8 @@ def find_fixed_points(cell: Cell, starts: torch.Tensor, u_star: torch.Tensor, *,
     groups, label = torch.unique(us, dim=0, return_inverse=True)
     points, found_at, speeds = [], [], []
     for g, u_g in enumerate(groups):
-        def step(z: torch.Tensor, u_g: torch.Tensor = u_g) -> torch.Tensor:
-            return f64(z, u_g if z.ndim == 1 else u_g.expand(z.shape[0], -1))
         # accept every candidate (slow points too): the fallback below needs the slowest ones
-        found = adam_fixed_points(step, z0[label == g], tol_q=tol * 1e-2, accept_q=math.inf,
+        found = adam_fixed_points(autonomous_map(f64, u_g), z0[label == g], tol_q=tol * 1e-2, accept_q=math.inf,
                                   tol_unique=tol_unique, max_iters=max_iters, newton_iters=max(newton_iters, 1),
                                   polish_newton=newton_iters > 0)
         z, q = torch.as_tensor(found.z), torch.as_tensor(found.q)

@@ -49,7 +49,7 @@ import torch
 from torch import nn
 
 from neurodyn.device import pick_device
-from neurodyn.errors import ConfigError, InputFileError
+from neurodyn.errors import ConfigError
 from neurodyn.jslds.cells import Readout, make_cell
 from neurodyn.jslds.core import (
     ExpansionNetwork,
@@ -142,10 +142,9 @@ def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
 
 
 def _load_checkpoint(path: Path, device: torch.device) -> dict[str, Any]:
-    try:
-        return torch.load(path, map_location=device, weights_only=True)
-    except Exception as exc:  # noqa: BLE001 — any unreadable checkpoint is reported the same way
-        raise InputFileError(path, f"cannot read the checkpoint ({type(exc).__name__}: {exc})")
+    from neurodyn.models.base import load_tensors
+
+    return load_tensors(path, device)
 
 
 def train_task(task: str, *, cotrain: bool, n_steps: int, batch_size: int = 256, lr: float | None = None,

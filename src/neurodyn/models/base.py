@@ -171,12 +171,18 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     write_atomically(write, path)
 
 
+def load_tensors(path: Path, device: torch.device | str, what: str = "checkpoint") -> Any:
+    """``torch.load(path, weights_only=True)``: tensors and plain containers, never other objects;
+    an unreadable file (missing, corrupt, holding other objects) raises InputFileError naming ``what``."""
+    try:
+        return torch.load(path, map_location=device, weights_only=True)
+    except Exception as exc:  # noqa: BLE001 — any unreadable file is reported the same way
+        raise InputFileError(path, f"cannot read the {what} ({type(exc).__name__}: {exc})")
+
+
 def load_checkpoint(path: Path, device: torch.device | str) -> dict[str, Any]:
     """Read a checkpoint with ``weights_only=True``; unreadable files raise InputFileError."""
-    try:
-        state = torch.load(path, map_location=device, weights_only=True)
-    except Exception as exc:  # noqa: BLE001 — any unreadable checkpoint is reported the same way
-        raise InputFileError(path, f"cannot read the checkpoint ({type(exc).__name__}: {exc})")
+    state = load_tensors(path, device)
     state["fingerprint"] = bytes(state["fingerprint"].tolist()).decode()
     return state
 

@@ -180,7 +180,7 @@ def load_analysis(directory: str | os.PathLike[str], name: str):
     return ModelResult(name=name, family=result.get("family", "?"), metrics=result["metrics"],
                        protocol=result.get("protocol", {}), fixed_points=fixed, arrays=arrays,
                        fit=result.get("fit", {}), config=result.get("model_config", {}),
-                       distillation=result.get("distillation", {}))
+                       distillation=result.get("distillation", {}), jslds=result.get("jslds_analysis", {}))
 
 
 def report_stage(dataset_path: str | os.PathLike[str], analyses: dict[str, str | os.PathLike[str]],

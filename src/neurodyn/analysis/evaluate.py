@@ -57,6 +57,9 @@ DEFAULTS: dict[str, Any] = {
     "reference_steps": None,  # long: first steps of the joined evaluation trials (default all)
     "hann_window": None,  # long: causal Hann smoothing (bins) of reference and generated data
     "zscore": False,  # long: z-score reference and generated data per channel after smoothing
+    # JSLDS models: expansion points sampled along the trial, and jPCA principal components
+    "expansion_anchors": 8,
+    "jpca_components": 6,
 }
 
 
@@ -87,6 +90,10 @@ def resolve_config(config: dict[str, Any] | None) -> dict[str, Any]:
         raise ConfigError("analysis.distill_max_neurons", "must be an integer >= 1")
     if not isinstance(cfg["burn_in_steps"], int) or cfg["burn_in_steps"] < 0:
         raise ConfigError("analysis.burn_in_steps", "must be an integer >= 0")
+    if not isinstance(cfg["expansion_anchors"], int) or cfg["expansion_anchors"] < 1:
+        raise ConfigError("analysis.expansion_anchors", "must be an integer >= 1")
+    if not isinstance(cfg["jpca_components"], int) or cfg["jpca_components"] < 2 or cfg["jpca_components"] % 2:
+        raise ConfigError("analysis.jpca_components", "must be an even integer >= 2")
     return cfg
 
 
@@ -258,8 +265,13 @@ def evaluate(model: FittedModel, dataset: xr.Dataset, config: dict[str, Any] | N
                                                                   replace=False)]])
         starts = torch.as_tensor(starts)
     points = find_fixed_points(dyn, u0, states=starts)
+    jslds_analysis, jpca_arrays = None, None
     if expansion is not None:
         out.update(jslds_metrics(post, dyn, points, u0, y, observed, heldout, kind))
+        jslds_analysis, jpca_arrays = jslds_planes(post, dyn, u0, conditions, ev["time"].values, cfg)
+        jpc = jslds_analysis.get("jpca") or {}
+        out["jpca_r2_skew"] = jpc.get("r2_skew")
+        out["jpca_jslds_angle_deg"] = (jpc.get("matched_angle_deg") or [None])[0]
     distilled = None
     if cfg["distill"]:
         try:
@@ -303,6 +315,10 @@ def evaluate(model: FittedModel, dataset: xr.Dataset, config: dict[str, Any] | N
                 "frequency": freqs, "condition": ("trial", conditions.astype(object)),
                 "transfer_frequency": tf_freqs},
     )
+    if jpca_arrays is not None:
+        projection, names = jpca_arrays
+        arrays["jpca_projection"] = xr.Variable(("jpca_condition", "time", "jpc"), projection)
+        arrays = arrays.assign_coords(jpca_condition=np.asarray(names, dtype=object))
     if coherence is not None:
         arrays["coherence"] = xr.Variable(("latent", "channel", "coherence_frequency"), coherence[1])
         arrays = arrays.assign_coords(coherence_frequency=coherence[0])
@@ -314,7 +330,35 @@ def evaluate(model: FittedModel, dataset: xr.Dataset, config: dict[str, Any] | N
         result["spike_statistics"] = spike_statistics
     if distilled is not None:
         result["distillation"] = distilled.to_json(dyn.dt)
+    if jslds_analysis is not None:
+        result["jslds_analysis"] = jslds_analysis
     return result, arrays, fixed
+
+
+def jslds_planes(post: xr.Dataset, dyn, u0, conditions: np.ndarray, time: np.ndarray, cfg: dict[str, Any]
+                 ) -> tuple[dict[str, Any], tuple[np.ndarray, list[str]] | None]:
+    """The JSLDS's linear dynamics along the trial and their rotation planes against jPCA
+    (:mod:`neurodyn.analysis.expansion`): ``{"expansion_modes": [...], "jpca": {...} or None,
+    "jpca_skipped": reason}`` and (jPCA projection (C, T, 2), condition labels) or None."""
+    from neurodyn.analysis.expansion import expansion_modes, jpca_comparison
+
+    u_t = None if u0 is None else torch.as_tensor(u0, dtype=torch.float64)
+
+    def step(z: torch.Tensor) -> torch.Tensor:
+        return dyn.step(z, u_t)
+
+    e = post["expansion_points"].values
+    out: dict[str, Any] = {"expansion_modes": expansion_modes(step, e, time, dyn.dt,
+                                                              n_anchors=int(cfg["expansion_anchors"]))}
+    try:
+        summary, projection, names = jpca_comparison(step, post["latents"].values, e, conditions, dyn.dt,
+                                                     n_components=int(cfg["jpca_components"]))
+    except ConfigError as exc:  # too few conditions or dimensions: say why, go on
+        log.warning("no jPCA comparison: %s", exc)
+        out["jpca"], out["jpca_skipped"] = None, str(exc)
+        return out, None
+    out["jpca"] = summary
+    return out, (projection, names)
 
 
 def jslds_metrics(post: xr.Dataset, dyn, points, u0, y: np.ndarray, observed: np.ndarray, heldout: np.ndarray,

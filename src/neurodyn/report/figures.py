@@ -848,6 +848,7 @@ def expansion_modes_figure(anchors: Sequence[dict]) -> Figure:
     plane.set_ylabel("Im λ")
     plane.set_title("J_h eigenvalues at expansion points", fontsize=9)
     modes.set_xscale("log")
+    modes.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     modes.set_xlabel("decay time constant τ = −Δt / ln|λ| (s)")
     modes.set_ylabel("frequency arg λ / (2π Δt) (Hz)")
     modes.set_title("modes: frequency vs decay", fontsize=9)

@@ -44,7 +44,9 @@ class ModelResult:
     latent), prediction, generated_latents, generated_data, psd_recorded / psd_generated
     (channel, frequency), ...); fit: e.g. {"seconds": 1.2, "device": "cpu"}; config: the fitted
     model's options (with ``seed``), from which sweeps among models are found; distillation: the
-    smallest low-rank tanh RNN of the latent map (:mod:`neurodyn.analysis.distill`).
+    smallest low-rank tanh RNN of the latent map (:mod:`neurodyn.analysis.distill`); jslds: the
+    expansion-point modes and the jPCA comparison of a JSLDS model
+    (:func:`neurodyn.analysis.evaluate.jslds_planes`).
     """
 
     name: str
@@ -56,6 +58,7 @@ class ModelResult:
     fit: dict[str, Any] = field(default_factory=dict)
     config: dict[str, Any] = field(default_factory=dict)
     distillation: dict[str, Any] = field(default_factory=dict)
+    jslds: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -91,6 +94,8 @@ METRIC_COLUMNS: tuple[MetricColumn, ...] = (
     MetricColumn("jslds_relative_error", "JSLDS ‖h − a‖/‖h‖", "lower"),
     MetricColumn("expansion_speed_median", "median ½‖F(e*) − e*‖²", "lower"),
     MetricColumn("expansion_to_fixed_point_median", "expansion point → nearest fixed point (rel.)", "lower"),
+    MetricColumn("jpca_r2_skew", "jPCA rotational R²", None),
+    MetricColumn("jpca_jslds_angle_deg", "jPCA plane 1 ∠ JSLDS plane (°)", "lower"),
 )
 
 INDEX_COLUMNS: tuple[MetricColumn, ...] = tuple(
@@ -449,8 +454,34 @@ def _model_figures(ds: xr.Dataset, model: ModelResult, key: str, writer: FigureW
                                        arrays["transfer_gain"].values[: len(points)], stable),
             f"Gain of the linearised response ({source} → latents) at each fixed point, up to the Nyquist "
             f"frequency; blue: stable, red: unstable." + _selectivity_note(points)))
+    out.extend(_jslds_figures(model, arrays, key, writer))
     if model.arrays is None:
         out.append('<p class="note">No evaluation arrays: data figures skipped.</p>')
+    return out
+
+
+def _jslds_figures(model: ModelResult, arrays: xr.Dataset, key: str, writer: FigureWriter) -> list[str]:
+    """Expansion-point eigenmodes and the jPCA comparison of a JSLDS model (none otherwise)."""
+    out = []
+    anchors = (model.jslds or {}).get("expansion_modes") or []
+    if anchors:
+        out.append(writer.embed(
+            f"expansion_modes_{key}", lambda: fg.expansion_modes_figure(anchors),
+            "Eigenvalues of the generator's Jacobian J_h at JSLDS expansion points sampled along the trial "
+            "(the expansion point nearest the across-trial mean at each time), and each mode's frequency "
+            "against its decay time constant."))
+    jpc = (model.jslds or {}).get("jpca")
+    if jpc and "jpca_projection" in arrays:
+        random = format_number(jpc.get("random_plane_angle_deg"))
+        out.append(writer.embed(
+            f"jpca_{key}",
+            lambda: fg.jpca_figure(arrays["jpca_projection"].values, np.asarray(jpc["angles_deg"], dtype=float),
+                                   jpc["jpca_frequencies_hz"], jpc["jslds_frequencies_hz"]),
+            f"jPCA of the condition-averaged generator states ({jpc['n_conditions']} conditions, top "
+            f"{jpc['n_components']} PCs; skew-symmetric fit R² {format_number(jpc['r2_skew'])} vs "
+            f"{format_number(jpc['r2_unconstrained'])} unconstrained) against the eigen-planes of J_h at the "
+            f"central expansion point: mean principal angles; two random planes of this state space make "
+            f"{random}°."))
     return out
 
 

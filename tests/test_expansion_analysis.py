@@ -70,10 +70,13 @@ def test_expansion_modes_report_the_jacobian_spectrum_along_the_trial():
         expansion_modes(step, latents[0], time, DT)
 
 
-def test_jpca_comparison_needs_two_conditions():
+def test_jpca_comparison_needs_two_conditions_or_uses_trials():
     step, latents, _, _, _ = _system()
     with pytest.raises(ConfigError, match="2 conditions"):
         jpca_comparison(step, latents, latents, np.zeros(latents.shape[0]).astype(str), DT)
+    summary, projection, names = jpca_comparison(step, latents, 0 * latents, None, DT)
+    assert summary["grouping"] == "trials" and summary["n_conditions"] == latents.shape[0] == len(names)
+    assert projection.shape == (latents.shape[0], latents.shape[1], 2) and max(summary["matched_angle_deg"]) < 1.0
 
 
 def test_random_plane_angle_grows_with_dimension():

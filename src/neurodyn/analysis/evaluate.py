@@ -350,8 +350,11 @@ def jslds_planes(post: xr.Dataset, dyn, u0, conditions: np.ndarray, time: np.nda
     e = post["expansion_points"].values
     out: dict[str, Any] = {"expansion_modes": expansion_modes(step, e, time, dyn.dt,
                                                               n_anchors=int(cfg["expansion_anchors"]))}
+    # without condition labels (e.g. NLB test files), each trial's posterior trajectory is its own condition
+    labelled = len(set(np.asarray(conditions).astype(str).tolist())) >= 2
     try:
-        summary, projection, names = jpca_comparison(step, post["latents"].values, e, conditions, dyn.dt,
+        summary, projection, names = jpca_comparison(step, post["latents"].values, e,
+                                                     conditions if labelled else None, dyn.dt,
                                                      n_components=int(cfg["jpca_components"]))
     except ConfigError as exc:  # too few conditions or dimensions: say why, go on
         log.warning("no jPCA comparison: %s", exc)

@@ -4,7 +4,7 @@
 * :func:`expansion_modes` — the linear dynamics the JSLDS uses along the trial: at expansion points
   sampled at evenly spaced times, the eigenvalues of the generator's Jacobian J_h(e*, u*) as
   discrete-time λ, decay time constants τ = −Δt / ln|λ| and frequencies arg λ / (2π Δt).
-* :func:`jpca_comparison` — jPCA of the condition-averaged generator states
+* :func:`jpca_comparison` — jPCA of the condition-averaged (or single-trial) generator states
   (:func:`neurodyn.analysis.rotations.jpca`) against the eigen-planes of J_h at the central
   expansion point: principal angles between every jPCA plane and every JSLDS plane, the best match
   of each jPCA plane, and the angle two random planes of the state space make (the chance level).
@@ -84,21 +84,28 @@ def random_plane_angle(n: int, *, n_pairs: int = 200, seed: int = 0) -> float:
     return float(np.median(angles))
 
 
-def jpca_comparison(step: Step, latents: np.ndarray, expansion: np.ndarray, conditions: np.ndarray, dt: float, *,
-                    n_components: int = 6, n_planes: int = 3) -> tuple[dict[str, Any], np.ndarray, list[str]]:
+def jpca_comparison(step: Step, latents: np.ndarray, expansion: np.ndarray, conditions: np.ndarray | None, dt: float,
+                    *, n_components: int = 6, n_planes: int = 3) -> tuple[dict[str, Any], np.ndarray, list[str]]:
     """jPCA planes of the condition-averaged states vs the JSLDS eigen-planes.
 
     latents: (B, T, n) generator states; expansion: (B, T, n) expansion points; conditions: (B,)
-    labels (≥ 2 distinct). The JSLDS planes are those of the ``n_planes`` largest-|λ| complex pairs
-    of J_h at the expansion point nearest the mean of all expansion points. Returns (summary dict,
-    projection (C, T, 2) of the condition averages on the fastest jPCA plane, condition labels).
+    labels (≥ 2 distinct), or None to treat every trial as its own condition (``grouping`` says
+    which: a model's posterior states are smooth single-trial trajectories, so jPCA of trials is
+    meaningful when a recording has no condition labels). The JSLDS planes are those of the
+    ``n_planes`` largest-|λ| complex pairs of J_h at the expansion point nearest the mean of all
+    expansion points. Returns (summary dict, projection (C, T, 2) of the condition averages on the
+    fastest jPCA plane, condition labels).
     """
     x = np.asarray(latents, dtype=np.float64)
-    labels = np.asarray(conditions).astype(str)
-    names = sorted(set(labels.tolist()))
-    if len(names) < 2:
-        raise ConfigError("condition", f"jPCA needs ≥ 2 conditions, the evaluation trials have {len(names)}")
-    averages = np.stack([x[labels == c].mean(0) for c in names])
+    if conditions is None:
+        names = [str(i) for i in range(x.shape[0])]
+        averages, grouping = x, "trials"
+    else:
+        labels = np.asarray(conditions).astype(str)
+        names = sorted(set(labels.tolist()))
+        if len(names) < 2:
+            raise ConfigError("condition", f"jPCA needs ≥ 2 conditions, the evaluation trials have {len(names)}")
+        averages, grouping = np.stack([x[labels == c].mean(0) for c in names]), "conditions"
     res = jpca(averages, dt, n_components=n_components)
     e = np.asarray(expansion, dtype=np.float64).reshape(-1, x.shape[-1])
     centre = e[_nearest_member(e, e.mean(0))]
@@ -108,7 +115,7 @@ def jpca_comparison(step: Step, latents: np.ndarray, expansion: np.ndarray, cond
     match = match_planes(angles[..., None]) if angles.shape[1] else np.full(len(res.planes), -1)
     matched = [float(angles[i, j]) if j >= 0 else None for i, j in enumerate(match)]
     summary = {
-        "n_conditions": len(names), "n_components": n_components,
+        "grouping": grouping, "n_conditions": len(names), "n_components": n_components,
         "pc_variance_explained": float(res.explained_variance_ratio.sum()),
         "r2_skew": res.r2_skew, "r2_unconstrained": res.r2_unconstrained,
         "jpca_frequencies_hz": res.frequencies_hz.tolist(), "jpca_plane_variance": res.plane_variance.tolist(),

@@ -477,7 +477,8 @@ def _jslds_figures(model: ModelResult, arrays: xr.Dataset, key: str, writer: Fig
             f"jpca_{key}",
             lambda: fg.jpca_figure(arrays["jpca_projection"].values, np.asarray(jpc["angles_deg"], dtype=float),
                                    jpc["jpca_frequencies_hz"], jpc["jslds_frequencies_hz"]),
-            f"jPCA of the condition-averaged generator states ({jpc['n_conditions']} conditions, top "
+            f"jPCA of the {'condition-averaged' if jpc.get('grouping') == 'conditions' else 'single-trial'} "
+            f"generator states ({jpc['n_conditions']} {jpc.get('grouping', 'conditions')}, top "
             f"{jpc['n_components']} PCs; skew-symmetric fit R² {format_number(jpc['r2_skew'])} vs "
             f"{format_number(jpc['r2_unconstrained'])} unconstrained) against the eigen-planes of J_h at the "
             f"central expansion point: mean principal angles; two random planes of this state space make "

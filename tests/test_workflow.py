@@ -127,7 +127,7 @@ def test_lfads_jslds_model(finished_run):
     assert jpc["n_conditions"] >= 2 and len(jpc["jpca_frequencies_hz"]) == 3
     assert 0.0 <= values["jpca_jslds_angle_deg"] <= 90.0 and values["jpca_r2_skew"] == jpc["r2_skew"]
     html = (results / "report.html").read_text()
-    assert "expansion_modes_lfads" in html and "jpca_lfads" in html
+    assert "expansion_modes_lfads" in html and "jpca_lfads" in html and "expansion points." in html
     fixed = json.loads((results / "analysis" / "lfads" / "fixed_points.json").read_text())
     assert all(len(p["eigenvalues"]) == 8 for p in fixed)
     assert (results / "checkpoints" / "lfads" / "checkpoint.pt").is_file()

@@ -315,6 +315,8 @@ def evaluate(model: FittedModel, dataset: xr.Dataset, config: dict[str, Any] | N
                 "frequency": freqs, "condition": ("trial", conditions.astype(object)),
                 "transfer_frequency": tf_freqs},
     )
+    if expansion is not None:
+        arrays["expansion_points"] = xr.Variable(("trial", "time", "latent"), post["expansion_points"].values)
     if jpca_arrays is not None:
         projection, names = jpca_arrays
         arrays["jpca_projection"] = xr.Variable(("jpca_condition", "time", "jpc"), projection)

@@ -460,7 +460,8 @@ def pca_projection(latents: np.ndarray, k: int = 2) -> tuple[np.ndarray, np.ndar
 
 def latent_trajectories_figure(latents: np.ndarray, conditions: np.ndarray | None = None,
                                fixed_points: Sequence[dict] = (), *, title: str = "Latent trajectories",
-                               max_trials: int = 60, time: np.ndarray | None = None) -> Figure:
+                               max_trials: int = 60, time: np.ndarray | None = None,
+                               expansion_points: np.ndarray | None = None) -> Figure:
     """Posterior latent trajectories in the plane of their first two principal components.
 
     latents: (trial, time, latent); conditions: (trial,) labels ('' or None = none); fixed_points:
@@ -468,7 +469,8 @@ def latent_trajectories_figure(latents: np.ndarray, conditions: np.ndarray | Non
     stable, open = unstable). With conditions: thin lines for single trials, thick lines for
     condition means (circle at the start); without: up to ``max_trials`` single trials.
     A single latent dimension is drawn against time (s, from ``time`` (time,), else bins), its
-    fixed points as horizontal lines (solid = stable, dashed = unstable).
+    fixed points as horizontal lines (solid = stable, dashed = unstable). expansion_points:
+    (..., latent) JSLDS expansion points, drawn as small grey crosses in the same projection.
     """
     latents = np.asarray(latents, dtype=np.float64)
     n_trials, _, n_latent = latents.shape
@@ -503,6 +505,13 @@ def latent_trajectories_figure(latents: np.ndarray, conditions: np.ndarray | Non
             ax.plot(projected[trial, 0, 0], projected[trial, 0, 1], "o", color=colors[str(trial)], ms=4)
         handles.append(Line2D([], [], color="0.3", lw=0.8, label=f"single trials ({len(shown)})"))
         handles.append(Line2D([], [], marker="o", color="0.3", ls="none", ms=4, label="trial start"))
+    if expansion_points is not None and not one_dim:
+        e = np.asarray(expansion_points, dtype=np.float64).reshape(-1, n_latent)
+        e = e[np.isfinite(e).all(axis=1)]
+        if len(e):
+            xy = (e - mean) @ axes
+            ax.plot(xy[:, 0], xy[:, 1], "x", color="0.45", ms=3, mew=0.6, ls="none", zorder=4)
+            handles.append(Line2D([], [], marker="x", color="0.45", ls="none", ms=4, label="JSLDS expansion points"))
     drawn = {True: False, False: False}
     for point in fixed_points:
         z = np.asarray(point.get("z", []), dtype=np.float64)

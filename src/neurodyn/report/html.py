@@ -423,11 +423,14 @@ def _model_figures(ds: xr.Dataset, model: ModelResult, key: str, writer: FigureW
         conditions = arrays["condition"].values if "condition" in arrays.coords else None
         out.append(writer.embed(
             f"latents_{key}",
-            lambda: fg.latent_trajectories_figure(arrays["latents"].values, conditions, model.fixed_points or [],
-                                                  title=f"{model.name}: posterior latents",
-                                                  time=arrays["time"].values if "time" in arrays.coords else None),
+            lambda: fg.latent_trajectories_figure(
+                arrays["latents"].values, conditions, model.fixed_points or [],
+                title=f"{model.name}: posterior latents",
+                time=arrays["time"].values if "time" in arrays.coords else None,
+                expansion_points=arrays["expansion_points"].values if "expansion_points" in arrays else None),
             "Posterior latent trajectories projected on their first two principal components; "
-            "fixed points projected alike (filled = stable, open = unstable)."))
+            "fixed points projected alike (filled = stable, open = unstable)"
+            + ("; grey crosses: the JSLDS's expansion points." if "expansion_points" in arrays else ".")))
     out.append(writer.embed(f"eigenvalues_{key}", lambda: fg.eigenvalue_figure(model.fixed_points or []),
                             "Jacobian eigenvalues of each fixed point with the unit circle; "
                             "leading modes annotated with time constant τ and frequency f."))

@@ -336,6 +336,31 @@ def test_train_rejects_bad_options():
         train_task("3bit", cotrain=True, n_steps=1, lr_decay=1.5, hidden=4, device="cpu")
 
 
+def test_divergence_guard_rewinds_and_halves_the_learning_rate(tmp_path):
+    # lr 0.5 makes this small co-trained GRU blow up twice in 60 steps (losses ~1e3 against ~1)
+    kwargs = dict(cotrain=True, batch_size=16, hidden=8, seed=0, device="cpu", lr=0.5, warmup_steps=30,
+                  checkpoint_every=10, lr_decay=1.0)
+    full = train_task("3bit", n_steps=60, **kwargs)
+    assert len(full.rollbacks) >= 1
+    for detected, restored, scale in full.rollbacks:
+        assert restored % 10 == 0 and restored < detected
+    assert [r[2] for r in full.rollbacks] == [0.5 ** (i + 1) for i in range(len(full.rollbacks))]
+    assert len(full.history["total"]) == 60 and all(math.isfinite(v) for v in full.history["total"])
+    assert max(full.history["total"][30:]) < 100 * min(full.history["total"][:30])
+    # the learning rate actually used after the last rewind carries the scale
+    assert full.history["lr"][-1] == pytest.approx(0.5 * full.rollbacks[-1][2])
+    # a checkpointed run resumes with its rewinds and scale, identically
+    ckpt = tmp_path / "ck.pt"
+    train_task("3bit", n_steps=40, checkpoint_path=ckpt, **kwargs)
+    resumed = train_task("3bit", n_steps=60, checkpoint_path=ckpt, resume=True, **kwargs)
+    assert resumed.rollbacks == full.rollbacks and resumed.history["total"] == full.history["total"]
+    # without rewinds left, the run stops with an error naming the learning rate
+    with pytest.raises(ConfigError, match="lr"):
+        train_task("3bit", n_steps=60, max_rollbacks=0, **kwargs)
+    with pytest.raises(ConfigError, match="divergence_factor"):
+        train_task("3bit", n_steps=1, divergence_factor=0.5, **kwargs)
+
+
 def test_command_writes_weights_and_metrics(tmp_path):
     import argparse
 

@@ -9,7 +9,8 @@ Smith, Linderman & Sussillo 2021 (NeurIPS), supplement A.3.1 (3-bit memory, GRU)
 * ``OUT/weights.pt`` — a flat dict of CPU tensors ``cell.<name>``, ``readout.<name>`` and (co-trained)
   ``expansion.<name>``; read it with ``torch.load(path, weights_only=True)``;
 * ``OUT/metrics.json`` — ``task``, ``cotrain``, ``config``, ``steps``, ``wall_time_s``,
-  ``steps_per_s``, ``train`` (loss terms averaged over the last 50 steps), ``eval`` (held-out task
+  ``steps_per_s``, ``train`` (loss terms averaged over the last 50 steps), ``rollbacks`` (the
+  divergence guard's rewinds: step detected, step restored, new lr scale), ``eval`` (held-out task
   metrics of the RNN and, co-trained, of the JSLDS; ``relative_error`` ‖h − a‖/‖h‖; the fixed-point
   linearisation ``baseline_error`` of the same RNN unless ``--no-baseline``), ``published`` (the
   paper's values) and ``device``, ``torch``;
@@ -82,7 +83,8 @@ def train_and_report(args: argparse.Namespace) -> dict[str, Any]:
     payload = {"task": args.task, "cotrain": not args.standard, "config": result.config, "steps": result.steps,
                "wall_time_s": result.wall_time_s,
                "steps_per_s": (new_steps / result.wall_time_s) if result.wall_time_s > 0 else None,
-               "train": train_terms, "eval": evaluation, "published": PUBLISHED[args.task],
+               "train": train_terms, "rollbacks": [list(r) for r in result.rollbacks], "eval": evaluation,
+               "published": PUBLISHED[args.task],
                "device": str(result.device), "torch": torch.__version__}
     emit_json(payload, out / METRICS_FILE)
     return payload

@@ -29,17 +29,28 @@ system that can grow without bound) diverge within 5 steps, which a 200-step war
 On the context task at n = 128 the JSLDS still diverged once the rate reached 0.02 (step ~200),
 and trained stably at 0.005, our default there (:class:`neurodyn.jslds.tasks.TaskSpec`).
 
+**Divergence guard.** Adam late in a run, at tiny losses, can blow up within a few steps even with
+clipping (its second-moment estimates have shrunk, so one large gradient becomes a large step): at
+the paper's sizes on the 3-bit task a co-trained GRU went from total loss 9e-5 at step 5,500 to 8e4
+at step 6,000. Every ``checkpoint_every`` steps the trainer keeps an in-memory snapshot (modules,
+optimiser, batch generator, history), trusted once the next step's loss passes the check; when the loss turns non-finite or exceeds
+``divergence_factor`` × the median of the last 100 losses, it rewinds to the snapshot and halves the
+learning rate from there on (``lr_scale``), at most ``max_rollbacks`` times (then it stops with an
+error). :attr:`TrainResult.rollbacks` lists (step detected, step restored, new lr scale).
+
 A checkpoint (``torch.save`` of plain state dicts, read back with ``weights_only=True``) holds the
-modules, the optimiser, the batch generator's state, the step and the history; resuming from it
-reproduces the uninterrupted run exactly (same device and library versions).
+modules, the optimiser, the batch generator's state, the step, the history and the learning-rate
+scale; resuming from it reproduces the uninterrupted run exactly (same device and library versions).
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import logging
 import math
+import statistics
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,7 +84,8 @@ class TrainResult:
     per-step ``history`` (lists keyed by :data:`HISTORY_KEYS`; ``jslds``/``expansion``/``approx`` are
     NaN for standard training), the resolved ``config``, ``steps`` done in all, ``wall_time_s`` of the
     optimisation in this call, the ``device`` and ``resumed_from`` (the checkpoint's step, 0 for a
-    fresh run: this call did ``steps − resumed_from`` steps)."""
+    fresh run: this call did ``steps − resumed_from`` steps) and the divergence guard's
+    ``rollbacks`` (step detected, step restored, new learning-rate scale)."""
 
     cell: nn.Module
     readout: nn.Module
@@ -84,6 +96,7 @@ class TrainResult:
     wall_time_s: float
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     resumed_from: int = 0
+    rollbacks: list[tuple[int, int, float]] = field(default_factory=list)
 
     def weights(self) -> dict[str, torch.Tensor]:
         """A flat dict of CPU tensors: ``cell.<name>``, ``readout.<name>``, ``expansion.<name>``."""
@@ -151,7 +164,8 @@ def train_task(task: str, *, cotrain: bool, n_steps: int, batch_size: int = 256,
                lr_decay: float = 0.9998, clip: float | None = 10.0, weights: JSLDSWeights | None = None,
                l2: float | None = None, hidden: int | None = None, seed: int = 0, device: str | torch.device = "auto",
                checkpoint_path: str | Path | None = None, checkpoint_every: int = 500, resume: bool = False,
-               log_every: int = 0, n_time: int = 25, warmup_steps: int = 200) -> TrainResult:
+               log_every: int = 0, n_time: int = 25, warmup_steps: int = 200,
+               divergence_factor: float | None = 100.0, max_rollbacks: int = 5) -> TrainResult:
     """Train on ``task`` (``3bit`` or ``context``) for ``n_steps`` Adam steps in total (see the module doc).
 
     weights: the λ (None → :func:`paper_weights`); l2: overrides ``weights.l2`` (None → keep);
@@ -161,6 +175,8 @@ def train_task(task: str, *, cotrain: bool, n_steps: int, batch_size: int = 256,
     ``checkpoint_every`` steps and at the end; with ``resume`` an existing checkpoint is continued
     (its configuration must match, except ``n_steps``) up to ``n_steps``, and a missing one starts
     afresh. ``log_every`` > 0 logs the loss terms every that many steps (logger ``neurodyn.jslds``).
+    divergence_factor, max_rollbacks: the divergence guard of the module doc (None: off; a
+    non-finite loss then stops training with an error).
     """
     spec = task_spec(task)
     hidden = spec.hidden if hidden is None else hidden
@@ -169,10 +185,15 @@ def train_task(task: str, *, cotrain: bool, n_steps: int, batch_size: int = 256,
     if l2 is not None:
         weights = dataclasses.replace(weights, l2=l2)
     _check_options(n_steps, batch_size, lr, lr_decay, clip, hidden, log_every, warmup_steps)
+    if divergence_factor is not None and not (math.isfinite(divergence_factor) and divergence_factor > 1):
+        raise ConfigError("divergence_factor", f"must be a finite number > 1 or None, got {divergence_factor!r}")
+    if not isinstance(max_rollbacks, int) or max_rollbacks < 0:
+        raise ConfigError("max_rollbacks", f"must be an integer >= 0, got {max_rollbacks!r}")
     dev = device if isinstance(device, torch.device) else pick_device(device)
     config = {"task": task, "cotrain": bool(cotrain), "n_steps": n_steps, "batch_size": batch_size, "lr": lr,
               "lr_decay": lr_decay, "clip": clip, "weights": dataclasses.asdict(weights), "hidden": hidden,
-              "seed": seed, "n_time": n_time, "warmup_steps": warmup_steps, "cell": spec.cell, "device": str(dev)}
+              "seed": seed, "n_time": n_time, "warmup_steps": warmup_steps, "cell": spec.cell, "device": str(dev),
+              "divergence_factor": divergence_factor}
 
     cell, readout, expansion = build_models(task, hidden, cotrain=cotrain, device=dev, seed=seed)
     modules = {"cell": cell, "readout": readout, **({"expansion": expansion} if expansion is not None else {})}
@@ -180,7 +201,9 @@ def train_task(task: str, *, cotrain: bool, n_steps: int, batch_size: int = 256,
     optimiser = torch.optim.Adam(params, lr=lr)
     generator = torch.Generator().manual_seed(seed + 1)  # batches: a stream apart from the initialisation
     history: dict[str, list[float]] = {k: [] for k in HISTORY_KEYS}
+    rollbacks: list[tuple[int, int, float]] = []
     step = resumed_from = 0
+    lr_scale = 1.0
 
     ckpt = Path(checkpoint_path) if checkpoint_path is not None else None
     if resume and ckpt is not None and ckpt.exists():
@@ -193,6 +216,8 @@ def train_task(task: str, *, cotrain: bool, n_steps: int, batch_size: int = 256,
         optimiser.load_state_dict(state["optimiser"])
         generator.set_state(state["generator"].cpu())
         history = {k: state["history"][k].tolist() for k in HISTORY_KEYS}
+        rollbacks = [(int(a), int(b), float(c)) for a, b, c in state["rollbacks"].tolist()]
+        lr_scale = float(state["lr_scale"])
         step = resumed_from = int(state["step"])
         log.info("resumed %s from step %d", ckpt, step)
 
@@ -203,13 +228,31 @@ def train_task(task: str, *, cotrain: bool, n_steps: int, batch_size: int = 256,
             "modules": {name: m.state_dict() for name, m in modules.items()},
             "optimiser": optimiser.state_dict(), "generator": generator.get_state(), "step": torch.tensor(step),
             "history": {k: torch.tensor(v, dtype=torch.float64) for k, v in history.items()},
+            "rollbacks": torch.tensor(rollbacks, dtype=torch.float64).reshape(-1, 3),
+            "lr_scale": torch.tensor(lr_scale, dtype=torch.float64),
             "fingerprint": torch.tensor(list(_fingerprint(config).encode()), dtype=torch.uint8)})
+
+    def snapshot() -> dict[str, Any]:
+        return copy.deepcopy({"modules": {name: m.state_dict() for name, m in modules.items()},
+                              "optimiser": optimiser.state_dict(), "generator": generator.get_state(),
+                              "step": step, "history": history})
+
+    def diverged() -> bool:
+        loss = history["total"][-1]
+        if not math.isfinite(loss):
+            return True
+        recent = history["total"][-101:-1]
+        return divergence_factor is not None and len(recent) >= 10 and loss > divergence_factor * statistics.median(recent)
+
+    # ``pending`` (taken every checkpoint_every steps) becomes the rewind point ``good`` once the next
+    # loss, computed with its weights, passes the check: a snapshot already on its way up is never kept
+    good = pending = snapshot()
 
     nan = float("nan")
     start = time.perf_counter()
     while step < n_steps:
         warm = min(1.0, (step + 1) / warmup_steps) if warmup_steps else 1.0
-        current_lr = lr * lr_decay ** step * warm
+        current_lr = lr * lr_decay ** step * warm * lr_scale
         for group in optimiser.param_groups:
             group["lr"] = current_lr
         batch = make_batch(task, batch_size, generator=generator, n_steps=n_time, device=dev)
@@ -232,18 +275,34 @@ def train_task(task: str, *, cotrain: bool, n_steps: int, batch_size: int = 256,
             history[key].append(float(terms[key].detach()) if key in terms else nan)
         history["grad_norm"].append(float(grad_norm))
         history["lr"].append(current_lr)
-        if not math.isfinite(history["total"][-1]):
-            raise ConfigError("lr", f"the loss became {history['total'][-1]} at step {step}; lower --lr or --clip")
+        if diverged():
+            if divergence_factor is None or len(rollbacks) >= max_rollbacks:
+                raise ConfigError("lr", f"the loss became {history['total'][-1]:.4g} at step {step}"
+                                        f"{f' after {len(rollbacks)} rollbacks' if rollbacks else ''}; lower --lr or --clip")
+            lr_scale *= 0.5
+            rollbacks.append((step, good["step"], lr_scale))
+            log.warning("loss %.4g at step %d: rewinding to step %d with the learning rate ×%.3g",
+                        history["total"][-1], step, good["step"], lr_scale)
+            for name, module in modules.items():
+                module.load_state_dict(good["modules"][name])
+            optimiser.load_state_dict(good["optimiser"])
+            generator.set_state(good["generator"])
+            step, history = good["step"], copy.deepcopy(good["history"])
+            pending = good
+            continue
+        if pending["step"] == step - 1:
+            good = pending
         if log_every and (step % log_every == 0 or step == n_steps):
             log.info("step %d/%d  " + "  ".join(f"{k} %.4g" for k in HISTORY_KEYS[:6]), step, n_steps,
                      *(history[k][-1] for k in HISTORY_KEYS[:6]))
-        if ckpt is not None and checkpoint_every and step % checkpoint_every == 0:
+        if checkpoint_every and step % checkpoint_every == 0:
+            pending = snapshot()
             checkpoint()
     if dev.type == "cuda":
         torch.cuda.synchronize(dev)
     wall = time.perf_counter() - start
     checkpoint()
-    return TrainResult(cell, readout, expansion, history, config, step, wall, dev, resumed_from)
+    return TrainResult(cell, readout, expansion, history, config, step, wall, dev, resumed_from, rollbacks)
 
 
 __all__ = ["HISTORY_KEYS", "TrainResult", "build_models", "paper_weights", "train_task"]

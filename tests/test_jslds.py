@@ -338,8 +338,8 @@ def test_train_rejects_bad_options():
 
 def test_divergence_guard_rewinds_and_halves_the_learning_rate(tmp_path):
     # lr 0.5 makes this small co-trained GRU blow up twice in 60 steps (losses ~1e3 against ~1)
-    kwargs = dict(cotrain=True, batch_size=16, hidden=8, seed=0, device="cpu", lr=0.5, warmup_steps=30,
-                  checkpoint_every=10, lr_decay=1.0)
+    kwargs = {"cotrain": True, "batch_size": 16, "hidden": 8, "seed": 0, "device": "cpu", "lr": 0.5,
+              "warmup_steps": 30, "checkpoint_every": 10, "lr_decay": 1.0}
     full = train_task("3bit", n_steps=60, **kwargs)
     assert len(full.rollbacks) >= 1
     for detected, restored, scale in full.rollbacks:

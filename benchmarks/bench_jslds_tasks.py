@@ -58,7 +58,7 @@ def run_task(task: str, args: argparse.Namespace) -> dict[str, dict]:
                             seed=args.seed + 10_000, n_starts=args.fp_starts)
         results[name] = {"hidden": hidden, "lr": res.config["lr"], "train_time_s": res.wall_time_s, "steps_per_s": res.steps / res.wall_time_s,
                          "eval_time_s": time.perf_counter() - t0, "final_train_loss": res.history["total"][-1],
-                         **ev}
+                         "rollbacks": res.rollbacks, **ev}
         r = results[name]
         msg = (f"  {task} {name}: RNN MSE {r['rnn']['mse']:.4g}, {ACCURACY[task]} {r['rnn'][ACCURACY[task]]:.3f}, "
                f"FP-linearisation error {r['baseline_error']:.4f} one-step, {r['baseline_error_free']:.4f} free-running "
@@ -66,6 +66,8 @@ def run_task(task: str, args: argparse.Namespace) -> dict[str, dict]:
                f"max q {r['max_fixed_point_q']:.1e})")
         if cotrain:
             msg += f", JSLDS relative error {r['relative_error']:.4f}, JSLDS MSE {r['jslds']['mse']:.4g}"
+        if res.rollbacks:
+            msg += f", {len(res.rollbacks)} divergence rewinds (lr ×{res.rollbacks[-1][2]:g})"
         print(msg + f"; {res.wall_time_s:.1f} s ({r['steps_per_s']:.1f} steps/s)", flush=True)
     return results
 

@@ -33,7 +33,7 @@ from neurodyn.jslds.tasks import EVAL_MUS, make_batch
 
 torch.set_num_threads(1)
 # torch's forward-mode AD loads its decompositions with torch.jit.script once per process (internal)
-pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
+pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated")
 
 
 def _cell(kind: str, m: int = 3, n: int = 5, **kw) -> nn.Module:

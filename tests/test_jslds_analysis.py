@@ -20,7 +20,7 @@ from neurodyn.jslds.analysis import (
 )
 
 torch.set_num_threads(1)
-pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
+pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated")
 
 
 class DiagonalLinearCell(nn.Module):

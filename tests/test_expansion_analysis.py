@@ -5,7 +5,11 @@ import pytest
 import torch
 from scipy.linalg import expm
 
-from neurodyn.analysis.expansion import expansion_modes, jpca_comparison, random_plane_angle
+from neurodyn.analysis.expansion import (
+    expansion_modes,
+    jpca_comparison,
+    random_plane_angle,
+)
 from neurodyn.errors import ConfigError
 
 DT = 0.01

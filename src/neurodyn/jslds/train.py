@@ -71,7 +71,6 @@ from neurodyn.jslds.core import (
     standard_loss,
 )
 from neurodyn.jslds.tasks import make_batch, task_spec
-from neurodyn.recording import write_atomically
 
 log = logging.getLogger("neurodyn.jslds")
 
@@ -150,16 +149,6 @@ def _fingerprint(config: dict[str, Any]) -> str:
     return json.dumps(keep, sort_keys=True)
 
 
-def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
-    write_atomically(lambda tmp: torch.save(state, tmp), path)
-
-
-def _load_checkpoint(path: Path, device: torch.device) -> dict[str, Any]:
-    from neurodyn.models.base import load_tensors
-
-    return load_tensors(path, device)
-
-
 def train_task(task: str, *, cotrain: bool, n_steps: int, batch_size: int = 256, lr: float | None = None,
                lr_decay: float = 0.9998, clip: float | None = 10.0, weights: JSLDSWeights | None = None,
                l2: float | None = None, hidden: int | None = None, seed: int = 0, device: str | torch.device = "auto",
@@ -205,10 +194,15 @@ def train_task(task: str, *, cotrain: bool, n_steps: int, batch_size: int = 256,
     step = resumed_from = 0
     lr_scale = 1.0
 
+    from neurodyn.models.base import (  # the model registry imports jslds
+        load_checkpoint,
+        save_checkpoint,
+    )
+
     ckpt = Path(checkpoint_path) if checkpoint_path is not None else None
     if resume and ckpt is not None and ckpt.exists():
-        state = _load_checkpoint(ckpt, dev)
-        saved = bytes(state["fingerprint"].tolist()).decode()
+        state = load_checkpoint(ckpt, dev)
+        saved = state["fingerprint"]
         if saved != _fingerprint(config):
             raise ConfigError("resume", f"{ckpt} was written by a run with other settings: {saved}")
         for name, module in modules.items():
@@ -224,13 +218,13 @@ def train_task(task: str, *, cotrain: bool, n_steps: int, batch_size: int = 256,
     def checkpoint() -> None:
         if ckpt is None:
             return
-        _save_checkpoint(ckpt, {
+        save_checkpoint(ckpt, {
             "modules": {name: m.state_dict() for name, m in modules.items()},
             "optimiser": optimiser.state_dict(), "generator": generator.get_state(), "step": torch.tensor(step),
             "history": {k: torch.tensor(v, dtype=torch.float64) for k, v in history.items()},
             "rollbacks": torch.tensor(rollbacks, dtype=torch.float64).reshape(-1, 3),
             "lr_scale": torch.tensor(lr_scale, dtype=torch.float64),
-            "fingerprint": torch.tensor(list(_fingerprint(config).encode()), dtype=torch.uint8)})
+            "fingerprint": _fingerprint(config)})
 
     def snapshot() -> dict[str, Any]:
         return copy.deepcopy({"modules": {name: m.state_dict() for name, m in modules.items()},

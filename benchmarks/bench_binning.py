@@ -23,7 +23,7 @@ def make_spikes(n_spikes: int, n_units: int, duration: float, seed: int = 0):
     times = rng.uniform(0.0, duration, n_spikes)
     offsets = np.searchsorted(units, np.arange(n_units + 1))
     for u in range(n_units):  # sort within each unit, as NWB stores them
-        times[offsets[u]: offsets[u + 1]].sort()
+        times[offsets[u] : offsets[u + 1]].sort()
     return times, units, offsets
 
 
@@ -34,7 +34,7 @@ def per_unit_histogram(times, offsets, starts, bin_size, n_bins):
     grid = np.concatenate([edges[:, :-1].ravel(), edges[-1:, -1]])
     counts = np.empty((starts.size, n_bins, offsets.size - 1), dtype=np.int64)
     for u in range(offsets.size - 1):
-        hist, _ = np.histogram(times[offsets[u]: offsets[u + 1]], bins=grid)
+        hist, _ = np.histogram(times[offsets[u] : offsets[u + 1]], bins=grid)
         counts[:, :, u] = hist.reshape(starts.size, n_bins)
     return counts
 
@@ -52,11 +52,15 @@ def main() -> None:
     n_bins = int(round(trial_length / args.bin_size))
     starts = np.arange(args.trials) * trial_length
     times, units, offsets = make_spikes(args.spikes, args.units, args.trials * trial_length)
-    print(f"{args.spikes:,} spikes, {args.units} units, {args.trials} trials × {n_bins} bins "
-          f"of {args.bin_size * 1e3:g} ms (best of {args.repeats})")
+    print(
+        f"{args.spikes:,} spikes, {args.units} units, {args.trials} trials × {n_bins} bins "
+        f"of {args.bin_size * 1e3:g} ms (best of {args.repeats})"
+    )
 
     t_base, expected = best_of(args.repeats, lambda: per_unit_histogram(times, offsets, starts, args.bin_size, n_bins))
-    t_ours, counts = best_of(args.repeats, lambda: spike_counts(times, units, args.units, starts, args.bin_size, n_bins))
+    t_ours, counts = best_of(
+        args.repeats, lambda: spike_counts(times, units, args.units, starts, args.bin_size, n_bins)
+    )
     if not np.array_equal(counts, expected):
         raise SystemExit("counts differ between the two methods")
     print(f"per-unit np.histogram loop : {t_base:7.3f} s  {args.spikes / t_base / 1e6:7.1f} M spikes/s")

@@ -29,10 +29,14 @@ def long_recording(n_units: int, seconds: float, rate_hz: float, seed: int = 0) 
     counts = rng.poisson(rate_hz * seconds, n_units)
     trains = [np.sort(rng.uniform(0, seconds, c)) for c in counts]
     return SpikeRecording(
-        source="synthetic", source_sha256="-", spike_times=np.concatenate(trains),
+        source="synthetic",
+        source_sha256="-",
+        spike_times=np.concatenate(trains),
         unit_offsets=np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
-        unit_ids=np.arange(n_units, dtype=np.int64), obs_intervals=[np.array([[0.0, seconds]])] * n_units,
-        extent=(0.0, seconds))
+        unit_ids=np.arange(n_units, dtype=np.int64),
+        obs_intervals=[np.array([[0.0, seconds]])] * n_units,
+        extent=(0.0, seconds),
+    )
 
 
 def measure(fn) -> tuple[float, float]:
@@ -56,16 +60,21 @@ def main() -> None:
     args = parser.parse_args()
 
     rec = long_recording(args.units, args.seconds, args.rate)
-    opts = BinningOptions.from_config({"bin_size_s": args.bin_size, "segment": "windows", "segment_length_s": 10.0,
-                                       "min_spikes": 0}, heldout={"fraction": 0.2})
+    opts = BinningOptions.from_config(
+        {"bin_size_s": args.bin_size, "segment": "windows", "segment_length_s": 10.0, "min_spikes": 0},
+        heldout={"fraction": 0.2},
+    )
     n_bins = int(args.seconds / args.bin_size)
-    print(f"{rec.spike_times.size:,} spikes, {args.units} units, {args.seconds:g} s at {args.bin_size * 1e3:g} ms "
-          f"= {n_bins * args.units / 1e6:.0f} M bins (recording itself: {rec.spike_times.nbytes / 2**20:.0f} MiB)")
+    print(
+        f"{rec.spike_times.size:,} spikes, {args.units} units, {args.seconds:g} s at {args.bin_size * 1e3:g} ms "
+        f"= {n_bins * args.units / 1e6:.0f} M bins (recording itself: {rec.spike_times.nbytes / 2**20:.0f} MiB)"
+    )
     work = Path(tempfile.mkdtemp())
     try:
         whole_mb, whole_s = measure(lambda: write_dataset(bin_recording(rec, opts), work / "whole.zarr"))
-        block_mb, block_s = measure(lambda: bin_to_store(rec, opts, work / "streamed.zarr",
-                                                         block_bytes=int(args.block_mb * 2**20)))
+        block_mb, block_s = measure(
+            lambda: bin_to_store(rec, opts, work / "streamed.zarr", block_bytes=int(args.block_mb * 2**20))
+        )
     finally:
         shutil.rmtree(work)
     print(f"in one piece       : peak {whole_mb:8.1f} MiB  {whole_s:6.2f} s")

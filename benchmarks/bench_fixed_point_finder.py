@@ -65,8 +65,17 @@ def gru(n: int, device: torch.device, *, gain: float = 1.5, structure: float = 4
     return step
 
 
-def visited_starts(step: Step, n: int, n_starts: int, device: torch.device, *, n_traj: int = 256,
-                   n_steps: int = 100, noise: float = 0.01, seed: int = 0) -> torch.Tensor:
+def visited_starts(
+    step: Step,
+    n: int,
+    n_starts: int,
+    device: torch.device,
+    *,
+    n_traj: int = 256,
+    n_steps: int = 100,
+    noise: float = 0.01,
+    seed: int = 0,
+) -> torch.Tensor:
     """(n_starts, n) states along trajectories from N(0, 1), steps log-uniform in 1..n_steps, plus noise."""
     gen = torch.Generator().manual_seed(seed)
     k = torch.floor(torch.exp(torch.rand(n_starts, generator=gen, dtype=torch.float64) * math.log(n_steps + 1)))
@@ -89,7 +98,7 @@ def sync(device: torch.device) -> None:
 
 def bench(name: str, step: Step, starts: torch.Tensor, *, max_iters: int, n_baseline: int) -> None:
     device = starts.device
-    adam_fixed_points(step, starts[:4], max_iters=20)          # warm-up (vmap/jacrev tracing, allocator)
+    adam_fixed_points(step, starts[:4], max_iters=20)  # warm-up (vmap/jacrev tracing, allocator)
     sync(device)
     t0 = time.perf_counter()
     batched = adam_fixed_points(step, starts, max_iters=max_iters)
@@ -100,7 +109,7 @@ def bench(name: str, step: Step, starts: torch.Tensor, *, max_iters: int, n_base
     single_it, single_q = [], []
     t0 = time.perf_counter()
     for i in pick.tolist():
-        one = adam_fixed_points(step, starts[i:i + 1], max_iters=max_iters)
+        one = adam_fixed_points(step, starts[i : i + 1], max_iters=max_iters)
         single_it.append(int(one.candidate_iterations[0]))
         single_q.append(float(one.candidate_q[0]))
     sync(device)
@@ -112,15 +121,21 @@ def bench(name: str, step: Step, starts: torch.Tensor, *, max_iters: int, n_base
     it_pick = float(np.mean(single_it))
     rate_batch = starts.shape[0] / t_batch
     rate_single = n_baseline / t_single
-    rate_single_adj = rate_single * it_pick / it_all      # as if the sample ran the batch's mean iterations
+    rate_single_adj = rate_single * it_pick / it_all  # as if the sample ran the batch's mean iterations
     print(f"\n{name}: L = {starts.shape[1]}, {starts.shape[0]} starts, max_iters {max_iters}, device {device}")
-    print(f"  batched : {t_batch:7.2f} s  {rate_batch:9.1f} candidates/s   ({batched.iterations} batch iterations, "
-          f"mean {it_all:.0f} per candidate; {len(batched)} fixed points, {int(batched.stable.sum())} stable; "
-          f"{batched.n_converged} converged, {batched.n_outliers} outliers)")
-    print(f"  one at a time ({n_baseline} candidates): {t_single:7.2f} s  {rate_single:9.1f} candidates/s "
-          f"(mean {it_pick:.0f} iterations; iteration-adjusted {rate_single_adj:.1f}/s); same q as batched: {same}")
-    print(f"  ratio batched / one-at-a-time: {rate_batch / rate_single:.1f}x "
-          f"(iteration-adjusted {rate_batch / rate_single_adj:.1f}x)")
+    print(
+        f"  batched : {t_batch:7.2f} s  {rate_batch:9.1f} candidates/s   ({batched.iterations} batch iterations, "
+        f"mean {it_all:.0f} per candidate; {len(batched)} fixed points, {int(batched.stable.sum())} stable; "
+        f"{batched.n_converged} converged, {batched.n_outliers} outliers)"
+    )
+    print(
+        f"  one at a time ({n_baseline} candidates): {t_single:7.2f} s  {rate_single:9.1f} candidates/s "
+        f"(mean {it_pick:.0f} iterations; iteration-adjusted {rate_single_adj:.1f}/s); same q as batched: {same}"
+    )
+    print(
+        f"  ratio batched / one-at-a-time: {rate_batch / rate_single:.1f}x "
+        f"(iteration-adjusted {rate_batch / rate_single_adj:.1f}x)"
+    )
 
 
 def main() -> None:

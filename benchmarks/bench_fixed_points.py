@@ -67,8 +67,9 @@ def trajectory_box(net, nonlinearity: str, lo, hi, n_traj: int = 2000, steps: in
     """Box of the states visited by simulated trajectories (second half), widened by ``margin``."""
     M, N, h, a, c = net
     gen = torch.Generator().manual_seed(0)
-    z = torch.as_tensor(lo) + torch.as_tensor(hi - lo) * torch.rand(n_traj, M.shape[1], generator=gen,
-                                                                    dtype=torch.float64)
+    z = torch.as_tensor(lo) + torch.as_tensor(hi - lo) * torch.rand(
+        n_traj, M.shape[1], generator=gen, dtype=torch.float64
+    )
     z_lo = z_hi = None
     for t in range(steps):
         z = piecewise_map(z, M, N, h, a, nonlinearity, c)
@@ -92,28 +93,35 @@ def compare_network(name: str, net, nl: str, args) -> None:
     M, N, h, a, c = net
     t_ex, ex = best_of(args.repeats, lambda: exact_fixed_points(M, N, h, a, nl, c, device=args.device))
     n_true = len(ex)
-    print(f"{name:26s} {'exact (' + ex.strategy + ')':32s} {ex.n_linear_solves:14,d} "
-          f"{n_true:>5d}/{n_true:<5d} {t_ex:8.4f}s")
+    print(
+        f"{name:26s} {'exact (' + ex.strategy + ')':32s} {ex.n_linear_solves:14,d} "
+        f"{n_true:>5d}/{n_true:<5d} {t_ex:8.4f}s"
+    )
     patterns = (2 if nl == "relu" else 3) ** M.shape[0]
     if patterns <= 3**12:
         t_bf, bf = best_of(args.repeats, lambda: brute_force_fixed_points(M, N, h, a, nl, c, device=args.device))
-        print(f"{'':26s} {'brute force':32s} {bf.n_linear_solves:14,d} {matched(bf, ex):>5d}/{n_true:<5d} "
-              f"{t_bf:8.4f}s   solves ×{bf.n_linear_solves / ex.n_linear_solves:.1f}, "
-              f"time ×{t_bf / t_ex:.1f} vs exact")
+        print(
+            f"{'':26s} {'brute force':32s} {bf.n_linear_solves:14,d} {matched(bf, ex):>5d}/{n_true:<5d} "
+            f"{t_bf:8.4f}s   solves ×{bf.n_linear_solves / ex.n_linear_solves:.1f}, "
+            f"time ×{t_bf / t_ex:.1f} vs exact"
+        )
     else:
         print(f"{'':26s} {'brute force':32s} {float(patterns):14.2e} {'—':>11s} {'—':>9s}   infeasible")
     for init in ("point", "pattern"):
         found, times = [], []
         for seed in range(args.rr_seeds):
             t0 = time.perf_counter()
-            rr = random_restart_fixed_points(M, N, h, a, nl, c, n_solves=ex.n_linear_solves, seed=seed, init=init,
-                                             device=args.device)
+            rr = random_restart_fixed_points(
+                M, N, h, a, nl, c, n_solves=ex.n_linear_solves, seed=seed, init=init, device=args.device
+            )
             times.append(time.perf_counter() - t0)
             found.append(matched(rr, ex))
         label = f"restarts from {init}s ({args.rr_seeds} seeds)"
-        print(f"{'':26s} {label:32s} {ex.n_linear_solves:14,d} {np.mean(found):5.1f}/{n_true:<5d} "
-              f"{np.mean(times):8.4f}s   finds {np.mean(found) / max(n_true, 1):.0%} (min {min(found)}, "
-              f"max {max(found)}), time ×{np.mean(times) / t_ex:.1f} vs exact")
+        print(
+            f"{'':26s} {label:32s} {ex.n_linear_solves:14,d} {np.mean(found):5.1f}/{n_true:<5d} "
+            f"{np.mean(times):8.4f}s   finds {np.mean(found) / max(n_true, 1):.0%} (min {min(found)}, "
+            f"max {max(found)}), time ×{np.mean(times) / t_ex:.1f} vs exact"
+        )
     print(f"{'':26s} {'':32s} ({int(ex.stable.sum())} of the {n_true} true fixed points are stable)")
 
 
@@ -135,33 +143,46 @@ def part_b(args) -> None:
     n_units = 128 if args.quick else 512
     net = sphere_net(n_units)
     M, N, h, a, c = net
-    print(f"\n(b) clipped N={n_units} R=3: K = {2 * n_units} hyperplanes, C(K+6, 3) = "
-          f"{math.comb(2 * n_units + 6, 3):,d} vertex systems at most")
+    print(
+        f"\n(b) clipped N={n_units} R=3: K = {2 * n_units} hyperplanes, C(K+6, 3) = "
+        f"{math.comb(2 * n_units + 6, 3):,d} vertex systems at most"
+    )
     header = f"{'box':34s} {'vertex systems':>15s} {'regions':>13s} {'fixed pts':>9s} {'stable':>6s} {'time':>9s}"
     print(header)
     print("-" * len(header))
     t_def, full = best_of(1, lambda: exact_fixed_points(M, N, h, a, "clipped", c, device=args.device))
     lo, hi = full.box
-    print(f"{'default |z| ≤ Σ|N||h|/(1−a)':34s} {full.n_vertex_systems:15,d} {full.n_regions:13,d} {len(full):9d} "
-          f"{int(full.stable.sum()):6d} {t_def:8.1f}s")
+    print(
+        f"{'default |z| ≤ Σ|N||h|/(1−a)':34s} {full.n_vertex_systems:15,d} {full.n_regions:13,d} {len(full):9d} "
+        f"{int(full.stable.sum()):6d} {t_def:8.1f}s"
+    )
     tlo, thi = trajectory_box(net, "clipped", lo, hi)
-    t_box, boxed = best_of(1, lambda: exact_fixed_points(M, N, h, a, "clipped", c, box=(tlo, thi),
-                                                         device=args.device))
+    t_box, boxed = best_of(1, lambda: exact_fixed_points(M, N, h, a, "clipped", c, box=(tlo, thi), device=args.device))
     inside = np.all((full.z >= tlo) & (full.z <= thi), axis=1)
-    print(f"{'from 2000 simulated trajectories':34s} {boxed.n_vertex_systems:15,d} {boxed.n_regions:13,d} "
-          f"{len(boxed):9d} {int(boxed.stable.sum()):6d} {t_box:8.1f}s")
-    print(f"  default box side ≈ {np.round(hi - lo, 2).tolist()}, trajectory box side ≈ {np.round(thi - tlo, 2).tolist()}")
-    print(f"  trajectory box keeps {int(inside.sum())} of the {len(full)} fixed points (all {int(full.stable.sum())} "
-          f"stable ones: {bool(np.all(inside[full.stable]))}); same points: "
-          f"{np.allclose(boxed.z, full.z[inside], atol=1e-9) if boxed.z.shape == full.z[inside].shape else False}")
-    print(f"  time ratio default/trajectory box: {t_def / t_box:.1f}×; "
-          f"{full.n_regions / t_def / 1e6:.2f} M regions/s (default box)")
+    print(
+        f"{'from 2000 simulated trajectories':34s} {boxed.n_vertex_systems:15,d} {boxed.n_regions:13,d} "
+        f"{len(boxed):9d} {int(boxed.stable.sum()):6d} {t_box:8.1f}s"
+    )
+    print(
+        f"  default box side ≈ {np.round(hi - lo, 2).tolist()}, trajectory box side ≈ {np.round(thi - tlo, 2).tolist()}"
+    )
+    print(
+        f"  trajectory box keeps {int(inside.sum())} of the {len(full)} fixed points (all {int(full.stable.sum())} "
+        f"stable ones: {bool(np.all(inside[full.stable]))}); same points: "
+        f"{np.allclose(boxed.z, full.z[inside], atol=1e-9) if boxed.z.shape == full.z[inside].shape else False}"
+    )
+    print(
+        f"  time ratio default/trajectory box: {t_def / t_box:.1f}×; "
+        f"{full.n_regions / t_def / 1e6:.2f} M regions/s (default box)"
+    )
     budget = 10**5
     t0 = time.perf_counter()
     rr = random_restart_fixed_points(M, N, h, a, "clipped", c, n_solves=budget, seed=0, device=args.device)
     t_rr = time.perf_counter() - t0
-    print(f"  random restarts from points, {budget:,d} solves: {matched(rr, full)}/{len(full)} found in {t_rr:.1f}s "
-          f"({full.n_linear_solves / budget:,.0f}× fewer solves than exact, no completeness guarantee)")
+    print(
+        f"  random restarts from points, {budget:,d} solves: {matched(rr, full)}/{len(full)} found in {t_rr:.1f}s "
+        f"({full.n_linear_solves / budget:,.0f}× fewer solves than exact, no completeness guarantee)"
+    )
 
 
 def main() -> None:
@@ -176,8 +197,10 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     args.repeats = args.repeats or (1 if args.quick else 3)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads, {os.cpu_count()} cores, "
-          f"device {args.device}\n")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads, {os.cpu_count()} cores, "
+        f"device {args.device}\n"
+    )
     part_a(args)
     if not args.skip_b:
         part_b(args)

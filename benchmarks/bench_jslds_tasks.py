@@ -50,20 +50,45 @@ def run_task(task: str, args: argparse.Namespace) -> dict[str, dict]:
     hidden = task_spec(task).hidden if args.hidden is None else args.hidden
     results = {}
     for name, cotrain in (("co-trained", True), ("standard", False)):
-        res = train_task(task, cotrain=cotrain, n_steps=args.steps, batch_size=args.batch_size, lr=args.lr,
-                         lr_decay=args.lr_decay, warmup_steps=args.warmup, hidden=hidden, seed=args.seed,
-                         device=args.device)
+        res = train_task(
+            task,
+            cotrain=cotrain,
+            n_steps=args.steps,
+            batch_size=args.batch_size,
+            lr=args.lr,
+            lr_decay=args.lr_decay,
+            warmup_steps=args.warmup,
+            hidden=hidden,
+            seed=args.seed,
+            device=args.device,
+        )
         t0 = time.perf_counter()
-        ev = evaluate_model(task, res.cell, res.readout, res.expansion, n_trials=args.eval_trials,
-                            seed=args.seed + 10_000, n_starts=args.fp_starts)
-        results[name] = {"hidden": hidden, "lr": res.config["lr"], "train_time_s": res.wall_time_s, "steps_per_s": res.steps / res.wall_time_s,
-                         "eval_time_s": time.perf_counter() - t0, "final_train_loss": res.history["total"][-1],
-                         "rollbacks": res.rollbacks, **ev}
+        ev = evaluate_model(
+            task,
+            res.cell,
+            res.readout,
+            res.expansion,
+            n_trials=args.eval_trials,
+            seed=args.seed + 10_000,
+            n_starts=args.fp_starts,
+        )
+        results[name] = {
+            "hidden": hidden,
+            "lr": res.config["lr"],
+            "train_time_s": res.wall_time_s,
+            "steps_per_s": res.steps / res.wall_time_s,
+            "eval_time_s": time.perf_counter() - t0,
+            "final_train_loss": res.history["total"][-1],
+            "rollbacks": res.rollbacks,
+            **ev,
+        }
         r = results[name]
-        msg = (f"  {task} {name}: RNN MSE {r['rnn']['mse']:.4g}, {ACCURACY[task]} {r['rnn'][ACCURACY[task]]:.3f}, "
-               f"FP-linearisation error {r['baseline_error']:.4f} one-step, {r['baseline_error_free']:.4f} free-running "
-               f"({r['n_exact_fixed_points']} fixed points q < 1e-10 of {r['n_fixed_points']} used, "
-               f"max q {r['max_fixed_point_q']:.1e})")
+        msg = (
+            f"  {task} {name}: RNN MSE {r['rnn']['mse']:.4g}, {ACCURACY[task]} {r['rnn'][ACCURACY[task]]:.3f}, "
+            f"FP-linearisation error {r['baseline_error']:.4f} one-step, {r['baseline_error_free']:.4f} free-running "
+            f"({r['n_exact_fixed_points']} fixed points q < 1e-10 of {r['n_fixed_points']} used, "
+            f"max q {r['max_fixed_point_q']:.1e})"
+        )
         if cotrain:
             msg += f", JSLDS relative error {r['relative_error']:.4f}, JSLDS MSE {r['jslds']['mse']:.4g}"
         if res.rollbacks:
@@ -79,8 +104,12 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--hidden", type=int, default=None, help="state size (default 32; --paper 100 / 128)")
     p.add_argument("--batch-size", type=int, default=None, help="trials per step (default 64; --paper 256)")
     p.add_argument("--lr", type=float, default=None, help="initial rate (default: the task's, 0.02 / 0.005)")
-    p.add_argument("--lr-decay", type=float, default=None,
-                   help="per-step factor (default 0.02^(1/steps): the rate ends at 2 %% of --lr)")
+    p.add_argument(
+        "--lr-decay",
+        type=float,
+        default=None,
+        help="per-step factor (default 0.02^(1/steps): the rate ends at 2 %% of --lr)",
+    )
     p.add_argument("--warmup", type=int, default=200, help="linear warm-up steps of the learning rate (default 200)")
     p.add_argument("--paper", action="store_true", help="the paper's sizes: hidden 100/128, batch 256, 20,000 steps")
     p.add_argument("--eval-trials", type=int, default=512)
@@ -98,16 +127,21 @@ def main(argv: list[str] | None = None) -> dict:
     if args.lr_decay is None:
         args.lr_decay = 0.02 ** (1.0 / args.steps)
     torch.set_num_threads(args.threads)
-    print(f"JSLDS tasks {args.tasks}: {args.steps} Adam steps, batch {args.batch_size}, hidden "
-          f"{args.hidden or 'paper (100 / 128)'}, lr {args.lr or 'task default'} × {args.lr_decay:.6f}^k "
-          f"(warm-up {args.warmup}), device {args.device}, seed {args.seed}, "
-          f"torch threads {torch.get_num_threads()}", flush=True)
+    print(
+        f"JSLDS tasks {args.tasks}: {args.steps} Adam steps, batch {args.batch_size}, hidden "
+        f"{args.hidden or 'paper (100 / 128)'}, lr {args.lr or 'task default'} × {args.lr_decay:.6f}^k "
+        f"(warm-up {args.warmup}), device {args.device}, seed {args.seed}, "
+        f"torch threads {torch.get_num_threads()}",
+        flush=True,
+    )
 
     t_start = time.perf_counter()
     results = {task: run_task(task, args) for task in args.tasks}
 
-    print("\n| task | training | RNN MSE | RNN acc. | JSLDS MSE | JSLDS rel. error (paper) | FP-lin. one-step (paper) "
-          "| FP-lin. free-running | train time | steps/s |\n|---|---|---|---|---|---|---|---|---|---|")
+    print(
+        "\n| task | training | RNN MSE | RNN acc. | JSLDS MSE | JSLDS rel. error (paper) | FP-lin. one-step (paper) "
+        "| FP-lin. free-running | train time | steps/s |\n|---|---|---|---|---|---|---|---|---|---|"
+    )
     ratios = {}
     for task, by in results.items():
         pub = PUBLISHED[task]
@@ -116,12 +150,16 @@ def main(argv: list[str] | None = None) -> dict:
             jslds_mse = f"{r['jslds']['mse']:.4g}" if co else "—"
             rel = f"{r['relative_error']:.4f} ({pub['jslds_relative_error']})" if co else "—"
             base = f"{r['baseline_error']:.4f}" + ("" if co else f" ({pub['baseline_error']})")
-            print(f"| {task} | {name} | {r['rnn']['mse']:.4g} | {r['rnn'][ACCURACY[task]]:.3f} | {jslds_mse} | {rel} | "
-                  f"{base} | {r['baseline_error_free']:.4f} | {r['train_time_s']:.1f} s | {r['steps_per_s']:.1f} |")
+            print(
+                f"| {task} | {name} | {r['rnn']['mse']:.4g} | {r['rnn'][ACCURACY[task]]:.3f} | {jslds_mse} | {rel} | "
+                f"{base} | {r['baseline_error_free']:.4f} | {r['train_time_s']:.1f} s | {r['steps_per_s']:.1f} |"
+            )
         co, std = by["co-trained"], by["standard"]
-        ratios[task] = {"one_step": co["relative_error"] / std["baseline_error"],
-                        "free": co["relative_error"] / std["baseline_error_free"],
-                        "paper": pub["jslds_relative_error"] / pub["baseline_error"]}
+        ratios[task] = {
+            "one_step": co["relative_error"] / std["baseline_error"],
+            "free": co["relative_error"] / std["baseline_error_free"],
+            "paper": pub["jslds_relative_error"] / pub["baseline_error"],
+        }
     print("\n| task | co-trained JSLDS error / standard FP-lin. one-step | / free-running | paper |\n|---|---|---|---|")
     for task, q in ratios.items():
         print(f"| {task} | {q['one_step']:.3f} | {q['free']:.3f} | {q['paper']:.3f} |")

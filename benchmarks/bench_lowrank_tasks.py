@@ -58,19 +58,46 @@ def run_task(task: str, args) -> dict[str, dict]:
     reg, _ = select_input_gain(base, train)
     out = reg.simulate(test.inputs, test.dt)
     k, r = reg.n_neurons, reg.rank
-    results = {"regression": {"neurons": k, "rank": r, "mse": masked_mse(out, test), "acc": sign_accuracy(out, test),
-                              "time_s": reg.fit_time_s, "train_loss": None}}
-    print(f"  {task}: regression k={k} r={r}: test MSE {results['regression']['mse']:.4g}, "
-          f"{reg.fit_time_s * 1e3:.1f} ms (flow rel. MSE {reg.rel_mse:.2g})", flush=True)
+    results = {
+        "regression": {
+            "neurons": k,
+            "rank": r,
+            "mse": masked_mse(out, test),
+            "acc": sign_accuracy(out, test),
+            "time_s": reg.fit_time_s,
+            "train_loss": None,
+        }
+    }
+    print(
+        f"  {task}: regression k={k} r={r}: test MSE {results['regression']['mse']:.4g}, "
+        f"{reg.fit_time_s * 1e3:.1f} ms (flow rel. MSE {reg.rel_mse:.2g})",
+        flush=True,
+    )
     for name, rank in (("BPTT low-rank", r), ("BPTT full-rank", None)):
-        res = train_bptt_rnn(train, n_neurons=k, rank=rank, n_steps=args.steps, batch_size=args.batch_size,
-                             lr=args.lr, readout=args.readout, seed=args.seed)
+        res = train_bptt_rnn(
+            train,
+            n_neurons=k,
+            rank=rank,
+            n_steps=args.steps,
+            batch_size=args.batch_size,
+            lr=args.lr,
+            readout=args.readout,
+            seed=args.seed,
+        )
         o = torch_outputs(res.model, test)
-        results[name] = {"neurons": k, "rank": rank if rank is not None else k, "mse": masked_mse(o, test),
-                         "acc": sign_accuracy(o, test), "time_s": res.wall_time_s,
-                         "train_loss": float(np.mean(res.losses[-10:]))}
-        print(f"  {task}: {name} k={k}: test MSE {results[name]['mse']:.4g}, {res.wall_time_s:.1f} s, "
-              f"final train loss {results[name]['train_loss']:.4g}", flush=True)
+        results[name] = {
+            "neurons": k,
+            "rank": rank if rank is not None else k,
+            "mse": masked_mse(o, test),
+            "acc": sign_accuracy(o, test),
+            "time_s": res.wall_time_s,
+            "train_loss": float(np.mean(res.losses[-10:])),
+        }
+        print(
+            f"  {task}: {name} k={k}: test MSE {results[name]['mse']:.4g}, {res.wall_time_s:.1f} s, "
+            f"final train loss {results[name]['train_loss']:.4g}",
+            flush=True,
+        )
     return results
 
 
@@ -83,23 +110,31 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--flipflop-steps", type=int, default=100, help="time steps per flip-flop trial (dt = 0.1)")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=3e-2)
-    p.add_argument("--readout", choices=("rates", "state"), default="rates",
-                   help="BPTT readout: W tanh(x) + c (Eq. 2, default) or W x + c")
+    p.add_argument(
+        "--readout",
+        choices=("rates", "state"),
+        default="rates",
+        help="BPTT readout: W tanh(x) + c (Eq. 2, default) or W x + c",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     p.add_argument("--quick", action="store_true", help="tiny budget: 128/128 trials, 300 Adam steps")
     p.add_argument("--json", metavar="OUT", help="write the results as JSON")
     args = p.parse_args(argv)
 
-    size = {"n_train": 128, "n_test": 128, "steps": 300} if args.quick else \
-        {"n_train": 512, "n_test": 256, "steps": 1500}
+    size = (
+        {"n_train": 128, "n_test": 128, "steps": 300} if args.quick else {"n_train": 512, "n_test": 256, "steps": 1500}
+    )
     for key, value in size.items():
         if getattr(args, key) is None:
             setattr(args, key, value)
     torch.set_num_threads(args.threads)
-    print(f"low-rank tasks: {args.tasks}, {args.n_train} train / {args.n_test} test trials, BPTT {args.steps} Adam "
-          f"steps (lr {args.lr}, batch {args.batch_size}, readout {args.readout}), seed {args.seed}, "
-          f"torch threads {torch.get_num_threads()}", flush=True)
+    print(
+        f"low-rank tasks: {args.tasks}, {args.n_train} train / {args.n_test} test trials, BPTT {args.steps} Adam "
+        f"steps (lr {args.lr}, batch {args.batch_size}, readout {args.readout}), seed {args.seed}, "
+        f"torch threads {torch.get_num_threads()}",
+        flush=True,
+    )
 
     t_start = time.perf_counter()
     results = {task: run_task(task, args) for task in args.tasks}
@@ -107,14 +142,20 @@ def main(argv: list[str] | None = None) -> dict:
     print("\n| task | method | neurons | rank | test MSE | sign acc. | wall time |\n|---|---|---|---|---|---|---|")
     for task, by_method in results.items():
         for name, r in by_method.items():
-            print(f"| {task} | {name} | {r['neurons']} | {r['rank']} | {r['mse']:.4g} | {r['acc']:.3f} | "
-                  f"{r['time_s']:.3g} s |")
+            print(
+                f"| {task} | {name} | {r['neurons']} | {r['rank']} | {r['mse']:.4g} | {r['acc']:.3f} | "
+                f"{r['time_s']:.3g} s |"
+            )
     print("\n| task | MSE reg/BPTT-LR | MSE reg/BPTT-FR | time reg/BPTT-LR | time reg/BPTT-FR |\n|---|---|---|---|---|")
     ratios = {}
     for task, by in results.items():
         reg, lr_, fr = by["regression"], by["BPTT low-rank"], by["BPTT full-rank"]
-        ratios[task] = {"mse_lr": reg["mse"] / lr_["mse"], "mse_fr": reg["mse"] / fr["mse"],
-                        "time_lr": reg["time_s"] / lr_["time_s"], "time_fr": reg["time_s"] / fr["time_s"]}
+        ratios[task] = {
+            "mse_lr": reg["mse"] / lr_["mse"],
+            "mse_fr": reg["mse"] / fr["mse"],
+            "time_lr": reg["time_s"] / lr_["time_s"],
+            "time_fr": reg["time_s"] / fr["time_s"],
+        }
         q = ratios[task]
         print(f"| {task} | {q['mse_lr']:.3g} | {q['mse_fr']:.3g} | {q['time_lr']:.3g} | {q['time_fr']:.3g} |")
     total = time.perf_counter() - t_start

@@ -36,8 +36,12 @@ DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "dsr" / "bursti
 
 def dataset(path: Path, n_samples: int):
     rec = read_source(path, sfreq=2000.0, n_samples=n_samples, channel_names=["V", "n", "h"])
-    return bin_recording(rec, BinningOptions.from_config({"bin_size_s": None, "segment": "continuous",
-                                                          "zscore": True}, heldout={"fraction": 0.0}))
+    return bin_recording(
+        rec,
+        BinningOptions.from_config(
+            {"bin_size_s": None, "segment": "continuous", "zscore": True}, heldout={"fraction": 0.0}
+        ),
+    )
 
 
 def fit(ds, options: dict, seed: int):
@@ -52,8 +56,12 @@ def scores(model, ds, burn_in: int = 1000) -> dict:
     if not np.isfinite(gen).all():
         return {"diverged": True}
     pse = metrics.power_spectrum_error(x, gen, 2000.0, split_hz=50.0, smoothing_sigma=2.0)
-    return {"d_kl": metrics.state_space_divergence(x, gen, n_bins=30), "pse_low": pse["low"],
-            "pse_high": pse["high"], "generated_std": gen.std(0).round(3).tolist()}
+    return {
+        "d_kl": metrics.state_space_divergence(x, gen, n_bins=30),
+        "pse_low": pse["low"],
+        "pse_high": pse["high"],
+        "generated_std": gen.std(0).round(3).tolist(),
+    }
 
 
 def main() -> None:
@@ -75,11 +83,15 @@ def main() -> None:
     n_iter = sum(args.iters)
     model, batched = fit(ds, options, seed=0)
     evidence = model.meta["fit"]["restart_laplace_log_evidence"]
-    print(f"bursting neuron T={args.T}, M={args.M}, tau={args.tau:g}, {n_iter} EM iterations, "
-          f"{args.restarts} restarts, {torch.get_num_threads()} thread(s)")
-    print(f"batched:        {batched:8.1f} s  ({n_iter * args.restarts / batched:.2f} restart-iterations/s); "
-          f"Laplace log-evidence per restart {[round(e, 1) for e in evidence]}, chosen "
-          f"{model.meta['fit']['best_restart']}, numerical back-offs {sum(model.meta['fit']['n_backoffs'])}")
+    print(
+        f"bursting neuron T={args.T}, M={args.M}, tau={args.tau:g}, {n_iter} EM iterations, "
+        f"{args.restarts} restarts, {torch.get_num_threads()} thread(s)"
+    )
+    print(
+        f"batched:        {batched:8.1f} s  ({n_iter * args.restarts / batched:.2f} restart-iterations/s); "
+        f"Laplace log-evidence per restart {[round(e, 1) for e in evidence]}, chosen "
+        f"{model.meta['fit']['best_restart']}, numerical back-offs {sum(model.meta['fit']['n_backoffs'])}"
+    )
     print(f"chosen model, free run vs data: {scores(model, ds)}")
     if args.no_baseline:
         return

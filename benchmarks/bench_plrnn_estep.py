@@ -38,10 +38,10 @@ def dense(diag: torch.Tensor, lower: torch.Tensor) -> torch.Tensor:
     T, M = diag.shape[-3], diag.shape[-1]
     H = torch.zeros(T * M, T * M, dtype=diag.dtype)
     for t in range(T):
-        H[t * M:(t + 1) * M, t * M:(t + 1) * M] = diag[0, 0, t]
+        H[t * M : (t + 1) * M, t * M : (t + 1) * M] = diag[0, 0, t]
         if t < T - 1:
-            H[(t + 1) * M:(t + 2) * M, t * M:(t + 1) * M] = lower[0, 0, t]
-            H[t * M:(t + 1) * M, (t + 1) * M:(t + 2) * M] = lower[0, 0, t].T
+            H[(t + 1) * M : (t + 2) * M, t * M : (t + 1) * M] = lower[0, 0, t]
+            H[t * M : (t + 1) * M, (t + 1) * M : (t + 2) * M] = lower[0, 0, t].T
     return H
 
 
@@ -70,8 +70,10 @@ def main() -> None:
     scale = (args.T / args.dense_T) ** 3
     t_dense = t_dense_small * scale
     print(f"block-tridiagonal solve + covariance blocks, T={args.T}, M={args.M}: {t_block * 1e3:.1f} ms")
-    print(f"dense Cholesky solve + inverse, T={args.dense_T}: {t_dense_small * 1e3:.1f} ms "
-          f"(max |Δz| vs block solve {err:.1e})")
+    print(
+        f"dense Cholesky solve + inverse, T={args.dense_T}: {t_dense_small * 1e3:.1f} ms "
+        f"(max |Δz| vs block solve {err:.1e})"
+    )
     if scale != 1:
         print(f"dense at T={args.T}, scaled by (T/{args.dense_T})^3 = {scale:.0f}: {t_dense:.1f} s")
     print(f"ratio dense / block: {t_dense / t_block:.0f}x")

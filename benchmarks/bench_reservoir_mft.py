@@ -30,19 +30,22 @@ def _parse() -> argparse.Namespace:
     parser.add_argument("--sizes", type=int, nargs="+", help="network sizes (default 250 500 1000 2000)")
     parser.add_argument("--seeds", type=int, help="seeds per size (default 3, quick 2)")
     parser.add_argument("--threads", type=int, default=1, help="BLAS/torch CPU threads (default 1)")
-    parser.add_argument("--device", default=None,
-                        help="eigenvalues: numpy (default), or a torch device (cpu, cuda) for torch.linalg.eigvals")
+    parser.add_argument(
+        "--device",
+        default=None,
+        help="eigenvalues: numpy (default), or a torch device (cpu, cuda) for torch.linalg.eigvals",
+    )
     return parser.parse_args()
 
 
 ARGS = _parse() if __name__ == "__main__" else None
-if ARGS is not None:   # BLAS threads must be fixed before numpy loads
+if ARGS is not None:  # BLAS threads must be fixed before numpy loads
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = str(ARGS.threads)
 
-import numpy as np
+import numpy as np  # noqa: E402 — after the thread settings above
 
-from neurodyn.theory.compare import compare_setting
+from neurodyn.theory.compare import compare_setting  # noqa: E402
 
 PANELS = (
     ("1A", "tanh", 1.5, (1.0,)),
@@ -60,13 +63,18 @@ def run_panel(label: str, phi: str, g: float, targets: tuple[float, ...], sizes,
     t0 = time.perf_counter()
     result = compare_setting(phi, g, targets, sizes=sizes, seeds=seeds, device=device)
     per_net = (time.perf_counter() - t0) / (seeds * len(sizes))
-    head = "; ".join(f"A={s['target']:g}: rho {s['rho']:.3f}, poles [{', '.join(fmt(p) for p in s['poles'])}], "
-                     f"{'stable' if s['stable'] else 'UNSTABLE'} (Nyquist: "
-                     f"{'stable' if s['nyquist_stable'] else 'UNSTABLE'})" for s in result["theory"])
+    head = "; ".join(
+        f"A={s['target']:g}: rho {s['rho']:.3f}, poles [{', '.join(fmt(p) for p in s['poles'])}], "
+        f"{'stable' if s['stable'] else 'UNSTABLE'} (Nyquist: "
+        f"{'stable' if s['nyquist_stable'] else 'UNSTABLE'})"
+        for s in result["theory"]
+    )
     print(f"Fig. {label}: phi = {phi}{'(x - 0.1)' if phi == 'relu' else ''}, g = {g}, targets = {list(targets)}")
     print(f"  MFT: {head}")
-    print(f"  {'N':>5} {'target':>6} {'predicted (MFT)':>18} {'measured (mean ± sd over seeds)':>34} "
-          f"{'#out':>4} {'G_OL max rel err':>16} {'s/net':>6}")
+    print(
+        f"  {'N':>5} {'target':>6} {'predicted (MFT)':>18} {'measured (mean ± sd over seeds)':>34} "
+        f"{'#out':>4} {'G_OL max rel err':>16} {'s/net':>6}"
+    )
     theory = {s["target"]: s for s in result["theory"]}
     for row in result["finite"]:
         th = theory[row["target"]]
@@ -79,8 +87,10 @@ def run_panel(label: str, phi: str, g: float, targets: tuple[float, ...], sizes,
                 meas += f", |im| {im.mean():.4f} ± {im.std():.4f}"
         else:
             meas = "in bulk (no outlier)"
-        print(f"  {row['n_units']:>5} {row['target']:>6g} {pred:>18} {meas:>34} {row['n_outliers']:>2}/{seeds} "
-              f"{row['gain_error_mean']:>10.4f} ± {row['gain_error_sd']:.3f} {per_net:>5.1f}")
+        print(
+            f"  {row['n_units']:>5} {row['target']:>6g} {pred:>18} {meas:>34} {row['n_outliers']:>2}/{seeds} "
+            f"{row['gain_error_mean']:>10.4f} ± {row['gain_error_sd']:.3f} {per_net:>5.1f}"
+        )
     print()
 
 
@@ -91,8 +101,10 @@ def main(args: argparse.Namespace) -> None:
         torch.set_num_threads(args.threads)
     sizes = args.sizes or ((250, 500, 1000) if args.quick else (250, 500, 1000, 2000))
     seeds = args.seeds or (2 if args.quick else 3)
-    print(f"numpy {np.__version__}, {args.threads} BLAS thread(s), {os.cpu_count()} cores, eigenvalues on "
-          f"{args.device or 'numpy'}; sizes {list(sizes)}, {seeds} seeds; w_FB ~ U(-1, 1)\n")
+    print(
+        f"numpy {np.__version__}, {args.threads} BLAS thread(s), {os.cpu_count()} cores, eigenvalues on "
+        f"{args.device or 'numpy'}; sizes {list(sizes)}, {seeds} seeds; w_FB ~ U(-1, 1)\n"
+    )
     t0 = time.perf_counter()
     for panel in PANELS:
         run_panel(*panel, sizes=sizes, seeds=seeds, device=args.device)

@@ -24,8 +24,13 @@ def write_record(args, total_time_s: float, **fields: Any) -> dict[str, Any]:
     total time and ``fields``; written to ``args.json`` when that option is set."""
     import torch
 
-    record = {"settings": {k: v for k, v in vars(args).items() if k != "json"}, "torch": torch.__version__,
-              "platform": platform.platform(), "total_time_s": total_time_s, **fields}
+    record = {
+        "settings": {k: v for k, v in vars(args).items() if k != "json"},
+        "torch": torch.__version__,
+        "platform": platform.platform(),
+        "total_time_s": total_time_s,
+        **fields,
+    }
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(record, fh, indent=1)

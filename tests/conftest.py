@@ -67,8 +67,11 @@ def write_nwb(
     from pynwb import NWBHDF5IO, NWBFile
     from pynwb.behavior import Position
 
-    nwbfile = NWBFile(session_description="test recording", identifier=path.stem,
-                      session_start_time=dt.datetime(2024, 1, 1, tzinfo=dt.UTC))
+    nwbfile = NWBFile(
+        session_description="test recording",
+        identifier=path.stem,
+        session_start_time=dt.datetime(2024, 1, 1, tzinfo=dt.UTC),
+    )
     if spike_trains is not None and len(spike_trains) == 0:
         from pynwb.misc import Units
 
@@ -87,15 +90,19 @@ def write_nwb(
         for name in trial_columns or {}:
             nwbfile.add_trial_column(name=name, description=name)
         for k, (start, stop) in enumerate(trials):
-            nwbfile.add_trial(start_time=start, stop_time=stop,
-                              **{n: v[k] for n, v in (trial_columns or {}).items()})
+            nwbfile.add_trial(start_time=start, stop_time=stop, **{n: v[k] for n, v in (trial_columns or {}).items()})
     if behavior is not None:
         from pynwb.behavior import SpatialSeries
 
         stamps, values = behavior
         module = nwbfile.create_processing_module("behavior", "behaviour")
-        module.add(Position(spatial_series=SpatialSeries(name="hand", data=values, timestamps=stamps,
-                                                         reference_frame="screen centre", unit="m")))
+        module.add(
+            Position(
+                spatial_series=SpatialSeries(
+                    name="hand", data=values, timestamps=stamps, reference_frame="screen centre", unit="m"
+                )
+            )
+        )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         with NWBHDF5IO(str(path), "w") as io:
@@ -111,6 +118,11 @@ def small_nwb(tmp_path) -> Path:
     trials = [(1.2 * k, 1.2 * k + 1.0) for k in range(12)]
     stamps = np.arange(0, 15, 0.01)
     hand = np.stack([np.sin(stamps), np.cos(stamps)], axis=1)
-    return write_nwb(tmp_path / "small.nwb", trains, trials=trials,
-                     trial_columns={"go_time": [s + 0.3 for s, _ in trials], "condition": [k % 3 for k in range(12)]},
-                     obs_intervals=[[[0.0, 15.0]]] * 10, behavior=(stamps, hand))
+    return write_nwb(
+        tmp_path / "small.nwb",
+        trains,
+        trials=trials,
+        trial_columns={"go_time": [s + 0.3 for s, _ in trials], "condition": [k % 3 for k in range(12)]},
+        obs_intervals=[[[0.0, 15.0]]] * 10,
+        behavior=(stamps, hand),
+    )

@@ -22,14 +22,16 @@ def test_npy_crop_and_bin_keep_the_samples(tmp_path):
     rec = read_source(tmp_path / "x.npy", sfreq=200.0, start_sample=50, n_samples=300, channel_names=["V", "n", "h"])
     assert rec.samples.shape == (300, 3) and rec.extent == (0.0, 1.5)
     np.testing.assert_array_equal(rec.samples, x[50:350])
-    ds = bin_recording(rec, BinningOptions.from_config({"bin_size_s": None, "segment": "continuous"},
-                                                       heldout={"fraction": 0.0}))
+    ds = bin_recording(
+        rec, BinningOptions.from_config({"bin_size_s": None, "segment": "continuous"}, heldout={"fraction": 0.0})
+    )
     assert ds["data"].shape == (1, 300, 3) and ds.attrs["sfreq"] == 200.0
     np.testing.assert_array_equal(ds["data"].values[0], x[50:350])
     assert list(ds["channel_name"].values) == ["V", "n", "h"]
     # binning by two samples averages pairs
-    ds2 = bin_recording(rec, BinningOptions.from_config({"bin_size_s": 0.01, "segment": "continuous"},
-                                                        heldout={"fraction": 0.0}))
+    ds2 = bin_recording(
+        rec, BinningOptions.from_config({"bin_size_s": 0.01, "segment": "continuous"}, heldout={"fraction": 0.0})
+    )
     np.testing.assert_allclose(ds2["data"].values[0], x[50:350].reshape(150, 2, 3).mean(1), rtol=1e-6)
 
 
@@ -75,8 +77,25 @@ def test_cli_ingests_an_array_and_leaves_nothing_on_error(tmp_path, capsys):
     x = _signal()
     np.save(tmp_path / "x.npy", x)
     out = tmp_path / "ds.zarr"
-    assert main(["ingest", str(tmp_path / "x.npy"), str(out), "--bin-size", "native", "--sfreq", "250",
-                 "--n-samples", "200", "--zscore", "--heldout-fraction", "0"]) == 0
+    assert (
+        main(
+            [
+                "ingest",
+                str(tmp_path / "x.npy"),
+                str(out),
+                "--bin-size",
+                "native",
+                "--sfreq",
+                "250",
+                "--n-samples",
+                "200",
+                "--zscore",
+                "--heldout-fraction",
+                "0",
+            ]
+        )
+        == 0
+    )
     ds = open_dataset(out)
     expected = (x[:200] - x[:200].mean(0)) / x[:200].std(0)
     np.testing.assert_allclose(ds["data"].values[0], expected, atol=1e-5)
@@ -89,8 +108,12 @@ def test_cli_ingests_an_array_and_leaves_nothing_on_error(tmp_path, capsys):
 def test_bursting_neuron_benchmark_window(bursting_neuron):
     """The rPLRNN benchmark input: the first 1,501 samples (0.5 ms) of the bursting neuron."""
     rec = read_source(bursting_neuron, sfreq=2000.0, n_samples=1501, channel_names=["V", "n", "h"])
-    ds = bin_recording(rec, BinningOptions.from_config({"bin_size_s": None, "segment": "continuous", "zscore": True},
-                                                       heldout={"fraction": 0.0}))
+    ds = bin_recording(
+        rec,
+        BinningOptions.from_config(
+            {"bin_size_s": None, "segment": "continuous", "zscore": True}, heldout={"fraction": 0.0}
+        ),
+    )
     data = ds["data"].values[0]
     assert data.shape == (1501, 3)
     np.testing.assert_allclose(data.mean(0), 0, atol=1e-5)

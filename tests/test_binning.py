@@ -76,8 +76,12 @@ def test_merge_intervals():
 def test_observed_mask_matches_brute_force():
     starts = np.arange(0.0, 5.0, 1.0)
     edges = binning.bin_edges(starts, 0.1, 10)
-    intervals = [np.array([[0.0, 2.35], [3.0, 5.0]]), np.array([[0.0, 5.0]]), np.zeros((0, 2)),
-                 np.array([[0.0, 2.35], [3.0, 5.0]])]
+    intervals = [
+        np.array([[0.0, 2.35], [3.0, 5.0]]),
+        np.array([[0.0, 5.0]]),
+        np.zeros((0, 2)),
+        np.array([[0.0, 2.35], [3.0, 5.0]]),
+    ]
     mask = binning.observed_mask(intervals, edges, tolerance=1e-9)
     for u, iv in enumerate(intervals):
         for w in range(edges.shape[0]):
@@ -98,16 +102,18 @@ def test_resample_series_bin_means_interpolation_and_outside():
     np.testing.assert_allclose(out[..., 1], 1.0)
     # bins narrower than the sampling step are interpolated at their centres
     fine = binning.bin_edges(np.array([0.5002]), 0.001, 5)  # 0.5002 … 0.5052: no sample inside
-    np.testing.assert_allclose(binning.resample_series(stamps, values, fine)[0, :, 0],
-                               0.5002 + (np.arange(5) + 0.5) * 0.001, atol=1e-12)
+    np.testing.assert_allclose(
+        binning.resample_series(stamps, values, fine)[0, :, 0], 0.5002 + (np.arange(5) + 0.5) * 0.001, atol=1e-12
+    )
     late = binning.bin_edges(np.array([3.0]), 0.1, 2)
     assert np.isnan(binning.resample_series(stamps, values, late)).all()
 
 
 def test_continuous_windows_average_blocks():
     samples = np.arange(40, dtype=np.float32).reshape(20, 2)
-    out = binning.continuous_windows(samples, sfreq=10.0, first_time=0.0, starts=np.array([0.0, 1.0]),
-                                     n_bins=2, samples_per_bin=4)
+    out = binning.continuous_windows(
+        samples, sfreq=10.0, first_time=0.0, starts=np.array([0.0, 1.0]), n_bins=2, samples_per_bin=4
+    )
     np.testing.assert_allclose(out[0, 0], samples[0:4].mean(0))
     np.testing.assert_allclose(out[1, 1], samples[14:18].mean(0))
     with pytest.raises(ValueError):

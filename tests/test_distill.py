@@ -66,5 +66,6 @@ def test_runaway_states_are_left_out():
     import pytest
 
     from neurodyn.errors import NeurodynError
+
     with pytest.raises(NeurodynError, match="usable visited states"):
         distill_dynamics(dyn, runaway, source)

@@ -23,10 +23,10 @@ def _system(n: int = 16, n_conditions: int = 10, repeats: int = 2, n_time: int =
     gen = np.zeros((n, n))
     for k, f in enumerate(FREQS):
         w = 2 * np.pi * f
-        gen[2 * k:2 * k + 2, 2 * k:2 * k + 2] = [[-0.2, -w], [w, -0.2]]
-    gen[6:, 6:] = -40.0 * np.eye(n - 6)        # fast real decay: no rotation plane among the top ones
+        gen[2 * k : 2 * k + 2, 2 * k : 2 * k + 2] = [[-0.2, -w], [w, -0.2]]
+    gen[6:, 6:] = -40.0 * np.eye(n - 6)  # fast real decay: no rotation plane among the top ones
     jac = q @ expm(gen * DT) @ q.T
-    x0 = rng.standard_normal((n_conditions, 6)) @ q[:, :6].T    # initial states in the rotation planes
+    x0 = rng.standard_normal((n_conditions, 6)) @ q[:, :6].T  # initial states in the rotation planes
     trials = np.repeat(x0, repeats, axis=0)
     states = [trials]
     for _ in range(n_time - 1):
@@ -38,7 +38,7 @@ def _system(n: int = 16, n_conditions: int = 10, repeats: int = 2, n_time: int =
     def step(z: torch.Tensor) -> torch.Tensor:
         return z @ step_matrix.T
 
-    planes = np.stack([q[:, 2 * k:2 * k + 2] for k in range(3)])
+    planes = np.stack([q[:, 2 * k : 2 * k + 2] for k in range(3)])
     return step, latents, conditions, planes, jac
 
 
@@ -49,7 +49,7 @@ def test_jpca_planes_match_the_eigen_planes_of_the_linear_dynamics():
     summary, projection, names = jpca_comparison(step, latents, expansion, conditions, DT)
     assert summary["n_conditions"] == 10 and len(names) == 10 and projection.shape == (10, 50, 2)
     np.testing.assert_allclose(sorted(summary["jslds_frequencies_hz"]), sorted(FREQS), rtol=1e-9)
-    np.testing.assert_allclose(summary["jslds_decay_s"], 5.0, rtol=1e-9)   # τ = 1 / 0.2 s
+    np.testing.assert_allclose(summary["jslds_decay_s"], 5.0, rtol=1e-9)  # τ = 1 / 0.2 s
     # each jPCA plane is one of the eigen-planes (angles < 1°), matched to the one rotating at its frequency
     assert max(summary["matched_angle_deg"]) < 1.0
     jslds_hz = np.array(summary["jslds_frequencies_hz"])[summary["match"]]

@@ -67,7 +67,7 @@ def real_matrix(eigenvalues: list[complex], rng: np.random.Generator) -> np.ndar
     i = 0
     for blk in blocks:
         k = blk.shape[0]
-        D[i:i + k, i:i + k] = blk
+        D[i : i + k, i : i + k] = blk
         i += k
     S = rng.standard_normal(D.shape) + 2 * np.eye(len(D))
     return S @ D @ np.linalg.inv(S)
@@ -83,11 +83,14 @@ def assert_eigenvectors(point_z: np.ndarray, J: np.ndarray, lam: np.ndarray, R: 
 # --- affine maps ---------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("eigenvalues,stable", [
-    ([0.5, -0.3, 0.6 + 0.3j], True),
-    ([1.5, -1.3, 1.1 + 0.5j], False),
-    ([1.2, 0.4, 0.3 + 0.2j], False),    # a saddle
-])
+@pytest.mark.parametrize(
+    "eigenvalues,stable",
+    [
+        ([0.5, -0.3, 0.6 + 0.3j], True),
+        ([1.5, -1.3, 1.1 + 0.5j], False),
+        ([1.2, 0.4, 0.3 + 0.2j], False),  # a saddle
+    ],
+)
 def test_affine_map_fixed_point_eigenvalues_and_stability(eigenvalues, stable):
     rng = np.random.default_rng(1)
     A = real_matrix(eigenvalues, rng)
@@ -104,8 +107,9 @@ def test_affine_map_fixed_point_eigenvalues_and_stability(eigenvalues, stable):
     np.testing.assert_allclose(np.sort(np.abs(res.eigenvalues[0]))[::-1], np.sort(np.abs(expected))[::-1], atol=1e-9)
     np.testing.assert_allclose(np.sort_complex(res.eigenvalues[0]), np.sort_complex(expected), atol=1e-9)
     np.testing.assert_allclose(res.jacobians[0], A, atol=1e-12)
-    assert_eigenvectors(res.z[0], res.jacobians[0], res.eigenvalues[0], res.right_eigenvectors[0],
-                        res.left_eigenvectors[0])
+    assert_eigenvectors(
+        res.z[0], res.jacobians[0], res.eigenvalues[0], res.right_eigenvectors[0], res.left_eigenvectors[0]
+    )
     (fp,) = res.to_fixed_points()
     assert fp.method == "adam" and fp.q == res.q[0] and fp.stable == stable
     assert fp.residual == pytest.approx(np.sqrt(2 * res.q[0]))
@@ -120,8 +124,9 @@ def test_float32_map_is_searched_in_float64_and_evaluated_in_float32():
         assert h.dtype == torch.float32
         return h @ A.T + c
 
-    res = adam_fixed_points(step, torch.randn(30, 2, generator=torch.Generator().manual_seed(0)),
-                            step_dtype=torch.float32)
+    res = adam_fixed_points(
+        step, torch.randn(30, 2, generator=torch.Generator().manual_seed(0)), step_dtype=torch.float32
+    )
     assert len(res) == 1 and res.z.dtype == np.float64
     np.testing.assert_allclose(res.z[0], z_star, atol=1e-5)
     assert res.q[0] < 1e-10
@@ -144,8 +149,9 @@ def test_diagonal_tanh_network_all_nine_fixed_points_and_their_kinds():
         (i,) = np.flatnonzero(np.linalg.norm(res.z - z_ref, axis=1) < 1e-12)
         assert res.stable[i] == stable and classify(res.eigenvalues[i]) == kind
         np.testing.assert_allclose(np.sort(res.eigenvalues[i].real), np.sort(w / np.cosh(w * z_ref) ** 2), atol=1e-12)
-        assert_eigenvectors(res.z[i], res.jacobians[i], res.eigenvalues[i], res.right_eigenvectors[i],
-                            res.left_eigenvectors[i])
+        assert_eigenvectors(
+            res.z[i], res.jacobians[i], res.eigenvalues[i], res.right_eigenvectors[i], res.left_eigenvectors[i]
+        )
     kinds = sorted(classify(e) for e in res.eigenvalues)
     assert kinds == ["saddle"] * 4 + ["stable node"] * 4 + ["unstable node"]
 
@@ -153,7 +159,7 @@ def test_diagonal_tanh_network_all_nine_fixed_points_and_their_kinds():
 def test_left_and_right_eigenvectors_of_a_random_tanh_network():
     rng = np.random.default_rng(2)
     n = 6
-    W = torch.tensor(3.0 * rng.standard_normal((n, n)) / np.sqrt(n))   # this seed: 5 fixed points
+    W = torch.tensor(3.0 * rng.standard_normal((n, n)) / np.sqrt(n))  # this seed: 5 fixed points
     b = torch.tensor(0.2 * rng.standard_normal(n))
     starts = torch.tensor(rng.uniform(-1, 1, (200, n)))
     res = adam_fixed_points(lambda h: torch.tanh(h @ W.T + b), starts)
@@ -163,8 +169,9 @@ def test_left_and_right_eigenvectors_of_a_random_tanh_network():
         np.testing.assert_allclose(torch.tanh(W @ z + b).numpy(), res.z[i], atol=1e-12)
         J = (1 - torch.tanh(W @ z + b) ** 2)[:, None] * W
         np.testing.assert_allclose(res.jacobians[i], J.numpy(), atol=1e-12)
-        assert_eigenvectors(res.z[i], res.jacobians[i], res.eigenvalues[i], res.right_eigenvectors[i],
-                            res.left_eigenvectors[i])
+        assert_eigenvectors(
+            res.z[i], res.jacobians[i], res.eigenvalues[i], res.right_eigenvectors[i], res.left_eigenvectors[i]
+        )
     fps = res.to_fixed_points()
     np.testing.assert_allclose(fps[0].right_eigenvectors, res.right_eigenvectors[0])
     np.testing.assert_allclose(fps[0].left_eigenvectors, res.left_eigenvectors[0])
@@ -217,16 +224,16 @@ def cubic(h: torch.Tensor) -> torch.Tensor:
 def test_outliers_are_dropped_and_duplicates_merged():
     rng = np.random.default_rng(0)
     near = rng.uniform(-1, 1, (50, 1))
-    far = np.array([[20.0], [21.0]])             # these descend to the fixed point at 30
+    far = np.array([[20.0], [21.0]])  # these descend to the fixed point at 30
     starts = torch.tensor(np.vstack([near, far]))
     spread = np.sqrt(((starts.numpy() - starts.numpy().mean(0)) ** 2).sum(1).mean())
-    assert 30 - starts.numpy().mean() > 5 * spread   # 30 lies beyond 5 spreads of the starts' centroid
+    assert 30 - starts.numpy().mean() > 5 * spread  # 30 lies beyond 5 spreads of the starts' centroid
     res = adam_fixed_points(cubic, starts, outlier_distance=5.0)
     assert res.n_outliers == 2 and res.n_converged == 50 and res.n_duplicates == 49
     assert len(res) == 1 and abs(res.z[0, 0]) < 1e-12 and not res.stable[0]
     every = adam_fixed_points(cubic, starts, outlier_distance=float("inf"))
     assert every.n_outliers == 0 and every.n_duplicates == 50 and len(every) == 2
-    assert every.counts.tolist() == [50, 2]     # most-visited first
+    assert every.counts.tolist() == [50, 2]  # most-visited first
     np.testing.assert_allclose(every.z[:, 0], [0.0, 30.0], atol=1e-10)
     assert every.stable.tolist() == [False, True]
     # a merge radius wider than the gap makes one point of two: the lowest-q one is kept
@@ -245,18 +252,25 @@ def test_noise_is_seeded_and_acceptance_threshold_applies():
     b = adam_fixed_points(step, starts, noise_scale=0.3, seed=4)
     np.testing.assert_array_equal(a.z, b.z)
     np.testing.assert_array_equal(a.candidate_q, b.candidate_q)
-    assert len(adam_fixed_points(step, starts)) == 1      # identical starts, no noise: one basin
+    assert len(adam_fixed_points(step, starts)) == 1  # identical starts, no noise: one basin
     # stopping the descent early leaves q above a strict acceptance threshold: nothing converges
     few = adam_fixed_points(step, starts, noise_scale=0.3, seed=4, max_iters=2, accept_q=1e-14, tol_q=1e-14)
     assert few.iterations == 2 and few.n_converged == 0 and len(few) == 0 and few.z.shape == (0, 2)
     assert few.to_fixed_points() == [] and np.all(few.candidate_iterations == 2)
 
 
-@pytest.mark.parametrize("kwargs,field", [
-    ({"tol_q": 0.0}, "tol_q"), ({"tol_unique": -1.0}, "tol_unique"), ({"max_iters": 0}, "max_iters"),
-    ({"lr": float("nan")}, "lr"), ({"noise_scale": -0.1}, "noise_scale"), ({"lr_shrink": 1.5}, "lr_growth"),
-    ({"max_iters": 2.5}, "max_iters"),
-])
+@pytest.mark.parametrize(
+    "kwargs,field",
+    [
+        ({"tol_q": 0.0}, "tol_q"),
+        ({"tol_unique": -1.0}, "tol_unique"),
+        ({"max_iters": 0}, "max_iters"),
+        ({"lr": float("nan")}, "lr"),
+        ({"noise_scale": -0.1}, "noise_scale"),
+        ({"lr_shrink": 1.5}, "lr_growth"),
+        ({"max_iters": 2.5}, "max_iters"),
+    ],
+)
 def test_bad_options_are_config_errors(kwargs, field):
     with pytest.raises(ConfigError, match=field):
         adam_fixed_points(torch.tanh, torch.zeros(3, 2), **kwargs)
@@ -265,15 +279,17 @@ def test_bad_options_are_config_errors(kwargs, field):
 
 
 def test_fixed_point_json_has_q_only_when_known_and_find_fixed_points_uses_adam():
-    plain = FixedPoint(z=np.zeros(1), jacobian=np.eye(1) * 0.5, eigenvalues=np.array([0.5 + 0j]), stable=True,
-                       method="exact")
+    plain = FixedPoint(
+        z=np.zeros(1), jacobian=np.eye(1) * 0.5, eigenvalues=np.array([0.5 + 0j]), stable=True, method="exact"
+    )
     assert "q" not in plain.to_json(1.0)
-    with_q = FixedPoint(z=np.zeros(1), jacobian=np.eye(1) * 0.5, eigenvalues=np.array([0.5 + 0j]), stable=True,
-                        method="adam", q=1e-20)
+    with_q = FixedPoint(
+        z=np.zeros(1), jacobian=np.eye(1) * 0.5, eigenvalues=np.array([0.5 + 0j]), stable=True, method="adam", q=1e-20
+    )
     assert with_q.to_json(1.0)["q"] == 1e-20
     assert set(with_q.to_json(1.0)) == set(plain.to_json(1.0)) | {"q"}
 
-    def step(z, u=None):   # z ↦ z + 0.1·(z₁ − z₁³, −z₂): stable (±1, 0), a saddle at 0
+    def step(z, u=None):  # z ↦ z + 0.1·(z₁ − z₁³, −z₂): stable (±1, 0), a saddle at 0
         z = z.to(torch.float64)
         return z + 0.1 * torch.stack([z[..., 0] - z[..., 0] ** 3, -z[..., 1]], -1)
 
@@ -299,8 +315,25 @@ def _tanh_archive(tmp_path, name="tanh.npz", **override):
 def test_cli_finds_the_fixed_points_of_a_tanh_archive(tmp_path, capsys):
     path = _tanh_archive(tmp_path)
     target = tmp_path / "sub" / "fp.json"
-    assert main(["fixed-points", str(path), "--device", "cpu", "--n-starts", "512", "--seed", "1",
-                 "--dt", "0.01", "--out", str(target)]) == 0
+    assert (
+        main(
+            [
+                "fixed-points",
+                str(path),
+                "--device",
+                "cpu",
+                "--n-starts",
+                "512",
+                "--seed",
+                "1",
+                "--dt",
+                "0.01",
+                "--out",
+                str(target),
+            ]
+        )
+        == 0
+    )
     out = json.loads(target.read_text())
     assert sorted(p.name for p in target.parent.iterdir()) == ["fp.json"]
     assert out["model"] == "tanh_rnn" and out["method"] == "adam" and out["n_units"] == 2 and out["dt"] == 0.01
@@ -316,23 +349,44 @@ def test_cli_finds_the_fixed_points_of_a_tanh_archive(tmp_path, capsys):
         assert p["stable"] == match[1]
         assert all(len(e) == 2 for e in p["eigenvalues"]) and len(p["time_constants_s"]) == 2
     # the same seed gives the same answer; --box keeps the points inside it
-    assert main(["fixed-points", str(path), "--device", "cpu", "--n-starts", "512", "--seed", "1", "--dt", "0.01",
-                 "--box", "0", "2"]) == 0
+    assert (
+        main(
+            [
+                "fixed-points",
+                str(path),
+                "--device",
+                "cpu",
+                "--n-starts",
+                "512",
+                "--seed",
+                "1",
+                "--dt",
+                "0.01",
+                "--box",
+                "0",
+                "2",
+            ]
+        )
+        == 0
+    )
     boxed = json.loads(capsys.readouterr().out)
     assert boxed["n_fixed_points"] == 4 and all(min(p["z"]) >= 0 for p in boxed["fixed_points"])
 
 
-@pytest.mark.parametrize("override,field", [
-    ({"W": np.array([[np.nan, 0.0], [0.0, 1.5]])}, "'W'"),
-    ({"b": np.zeros(3)}, "'b'"),
-    ({"b": np.zeros((2, 1))}, "'b'"),
-    ({"W": np.ones((2, 3))}, "'W'"),
-    ({"A": np.ones(2)}, "'A'"),
-    ({"h": np.zeros(2)}, "'h'"),
-    ({"W": None}, "'W'"),
-    ({"b": None}, "'b'"),
-    ({"b": np.array(["x", "y"])}, "'b'"),
-])
+@pytest.mark.parametrize(
+    "override,field",
+    [
+        ({"W": np.array([[np.nan, 0.0], [0.0, 1.5]])}, "'W'"),
+        ({"b": np.zeros(3)}, "'b'"),
+        ({"b": np.zeros((2, 1))}, "'b'"),
+        ({"W": np.ones((2, 3))}, "'W'"),
+        ({"A": np.ones(2)}, "'A'"),
+        ({"h": np.zeros(2)}, "'h'"),
+        ({"W": None}, "'W'"),
+        ({"b": None}, "'b'"),
+        ({"b": np.array(["x", "y"])}, "'b'"),
+    ],
+)
 def test_cli_rejects_bad_tanh_archives_naming_file_and_field(tmp_path, capsys, override, field):
     from neurodyn.analysis.fixed_points.command import load_weights
 
@@ -351,8 +405,15 @@ def test_cli_rejects_bad_search_options_and_options_that_do_not_apply(tmp_path, 
 
     path = _tanh_archive(tmp_path)
     target = tmp_path / "fp.json"
-    for option, value in (("--n-starts", "0"), ("--max-iters", "-3"), ("--tol-q", "nan"), ("--tol-q", "0"),
-                          ("--tol-unique", "-1"), ("--seed", "-1"), ("--cycles", "2")):
+    for option, value in (
+        ("--n-starts", "0"),
+        ("--max-iters", "-3"),
+        ("--tol-q", "nan"),
+        ("--tol-q", "0"),
+        ("--tol-unique", "-1"),
+        ("--seed", "-1"),
+        ("--cycles", "2"),
+    ):
         assert main(["fixed-points", str(path), option, value, "--out", str(target)]) == 1
         assert option in capsys.readouterr().err and not target.exists()
     with pytest.raises(ConfigError, match="--tol-q"):
@@ -361,7 +422,7 @@ def test_cli_rejects_bad_search_options_and_options_that_do_not_apply(tmp_path, 
     np.savez(plrnn, A=np.array([0.5]), W=np.array([[-2.0]]), h=np.array([1.0]))
     with pytest.raises(ConfigError, match="--n-starts"):
         fixed_points_report(plrnn, n_starts=10)
-    assert main(["fixed-points", str(plrnn)]) == 0     # the PLRNN archive itself is fine
+    assert main(["fixed-points", str(plrnn)]) == 0  # the PLRNN archive itself is fine
     assert json.loads(capsys.readouterr().out)["model"] == "plrnn"
 
 

@@ -76,15 +76,17 @@ def test_exact_matches_brute_force_on_random_networks(nonlinearity, rank):
         assert_same_points(found, expected)
         assert np.all(found.residuals < 1e-9)
         interior = ~found.on_boundary
-        assert [r for r, i in zip(found.regions, interior) if i] == \
-            [r for r, i in zip(expected.regions, ~expected.on_boundary) if i]
+        assert [r for r, i in zip(found.regions, interior) if i] == [
+            r for r, i in zip(expected.regions, ~expected.on_boundary) if i
+        ]
         multi += len(expected) >= 2
         if seed < 10:
             # the other enumeration strategy must agree too (dedup = the paper's Algorithm 1)
             other = "dedup" if nonlinearity == "clipped" else "canonical"
             box = None if other == "dedup" else (np.full(rank, -40.0), np.full(rank, 40.0))
-            assert_same_points(exact_fixed_points(M, N, h, a, nonlinearity, c, strategy=other, box=box), expected,
-                               box=box)
+            assert_same_points(
+                exact_fixed_points(M, N, h, a, nonlinearity, c, strategy=other, box=box), expected, box=box
+            )
     # the comparison is only informative if many networks have several fixed points
     assert multi >= 0.15 * n_nets, f"only {multi}/{n_nets} networks have ≥ 2 fixed points"
 
@@ -140,8 +142,13 @@ def _degenerate_cases():
     M = np.array([[1.0], [2.0], [-1.0], [0.5]])
     cases["rank 1: coincident points"] = (M, 0.9 * M, np.array([0.5, 1.0, -0.5, 0.1]), 0.4, None)
     M = rng.standard_normal((6, 4))
-    cases["rank 4, general position"] = (M, 0.5 * M + 0.2 * rng.standard_normal((6, 4)), rng.standard_normal(6),
-                                         np.array([0.1, 0.3, 0.5, 0.7]), None)
+    cases["rank 4, general position"] = (
+        M,
+        0.5 * M + 0.2 * rng.standard_normal((6, 4)),
+        rng.standard_normal(6),
+        np.array([0.1, 0.3, 0.5, 0.7]),
+        None,
+    )
     return cases
 
 
@@ -235,8 +242,7 @@ def test_jacobian_matches_jacrev_and_points_are_fixed(nonlinearity):
                 continue
             jr = torch.func.jacrev(lambda x, w=(M, N, h, a, c): piecewise_map(x, *w[:4], nonlinearity, w[4]))(zt)
             np.testing.assert_allclose(jac, jr.numpy(), atol=1e-12)
-            np.testing.assert_allclose(np.sort_complex(eig), np.sort_complex(np.linalg.eigvals(jr.numpy())),
-                                       atol=1e-10)
+            np.testing.assert_allclose(np.sort_complex(eig), np.sort_complex(np.linalg.eigvals(jr.numpy())), atol=1e-10)
             assert stable == (np.abs(np.linalg.eigvals(jr.numpy())).max() < 1)
             checked += 1
     assert checked >= 20
@@ -326,8 +332,9 @@ def test_random_restart_finds_a_subset_of_the_exact_set(nonlinearity):
 
 
 def test_random_restart_counts_and_finds_a_stable_point():
-    res = random_restart_fixed_points(np.array([[1.0]]), np.array([[0.8]]), np.array([-0.2]), 0.5, "relu",
-                                      n_solves=37, batch=8)
+    res = random_restart_fixed_points(
+        np.array([[1.0]]), np.array([[0.8]]), np.array([-0.2]), 0.5, "relu", n_solves=37, batch=8
+    )
     assert res.n_linear_solves == 37
     np.testing.assert_allclose(res.z[:, 0][:1], [0.0], atol=1e-12)
 
@@ -363,8 +370,9 @@ def test_torch_inputs_and_conversion_to_project_fixed_points():
     rng = np.random.default_rng(2)
     M, N, h, a, c = random_network(rng, 6, 2, "clipped")
     res_np = exact_fixed_points(M, N, h, a, "clipped", c)
-    res_t = exact_fixed_points(torch.tensor(M), torch.tensor(N), torch.tensor(h), torch.tensor(a), "clipped",
-                               torch.tensor(c))
+    res_t = exact_fixed_points(
+        torch.tensor(M), torch.tensor(N), torch.tensor(h), torch.tensor(a), "clipped", torch.tensor(c)
+    )
     np.testing.assert_allclose(res_t.z, res_np.z)
     points = to_fixed_points(res_np)
     assert len(points) == len(res_np) and all(isinstance(p, FixedPoint) for p in points)
@@ -388,8 +396,9 @@ def test_larger_rank3_networks_match_brute_force(nonlinearity, n_units):
     for seed in range(4):
         rng = np.random.default_rng(77 + seed)
         M, N, h, a, c = random_network(rng, n_units, 3, nonlinearity)
-        assert_same_points(exact_fixed_points(M, N, h, a, nonlinearity, c),
-                           brute_force_fixed_points(M, N, h, a, nonlinearity, c))
+        assert_same_points(
+            exact_fixed_points(M, N, h, a, nonlinearity, c), brute_force_fixed_points(M, N, h, a, nonlinearity, c)
+        )
 
 
 # --- command line -------------------------------------------------------------------------------
@@ -436,17 +445,20 @@ def test_command_writes_the_json_schema(tmp_path, capsys):
     assert sorted(p.name for p in target.parent.iterdir()) == ["fp.json"]
 
 
-@pytest.mark.parametrize("override,field", [
-    ({"h": None}, "'h'"),
-    ({"nonlinearity": None}, "'nonlinearity'"),
-    ({"M": np.full((6, 2), np.nan)}, "'M'"),
-    ({"nonlinearity": np.array("tanh")}, "'nonlinearity'"),
-    ({"nonlinearity": np.array([1.0])}, "'nonlinearity'"),
-    ({"N": np.ones((6, 3))}, "'N'"),
-    ({"h": np.ones(5)}, "'h'"),
-    ({"a": np.float64(1.0)}, "'a'"),
-    ({"offset": np.ones(4)}, "'offset'"),
-])
+@pytest.mark.parametrize(
+    "override,field",
+    [
+        ({"h": None}, "'h'"),
+        ({"nonlinearity": None}, "'nonlinearity'"),
+        ({"M": np.full((6, 2), np.nan)}, "'M'"),
+        ({"nonlinearity": np.array("tanh")}, "'nonlinearity'"),
+        ({"nonlinearity": np.array([1.0])}, "'nonlinearity'"),
+        ({"N": np.ones((6, 3))}, "'N'"),
+        ({"h": np.ones(5)}, "'h'"),
+        ({"a": np.float64(1.0)}, "'a'"),
+        ({"offset": np.ones(4)}, "'offset'"),
+    ],
+)
 def test_command_rejects_bad_files_naming_the_field(tmp_path, override, field):
     path = _weights(tmp_path, **override)
     target = tmp_path / "out" / "fp.json"
@@ -472,12 +484,20 @@ def test_command_rejects_unreadable_files_and_bad_boxes(tmp_path):
 
 def test_command_in_a_subprocess(tmp_path):
     path = _weights(tmp_path)
-    code = ("import argparse, sys\n"
-            "from neurodyn.analysis.fixed_points.command import add_fixed_point_commands\n"
-            "p = argparse.ArgumentParser(prog='neurodyn'); add_fixed_point_commands(p.add_subparsers(dest='c'))\n"
-            "a = p.parse_args(sys.argv[1:]); sys.exit(a.func(a))\n")
-    proc = subprocess.run([sys.executable, "-c", code, "fixed-points", str(path), "--box=-5,5"],
-                          capture_output=True, text=True, cwd=REPO, timeout=120, check=False)
+    code = (
+        "import argparse, sys\n"
+        "from neurodyn.analysis.fixed_points.command import add_fixed_point_commands\n"
+        "p = argparse.ArgumentParser(prog='neurodyn'); add_fixed_point_commands(p.add_subparsers(dest='c'))\n"
+        "a = p.parse_args(sys.argv[1:]); sys.exit(a.func(a))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, "fixed-points", str(path), "--box=-5,5"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     assert out["n_regions"] > 0 and out["box"] == [[-5.0, -5.0], [5.0, 5.0]]

@@ -77,7 +77,7 @@ def brute_force_cycles(a, W, h, k):
         if not np.all(np.where(seq == 1, orbit > 0, orbit <= 0)):
             continue
         if any(np.abs(orbit[p] - orbit[0]).max() < 1e-9 for p in range(1, k)):
-            continue   # a lower-order orbit
+            continue  # a lower-order orbit
         if not any(same_cycle(orbit, other) for other in cycles):
             cycles.append(orbit)
     return cycles
@@ -146,8 +146,10 @@ def test_chunking_torch_inputs_and_diagonal_matrix_A_do_not_change_the_result():
     a, W, h = random_plrnn(np.random.default_rng(5), 6)
     ref = plrnn_fixed_points(a, W, h)
     assert len(ref) >= 2
-    for res in (plrnn_fixed_points(a, W, h, chunk_size=7),
-                plrnn_fixed_points(torch.tensor(np.diag(a)), torch.tensor(W), torch.tensor(h))):
+    for res in (
+        plrnn_fixed_points(a, W, h, chunk_size=7),
+        plrnn_fixed_points(torch.tensor(np.diag(a)), torch.tensor(W), torch.tensor(h)),
+    ):
         np.testing.assert_array_equal(res.z, ref.z)
         assert res.regions == ref.regions
 
@@ -181,7 +183,7 @@ def test_line_attractor_of_the_paper_is_singular_and_does_not_crash():
     assert len(res) == 0 and res.n_singular == 4
     assert res.singular_regions == ["00", "10"]
     np.testing.assert_allclose(res.singular_points[:, 1], [-1, -1])
-    for z in res.singular_points:   # points of the continuum are fixed points
+    for z in res.singular_points:  # points of the continuum are fixed points
         np.testing.assert_allclose(F(np.diag(A), W, h, z), z, atol=1e-8)
     cycles = plrnn_cycles(A, W, h, 3)
     assert len(cycles) == 0 and "00,00" in cycles.singular_sequences
@@ -276,7 +278,7 @@ def test_cycles_match_brute_force_and_are_exact_orbits_of_minimal_period():
             for cyc in found:
                 assert any(same_cycle(cyc.points, r) for r in ref)
                 z = cyc.points[0]
-                for t in range(k):   # each point maps onto the next, and F^k back onto the start
+                for t in range(k):  # each point maps onto the next, and F^k back onto the start
                     np.testing.assert_allclose(F(a, W, h, cyc.points[t]), cyc.points[(t + 1) % k], atol=1e-9)
                     z = F(a, W, h, z)
                 np.testing.assert_allclose(z, cyc.points[0], atol=1e-9)
@@ -285,15 +287,16 @@ def test_cycles_match_brute_force_and_are_exact_orbits_of_minimal_period():
                 for x in cyc.points:
                     P = jac(a, W, x > 0) @ P
                 assert cyc.stable == bool(np.abs(np.linalg.eigvals(P)).max() < 1)
-                np.testing.assert_allclose(np.sort_complex(cyc.eigenvalues), np.sort_complex(np.linalg.eigvals(P)),
-                                           atol=1e-9)
+                np.testing.assert_allclose(
+                    np.sort_complex(cyc.eigenvalues), np.sort_complex(np.linalg.eigvals(P)), atol=1e-9
+                )
             n_cycles[k] += len(found)
     assert n_cycles[2] >= 5 and n_cycles[3] >= 3, "the systems should have cycles, or the comparison is weak"
 
 
 def test_heuristic_cycles_agree_with_exhaustive_on_a_small_system():
     compared = 0
-    for M, (a, W, h) in cycle_systems():
+    for _M, (a, W, h) in cycle_systems():
         exact = plrnn_cycles(a, W, h, 3)
         heur = plrnn_cycles(a, W, h, 3, method="heuristic", n_restarts=2048, max_iters=30)
         assert set(heur.methods.values()) == {"heuristic"}
@@ -384,12 +387,15 @@ def test_continuous_time_with_a_unit_eigenvalue_and_per_fixed_point():
         np.testing.assert_allclose(c.W @ z + c.h, 0, atol=1e-12)
 
 
-@pytest.mark.parametrize("a,W,region,reason", [
-    ([-0.5], [[0.0]], "0", "negative real"),
-    ([0.5], [[-1.5]], "1", "negative real"),
-    ([0.0, 0.5], np.zeros((2, 2)), "00", "zero eigenvalue"),
-    ([0.5, 0.5], [[0.0, 1.0], [0.0, 0.0]], "01", "not diagonalisable"),
-])
+@pytest.mark.parametrize(
+    "a,W,region,reason",
+    [
+        ([-0.5], [[0.0]], "0", "negative real"),
+        ([0.5], [[-1.5]], "1", "negative real"),
+        ([0.0, 0.5], np.zeros((2, 2)), "00", "zero eigenvalue"),
+        ([0.5, 0.5], [[0.0, 1.0], [0.0, 0.0]], "01", "not diagonalisable"),
+    ],
+)
 def test_non_convertible_regions_say_why(a, W, region, reason):
     ct = continuous_time_region(a, W, np.zeros(len(a)), region)
     assert not ct.convertible and reason in ct.reason and ct.W is None
@@ -478,19 +484,22 @@ def test_cli_reports_a_known_two_cycle(tmp_path, capsys):
     np.testing.assert_allclose(cyc["eigenvalues"], [[-0.75, 0.0]])
 
 
-@pytest.mark.parametrize("override,field", [
-    ({"W": None}, "'W'"),
-    ({"A": None}, "'A'"),
-    ({"h": np.array([0.1, np.nan, 0, 0, 0, 0])}, "'h'"),
-    ({"A": np.diag(np.full(6, 0.5)) + np.eye(6, k=1) * 0.1}, "'A'"),
-    ({"A": np.full(5, 0.5)}, "'A'"),
-    ({"W": np.ones((6, 5))}, "'W'"),
-    ({"W": np.array([["x"] * 6] * 6)}, "'W'"),
-    ({"h": np.ones(4)}, "'h'"),
-    ({"s": np.ones(2)}, "'C'"),
-    ({"C": np.ones((6, 2)), "s": np.ones(3)}, "'s'"),
-    ({"nonlinearity": np.array("relu")}, "'nonlinearity'"),
-])
+@pytest.mark.parametrize(
+    "override,field",
+    [
+        ({"W": None}, "'W'"),
+        ({"A": None}, "'A'"),
+        ({"h": np.array([0.1, np.nan, 0, 0, 0, 0])}, "'h'"),
+        ({"A": np.diag(np.full(6, 0.5)) + np.eye(6, k=1) * 0.1}, "'A'"),
+        ({"A": np.full(5, 0.5)}, "'A'"),
+        ({"W": np.ones((6, 5))}, "'W'"),
+        ({"W": np.array([["x"] * 6] * 6)}, "'W'"),
+        ({"h": np.ones(4)}, "'h'"),
+        ({"s": np.ones(2)}, "'C'"),
+        ({"C": np.ones((6, 2)), "s": np.ones(3)}, "'s'"),
+        ({"nonlinearity": np.array("relu")}, "'nonlinearity'"),
+    ],
+)
 def test_cli_rejects_bad_plrnn_archives_naming_file_and_field(tmp_path, capsys, override, field):
     path, *_ = _archive(tmp_path, **override)
     target = tmp_path / "out" / "fp.json"
@@ -509,8 +518,14 @@ def test_cli_options_that_do_not_apply_are_errors(tmp_path, capsys):
 
     rng = np.random.default_rng(0)
     low_rank = tmp_path / "lowrank.npz"
-    np.savez(low_rank, M=rng.standard_normal((5, 2)), N=rng.standard_normal((5, 2)), h=rng.standard_normal(5),
-             a=np.float64(0.5), nonlinearity=np.array("relu"))
+    np.savez(
+        low_rank,
+        M=rng.standard_normal((5, 2)),
+        N=rng.standard_normal((5, 2)),
+        h=rng.standard_normal(5),
+        a=np.float64(0.5),
+        nonlinearity=np.array("relu"),
+    )
     target = tmp_path / "fp.json"
     assert main(["fixed-points", str(low_rank), "--cycles", "2", "--out", str(target)]) == 1
     assert "--cycles" in capsys.readouterr().err and not target.exists()
@@ -519,5 +534,5 @@ def test_cli_options_that_do_not_apply_are_errors(tmp_path, capsys):
     path, *_ = _archive(tmp_path)
     with pytest.raises(ConfigError, match="--dt"):
         fixed_points_report(path, dt=-1.0)
-    assert main(["fixed-points", str(low_rank)]) == 0   # the low-rank archive itself is fine
+    assert main(["fixed-points", str(low_rank)]) == 0  # the low-rank archive itself is fine
     assert "n_regions" in json.loads(capsys.readouterr().out)

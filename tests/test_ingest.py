@@ -9,14 +9,13 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-
 from conftest import write_nwb
+
 from neurodyn.cli import main
 from neurodyn.dataset import open_dataset, validate_dataset, write_dataset
 from neurodyn.errors import ConfigError, DatasetContractError
 from neurodyn.ingest import BinningOptions, bin_recording, read_source
 from neurodyn.recording import load_recording, save_recording
-
 
 # --- real recordings ----------------------------------------------------------------------------
 
@@ -24,8 +23,23 @@ from neurodyn.recording import load_recording, save_recording
 def test_mc_maze_20ms_counts_equal_brute_force(mc_maze, tmp_path):
     """Every count equals an independent per-unit, per-trial, per-bin count read with h5py."""
     out = tmp_path / "mc.zarr"
-    assert main(["ingest", str(mc_maze), str(out), "--bin-size", "0.02",
-                 "--align-event", "move_onset_time", "--window", "-0.25", "0.45"]) == 0
+    assert (
+        main(
+            [
+                "ingest",
+                str(mc_maze),
+                str(out),
+                "--bin-size",
+                "0.02",
+                "--align-event",
+                "move_onset_time",
+                "--window",
+                "-0.25",
+                "0.45",
+            ]
+        )
+        == 0
+    )
     ds = open_dataset(out)
     assert ds["data"].shape == (100, 35, 107)
     with h5py.File(mc_maze, "r") as f:
@@ -36,7 +50,7 @@ def test_mc_maze_20ms_counts_equal_brute_force(mc_maze, tmp_path):
     begins = np.concatenate([[0], ends[:-1]])
     expected = np.zeros((100, 35, 107), dtype=np.int64)
     for u in range(107):
-        t = times[begins[u]: ends[u]]
+        t = times[begins[u] : ends[u]]
         for k in range(100):
             edges = (onset[k] + -0.25) + np.arange(36) * 0.02
             for j in range(35):
@@ -74,12 +88,16 @@ def test_eeg_events_segmentation_aligns_to_annotations(tmp_path):
 
     path = shared_file(SHARED_DATA / "eegmmidb" / "S001" / "S001R03.edf")
     rec = read_source(path)
-    ds = bin_recording(rec, BinningOptions.from_config(
-        {"bin_size_s": None, "segment": "events", "window_s": [0.0, 4.0], "event_labels": ["T1", "T2"]}))
+    ds = bin_recording(
+        rec,
+        BinningOptions.from_config(
+            {"bin_size_s": None, "segment": "events", "window_s": [0.0, 4.0], "event_labels": ["T1", "T2"]}
+        ),
+    )
     onsets = rec.annotations["onset"][np.isin(rec.annotations["description"], ["T1", "T2"])]
     assert ds.sizes["trial"] == onsets.size and ds.sizes["time"] == 640
     first = int(round(onsets[3] * 160))
-    np.testing.assert_array_equal(ds["data"].values[3], rec.samples[first: first + 640])
+    np.testing.assert_array_equal(ds["data"].values[3], rec.samples[first : first + 640])
     assert set(ds["condition"].values) == {"T1", "T2"}
 
 
@@ -89,25 +107,32 @@ def test_eeg_events_segmentation_aligns_to_annotations(tmp_path):
 def test_written_nwb_trials_behaviour_and_conditions(small_nwb, tmp_path):
     rec = read_source(small_nwb)
     assert rec.n_units == 10 and [s.name for s in rec.behavior] == ["hand"]
-    ds = bin_recording(rec, BinningOptions.from_config(
-        {"bin_size_s": 0.05, "align_event": "go_time", "window_s": [-0.2, 0.6]}))
+    ds = bin_recording(
+        rec, BinningOptions.from_config({"bin_size_s": 0.05, "align_event": "go_time", "window_s": [-0.2, 0.6]})
+    )
     assert ds.sizes == {"trial": 12, "time": 16, "channel": 10, "behavior_var": 2}
     assert list(ds["behavior_var"].values) == ["hand_x", "hand_y"]
     # behaviour is the mean of its samples inside each bin (sin(t) sampled at 100 Hz)
     stamps = rec.behavior[0].timestamps
     edges = (ds["align_time"].values[:, None] + -0.2) + np.arange(17) * 0.05  # documented bin edges
-    expected = np.array([[np.sin(stamps[(stamps >= a) & (stamps < b)]).mean() for a, b in zip(row[:-1], row[1:])]
-                         for row in edges])
+    expected = np.array(
+        [[np.sin(stamps[(stamps >= a) & (stamps < b)]).mean() for a, b in zip(row[:-1], row[1:])] for row in edges]
+    )
     np.testing.assert_allclose(ds["behavior"].values[..., 0], expected, atol=1e-6)
     np.testing.assert_allclose(ds["go_time"].values, 0.0, atol=1e-12)  # relative to alignment
     np.testing.assert_allclose(ds["start_time"].values, -0.3, atol=1e-12)
     assert sorted(set(ds["condition"].values)) == ["0", "1", "2"]
     # seeded split is stratified by condition and reproducible
-    again = bin_recording(read_source(small_nwb), BinningOptions.from_config(
-        {"bin_size_s": 0.05, "align_event": "go_time", "window_s": [-0.2, 0.6]}))
+    again = bin_recording(
+        read_source(small_nwb),
+        BinningOptions.from_config({"bin_size_s": 0.05, "align_event": "go_time", "window_s": [-0.2, 0.6]}),
+    )
     assert list(again["split"].values) == list(ds["split"].values)
-    total = sum(np.count_nonzero((t >= s) & (t < s + 0.8)) for t in np.split(rec.spike_times, rec.unit_offsets[1:-1])
-                for s in ds["align_time"].values - 0.2)
+    total = sum(
+        np.count_nonzero((t >= s) & (t < s + 0.8))
+        for t in np.split(rec.spike_times, rec.unit_offsets[1:-1])
+        for s in ds["align_time"].values - 0.2
+    )
     assert int(ds["data"].sum()) == total
 
 
@@ -127,8 +152,13 @@ def test_heldout_and_split_columns_are_used(tmp_path):
     trains = [np.sort(rng.uniform(0, 10, 50)) for _ in range(6)]
     trials = [(k * 1.0, k * 1.0 + 0.9) for k in range(10)]
     splits = ["train"] * 6 + ["val"] * 2 + ["test"] * 2
-    path = write_nwb(tmp_path / "cols.nwb", trains, trials=trials, trial_columns={"split": splits},
-                     heldout=[False, True, False, False, True, False])
+    path = write_nwb(
+        tmp_path / "cols.nwb",
+        trains,
+        trials=trials,
+        trial_columns={"split": splits},
+        heldout=[False, True, False, False, True, False],
+    )
     ds = bin_recording(read_source(path), BinningOptions.from_config({"bin_size_s": 0.1}))
     assert list(ds["heldout"].values) == [False, True, False, False, True, False]
     assert list(ds["split"].values) == ["train"] * 6 + ["valid"] * 2 + ["test"] * 2
@@ -137,8 +167,12 @@ def test_heldout_and_split_columns_are_used(tmp_path):
 
 def test_obs_intervals_mask_unobserved_bins(tmp_path):
     trains = [np.array([0.1, 0.5, 2.5]), np.array([0.2, 2.2])]
-    path = write_nwb(tmp_path / "obs.nwb", trains, trials=[(0.0, 1.0), (2.0, 3.0)],
-                     obs_intervals=[[[0.0, 3.0]], [[0.0, 0.55], [2.0, 3.0]]])
+    path = write_nwb(
+        tmp_path / "obs.nwb",
+        trains,
+        trials=[(0.0, 1.0), (2.0, 3.0)],
+        obs_intervals=[[[0.0, 3.0]], [[0.0, 0.55], [2.0, 3.0]]],
+    )
     ds = bin_recording(read_source(path), BinningOptions.from_config({"bin_size_s": 0.1, "min_spikes": 0}))
     mask = ds["mask"].values
     assert mask[:, :, 0].all()
@@ -149,8 +183,7 @@ def test_dataset_contract_rejects_violations(small_nwb, tmp_path):
     ds = bin_recording(read_source(small_nwb), BinningOptions.from_config({"bin_size_s": 0.1}))
     validate_dataset(ds)
     broken = ds.copy()
-    broken["split"] = ("trial", np.asarray(["valid"] * ds.sizes["trial"], dtype=object),
-                       ds["split"].attrs)
+    broken["split"] = ("trial", np.asarray(["valid"] * ds.sizes["trial"], dtype=object), ds["split"].attrs)
     with pytest.raises(DatasetContractError, match="no training trials"):
         validate_dataset(broken)
     unlabelled = ds.copy()
@@ -197,16 +230,22 @@ def bad_sources(tmp_path: Path, small_nwb: Path) -> dict[str, tuple[Path, list[s
         "truncated nwb": (_truncated(small_nwb, tmp_path / "cut.nwb"), [], "cannot be read as NWB"),
         "truncated edf": (_truncated(edf_src, tmp_path / "cut.edf"), [], "is truncated"),
         "no units": (write_nwb(tmp_path / "nounits.nwb", None, trials=trials), [], "has no units table"),
-        "empty units": (write_nwb(tmp_path / "empty.nwb", [], trials=trials), [],
-                        "units table is empty"),
-        "unsorted": (write_nwb(tmp_path / "unsorted.nwb", unsorted, trials=trials), [],
-                     "not sorted within unit 1"),
+        "empty units": (write_nwb(tmp_path / "empty.nwb", [], trials=trials), [], "units table is empty"),
+        "unsorted": (write_nwb(tmp_path / "unsorted.nwb", unsorted, trials=trials), [], "not sorted within unit 1"),
         "nan": (write_nwb(tmp_path / "nan.nwb", nan, trials=trials), [], "non-finite"),
-        "window outside": (write_nwb(tmp_path / "late.nwb", good_trains, trials=[(0.0, 1.0), (4.5, 5.5)],
-                                     obs_intervals=[[[0.0, 5.0]]] * 3), [], "outside the recording"),
+        "window outside": (
+            write_nwb(
+                tmp_path / "late.nwb", good_trains, trials=[(0.0, 1.0), (4.5, 5.5)], obs_intervals=[[[0.0, 5.0]]] * 3
+            ),
+            [],
+            "outside the recording",
+        ),
         "empty after filtering": (small_nwb, ["--min-spikes", "100000"], "no units left after filtering"),
-        "missing event column": (small_nwb, ["--align-event", "cue_time", "--window", "0", "0.5"],
-                                 "no column 'cue_time'"),
+        "missing event column": (
+            small_nwb,
+            ["--align-event", "cue_time", "--window", "0", "0.5"],
+            "no column 'cue_time'",
+        ),
     }
 
 
@@ -236,8 +275,9 @@ def test_missing_alignment_values_error_or_drop(tmp_path):
     rng = np.random.default_rng(0)
     trains = [np.sort(rng.uniform(0, 6, 40)) for _ in range(3)]
     trials = [(k * 1.0, k * 1.0 + 0.9) for k in range(5)]
-    path = write_nwb(tmp_path / "go.nwb", trains, trials=trials,
-                     trial_columns={"go_time": [0.2, np.nan, 2.2, 3.2, np.nan]})
+    path = write_nwb(
+        tmp_path / "go.nwb", trains, trials=trials, trial_columns={"go_time": [0.2, np.nan, 2.2, 3.2, np.nan]}
+    )
     opts = {"bin_size_s": 0.1, "align_event": "go_time", "window_s": [0.0, 0.5]}
     with pytest.raises(ConfigError, match="NaN in 2 trial"):
         bin_recording(read_source(path), BinningOptions.from_config(opts))
@@ -260,8 +300,9 @@ def test_installed_command_help_and_info(small_nwb, tmp_path):
         run = subprocess.run([str(exe), *command, "--help"], capture_output=True, text=True)
         assert run.returncode == 0 and "usage: neurodyn" in run.stdout
     out = tmp_path / "d.zarr"
-    subprocess.run([str(exe), "ingest", str(small_nwb), str(out), "--bin-size", "0.05"], check=True,
-                   capture_output=True)
+    subprocess.run(
+        [str(exe), "ingest", str(small_nwb), str(out), "--bin-size", "0.05"], check=True, capture_output=True
+    )
     info = subprocess.run([str(exe), "info", str(out)], capture_output=True, text=True, check=True).stdout
     assert "counts dataset, 12 trials × 20 bins × 10 channels" in info
     bad = subprocess.run([str(exe), "info", str(tmp_path / "nope.zarr")], capture_output=True, text=True)
@@ -276,10 +317,11 @@ def test_binning_a_stored_recording_equals_binning_the_file(small_nwb, tmp_path)
     stored = bin_recording(load_recording(tmp_path / "rec.zarr"), BinningOptions.from_config(opts))
     assert set(direct.variables) == set(stored.variables)
     for name in direct.variables:
-        np.testing.assert_array_equal(np.asarray(direct[name].values).astype(str)
-                                      if direct[name].dtype.kind in "OUT" else direct[name].values,
-                                      np.asarray(stored[name].values).astype(str)
-                                      if stored[name].dtype.kind in "OUT" else stored[name].values, err_msg=name)
+        np.testing.assert_array_equal(
+            np.asarray(direct[name].values).astype(str) if direct[name].dtype.kind in "OUT" else direct[name].values,
+            np.asarray(stored[name].values).astype(str) if stored[name].dtype.kind in "OUT" else stored[name].values,
+            err_msg=name,
+        )
 
 
 def test_edf_band_pass_and_resample(tmp_path):
@@ -288,8 +330,9 @@ def test_edf_band_pass_and_resample(tmp_path):
     sfreq, n = 200.0, 4000
     t = np.arange(n) / sfreq
     slow, fast = np.sin(2 * np.pi * 2 * t), np.sin(2 * np.pi * 30 * t)
-    raw = mne.io.RawArray(np.stack([slow + fast, slow]) * 50e-6, mne.create_info(["Fz.", "Cz.."], sfreq, "eeg"),
-                          verbose="error")
+    raw = mne.io.RawArray(
+        np.stack([slow + fast, slow]) * 50e-6, mne.create_info(["Fz.", "Cz.."], sfreq, "eeg"), verbose="error"
+    )
     path = tmp_path / "two_tones.edf"
     mne.export.export_raw(path, raw, fmt="edf", overwrite=True, verbose="error")
     plain = read_source(path)
@@ -315,8 +358,11 @@ def test_streamed_store_equals_in_memory_dataset(small_nwb, tmp_path, kind):
     else:
         import mne
 
-        raw = mne.io.RawArray(np.random.default_rng(1).normal(size=(3, 3000)) * 2e-5,
-                              mne.create_info(["A", "B", "C"], 100.0, "eeg"), verbose="error")
+        raw = mne.io.RawArray(
+            np.random.default_rng(1).normal(size=(3, 3000)) * 2e-5,
+            mne.create_info(["A", "B", "C"], 100.0, "eeg"),
+            verbose="error",
+        )
         raw.set_annotations(mne.Annotations([4.0], [3.0], ["BAD_motion"]))
         path = tmp_path / "sig.edf"
         mne.export.export_raw(path, raw, fmt="edf", overwrite=True, verbose="error")
@@ -324,8 +370,9 @@ def test_streamed_store_equals_in_memory_dataset(small_nwb, tmp_path, kind):
         opts = {"bin_size_s": 0.02, "segment": "windows", "segment_length_s": 1.0, "zscore": True}
     whole = bin_recording(rec, BinningOptions.from_config(opts), config_hash="h")
     one_trial = whole.sizes["time"] * whole.sizes["channel"] * (whole["data"].dtype.itemsize + 1)
-    bin_to_store(rec, BinningOptions.from_config(opts), tmp_path / "s.zarr", config_hash="h",
-                 block_bytes=3 * one_trial)  # blocks of three trials
+    bin_to_store(
+        rec, BinningOptions.from_config(opts), tmp_path / "s.zarr", config_hash="h", block_bytes=3 * one_trial
+    )  # blocks of three trials
     streamed = open_dataset(tmp_path / "s.zarr")
     assert streamed.sizes == whole.sizes and streamed.attrs == whole.attrs
     for name in whole.variables:

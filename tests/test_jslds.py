@@ -63,6 +63,7 @@ class LinearCell(nn.Module):
 
 # --- the JVP step ---------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("kind", ["gru", "tanh"])
 @pytest.mark.parametrize("u_star_kind", ["zero", "shared", "per_trial"])
 def test_jvp_step_equals_explicit_jacobians(kind, u_star_kind):
@@ -70,8 +71,11 @@ def test_jvp_step_equals_explicit_jacobians(kind, u_star_kind):
     g = torch.Generator().manual_seed(1)
     a, e = torch.randn(4, 5, generator=g, dtype=torch.float64), torch.randn(4, 5, generator=g, dtype=torch.float64)
     u = torch.randn(4, 3, generator=g, dtype=torch.float64)
-    u_star = {"zero": None, "shared": torch.tensor([0.3, -0.2, 0.5], dtype=torch.float64),
-              "per_trial": torch.randn(4, 3, generator=g, dtype=torch.float64)}[u_star_kind]
+    u_star = {
+        "zero": None,
+        "shared": torch.tensor([0.3, -0.2, 0.5], dtype=torch.float64),
+        "per_trial": torch.randn(4, 3, generator=g, dtype=torch.float64),
+    }[u_star_kind]
     a1, f1 = jslds_step(cell, a, e, u, u_star)
     a2, f2 = jslds_step_explicit(cell, a, e, u, u_star)
     torch.testing.assert_close(a1, a2, rtol=1e-12, atol=1e-12)
@@ -88,12 +92,12 @@ def test_jvp_step_equals_explicit_jacobians(kind, u_star_kind):
 def test_jacobians_match_finite_differences():
     cell = _cell("gru")
     e = torch.randn(2, 5, dtype=torch.float64)
-    j_h, _ = jacobians_at(cell, e)   # u* = 0 from the cell's n_inputs
+    j_h, _ = jacobians_at(cell, e)  # u* = 0 from the cell's n_inputs
     eps = 1e-6
     for k in range(5):
         d = torch.zeros(5, dtype=torch.float64)
         d[k] = eps
-        fd = (cell(e + d, torch.zeros(2, 3, dtype=torch.float64)) - cell(e - d, torch.zeros(2, 3, dtype=torch.float64)))
+        fd = cell(e + d, torch.zeros(2, 3, dtype=torch.float64)) - cell(e - d, torch.zeros(2, 3, dtype=torch.float64))
         torch.testing.assert_close(j_h[:, :, k], fd / (2 * eps), rtol=1e-6, atol=1e-8)
 
 
@@ -106,7 +110,7 @@ def test_gru_cell_matches_torch_and_clips():
     clipped = GRUCell.from_torch(ref, clip=0.1)
     out = clipped(3 * h, u).detach()
     assert float(out.abs().max()) <= 0.1 + 1e-15
-    a1, _ = jslds_step(clipped, h, 3 * h, u)   # forward-mode AD through the clamp
+    a1, _ = jslds_step(clipped, h, 3 * h, u)  # forward-mode AD through the clamp
     a2, _ = jslds_step_explicit(clipped, h, 3 * h, u)
     torch.testing.assert_close(a1, a2)
     with pytest.raises(ConfigError, match="clip"):
@@ -115,7 +119,7 @@ def test_gru_cell_matches_torch_and_clips():
 
 def test_gradients_flow_through_the_jvp():
     cell, expansion = _cell("gru"), ExpansionNetwork(5).double()
-    with torch.no_grad():   # move E off the identity so that every parameter matters
+    with torch.no_grad():  # move E off the identity so that every parameter matters
         expansion.outer.weight.normal_(0, 0.3)
     g = torch.Generator().manual_seed(2)
     inputs = torch.randn(3, 4, 3, generator=g, dtype=torch.float64)
@@ -145,7 +149,9 @@ def test_gradients_flow_through_the_jvp():
         w[2, 1] -= 2 * eps
         down = objective(jslds_step)
         w[2, 1] += eps
-    assert float(grads_jvp[next(i for i, p in enumerate(params) if p is w)][2, 1]) == pytest.approx(float((up - down) / (2 * eps)), rel=1e-6)
+    assert float(grads_jvp[next(i for i, p in enumerate(params) if p is w)][2, 1]) == pytest.approx(
+        float((up - down) / (2 * eps)), rel=1e-6
+    )
 
 
 def test_expansion_network_starts_as_identity():
@@ -177,26 +183,30 @@ def test_cotraining_loss_is_a_mean_per_coordinate():
     weights = JSLDSWeights(rnn=3.0, jslds=1.0, expansion=100.0, approx=10.0)
     total, terms = cotraining_loss(states, readout, targets, weights)
     with torch.no_grad():
-        expected = {"rnn": ((readout(states["h"]) - targets) ** 2).sum() / (3 * 4 * 2),
-                    "jslds": ((readout(states["a"]) - targets) ** 2).sum() / (3 * 4 * 2),
-                    "expansion": ((states["f_e"] - states["e"]) ** 2).sum() / (3 * 4 * 5),
-                    "approx": ((states["h"] - states["a"]) ** 2).sum() / (3 * 4 * 5)}
+        expected = {
+            "rnn": ((readout(states["h"]) - targets) ** 2).sum() / (3 * 4 * 2),
+            "jslds": ((readout(states["a"]) - targets) ** 2).sum() / (3 * 4 * 2),
+            "expansion": ((states["f_e"] - states["e"]) ** 2).sum() / (3 * 4 * 5),
+            "approx": ((states["h"] - states["a"]) ** 2).sum() / (3 * 4 * 5),
+        }
     for k, v in expected.items():
         torch.testing.assert_close(terms[k].detach(), v)
-    torch.testing.assert_close(total.detach(), 3 * expected["rnn"] + expected["jslds"] + 100 * expected["expansion"]
-                               + 10 * expected["approx"])
+    torch.testing.assert_close(
+        total.detach(), 3 * expected["rnn"] + expected["jslds"] + 100 * expected["expansion"] + 10 * expected["approx"]
+    )
     with pytest.raises(ConfigError, match="weights.approx"):
         JSLDSWeights(approx=-1.0)
 
 
 # --- tasks ----------------------------------------------------------------------------------------
 
+
 def test_three_bit_memory_statistics_and_targets():
     batch = three_bit_memory(2000, generator=torch.Generator().manual_seed(0))
     assert batch.inputs.shape == (2000, 25, 6) and batch.targets.shape == (2000, 25, 3)
     pairs = batch.inputs.reshape(2000, 25, 3, 2)
-    assert set(pairs.sum(-1).unique().tolist()) <= {0.0, 1.0}          # one-hot or zero per channel
-    states = pairs[..., 1] - pairs[..., 0]                              # [1,0] → −1, [0,1] → +1
+    assert set(pairs.sum(-1).unique().tolist()) <= {0.0, 1.0}  # one-hot or zero per channel
+    states = pairs[..., 1] - pairs[..., 0]  # [1,0] → −1, [0,1] → +1
     torch.testing.assert_close(states.long(), batch.meta["states"])
     for s in (-1, 0, 1):
         assert float((states == s).float().mean()) == pytest.approx(1 / 3, abs=0.005)
@@ -238,6 +248,7 @@ def test_context_integration_statistics():
 
 # --- evaluation -----------------------------------------------------------------------------------
 
+
 def test_relative_error_on_known_values():
     h = torch.tensor([[[3.0, 4.0], [1.0, 0.0]]])
     a = torch.tensor([[[3.0, 0.0], [1.0, 0.0]]])
@@ -265,8 +276,9 @@ def test_linearisation_baseline_is_exact_for_a_linear_cell():
     assert linearisation_baseline(cell, None, inputs, h, exact, u_star, mode="free")["relative_error"] < 1e-12
     assert bool((out["index"][::2] == 1).all()) and bool((out["index"][1::2] == 0).all())
     # the numerical finder recovers them (Newton is exact on a linear map)
-    found = find_fixed_points(cell, torch.randn(8, 4, generator=g, dtype=torch.float64),
-                              conditions.repeat(4, 1), max_iters=50)
+    found = find_fixed_points(
+        cell, torch.randn(8, 4, generator=g, dtype=torch.float64), conditions.repeat(4, 1), max_iters=50
+    )
     # one fixed point per input condition: the four starts of each merge into it
     assert found.points.shape[0] == 2 and float(found.q.max()) < 1e-20
     torch.testing.assert_close(found.points[torch.argsort(found.u_star[:, 2])], exact.points)
@@ -282,8 +294,9 @@ def test_linearisation_baseline_is_exact_for_a_linear_cell():
     with pytest.raises(ConfigError, match="mode"):
         linearisation_baseline(tanh, None, inputs, h_tanh, fp, mode="both")
     with pytest.raises(ConfigError, match="fixed_points"):
-        linearisation_baseline(cell, None, inputs, h, FixedPointSet(exact.points[:1], conditions[:1], torch.zeros(1)),
-                               u_star)
+        linearisation_baseline(
+            cell, None, inputs, h, FixedPointSet(exact.points[:1], conditions[:1], torch.zeros(1)), u_star
+        )
 
 
 def test_task_metrics():
@@ -297,6 +310,7 @@ def test_task_metrics():
 
 # --- training -------------------------------------------------------------------------------------
 
+
 def test_short_cotraining_decreases_loss_and_approximation_error():
     res = train_task("3bit", cotrain=True, n_steps=60, batch_size=32, hidden=16, seed=0, device="cpu", lr_decay=1.0)
     total, approx = torch.tensor(res.history["total"]), torch.tensor(res.history["approx"])
@@ -309,7 +323,7 @@ def test_short_cotraining_decreases_loss_and_approximation_error():
 def test_standard_training_trains_rnn_only():
     res = train_task("context", cotrain=False, n_steps=20, batch_size=16, hidden=8, device="cpu", warmup_steps=0)
     assert res.expansion is None
-    assert all(math.isnan(v) for v in res.history["approx"])   # NaN: no JSLDS terms
+    assert all(math.isnan(v) for v in res.history["approx"])  # NaN: no JSLDS terms
     assert res.history["total"][-1] < res.history["total"][0]
     assert res.config["weights"]["l2"] == 1e-5
 
@@ -338,11 +352,20 @@ def test_train_rejects_bad_options():
 
 def test_divergence_guard_rewinds_and_halves_the_learning_rate(tmp_path):
     # lr 0.5 makes this small co-trained GRU blow up twice in 60 steps (losses ~1e3 against ~1)
-    kwargs = {"cotrain": True, "batch_size": 16, "hidden": 8, "seed": 0, "device": "cpu", "lr": 0.5,
-              "warmup_steps": 30, "checkpoint_every": 10, "lr_decay": 1.0}
+    kwargs = {
+        "cotrain": True,
+        "batch_size": 16,
+        "hidden": 8,
+        "seed": 0,
+        "device": "cpu",
+        "lr": 0.5,
+        "warmup_steps": 30,
+        "checkpoint_every": 10,
+        "lr_decay": 1.0,
+    }
     full = train_task("3bit", n_steps=60, **kwargs)
     assert len(full.rollbacks) >= 1
-    for detected, restored, scale in full.rollbacks:
+    for detected, restored, _scale in full.rollbacks:
         assert restored % 10 == 0 and restored < detected
     assert [r[2] for r in full.rollbacks] == [0.5 ** (i + 1) for i in range(len(full.rollbacks))]
     assert len(full.history["total"]) == 60 and all(math.isfinite(v) for v in full.history["total"])
@@ -367,8 +390,28 @@ def test_command_writes_weights_and_metrics(tmp_path):
     parser = argparse.ArgumentParser()
     add_jslds_commands(parser.add_subparsers(dest="command"))
     out = tmp_path / "run"
-    args = parser.parse_args(["jslds", "train", "--task", "3bit", "--steps", "4", "--device", "cpu", "--hidden", "6",
-                              "--batch-size", "8", "--out", str(out), "--eval-trials", "16", "--fp-starts", "16"])
+    args = parser.parse_args(
+        [
+            "jslds",
+            "train",
+            "--task",
+            "3bit",
+            "--steps",
+            "4",
+            "--device",
+            "cpu",
+            "--hidden",
+            "6",
+            "--batch-size",
+            "8",
+            "--out",
+            str(out),
+            "--eval-trials",
+            "16",
+            "--fp-starts",
+            "16",
+        ]
+    )
     assert args.func(args) == 0
     weights = torch.load(out / "weights.pt", weights_only=True)
     assert all(isinstance(v, torch.Tensor) for v in weights.values()) and "expansion.inner.weight" in weights
@@ -382,16 +425,55 @@ def test_command_writes_weights_and_metrics(tmp_path):
     again = analyse_selection(out, n_trials=16, seed=selection["seed"])
     assert again["selection"] == selection["selection"] and again["counts"] == selection["counts"]
     # resume to 6 steps from the checkpoint
-    args = parser.parse_args(["jslds", "train", "--task", "3bit", "--steps", "6", "--device", "cpu", "--hidden", "6",
-                              "--batch-size", "8", "--out", str(out), "--resume", "--no-baseline",
-                              "--eval-trials", "16"])
+    args = parser.parse_args(
+        [
+            "jslds",
+            "train",
+            "--task",
+            "3bit",
+            "--steps",
+            "6",
+            "--device",
+            "cpu",
+            "--hidden",
+            "6",
+            "--batch-size",
+            "8",
+            "--out",
+            str(out),
+            "--resume",
+            "--no-baseline",
+            "--eval-trials",
+            "16",
+        ]
+    )
     args.func(args)
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["steps"] == 6 and "baseline_error" not in metrics["eval"]
     standard = tmp_path / "standard"
-    args = parser.parse_args(["jslds", "train", "--task", "context", "--standard", "--steps", "3", "--device", "cpu",
-                              "--hidden", "6", "--batch-size", "8", "--out", str(standard), "--eval-trials", "16",
-                              "--fp-starts", "16"])
+    args = parser.parse_args(
+        [
+            "jslds",
+            "train",
+            "--task",
+            "context",
+            "--standard",
+            "--steps",
+            "3",
+            "--device",
+            "cpu",
+            "--hidden",
+            "6",
+            "--batch-size",
+            "8",
+            "--out",
+            str(standard),
+            "--eval-trials",
+            "16",
+            "--fp-starts",
+            "16",
+        ]
+    )
     args.func(args)
     text = (standard / "metrics.json").read_text()
     assert "NaN" not in text
@@ -425,4 +507,3 @@ def test_cuda_step_and_training_match_cpu():
     res = train_task("3bit", cotrain=True, n_steps=5, batch_size=16, hidden=8, device="cuda")
     assert res.device.type == "cuda" and all(math.isfinite(v) for v in res.history["total"])
     assert next(res.cell.parameters()).is_cuda
-

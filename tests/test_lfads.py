@@ -19,12 +19,24 @@ from neurodyn.models.lfads import (
 )
 
 F64 = torch.float64
-TINY = {"gen_dim": 12, "ic_enc_dim": 8, "ic_dim": 4, "factors_dim": 3, "epochs": 4, "batch_size": 8,
-        "kl_ramp_epochs": 2, "l2_ramp_epochs": 2, "l2_gen_scale": 1e-3, "dtype": "float64", "posterior_samples": 4}
+TINY = {
+    "gen_dim": 12,
+    "ic_enc_dim": 8,
+    "ic_dim": 4,
+    "factors_dim": 3,
+    "epochs": 4,
+    "batch_size": 8,
+    "kl_ramp_epochs": 2,
+    "l2_ramp_epochs": 2,
+    "l2_gen_scale": 1e-3,
+    "dtype": "float64",
+    "posterior_samples": 4,
+}
 
 
-def counts_dataset(n_trials: int = 30, n_time: int = 20, n_channels: int = 10, seed: int = 0,
-                   with_inputs: bool = False) -> xr.Dataset:
+def counts_dataset(
+    n_trials: int = 30, n_time: int = 20, n_channels: int = 10, seed: int = 0, with_inputs: bool = False
+) -> xr.Dataset:
     """Poisson counts driven by a rotating 2-D latent (trials start at random phases)."""
     rng = np.random.default_rng(seed)
     angle = 2 * np.pi * 0.06
@@ -39,12 +51,19 @@ def counts_dataset(n_trials: int = 30, n_time: int = 20, n_channels: int = 10, s
     heldout = np.zeros(n_channels, bool)
     heldout[-3:] = True
     ds = xr.Dataset(
-        {"data": (("trial", "time", "channel"), data, {"kind": "counts"}),
-         "mask": (("trial", "time", "channel"), np.ones(data.shape, bool)),
-         "split": (("trial",), split), "heldout": (("channel",), heldout)},
-        coords={"trial": np.arange(n_trials), "time": np.arange(n_time) * 0.02,
-                "channel": np.array([f"c{i}" for i in range(n_channels)], dtype=object)},
-        attrs={"bin_size_s": 0.02})
+        {
+            "data": (("trial", "time", "channel"), data, {"kind": "counts"}),
+            "mask": (("trial", "time", "channel"), np.ones(data.shape, bool)),
+            "split": (("trial",), split),
+            "heldout": (("channel",), heldout),
+        },
+        coords={
+            "trial": np.arange(n_trials),
+            "time": np.arange(n_time) * 0.02,
+            "channel": np.array([f"c{i}" for i in range(n_channels)], dtype=object),
+        },
+        attrs={"bin_size_s": 0.02},
+    )
     if with_inputs:
         u = np.zeros((n_trials, n_time, 1), np.float32)
         u[:, 2, 0] = 1.0
@@ -53,11 +72,20 @@ def counts_dataset(n_trials: int = 30, n_time: int = 20, n_channels: int = 10, s
     return ds
 
 
-@pytest.mark.parametrize("bad, field", [
-    ({"gen_dim": 0}, "gen_dim"), ({"keep_prob": 0.0}, "keep_prob"), ({"cd_keep": 1.5}, "cd_keep"),
-    ({"co_dim": -1}, "co_dim"), ({"lambda_a": -1.0}, "lambda_a"), ({"jslds": "yes"}, "jslds"),
-    ({"valid_drop": 1.0}, "valid_drop"), ({"nonsense": 1}, "nonsense"), ({"lr": 0}, "lr"),
-])
+@pytest.mark.parametrize(
+    "bad, field",
+    [
+        ({"gen_dim": 0}, "gen_dim"),
+        ({"keep_prob": 0.0}, "keep_prob"),
+        ({"cd_keep": 1.5}, "cd_keep"),
+        ({"co_dim": -1}, "co_dim"),
+        ({"lambda_a": -1.0}, "lambda_a"),
+        ({"jslds": "yes"}, "jslds"),
+        ({"valid_drop": 1.0}, "valid_drop"),
+        ({"nonsense": 1}, "nonsense"),
+        ({"lr": 0}, "lr"),
+    ],
+)
 def test_config_is_checked(bad, field):
     with pytest.raises(ConfigError, match=f"models.lfads_jslds.{field}"):
         resolve_config(bad)
@@ -220,11 +248,26 @@ def test_lfads_beats_the_baseline_co_smoothing_on_the_teacher_dataset(tmp_path):
     ds = demo_spikes_dataset(tmp_path)
     config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
     analysis = {**config["analysis"], "distill": False}
-    baseline = get_family("lds").fit(ds, {k: v for k, v in config["models"]["lds"].items() if k != "gpus"},
-                                     torch.device("cpu"))
-    lfads = LFADSJSLDS.fit(ds, {"gen_dim": 32, "ic_enc_dim": 32, "ic_dim": 16, "factors_dim": 6, "epochs": 200,
-                                "batch_size": 16, "lr": 0.02, "kl_ramp_epochs": 20, "patience": 30, "jslds": False,
-                                "seed": 0}, torch.device("cpu"))
+    baseline = get_family("lds").fit(
+        ds, {k: v for k, v in config["models"]["lds"].items() if k != "gpus"}, torch.device("cpu")
+    )
+    lfads = LFADSJSLDS.fit(
+        ds,
+        {
+            "gen_dim": 32,
+            "ic_enc_dim": 32,
+            "ic_dim": 16,
+            "factors_dim": 6,
+            "epochs": 200,
+            "batch_size": 16,
+            "lr": 0.02,
+            "kl_ramp_epochs": 20,
+            "patience": 30,
+            "jslds": False,
+            "seed": 0,
+        },
+        torch.device("cpu"),
+    )
     base_bps = evaluate(baseline, ds, analysis)[0]["metrics"]["co_bps"]
     lfads_bps = evaluate(lfads, ds, analysis)[0]["metrics"]["co_bps"]
     assert lfads_bps > base_bps > 0.05, (lfads_bps, base_bps)

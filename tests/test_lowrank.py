@@ -28,7 +28,7 @@ from neurodyn.lowrank.command import add_lowrank_commands, load_samples
 
 def bistable(z: np.ndarray) -> np.ndarray:
     """ż = z − z³: stable fixed points at ±1, unstable at 0 (the paper's Fig. 1 and Fig. 3 example)."""
-    return z - z ** 3
+    return z - z**3
 
 
 def symmetric_grid(half_width: float, n: int) -> np.ndarray:
@@ -61,7 +61,7 @@ def test_sample_basis_shapes_and_grid():
     assert M.shape == (25, 1) and sorted(set(np.round(M[:, 0], 12))) == pytest.approx(np.linspace(-3, 3, 5))
     assert np.abs(I).max() == pytest.approx(2.0)
     M, I = sample_basis(40, 2, kind="grid", weight_scale=2.0)
-    np.testing.assert_allclose(np.linalg.norm(M, axis=1), 2.0)          # directions on a circle
+    np.testing.assert_allclose(np.linalg.norm(M, axis=1), 2.0)  # directions on a circle
     assert len(np.unique(np.round(np.arctan2(M[:, 1], M[:, 0]), 9))) >= 7
     with pytest.raises(ConfigError, match="latent_dim 1 or 2"):
         sample_basis(10, 3, kind="grid")
@@ -94,7 +94,7 @@ def test_span_recovery_is_exact():
         np.testing.assert_array_equal(fit.M, M)
         assert np.abs(fit.flow(z) - dz).max() < 1e-10
         assert fit.rel_mse(z, dz) < 1e-20
-        if k == 5:                                   # well conditioned: the weights themselves come back
+        if k == 5:  # well conditioned: the weights themselves come back
             np.testing.assert_allclose(fit.N, true.N, atol=1e-10)
 
 
@@ -117,7 +117,7 @@ def test_fit_readout_weights_and_ridge():
 def test_no_inputs_capture_only_the_odd_part():
     """I = 0 with odd tanh: only the odd part of g is embedded, the even part stays in the residual (Sec. 3)."""
     z = symmetric_grid(1.5, 301)
-    g, g_minus = bistable(z) + 0.5, bistable(-z) + 0.5          # even part: the constant 0.5
+    g, g_minus = bistable(z) + 0.5, bistable(-z) + 0.5  # even part: the constant 0.5
     odd, even = odd_part(g, g_minus), even_part(g, g_minus)
     np.testing.assert_allclose(odd, bistable(z), atol=1e-15)
     no_input = embed_flow(z, g, 10, inputs=False, seed=0)
@@ -126,7 +126,7 @@ def test_no_inputs_capture_only_the_odd_part():
     np.testing.assert_allclose(no_input.flow(z), odd_only.flow(z), atol=1e-6)
     np.testing.assert_allclose(g - no_input.flow(z), even, atol=1e-6)  # the residual is the even part
     np.testing.assert_allclose(no_input.flow(-z), -no_input.flow(z), atol=1e-12)
-    assert no_input.rel_mse(z, g) == pytest.approx(np.sum(even ** 2) / np.sum(g ** 2), rel=1e-6)
+    assert no_input.rel_mse(z, g) == pytest.approx(np.sum(even**2) / np.sum(g**2), rel=1e-6)
     with_inputs = embed_flow(z, g, 10, inputs=True, seed=0)
     assert with_inputs.rel_mse(z, g) < 1e-8
     assert np.abs(with_inputs.flow(z) - g).max() < 1e-3
@@ -139,9 +139,9 @@ def test_hopf_limit_cycle_embeds_in_rank_two():
     fit = embed_flow(z, dz, 100, seed=0)
     assert fit.M.shape == (100, 2) and fit.N.shape == (100, 2)
     assert fit.rel_mse(z, dz) < 1e-2
-    assert fit.rel_mse(z, dz) < 1e-6                                    # measured ≈ 1e-9
+    assert fit.rel_mse(z, dz) < 1e-6  # measured ≈ 1e-9
     no_input = embed_flow(z, dz, 100, seed=0, inputs=False)
-    assert no_input.rel_mse(z, dz) > 0.1                                # a shifted cycle is not odd-symmetric
+    assert no_input.rel_mse(z, dz) > 0.1  # a shifted cycle is not odd-symmetric
     # the fitted flow has the cycle: radial velocity vanishes on the unit circle around the centre
     theta = np.linspace(0, 2 * np.pi, 64, endpoint=False)
     circle = np.stack([0.5 + np.cos(theta), np.sin(theta)], axis=1)
@@ -165,7 +165,10 @@ def _zeros(flow: LowRankFlow, lo: float, hi: float) -> list[float]:
     """Zeros of a 1-D flow on [lo, hi]: sign changes on a grid (even count: 0 is not a node), refined."""
     grid = np.linspace(lo, hi, 2000)
     values = flow.flow(grid)[:, 0]
-    f = lambda x: float(flow.flow(np.array([x]))[0, 0])
+
+    def f(x):
+        return float(flow.flow(np.array([x]))[0, 0])
+
     return [brentq(f, grid[i], grid[i + 1]) for i in np.flatnonzero(np.sign(values[:-1]) != np.sign(values[1:]))]
 
 
@@ -176,7 +179,7 @@ def test_omp_bistable_needs_few_neurons(selection):
     dz = bistable(z)
     result = omp_lowrank(z, dz, tol=1e-3, max_neurons=50, selection=selection)
     assert result.reached_tol and result.rel_mse <= 1e-3
-    assert 1 <= result.n_neurons <= 6                                    # measured: omp 6, ols 3
+    assert 1 <= result.n_neurons <= 6  # measured: omp 6, ols 3
     assert len(result.curve) == result.n_neurons == len(result.selected) == result.flow.n_neurons
     assert np.all(np.diff(result.curve) <= 0)
     assert result.curve[0] < result.rel_mse_linear
@@ -186,7 +189,7 @@ def test_omp_bistable_needs_few_neurons(selection):
     assert len(zeros) == 3
     np.testing.assert_allclose(zeros, [-1.0, 0.0, 1.0], atol=0.05)
     slopes = result.flow.jacobian(np.array(zeros))[:, 0, 0]
-    assert slopes[0] < 0 and slopes[1] > 0 and slopes[2] < 0             # stable, unstable, stable
+    assert slopes[0] < 0 and slopes[1] > 0 and slopes[2] < 0  # stable, unstable, stable
 
 
 def test_omp_curve_nonincreasing_until_max_neurons():
@@ -258,14 +261,17 @@ def test_command_round_trip(tmp_path, capsys):
     assert written["nonlinearity"] == "relu" and written["n_neurons"] >= 1
 
 
-@pytest.mark.parametrize("fields, key, message", [
-    ({"z": np.zeros((10, 1))}, "dz", "missing field 'dz'"),
-    ({"z": np.linspace(0, 1, 10)[:, None], "dz": np.full((10, 1), np.nan)}, "dz", "NaN"),
-    ({"z": np.linspace(0, 1, 10)[:, None], "dz": np.ones((9, 1))}, "dz", "shape"),
-    ({"z": np.ones((1, 1)), "dz": np.ones((1, 1))}, "z", "at least 2"),
-    ({"z": np.ones((4, 2, 2)), "dz": np.ones((4, 2, 2))}, "z", "shape"),
-    ({"z": np.array(["a", "b"]), "dz": np.ones(2)}, "z", "numeric"),
-])
+@pytest.mark.parametrize(
+    "fields, key, message",
+    [
+        ({"z": np.zeros((10, 1))}, "dz", "missing field 'dz'"),
+        ({"z": np.linspace(0, 1, 10)[:, None], "dz": np.full((10, 1), np.nan)}, "dz", "NaN"),
+        ({"z": np.linspace(0, 1, 10)[:, None], "dz": np.ones((9, 1))}, "dz", "shape"),
+        ({"z": np.ones((1, 1)), "dz": np.ones((1, 1))}, "z", "at least 2"),
+        ({"z": np.ones((4, 2, 2)), "dz": np.ones((4, 2, 2))}, "z", "shape"),
+        ({"z": np.array(["a", "b"]), "dz": np.ones(2)}, "z", "numeric"),
+    ],
+)
 def test_command_rejects_bad_samples(tmp_path, capsys, fields, key, message):
     samples = tmp_path / "bad.npz"
     np.savez(samples, **fields)

@@ -44,7 +44,7 @@ from neurodyn.lowrank.tasks import (
 
 torch.set_num_threads(1)
 
-TRAJ = NominalTrajectory()                     # ż = (36 − z²)/3 from z0 = −5.5: −6 unstable, +6 stable
+TRAJ = NominalTrajectory()  # ż = (36 − z²)/3 from z0 = −5.5: −6 unstable, +6 stable
 T_END = 3.0
 T_GRID = np.linspace(0.0, T_END, 121)
 DELTA = 0.2
@@ -74,10 +74,12 @@ def embedded(targets):
 def test_nominal_trajectory_closed_form():
     z = TRAJ.z(T_GRID)
     assert z[0] == pytest.approx(TRAJ.z0)
-    assert z[-1] > 5.9 and np.all(np.diff(z) > 0)                       # from near −6 up to near +6
+    assert z[-1] > 5.9 and np.all(np.diff(z) > 0)  # from near −6 up to near +6
     # ż* = g(z*) by central differences
     h = 1e-6
-    np.testing.assert_allclose((TRAJ.z(T_GRID + h) - TRAJ.z(T_GRID - h)) / (2 * h), TRAJ.dz(T_GRID), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(
+        (TRAJ.z(T_GRID + h) - TRAJ.z(T_GRID - h)) / (2 * h), TRAJ.dz(T_GRID), rtol=1e-6, atol=1e-6
+    )
     np.testing.assert_allclose(time_from_input(np.exp(-T_GRID)), T_GRID, atol=1e-12)
     with pytest.raises(ConfigError):
         NominalTrajectory(z0=-7.0)
@@ -99,8 +101,8 @@ def test_targets_share_the_nominal_trajectory(targets):
     off = {k: f(TRAJ.z(t)[:, None] + 1.0, v) for k, f in targets.items()}
     for k in TARGET_KINDS:
         np.testing.assert_allclose(on[k], on["none"], atol=1e-9)
-    assert np.abs(off["stable"] - off["unstable"]).min() > 1.9            # differ by 2α·1
-    np.testing.assert_allclose(off["none"], on["none"])                  # Eq. 14 ignores z
+    assert np.abs(off["stable"] - off["unstable"]).min() > 1.9  # differ by 2α·1
+    np.testing.assert_allclose(off["none"], on["none"])  # Eq. 14 ignores z
 
 
 def test_exact_targets_separate_under_perturbation(targets):
@@ -137,12 +139,12 @@ def test_embedded_flows_reproduce_targets(targets, embedded):
     for kind, f in targets.items():
         flow = embedded[kind]
         assert flow.M.shape == (400, 1) and flow.I_in.shape == (400, 1) and flow.bias.shape == (400,)
-        z, v, dz = sample_input_flow(f, (-9.5, 9.5), (0.0, T_END), n_z=37, n_t=41)   # off the fitting grid
-        assert flow.rel_mse(z, v, dz) < 1e-6, kind                       # measured ≤ 1e-10
+        z, v, dz = sample_input_flow(f, (-9.5, 9.5), (0.0, T_END), n_z=37, n_t=41)  # off the fitting grid
+        assert flow.rel_mse(z, v, dz) < 1e-6, kind  # measured ≤ 1e-10
         zs, _ = flow.simulate(TRAJ.z0, 1.0, T_GRID)
-        assert np.abs(zs[:, 0] - TRAJ.z(T_GRID)).max() < 5e-3, kind       # same nominal trajectory
+        assert np.abs(zs[:, 0] - TRAJ.z(T_GRID)).max() < 5e-3, kind  # same nominal trajectory
         _, _, e = perturbation_deviation(flow.flow, TRAJ.z0, DELTA, T_GRID, rtol=1e-8, atol=1e-8)
-        assert classify_deviation(e) == EXPECTED[kind], kind              # and the same separation
+        assert classify_deviation(e) == EXPECTED[kind], kind  # and the same separation
     # growth/decay factors over 3 time units: e^{∓3}
     _, _, e = perturbation_deviation(embedded["unstable"].flow, TRAJ.z0, DELTA, T_GRID, rtol=1e-8, atol=1e-8)
     assert e[-1] / e[0] == pytest.approx(np.exp(3.0), rel=0.02)
@@ -153,7 +155,7 @@ def test_embedded_flows_reproduce_targets(targets, embedded):
 def test_frozen_flows_have_moving_or_no_fixed_points(embedded):
     """Rows of Fig. 4's quiver plots: the frozen network flow has one moving fixed point (B, C) or none (D)."""
     zgrid = np.linspace(-9.5, 9.5, 1901)
-    for t in (0.0, 0.2, 1.5, 2.0):           # times at which both fixed points lie inside the fitted |z| ≤ 10
+    for t in (0.0, 0.2, 1.5, 2.0):  # times at which both fixed points lie inside the fitted |z| ≤ 10
         v = np.exp(-t)
         for kind, sign in (("stable", -1), ("unstable", 1)):
             frozen = embedded[kind].frozen(v)
@@ -163,17 +165,25 @@ def test_frozen_flows_have_moving_or_no_fixed_points(embedded):
             z_fp = zgrid[crossings[0]]
             assert z_fp == pytest.approx(instantaneous_fixed_point(TRAJ, -sign * ALPHA, t), abs=0.02)
             assert np.sign(frozen.jacobian(np.array([z_fp]))[0, 0, 0]) == sign
-        assert np.all(embedded["none"].frozen(v).flow(zgrid) > 0)          # uniform drift, no fixed point
+        assert np.all(embedded["none"].frozen(v).flow(zgrid) > 0)  # uniform drift, no fixed point
 
 
 def test_input_driven_flow_jacobian_and_frozen():
     rng = np.random.default_rng(0)
-    flow = InputDrivenFlow(M=rng.standard_normal((8, 2)), N=rng.standard_normal((8, 2)), I_in=rng.standard_normal((8, 1)),
-                           bias=rng.standard_normal(8), decay=1.0, nonlinearity="tanh")
+    flow = InputDrivenFlow(
+        M=rng.standard_normal((8, 2)),
+        N=rng.standard_normal((8, 2)),
+        I_in=rng.standard_normal((8, 1)),
+        bias=rng.standard_normal(8),
+        decay=1.0,
+        nonlinearity="tanh",
+    )
     z, v = np.array([[0.3, -0.2]]), np.array([[0.7]])
     np.testing.assert_allclose(flow.frozen(0.7).flow(z), flow.flow(z, v), atol=1e-14)
     eps = 1e-6
-    numeric = np.stack([(flow.flow(z + eps * e, v) - flow.flow(z - eps * e, v))[0] / (2 * eps) for e in np.eye(2)], axis=1)
+    numeric = np.stack(
+        [(flow.flow(z + eps * e, v) - flow.flow(z - eps * e, v))[0] / (2 * eps) for e in np.eye(2)], axis=1
+    )
     np.testing.assert_allclose(flow.jacobian(z, v)[0], numeric, atol=1e-8)
     with pytest.raises(ConfigError, match="v"):
         flow.flow(np.zeros((3, 2)), np.zeros((2, 1)))
@@ -184,9 +194,9 @@ def test_input_driven_flow_jacobian_and_frozen():
 
 def test_flipflop_targets_hand_checked():
     u = np.zeros((10, 2))
-    u[2:4, 0] = 1.0                          # channel 0: + pulse at 2–3, − pulse at 6
+    u[2:4, 0] = 1.0  # channel 0: + pulse at 2–3, − pulse at 6
     u[6, 0] = -1.0
-    u[0, 1] = -1.0                           # channel 1: − pulse at 0, then − again at 8
+    u[0, 1] = -1.0  # channel 1: − pulse at 0, then − again at 8
     u[8, 1] = -1.0
     targets, mask = flipflop_targets(u)
     np.testing.assert_array_equal(targets[:, 0], [0, 0, 1, 1, 1, 1, -1, -1, -1, -1])
@@ -196,11 +206,11 @@ def test_flipflop_targets_hand_checked():
 
 
 def test_decision_targets_hand_checked():
-    evidence = np.array([0.5, -0.2, 0.1, 0.0, 0.0, 0.0])           # stimulus mean 0.4/3 > 0
+    evidence = np.array([0.5, -0.2, 0.1, 0.0, 0.0, 0.0])  # stimulus mean 0.4/3 > 0
     targets, mask = decision_targets(evidence, 3)
     np.testing.assert_array_equal(targets, [0, 0, 0, 1, 1, 1])
     np.testing.assert_array_equal(mask, [0, 0, 0, 1, 1, 1])
-    targets, _ = decision_targets(np.array([[0.3, -0.5, 0.1, 0.0, 0.0]]), 3)   # mean −0.1/3 < 0
+    targets, _ = decision_targets(np.array([[0.3, -0.5, 0.1, 0.0, 0.0]]), 3)  # mean −0.1/3 < 0
     np.testing.assert_array_equal(targets[0, :, 0], [0, 0, 0, -1, -1])
     with pytest.raises(ConfigError, match="n_stim"):
         decision_targets(evidence, 6)
@@ -221,8 +231,8 @@ def test_flipflop_trials_structure_and_seed():
         onsets = np.flatnonzero((u != 0) & (np.r_[0.0, u[:-1]] != u))
         assert len(onsets) == trials.info["n_pulses"][n, c]
         assert np.all(np.diff(onsets) >= 12)
-        for t0 in onsets:                                           # each pulse: 4 steps of one sign
-            assert np.all(u[t0:t0 + 4] == u[t0]) and abs(u[t0]) == 1
+        for t0 in onsets:  # each pulse: 4 steps of one sign
+            assert np.all(u[t0 : t0 + 4] == u[t0]) and abs(u[t0]) == 1
 
 
 def test_decision_trials_and_split():
@@ -244,7 +254,7 @@ def test_masked_scores():
     perfect = trials.targets.copy()
     assert masked_mse(perfect, trials) == 0.0 and sign_accuracy(perfect, trials) == 1.0
     wrong_during_stimulus = perfect.copy()
-    wrong_during_stimulus[:, :2] = 5.0                             # masked out
+    wrong_during_stimulus[:, :2] = 5.0  # masked out
     assert masked_mse(wrong_during_stimulus, trials) == 0.0
     assert masked_mse(np.zeros_like(perfect), trials) == pytest.approx(1.0)
     assert sign_accuracy(-perfect, trials) == 0.0
@@ -255,16 +265,16 @@ def test_masked_scores():
 
 def test_flipflop_regression_has_cube_corner_attractors():
     model = fit_flipflop_regression(3, seed=0)
-    assert model.n_neurons == 3 and model.rank == 3                 # Fig. 5A: 3 neurons, rank 3
+    assert model.n_neurons == 3 and model.rank == 3  # Fig. 5A: 3 neurons, rank 3
     assert np.linalg.matrix_rank(model.J) == 3
     starts = np.array(list(itertools.product([-1.0, 0.0, 1.0], repeat=3)))
     points, stable = find_fixed_points(model.flow, starts)
-    assert len(points) == 27                                       # 3 per register: −1, 0, +1
+    assert len(points) == 27  # 3 per register: −1, 0, +1
     assert stable.sum() == 8
     corners = points[stable]
     assert np.abs(np.abs(corners) - 1.0).max() < 0.02
-    assert len({tuple(np.sign(c)) for c in corners}) == 8         # one attractor per corner
-    assert np.all(np.abs(points[~stable]).min(axis=1) < 0.02)     # the others have a register at 0
+    assert len({tuple(np.sign(c)) for c in corners}) == 8  # one attractor per corner
+    assert np.all(np.abs(points[~stable]).min(axis=1) < 0.02)  # the others have a register at 0
 
 
 def test_flipflop_regression_solves_short_trials():
@@ -274,9 +284,9 @@ def test_flipflop_regression_solves_short_trials():
     assert len(scores) == 7 and model.fit_time_s < 5.0
     neuron = model.simulate(test.inputs, test.dt)
     latent = model.simulate_latent(test.inputs, test.dt)
-    np.testing.assert_allclose(neuron, latent, atol=1e-10)         # x = M z + I exactly (Eqs. 4, 6)
+    np.testing.assert_allclose(neuron, latent, atol=1e-10)  # x = M z + I exactly (Eqs. 4, 6)
     mse = masked_mse(neuron, test)
-    assert mse < 0.3                                               # measured 0.19; predicting 0 gives 1
+    assert mse < 0.3  # measured 0.19; predicting 0 gives 1
     assert mse < 0.3 * masked_mse(np.zeros_like(neuron), test)
     assert sign_accuracy(neuron, test) == 1.0
 
@@ -292,7 +302,7 @@ def test_decision_regression_with_ten_neurons():
     train, test = train_test_split(trials, 200, seed=0)
     model, _ = select_input_gain(model, train)
     out = model.simulate(test.inputs, test.dt)
-    assert sign_accuracy(out, test) > 0.9                          # measured 0.99
+    assert sign_accuracy(out, test) > 0.9  # measured 0.99
     assert masked_mse(out, test) < 0.2
 
 

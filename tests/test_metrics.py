@@ -71,12 +71,7 @@ def _brute_force_bits_per_spike(counts, expected, mask):
     n_trials, n_time, n_channels = counts.shape
     model_ll = null_ll = total_spikes = 0.0
     for channel in range(n_channels):
-        observed_values = [
-            counts[r, t, channel]
-            for r in range(n_trials)
-            for t in range(n_time)
-            if mask[r, t, channel]
-        ]
+        observed_values = [counts[r, t, channel] for r in range(n_trials) for t in range(n_time) if mask[r, t, channel]]
         null_rate = max(sum(observed_values) / len(observed_values), 1e-9)
         for r in range(n_trials):
             for t in range(n_time):
@@ -142,9 +137,7 @@ def test_psth_r2_matches_per_trial_smoothing_brute_force(rng):
         for label in ("left", "right", "up"):
             trials = [r for r in range(9) if conditions[r] == label]
             # Smoothing each trial first, then averaging, must equal the module's result.
-            smoothed = [
-                gaussian_filter1d(counts[r, :, channel], sigma, mode="nearest") for r in trials
-            ]
+            smoothed = [gaussian_filter1d(counts[r, :, channel], sigma, mode="nearest") for r in trials]
             empirical = np.mean(smoothed, axis=0)
             predicted = np.mean([expected[r, :, channel] for r in trials], axis=0)
             pairs.extend(zip(empirical, predicted))
@@ -218,10 +211,7 @@ def test_r2_score_matches_brute_force_and_mask(rng):
 def _dense_histogram_kl(x_true, x_gen, n_bins, alpha):
     """Reference: dense np.histogramdd on the protocol's grid."""
     spread = x_true.std(axis=0)
-    ranges = [
-        (lo - 0.1 * s, hi + 0.1 * s)
-        for lo, hi, s in zip(x_true.min(axis=0), x_true.max(axis=0), spread)
-    ]
+    ranges = [(lo - 0.1 * s, hi + 0.1 * s) for lo, hi, s in zip(x_true.min(axis=0), x_true.max(axis=0), spread)]
     true_hist, _ = np.histogramdd(x_true, bins=n_bins, range=ranges)
     gen_hist, _ = np.histogramdd(x_gen, bins=n_bins, range=ranges)
     p = (true_hist + alpha) / (true_hist + alpha).sum()
@@ -311,9 +301,7 @@ def test_gmm_divergence_matches_independent_monte_carlo(rng):
 def _sinusoid_plus_noise(rng, n_trials, n_time, n_channels, period=25.0, noise=0.3):
     time = np.arange(n_time)[None, :, None]
     phase = rng.uniform(0, 2 * np.pi, size=(n_trials, 1, n_channels))
-    return np.sin(2 * np.pi * time / period + phase) + noise * rng.normal(
-        size=(n_trials, n_time, n_channels)
-    )
+    return np.sin(2 * np.pi * time / period + phase) + noise * rng.normal(size=(n_trials, n_time, n_channels))
 
 
 def test_hellinger_identical_symmetric_bounded_and_separates_oscillation(rng):
@@ -359,9 +347,7 @@ def test_hellinger_matches_explicit_dft_computation(rng):
         return smoothed / smoothed.sum()
 
     expected = math.sqrt(1 - np.sum(np.sqrt(spectrum(x_true) * spectrum(x_gen))))
-    mean, per_channel, sigma_used = power_spectrum_hellinger(
-        x_true, x_gen, smoothing_sigma=sigma
-    )
+    mean, per_channel, sigma_used = power_spectrum_hellinger(x_true, x_gen, smoothing_sigma=sigma)
     assert sigma_used == sigma
     assert per_channel[0] == pytest.approx(expected, rel=1e-9)
     assert mean == pytest.approx(expected, rel=1e-9)
@@ -479,7 +465,7 @@ def test_power_spectrum_error_bands_see_where_spectra_differ():
     p = np.abs(np.fft.rfft((truth - truth.mean()) / truth.std(), axis=0)) ** 2
     q = np.abs(np.fft.rfft((moved_fast - moved_fast.mean()) / moved_fast.std(), axis=0)) ** 2
     p, q = p / p.sum(), q / q.sum()
-    np.testing.assert_allclose(err["all"], ((p - q) ** 2).sum() / (p ** 2 + q ** 2).sum(), rtol=1e-10)
+    np.testing.assert_allclose(err["all"], ((p - q) ** 2).sum() / (p**2 + q**2).sum(), rtol=1e-10)
     # disjoint spectra score 1, the largest possible error
     lone = power_spectrum_error(np.sin(2 * np.pi * 10 * t)[:, None], np.sin(2 * np.pi * 300 * t)[:, None], fs)
     assert lone["all"] == pytest.approx(1.0, abs=1e-6)

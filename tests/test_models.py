@@ -37,12 +37,24 @@ def linear_system_dataset(kind: str, *, n_trials=60, n_time=80, n_channels=24, s
         units = "count"
     split = np.where(np.arange(n_trials) % 5 == 0, "test", "train")
     ds = build_dataset(
-        data=data, kind=kind, data_units=units, time=np.arange(n_time) * dt + dt / 2,
-        trial_ids=np.arange(n_trials), channel_ids=np.arange(n_channels),
-        heldout=np.arange(n_channels) % 4 == 0, split=split, mask=np.ones(data.shape, bool),
+        data=data,
+        kind=kind,
+        data_units=units,
+        time=np.arange(n_time) * dt + dt / 2,
+        trial_ids=np.arange(n_trials),
+        channel_ids=np.arange(n_channels),
+        heldout=np.arange(n_channels) % 4 == 0,
+        split=split,
+        mask=np.ones(data.shape, bool),
         align_times=np.arange(n_trials) * 2.0,
-        attrs={"bin_size_s": dt, "align_event": "start", "source": "simulated", "source_sha256": "-",
-               "config_hash": "-"})
+        attrs={
+            "bin_size_s": dt,
+            "align_event": "start",
+            "source": "simulated",
+            "source_sha256": "-",
+            "config_hash": "-",
+        },
+    )
     ds["truth"] = (("trial", "time", "channel"), truth, {"units": units, "long_name": "generating mean"})
     return ds, A
 
@@ -173,8 +185,9 @@ def test_lds_on_cuda_matches_cpu():
     cpu = get_family("lds").fit(ds, {"latent_dim": 3}, CPU)
     gpu = get_family("lds").fit(ds, {"latent_dim": 3}, torch.device("cuda"))
     assert gpu.device.type == "cuda"
-    np.testing.assert_allclose(gpu.posterior(ds)["prediction"].values, cpu.posterior(ds)["prediction"].values,
-                               rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(
+        gpu.posterior(ds)["prediction"].values, cpu.posterior(ds)["prediction"].values, rtol=1e-6, atol=1e-9
+    )
     sample = gpu.sample(4, 10, seed=0)
     assert sample["data"].shape == (4, 10, 24)
 
@@ -214,8 +227,9 @@ def test_transfer_function_poles_are_the_jacobian_eigenvalues():
         points = np.exp(1j * np.linspace(0, np.pi, 50)) * 1.1 + 0.05j
         H = resolvent_response(J, B, C, points)
         # partial fractions: H(s) = Σ_k (C v_k)(w_kᵀ B) / (s − λ_k), poles exactly at the eigenvalues
-        expected = sum(np.einsum("o,i->oi", C @ V[:, k], W[k] @ B)[None] / (points - lam[k])[:, None, None]
-                       for k in range(L))
+        expected = sum(
+            np.einsum("o,i->oi", C @ V[:, k], W[k] @ B)[None] / (points - lam[k])[:, None, None] for k in range(L)
+        )
         np.testing.assert_allclose(H, expected, rtol=1e-9, atol=1e-12)
         # approaching an eigenvalue, the response grows like 1 / distance
         k = int(np.argmax(np.abs(lam)))

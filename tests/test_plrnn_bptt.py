@@ -42,7 +42,7 @@ def test_addition_problem_has_two_markers_in_the_first_half_and_sums_them(T):
     assert set(markers.unique().tolist()) <= {0.0, 1.0}
     assert (markers.sum(1) == 2).all()
     pos = markers.nonzero()[:, 1].reshape(500, 2)
-    assert (pos < T // 2).all()                       # both in the first half: memory > T/2 steps
+    assert (pos < T // 2).all()  # both in the first half: memory > T/2 steps
     assert (pos.min(1).values < min(10, T // 2)).all()  # one of them in the first 10 steps
     expected = torch.stack([values[i, pos[i]].sum() for i in range(500)])
     torch.testing.assert_close(y, expected, rtol=0, atol=1e-6)
@@ -112,7 +112,11 @@ def test_penalty_is_zero_at_the_line_attractor_init_and_pulls_back_to_it():
     torch.testing.assert_close(model.A.grad[:r], 10.0 * (model.A[:r] - 1).detach())
     torch.testing.assert_close(model.W.grad[:r], 10.0 * model.W_offdiag[:r].detach())
     torch.testing.assert_close(model.h.grad[:r], 10.0 * model.h[:r].detach())
-    for grad in (model.A.grad[r:], model.W.grad[r:], model.h.grad[r:], ):
+    for grad in (
+        model.A.grad[r:],
+        model.W.grad[r:],
+        model.h.grad[r:],
+    ):
         assert torch.equal(grad, torch.zeros_like(grad))
     assert model.C.grad is None and model.B.grad is None
     dist0 = ((model.A[:r] - 1) ** 2).sum() + (model.W[:r] ** 2).sum() + (model.h[:r] ** 2).sum()

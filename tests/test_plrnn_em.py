@@ -30,23 +30,27 @@ DT = torch.float64
 def _random_params(R, M, N, K, gen, scale=0.3):
     W = torch.randn(R, M, M, generator=gen, dtype=DT) * scale
     W = W * (1 - torch.eye(M, dtype=DT))
-    return PLRNNParams(A=torch.rand(R, M, generator=gen, dtype=DT) * 0.8, W=W,
-                       h=torch.randn(R, M, generator=gen, dtype=DT) * 0.2,
-                       C=torch.randn(R, M, K, generator=gen, dtype=DT), B=torch.randn(R, N, M, generator=gen, dtype=DT),
-                       b=torch.randn(R, N, generator=gen, dtype=DT),
-                       gamma=torch.rand(R, N, generator=gen, dtype=DT) + 0.2,
-                       sigma=torch.rand(R, M, generator=gen, dtype=DT) + 0.1,
-                       mu0=torch.randn(R, M, generator=gen, dtype=DT))
+    return PLRNNParams(
+        A=torch.rand(R, M, generator=gen, dtype=DT) * 0.8,
+        W=W,
+        h=torch.randn(R, M, generator=gen, dtype=DT) * 0.2,
+        C=torch.randn(R, M, K, generator=gen, dtype=DT),
+        B=torch.randn(R, N, M, generator=gen, dtype=DT),
+        b=torch.randn(R, N, generator=gen, dtype=DT),
+        gamma=torch.rand(R, N, generator=gen, dtype=DT) + 0.2,
+        sigma=torch.rand(R, M, generator=gen, dtype=DT) + 0.1,
+        mu0=torch.randn(R, M, generator=gen, dtype=DT),
+    )
 
 
 def _dense(diag, lower):
     T, M = diag.shape[-3], diag.shape[-1]
     H = torch.zeros(*diag.shape[:-3], T * M, T * M, dtype=diag.dtype)
     for t in range(T):
-        H[..., t * M:(t + 1) * M, t * M:(t + 1) * M] = diag[..., t, :, :]
+        H[..., t * M : (t + 1) * M, t * M : (t + 1) * M] = diag[..., t, :, :]
         if t < T - 1:
-            H[..., (t + 1) * M:(t + 2) * M, t * M:(t + 1) * M] = lower[..., t, :, :]
-            H[..., t * M:(t + 1) * M, (t + 1) * M:(t + 2) * M] = lower[..., t, :, :].mT
+            H[..., (t + 1) * M : (t + 2) * M, t * M : (t + 1) * M] = lower[..., t, :, :]
+            H[..., t * M : (t + 1) * M, (t + 1) * M : (t + 2) * M] = lower[..., t, :, :].mT
     return H
 
 
@@ -56,8 +60,11 @@ def problem():
     R, n, T, M, N, K = 2, 3, 9, 4, 5, 2
     p = _random_params(R, M, N, K, gen)
     mask = (torch.rand(n, T, N, generator=gen) > 0.2).to(DT)
-    obs = Observations(x=torch.randn(n, T, N, generator=gen, dtype=DT) * mask, mask=mask,
-                       s=torch.randn(n, T, K, generator=gen, dtype=DT))
+    obs = Observations(
+        x=torch.randn(n, T, N, generator=gen, dtype=DT) * mask,
+        mask=mask,
+        s=torch.randn(n, T, K, generator=gen, dtype=DT),
+    )
     return p, obs
 
 
@@ -72,11 +79,13 @@ def test_hessian_blocks_are_the_quadratic_form_of_the_log_joint(problem):
     Hz[:, :, 1:] += (lower @ zd[:, :, :-1, :, None])[..., 0]
     Hz[:, :, :-1] += (lower.mT @ zd[:, :, 1:, :, None])[..., 0]
     assert torch.allclose(Hz - rhs, -grad, atol=1e-10)
+
     # and the Hessian itself, by automatic differentiation of one trial's log joint
     def neg_ll(flat):
         zz = zd.clone()
         zz[0, 0] = flat.reshape(zd.shape[2:])
         return -log_joint(p, obs, zz)[0, 0]
+
     H_auto = torch.autograd.functional.hessian(neg_ll, zd[0, 0].reshape(-1))
     assert torch.allclose(_dense(diag[0, 0], lower[0, 0]), H_auto, atol=1e-9)
 
@@ -92,10 +101,13 @@ def test_block_tridiagonal_solve_equals_dense_solve(problem):
     assert torch.allclose(sol.z.reshape(z_dense.shape), z_dense, atol=1e-10)
     inv = torch.linalg.inv(H)
     for t in range(T):
-        assert torch.allclose(sol.cov_diag[..., t, :, :], inv[..., t * M:(t + 1) * M, t * M:(t + 1) * M], atol=1e-10)
+        assert torch.allclose(
+            sol.cov_diag[..., t, :, :], inv[..., t * M : (t + 1) * M, t * M : (t + 1) * M], atol=1e-10
+        )
         if t < T - 1:
-            assert torch.allclose(sol.cov_lower[..., t, :, :],
-                                  inv[..., (t + 1) * M:(t + 2) * M, t * M:(t + 1) * M], atol=1e-10)
+            assert torch.allclose(
+                sol.cov_lower[..., t, :, :], inv[..., (t + 1) * M : (t + 2) * M, t * M : (t + 1) * M], atol=1e-10
+            )
     assert torch.allclose(sol.logdet, torch.linalg.slogdet(H)[1], atol=1e-9)
     assert not sol.failed.any()
 
@@ -134,9 +146,17 @@ def _simulate(T=4000, seed=0):
     for t in range(1, T):
         z[t] = A * z[t - 1] + W @ torch.relu(z[t - 1]) + h + noise[t]
     x = torch.relu(z) @ B.T + b + torch.randn(T, 4, generator=gen, dtype=DT) * math.sqrt(gam)
-    true = PLRNNParams(A=A[None], W=W[None], h=h[None], C=torch.zeros(1, 3, 0, dtype=DT), B=B[None], b=b[None],
-                       gamma=torch.full((1, 4), gam, dtype=DT), sigma=torch.full((1, 3), sig, dtype=DT),
-                       mu0=z[0][None])
+    true = PLRNNParams(
+        A=A[None],
+        W=W[None],
+        h=h[None],
+        C=torch.zeros(1, 3, 0, dtype=DT),
+        B=B[None],
+        b=b[None],
+        gamma=torch.full((1, 4), gam, dtype=DT),
+        sigma=torch.full((1, 3), sig, dtype=DT),
+        mu0=z[0][None],
+    )
     obs = Observations(x=x[None], mask=torch.ones(1, T, 4, dtype=DT), s=torch.zeros(1, T, 0, dtype=DT))
     return true, obs, z
 
@@ -185,8 +205,11 @@ def test_line_attractor_prior_pulls_regularised_units_and_matches_the_penalty():
         beta[:, :, 3:6] = W
         beta[:, :, 6] = h
         sig = true.sigma
-        ell = -0.5 * (stats.zz - 2 * (beta * stats.zf).sum(-1)
-                      + torch.einsum("rmp,rpq,rmq->rm", beta, stats.ff, beta)) / sig
+        ell = (
+            -0.5
+            * (stats.zz - 2 * (beta * stats.zf).sum(-1) + torch.einsum("rmp,rpq,rmq->rm", beta, stats.ff, beta))
+            / sig
+        )
         # the M-step's prior is τ per transition in units of each row's noise variance
         weight = tau * stats.n_trans / (2 * sig[0, :2])
         off = W * (1 - torch.eye(3, dtype=DT))

@@ -36,6 +36,7 @@ N_MC = 1_000_000
 # references
 # --------------------------------------------------------------------------------------------
 
+
 def bvn_owen(h: np.ndarray, k: np.ndarray, r: np.ndarray) -> np.ndarray:
     """Φ₂(h, k; ρ) from Owen's T: ½Φ(h) + ½Φ(k) − T(h, a_h) − T(k, a_k) − β (Owen 1956).
 
@@ -73,9 +74,14 @@ def bvn_quad(h: float, k: float, r: float) -> float:
     The lower limit −12 loses < 1e−32; a far lower limit would make quad miss the bulk.
     """
     s = math.sqrt(1 - r * r)
-    val, _ = integrate.quad(lambda x: math.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)
-                            * special.ndtr((k - r * x) / s), -12.0, h, epsabs=1e-15, epsrel=1e-13,
-                            limit=400)
+    val, _ = integrate.quad(
+        lambda x: math.exp(-0.5 * x * x) / math.sqrt(2 * math.pi) * special.ndtr((k - r * x) / s),
+        -12.0,
+        h,
+        epsabs=1e-15,
+        epsrel=1e-13,
+        limit=400,
+    )
     return val
 
 
@@ -109,8 +115,7 @@ def mc_outer(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tens
     return est, ((second - est**2).clamp(min=0) / n).sqrt()
 
 
-def assert_within_se(exact: torch.Tensor, est: torch.Tensor, se: torch.Tensor, name: str,
-                     n_se: float = 5.0) -> None:
+def assert_within_se(exact: torch.Tensor, est: torch.Tensor, se: torch.Tensor, name: str, n_se: float = 5.0) -> None:
     z = (exact - est).abs() / (n_se * se + 1e-12)
     assert torch.isfinite(exact).all(), name
     assert z.max() < 1.0, f"{name}: |exact − MC| up to {z.max().item() * n_se:.2f} SE\n{exact}\n{est}"
@@ -148,7 +153,7 @@ def test_bvn_random_points_incl_rho_near_one():
     k = rng.normal(0.0, 2.5, n)
     k[:300] = h[:300] + rng.normal(0.0, 1e-3, 300)  # h ≈ k: the steep case of the ρ→1 form
     rho = rng.uniform(-1, 1, n)
-    rho[n // 2:] = rng.choice([-1.0, 1.0], n - n // 2) * (1 - 10 ** rng.uniform(-12, -1, n - n // 2))
+    rho[n // 2 :] = rng.choice([-1.0, 1.0], n - n // 2) * (1 - 10 ** rng.uniform(-12, -1, n - n // 2))
     got = bivariate_normal_cdf(torch.tensor(h), torch.tensor(k), torch.tensor(rho)).numpy()
     err = np.abs(got - bvn_owen(h, k, rho))
     assert err.max() < 1e-10, err.max()
@@ -173,11 +178,13 @@ def test_bvn_shapes_limits_and_invalid_inputs():
     rhos = torch.linspace(-1, 1, 41, dtype=F64)
     assert (torch.diff(bivariate_normal_cdf(0.3, -0.2, rhos)) >= -1e-15).all()
     # Huge finite limits behave like infinite ones and do not overflow.
-    big = bivariate_normal_cdf(torch.tensor([1e6, 1e6, -1e6]), torch.tensor([0.5, -1e6, 0.5]),
-                               torch.tensor([0.99, -0.95, 0.5]))
+    big = bivariate_normal_cdf(
+        torch.tensor([1e6, 1e6, -1e6]), torch.tensor([0.5, -1e6, 0.5]), torch.tensor([0.99, -0.95, 0.5])
+    )
     assert torch.allclose(big, torch.tensor([special.ndtr(0.5), 0.0, 0.0], dtype=F64), atol=1e-15)
-    bad = bivariate_normal_cdf(torch.tensor([math.nan, 0.0, 0.0]), torch.tensor([0.0, math.nan, 0.0]),
-                               torch.tensor([0.1, 0.1, 1.5]))
+    bad = bivariate_normal_cdf(
+        torch.tensor([math.nan, 0.0, 0.0]), torch.tensor([0.0, math.nan, 0.0]), torch.tensor([0.1, 0.1, 1.5])
+    )
     assert torch.isnan(bad).all()
     assert bivariate_normal_cdf(torch.tensor(0.1, dtype=torch.float32), 0.2, 0.3).dtype == F64
 
@@ -190,9 +197,12 @@ MC_CASES = {
     "random_M3": (torch.tensor([0.3, -0.5, 1.0], dtype=F64), random_cov(3, 1.0, 0)),
     "high_var_corr_M4": (torch.tensor([-1.0, 0.5, 2.0, -3.0], dtype=F64), random_cov(4, 25.0, 1)),
     "equicorr_0.97_M5": (torch.tensor([0.2, -0.4, 0.0, 1.0, -2.0], dtype=F64), equicorrelated(5, 9.0, 0.97)),
-    "mixed_sign_rho_M4": (torch.tensor([0.0, 1.0, -1.0, 0.5], dtype=F64),
-                          torch.tensor([[4.0, -3.8, 3.0, 0.0], [-3.8, 4.0, -2.9, 0.1],
-                                        [3.0, -2.9, 9.0, -2.0], [0.0, 0.1, -2.0, 1.0]], dtype=F64)),
+    "mixed_sign_rho_M4": (
+        torch.tensor([0.0, 1.0, -1.0, 0.5], dtype=F64),
+        torch.tensor(
+            [[4.0, -3.8, 3.0, 0.0], [-3.8, 4.0, -2.9, 0.1], [3.0, -2.9, 9.0, -2.0], [0.0, 0.1, -2.0, 1.0]], dtype=F64
+        ),
+    ),
 }
 
 
@@ -217,8 +227,7 @@ def test_cross_moments_match_monte_carlo():
     var = joint.diagonal()
     mx, my, vx, vy, cxy = mean[:3], mean[3:], var[:3], var[3:], joint[:3, 3:]
     assert_within_se(cross_z_phi(mx, my, cxy, vy), *mc_outer(x, y.clamp(min=0)), "E[x φ(y)ᵀ]")
-    assert_within_se(cross_phi_phi(mx, vx, my, vy, cxy), *mc_outer(x.clamp(min=0), y.clamp(min=0)),
-                     "E[φ(x) φ(y)ᵀ]")
+    assert_within_se(cross_phi_phi(mx, vx, my, vy, cxy), *mc_outer(x.clamp(min=0), y.clamp(min=0)), "E[φ(x) φ(y)ᵀ]")
 
 
 @pytest.mark.parametrize("sign", [1.0, -1.0])
@@ -227,9 +236,19 @@ def test_perfectly_correlated_pairs_match_1d_quadrature(sign):
     mu, sd = (0.4, -0.3), (1.5, 2.0)
     args = (mu[0], sd[0] ** 2, mu[1], sd[1] ** 2, sign * sd[0] * sd[1])
     got = relu_pair_moment(*(torch.tensor(v, dtype=F64) for v in args)).item()
-    ref, _ = integrate.quad(lambda u: max(mu[0] + sd[0] * u, 0) * max(mu[1] + sign * sd[1] * u, 0)
-                            * math.exp(-0.5 * u * u) / math.sqrt(2 * math.pi), -12, 12,
-                            points=[-mu[0] / sd[0], -sign * mu[1] / sd[1]], epsabs=1e-13, limit=200)
+    ref, _ = integrate.quad(
+        lambda u: (
+            max(mu[0] + sd[0] * u, 0)
+            * max(mu[1] + sign * sd[1] * u, 0)
+            * math.exp(-0.5 * u * u)
+            / math.sqrt(2 * math.pi)
+        ),
+        -12,
+        12,
+        points=[-mu[0] / sd[0], -sign * mu[1] / sd[1]],
+        epsabs=1e-13,
+        limit=200,
+    )
     assert abs(got - ref) < 1e-10
 
 
@@ -242,6 +261,7 @@ def test_pair_moment_matches_2d_quadrature(mu, var, c12):
 # --------------------------------------------------------------------------------------------
 # structure, limits, degenerate cases
 # --------------------------------------------------------------------------------------------
+
 
 def test_univariate_closed_forms_match_1d_quadrature():
     for mu, var in [(0.7, 2.0), (-1.5, 0.3), (0.0, 5.0)]:
@@ -329,8 +349,7 @@ def test_batch_shapes_broadcasting_and_chunking():
     var = cov.diagonal(dim1=-2, dim2=-1)
     cpp = cross_phi_phi(mean[:, 1:], var[:, 1:], mean[:, :-1], var[:, :-1], cxy, chunk=10)
     assert cpp.shape == (B, T - 1, M, M)
-    ref = relu_pair_moment(mean[:, 1:, :, None], var[:, 1:, :, None], mean[:, :-1, None, :],
-                           var[:, :-1, None, :], cxy)
+    ref = relu_pair_moment(mean[:, 1:, :, None], var[:, 1:, :, None], mean[:, :-1, None, :], var[:, :-1, None, :], cxy)
     assert torch.allclose(cpp, ref, atol=1e-14, rtol=0)
     assert cross_z_phi(mean[:, 1:], mean[:, :-1], cxy, var[:, :-1]).shape == (B, T - 1, M, M)
     # float32 in, float32 out (computed in float64 internally).
@@ -342,6 +361,7 @@ def test_batch_shapes_broadcasting_and_chunking():
 # --------------------------------------------------------------------------------------------
 # the independence approximation is measurably wrong
 # --------------------------------------------------------------------------------------------
+
 
 def test_independence_approximation_is_off_where_exact_matches_mc():
     # Strongly correlated units with large posterior variance (σ² = 4, ρ = ±0.9).
@@ -372,8 +392,9 @@ def test_cuda_matches_cpu():
         assert torch.allclose(a, b.cpu(), atol=1e-13, rtol=0)
     h = torch.linspace(-4, 4, 17, dtype=F64)
     r = torch.tensor([-1.0, -0.99, -0.5, 0.0, 0.6, 0.95, 1.0], dtype=F64)[:, None]
-    assert torch.allclose(bivariate_normal_cdf(h, -h, r), bivariate_normal_cdf(h.cuda(), -h.cuda(), r.cuda()).cpu(),
-                          atol=1e-14, rtol=0)
+    assert torch.allclose(
+        bivariate_normal_cdf(h, -h, r), bivariate_normal_cdf(h.cuda(), -h.cuda(), r.cuda()).cpu(), atol=1e-14, rtol=0
+    )
 
 
 def _pair(mu1: float, v1: float, mu2: float, v2: float, c: float) -> float:
@@ -392,8 +413,10 @@ def test_pair_moment_obeys_price_theorem():
         assert abs(fd - bivariate_normal_cdf(a1, a2, rho).item()) < 1e-7, rho
 
 
-@pytest.mark.parametrize("mu1,mu2,v1,v2,sign", [(0.4, 0.4, 2.0, 2.0, 1.0), (-1.1, 1.1, 3.0, 3.0, -1.0),
-                                                (0.4, -0.7, 2.0, 3.0, 1.0), (0.4, -0.7, 2.0, 3.0, -1.0)])
+@pytest.mark.parametrize(
+    "mu1,mu2,v1,v2,sign",
+    [(0.4, 0.4, 2.0, 2.0, 1.0), (-1.1, 1.1, 3.0, 3.0, -1.0), (0.4, -0.7, 2.0, 3.0, 1.0), (0.4, -0.7, 2.0, 3.0, -1.0)],
+)
 def test_pair_moment_is_smooth_up_to_degenerate_rho(mu1, mu2, v1, v2, sign):
     # E[φφ] is Lipschitz in ρ (Price's theorem), but the formula's terms individually vary like
     # √(1−|ρ|); with a₂ = ρa₁ a naive (a₂ − ρa₁)/s loses eps/s to round-off (~1e−8 at 1−|ρ| = 1e−16).

@@ -35,8 +35,16 @@ def _model(ds, name: str, latent_dim: int) -> ModelResult:
     fitted = get_family("lds").fit(ds, {"latent_dim": latent_dim}, torch.device("cpu"))
     seconds = time.perf_counter() - started
     result, arrays, fixed = evaluate(fitted, ds)
-    return ModelResult(name, "lds", result["metrics"], result["protocol"], fixed, arrays,
-                       {"seconds": seconds, "device": "cpu"}, distillation=result.get("distillation", {}))
+    return ModelResult(
+        name,
+        "lds",
+        result["metrics"],
+        result["protocol"],
+        fixed,
+        arrays,
+        {"seconds": seconds, "device": "cpu"},
+        distillation=result.get("distillation", {}),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -45,11 +53,14 @@ def inputs(tmp_path_factory):
     root = tmp_path_factory.mktemp("report")
     synthesize(TeacherConfig(n_trials=24, n_units=30), root / "syn")
     recording = read_source(root / "syn" / "recording.nwb", inputs=["stimulus"])
-    counts = bin_recording(recording, BinningOptions.from_config(
-        {"bin_size_s": 0.02, "align_event": "stim_on_time", "window_s": [-0.2, 0.8]}))
+    counts = bin_recording(
+        recording,
+        BinningOptions.from_config({"bin_size_s": 0.02, "align_event": "stim_on_time", "window_s": [-0.2, 0.8]}),
+    )
     eeg = read_source(root / "syn" / "eeg.edf")
-    continuous = bin_recording(eeg, BinningOptions.from_config(
-        {"bin_size_s": None, "segment": "windows", "segment_length_s": 2.0}))
+    continuous = bin_recording(
+        eeg, BinningOptions.from_config({"bin_size_s": None, "segment": "windows", "segment_length_s": 2.0})
+    )
     return {
         "root": root,
         "counts": counts,
@@ -65,8 +76,9 @@ def counts_report(inputs):
     """(html, figures_dir, seconds) of the counts report with ground truth."""
     figures_dir = inputs["root"] / "figures"
     started = time.perf_counter()
-    html = build_report(inputs["counts"], inputs["models"], title=TITLE, ground_truth=inputs["teacher"],
-                        figures_dir=figures_dir)
+    html = build_report(
+        inputs["counts"], inputs["models"], title=TITLE, ground_truth=inputs["teacher"], figures_dir=figures_dir
+    )
     return html, figures_dir, time.perf_counter() - started
 
 
@@ -85,9 +97,10 @@ def _table(html: str, css_class: str) -> tuple[list[str], list[list[tuple[str, s
     assert match, f"no table of class {css_class}"
     head, body = match.group(1).split("</thead>")
     header = [re.sub(r"<[^>]+>", "", h) for h in re.findall(r"<th>(.*?)</th>", head)]
-    rows = [[(attrs, re.sub(r"<[^>]+>", "", text)) for attrs, text in
-             re.findall(r"<td([^>]*)>(.*?)</td>", row, re.S)]
-            for row in re.findall(r"<tr>(.*?)</tr>", body, re.S)]
+    rows = [
+        [(attrs, re.sub(r"<[^>]+>", "", text)) for attrs, text in re.findall(r"<td([^>]*)>(.*?)</td>", row, re.S)]
+        for row in re.findall(r"<tr>(.*?)</tr>", body, re.S)
+    ]
     return header, rows
 
 
@@ -141,8 +154,12 @@ def test_best_value_per_column_is_highlighted_on_the_right_model(inputs, counts_
     html, _, _ = counts_report
     header, rows = _table(html, "comparison")
     models = inputs["models"]
-    for label, key, pick in (("co-bps (bits/spike)", "co_bps", max), ("PSTH R² held-in", "psth_r2_heldin", max),
-                             ("D_stsp", "d_stsp", min), ("D_H", "d_h", min)):
+    for label, key, pick in (
+        ("co-bps (bits/spike)", "co_bps", max),
+        ("PSTH R² held-in", "psth_r2_heldin", max),
+        ("D_stsp", "d_stsp", min),
+        ("D_H", "d_h", min),
+    ):
         column = header.index(label)
         values = [m.metrics[key] for m in models]
         assert values[0] != values[1]
@@ -220,8 +237,9 @@ def test_missing_metrics_and_optional_parts_render_as_dash(inputs, tmp_path):
     arrays = full.arrays.drop_vars(["psd_recorded", "psd_generated", "condition"])
     no_psd = replace(full, name="no_psd", arrays=arrays, fit={}, fixed_points=[])
     ds = inputs["counts"].drop_vars("condition")
-    html = build_report(ds, [full, sparse, no_psd], title="sparse", figures_dir=tmp_path,
-                        ground_truth={"something_new": [1, 2]})
+    html = build_report(
+        ds, [full, sparse, no_psd], title="sparse", figures_dir=tmp_path, ground_truth={"something_new": [1, 2]}
+    )
     header, rows = _table(html, "comparison")
     cells = dict(zip(header, (text for _, text in rows[1])))
     assert cells["co-bps (bits/spike)"] == "—"
@@ -281,11 +299,20 @@ def test_format_value():
 def test_index_links_each_report_with_headline_numbers(inputs):
     counts_models = {m.name: m.metrics for m in inputs["models"]}
     entries = [
-        {"dataset": "synthetic_counts", "report": "synthetic_counts/report.html", "kind": "counts",
-         "summary": {"n_trials": 24, "n_channels": 30, "n_heldout_channels": 6}, "models": counts_models},
-        {"dataset": "synthetic_eeg", "report": "synthetic_eeg/report.html", "kind": "continuous",
-         "summary": {"n_trials": 26, "n_channels": 8},
-         "models": {"lds_eeg": inputs["continuous_model"].metrics}},
+        {
+            "dataset": "synthetic_counts",
+            "report": "synthetic_counts/report.html",
+            "kind": "counts",
+            "summary": {"n_trials": 24, "n_channels": 30, "n_heldout_channels": 6},
+            "models": counts_models,
+        },
+        {
+            "dataset": "synthetic_eeg",
+            "report": "synthetic_eeg/report.html",
+            "kind": "continuous",
+            "summary": {"n_trials": 26, "n_channels": 8},
+            "models": {"lds_eeg": inputs["continuous_model"].metrics},
+        },
         {"dataset": "unfitted & new", "report": "unfitted/report.html", "summary": {}, "models": {}},
     ]
     html = build_index(entries)

@@ -16,7 +16,7 @@ def _rotation_generator(decay: float = 0.0) -> np.ndarray:
     a = np.zeros((6, 6))
     for k, f in enumerate(FREQS):
         w = 2 * np.pi * f
-        a[2 * k:2 * k + 2, 2 * k:2 * k + 2] = [[-decay, -w], [w, -decay]]
+        a[2 * k : 2 * k + 2, 2 * k : 2 * k + 2] = [[-decay, -w], [w, -decay]]
     return a
 
 
@@ -29,7 +29,7 @@ def _embedded_system(n: int = 20, n_conditions: int = 12, n_time: int = 60, seed
     states = [x0]
     for _ in range(n_time - 1):
         states.append(states[-1] @ step.T)
-    latent = np.stack(states, axis=1)                            # (C, T, 6)
+    latent = np.stack(states, axis=1)  # (C, T, 6)
     shared = np.sin(np.linspace(0, 3, n_time))[:, None] * rng.standard_normal(n)  # condition-independent
     return latent @ q.T + shared, q
 
@@ -41,10 +41,10 @@ def test_jpca_recovers_the_planes_and_frequencies_of_an_embedded_rotation():
     # the midpoint rule fits (2/dt)·tan(ω dt/2) exactly: 0.3 % above ω at 3 Hz, dt = 10 ms
     omega = 2 * np.pi * FREQS
     np.testing.assert_allclose(res.frequencies_hz, 2 / DT * np.tan(omega * DT / 2) / (2 * np.pi), rtol=1e-6)
-    truth = np.stack([q[:, 2 * k:2 * k + 2] for k in range(3)])
+    truth = np.stack([q[:, 2 * k : 2 * k + 2] for k in range(3)])
     angles = plane_angles(res.planes, truth)
-    assert np.all(np.diagonal(angles, axis1=0, axis2=1) < 0.5)        # each plane found, to < 0.5°
-    assert np.all(angles[~np.eye(3, dtype=bool)] > 89.0)              # and not confused with another
+    assert np.all(np.diagonal(angles, axis1=0, axis2=1) < 0.5)  # each plane found, to < 0.5°
+    assert np.all(angles[~np.eye(3, dtype=bool)] > 89.0)  # and not confused with another
     np.testing.assert_array_equal(match_planes(angles), [0, 1, 2])
     assert res.r2_skew > 0.999 and res.r2_unconstrained >= res.r2_skew - 1e-12
     np.testing.assert_allclose(res.components.T @ res.components, np.eye(6), atol=1e-10)
@@ -54,7 +54,7 @@ def test_jpca_recovers_the_planes_and_frequencies_of_an_embedded_rotation():
 
 def test_jpca_says_non_rotational_dynamics_are_not_rotational():
     rng = np.random.default_rng(1)
-    decay = np.exp(-DT * np.array([1.0, 2, 3, 4, 5, 6]))                # pure decay, no rotation
+    decay = np.exp(-DT * np.array([1.0, 2, 3, 4, 5, 6]))  # pure decay, no rotation
     x0 = rng.standard_normal((10, 6))
     x = np.stack([x0 * decay**t for t in range(40)], axis=1)
     res = jpca(x, DT, n_components=6)
@@ -71,7 +71,7 @@ def test_eigen_planes_of_a_discrete_map_match_the_jpca_planes():
     planes = eigen_planes(lam, vec, DT)
     assert planes.planes.shape == (3, n, 2)
     np.testing.assert_allclose(np.sort(planes.frequencies_hz), np.sort(FREQS), rtol=1e-9)
-    np.testing.assert_allclose(planes.decay_s, 2.0, rtol=1e-9)        # τ = 1 / 0.5 per second
+    np.testing.assert_allclose(planes.decay_s, 2.0, rtol=1e-9)  # τ = 1 / 0.5 per second
     angles = plane_angles(jpca(x, DT).planes, planes.planes)
     matched = match_planes(angles)
     assert np.all(angles[np.arange(3), matched].max(axis=-1) < 0.5)
@@ -91,12 +91,15 @@ def test_plane_angles_are_zero_for_the_same_plane_and_ninety_for_orthogonal_ones
     assert match_planes(np.zeros((2, 0, 2))).tolist() == [-1, -1]
 
 
-@pytest.mark.parametrize("bad, match", [
-    (np.zeros((1, 10, 8)), "conditions"),
-    (np.zeros((3, 2, 8)), "time steps"),
-    (np.full((3, 10, 8), np.nan), "NaN"),
-    (np.zeros((10, 8)), "conditions, time, dims"),
-])
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        (np.zeros((1, 10, 8)), "conditions"),
+        (np.zeros((3, 2, 8)), "time steps"),
+        (np.full((3, 10, 8), np.nan), "NaN"),
+        (np.zeros((10, 8)), "conditions, time, dims"),
+    ],
+)
 def test_jpca_rejects_unusable_trajectories(bad, match):
     with pytest.raises(ConfigError, match=match):
         jpca(bad, DT)

@@ -24,7 +24,9 @@ from neurodyn.models.smc_lowrank import SMCLowRank, resolve_config
 F64 = torch.float64
 
 
-def linear_regime_model(seed: int = 0, U: int = 6, R: int = 2, D: int = 5) -> tuple[LowRankSSM, torch.Tensor, torch.Tensor]:
+def linear_regime_model(
+    seed: int = 0, U: int = 6, R: int = 2, D: int = 5
+) -> tuple[LowRankSSM, torch.Tensor, torch.Tensor]:
     """A relu low-rank SSM whose units never leave the linear part (h ≫ |M z|), and its affine
     equivalent A, b: z' = (aI + NᵀM) z + Nᵀh. N ⟂ h keeps the drift at zero so states stay small."""
     g = torch.Generator().manual_seed(seed)
@@ -32,11 +34,20 @@ def linear_regime_model(seed: int = 0, U: int = 6, R: int = 2, D: int = 5) -> tu
     N = 0.05 * torch.randn(U, R, generator=g, dtype=F64)
     N = N - N.mean(0)
     h = torch.full((U,), 50.0, dtype=F64)
-    p = LowRankSSM(M=M, N=N, h=h, a=torch.tensor(0.8, dtype=F64), W_u=None,
-                   Q_chol=torch.linalg.cholesky(torch.tensor([[0.2, 0.05], [0.05, 0.1]], dtype=F64)),
-                   z0_mean=torch.tensor([0.3, -0.2], dtype=F64), z0_chol=0.5 * torch.eye(R, dtype=F64),
-                   C=torch.randn(D, R, generator=g, dtype=F64), d=torch.randn(D, generator=g, dtype=F64),
-                   obs_var=torch.rand(D, generator=g, dtype=F64) + 0.2, nonlinearity="relu")
+    p = LowRankSSM(
+        M=M,
+        N=N,
+        h=h,
+        a=torch.tensor(0.8, dtype=F64),
+        W_u=None,
+        Q_chol=torch.linalg.cholesky(torch.tensor([[0.2, 0.05], [0.05, 0.1]], dtype=F64)),
+        z0_mean=torch.tensor([0.3, -0.2], dtype=F64),
+        z0_chol=0.5 * torch.eye(R, dtype=F64),
+        C=torch.randn(D, R, generator=g, dtype=F64),
+        d=torch.randn(D, generator=g, dtype=F64),
+        obs_var=torch.rand(D, generator=g, dtype=F64) + 0.2,
+        nonlinearity="relu",
+    )
     A = p.a * torch.eye(R, dtype=F64) + N.T @ M
     return p, A, N.T @ h
 
@@ -54,19 +65,34 @@ def simulate(p: LowRankSSM, B: int, T: int, seed: int = 1) -> torch.Tensor:
 
 
 def kalman(p, A, b, y):
-    return kalman_log_likelihood(y, A, b, p.Q_chol @ p.Q_chol.T, p.C, p.d, p.obs_var, p.z0_mean,
-                                 p.z0_chol @ p.z0_chol.T)
+    return kalman_log_likelihood(
+        y, A, b, p.Q_chol @ p.Q_chol.T, p.C, p.d, p.obs_var, p.z0_mean, p.z0_chol @ p.z0_chol.T
+    )
 
 
-@pytest.mark.parametrize(("proposal", "resample", "particles"), [
-    ("optimal", "always", 300), ("optimal", "never", 300), ("optimal", "ess", 300), ("bootstrap", "always", 2000)])
+@pytest.mark.parametrize(
+    ("proposal", "resample", "particles"),
+    [("optimal", "always", 300), ("optimal", "never", 300), ("optimal", "ess", 300), ("bootstrap", "always", 2000)],
+)
 def test_smc_matches_kalman_filter_within_monte_carlo_error(proposal, resample, particles):
     p, A, b = linear_regime_model()
     y = simulate(p, B=2, T=15)
     exact = kalman(p, A, b, y)
-    runs = torch.stack([smc(y, torch.ones_like(y), None, p, n_particles=particles, proposal=proposal,
-                            resample=resample, generator=torch.Generator().manual_seed(s)).log_marginal.sum(1)
-                        for s in range(12)])
+    runs = torch.stack(
+        [
+            smc(
+                y,
+                torch.ones_like(y),
+                None,
+                p,
+                n_particles=particles,
+                proposal=proposal,
+                resample=resample,
+                generator=torch.Generator().manual_seed(s),
+            ).log_marginal.sum(1)
+            for s in range(12)
+        ]
+    )
     # Ẑ is unbiased: compare log of the mean of Ẑ/Z_exact with its Monte Carlo error
     mean, se = runs.mean(0), runs.std(0) / math.sqrt(runs.shape[0])
     assert torch.all((mean - exact).abs() < 4 * se + 0.05), (mean, exact, se)
@@ -79,13 +105,29 @@ def test_no_resampling_weights_accumulate():
     p, A, b = linear_regime_model(seed=3)
     y = simulate(p, B=1, T=25, seed=4)
     exact = float(kalman(p, A, b, y))
-    est = smc(y, torch.ones_like(y), None, p, n_particles=20000, proposal="bootstrap", resample="never",
-              generator=torch.Generator().manual_seed(0)).log_marginal.sum()
+    est = smc(
+        y,
+        torch.ones_like(y),
+        None,
+        p,
+        n_particles=20000,
+        proposal="bootstrap",
+        resample="never",
+        generator=torch.Generator().manual_seed(0),
+    ).log_marginal.sum()
     assert float(est) <= exact + 0.5
     assert float(est) > exact - 15
     # the single-step weights alone (no carry-over) give a different number
-    res = smc(y, torch.ones_like(y), None, p, n_particles=20000, proposal="bootstrap", resample="always",
-              generator=torch.Generator().manual_seed(0))
+    res = smc(
+        y,
+        torch.ones_like(y),
+        None,
+        p,
+        n_particles=20000,
+        proposal="bootstrap",
+        resample="always",
+        generator=torch.Generator().manual_seed(0),
+    )
     assert abs(float(res.log_marginal.sum()) - exact) < 2.0
 
 
@@ -98,8 +140,15 @@ def test_bound_gradient_matches_finite_differences():
 
     def bound(M, N, C, q):
         model = LowRankSSM(**{**p.__dict__, "M": M, "N": N, "C": C, "Q_chol": q})
-        res = smc(y, torch.ones_like(y), None, model, n_particles=8, proposal="optimal",
-                  generator=torch.Generator().manual_seed(11))
+        res = smc(
+            y,
+            torch.ones_like(y),
+            None,
+            model,
+            n_particles=8,
+            proposal="optimal",
+            generator=torch.Generator().manual_seed(11),
+        )
         return res.log_marginal.sum(1).mean() / y.shape[1]
 
     leaves = {k: v.clone().requires_grad_(True) for k, v in params.items()}
@@ -120,8 +169,16 @@ def test_bound_gradient_matches_finite_differences():
 def test_smoothers_shapes_and_consistency():
     p, _, _ = linear_regime_model(seed=7)
     y = simulate(p, B=3, T=10, seed=8)
-    res = smc(y, torch.ones_like(y), None, p, n_particles=64, proposal="optimal",
-              generator=torch.Generator().manual_seed(0), keep_particles=True)
+    res = smc(
+        y,
+        torch.ones_like(y),
+        None,
+        p,
+        n_particles=64,
+        proposal="optimal",
+        generator=torch.Generator().manual_seed(0),
+        keep_particles=True,
+    )
     paths, w = genealogy_paths(res)
     assert paths.shape == (3, 64, 10, 2) and torch.allclose(w.sum(-1), torch.ones(3, dtype=F64))
     # the last step of the genealogy smoother is the filter
@@ -146,6 +203,7 @@ def test_config_is_checked():
 
 # --- fitting on small real datasets --------------------------------------------------------------
 
+
 def small_dataset(kind: str, n_trials: int = 24, n_time: int = 30, n_channels: int = 10, seed: int = 0) -> xr.Dataset:
     """A dataset of the contract generated by a rotating 2-D latent (counts or continuous)."""
     rng = np.random.default_rng(seed)
@@ -164,17 +222,35 @@ def small_dataset(kind: str, n_trials: int = 24, n_time: int = 30, n_channels: i
     heldout = np.zeros(n_channels, bool)
     heldout[-2:] = True
     return xr.Dataset(
-        {"data": (("trial", "time", "channel"), data, {"kind": kind}),
-         "mask": (("trial", "time", "channel"), np.ones(data.shape, bool)),
-         "split": (("trial",), split), "heldout": (("channel",), heldout),
-         "condition": (("trial",), np.array(["a", "b"] * (n_trials // 2), dtype=object))},
-        coords={"trial": np.arange(n_trials), "time": np.arange(n_time) * 0.02,
-                "channel": np.array([f"c{i}" for i in range(n_channels)], dtype=object)},
-        attrs={"bin_size_s": 0.02})
+        {
+            "data": (("trial", "time", "channel"), data, {"kind": kind}),
+            "mask": (("trial", "time", "channel"), np.ones(data.shape, bool)),
+            "split": (("trial",), split),
+            "heldout": (("channel",), heldout),
+            "condition": (("trial",), np.array(["a", "b"] * (n_trials // 2), dtype=object)),
+        },
+        coords={
+            "trial": np.arange(n_trials),
+            "time": np.arange(n_time) * 0.02,
+            "channel": np.array([f"c{i}" for i in range(n_channels)], dtype=object),
+        },
+        attrs={"bin_size_s": 0.02},
+    )
 
 
-FAST = {"rank": 2, "n_units": 12, "particles": 8, "epochs": 6, "batch_size": 6, "lr": 1e-2, "lr_end": 1e-3,
-        "eval_particles": 16, "encoder_kernels": [5, 1], "encoder_channels": [8], "dtype": "float64"}
+FAST = {
+    "rank": 2,
+    "n_units": 12,
+    "particles": 8,
+    "epochs": 6,
+    "batch_size": 6,
+    "lr": 1e-2,
+    "lr_end": 1e-3,
+    "eval_particles": 16,
+    "encoder_kernels": [5, 1],
+    "encoder_channels": [8],
+    "dtype": "float64",
+}
 
 
 @pytest.mark.parametrize("kind", ["counts", "continuous"])
@@ -315,12 +391,14 @@ def test_long_protocol_reproduces_the_published_smoothed_eeg(eeg_s001r01):
     dynamical-systems-reconstruction array of S001R01 (../shared/data/dsr), so D_stsp and D_H
     are computed on the same data as the published figures."""
     from conftest import shared_file
+
     from neurodyn.analysis.evaluate import long_protocol
     from neurodyn.ingest import BinningOptions, bin_recording, read_source
 
     published = np.load(shared_file(eeg_s001r01.parents[2] / "dsr" / "EEG_S001R01_smoothed_zscored.npy"))
-    opts = BinningOptions.from_config({"bin_size_s": None, "segment": "continuous", "zscore": True}, None,
-                                      {"fraction": 0.0})
+    opts = BinningOptions.from_config(
+        {"bin_size_s": None, "segment": "continuous", "zscore": True}, None, {"fraction": 0.0}
+    )
     ds = bin_recording(read_source(eeg_s001r01), opts)
     x = ds["data"].values[0, : published.shape[0]].astype(np.float64)
     ours, _ = long_protocol(x, x, 0, {"hann_window": 15, "zscore": True})
@@ -344,9 +422,14 @@ def test_input_drive_low_pass_and_options():
     assert torch.allclose(low[0, :, 0], 0.5 * 0.5 ** torch.arange(6, dtype=F64))
 
 
-@pytest.mark.parametrize("options", [
-    {"nonlinearity": "tanh"}, {"nonlinearity": "relu", "poisson_link": "exp", "noise_cov": "diagonal"},
-    {"proposal": "bootstrap", "resample": "ess", "smoother": "backward", "optimizer": "adam"}])
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"nonlinearity": "tanh"},
+        {"nonlinearity": "relu", "poisson_link": "exp", "noise_cov": "diagonal"},
+        {"proposal": "bootstrap", "resample": "ess", "smoother": "backward", "optimizer": "adam"},
+    ],
+)
 def test_other_options_fit_and_analyse(options):
     from neurodyn.analysis.fixed_points import find_fixed_points
 

@@ -115,9 +115,8 @@ def test_same_seed_is_bit_identical_and_seeds_differ(small):
     other_cfg = TeacherConfig(**{**SMALL, "seed": 4})
     other = simulate_session(make_teacher(other_cfg), other_cfg)
     assert not np.array_equal(other.latent, session.latent)
-    assert (
-        other.spike_times.shape != session.spike_times.shape
-        or not np.array_equal(other.spike_times, session.spike_times)
+    assert other.spike_times.shape != session.spike_times.shape or not np.array_equal(
+        other.spike_times, session.spike_times
     )
 
 
@@ -163,9 +162,7 @@ def test_session_layout(small):
     # EEG-like amplitude: tens of µV, given in volts
     assert 5e-6 < np.std(session.eeg) < 2e-4
     # cursor is a fixed affine readout of the latent
-    np.testing.assert_allclose(
-        session.cursor, session.latent[::10] @ params.cursor_readout.T + params.cursor_offset_cm
-    )
+    np.testing.assert_allclose(session.cursor, session.latent[::10] @ params.cursor_readout.T + params.cursor_offset_cm)
 
 
 def test_mean_firing_rates_in_range():

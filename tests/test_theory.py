@@ -54,8 +54,12 @@ def _openblas_thread_controls() -> list:
             lib = ctypes.CDLL(path)
         except OSError:
             continue
-        for prefix, suffix in (("scipy_openblas_", "64_"), ("scipy_openblas_", ""), ("openblas_", "64_"),
-                               ("openblas_", "")):
+        for prefix, suffix in (
+            ("scipy_openblas_", "64_"),
+            ("scipy_openblas_", ""),
+            ("openblas_", "64_"),
+            ("openblas_", ""),
+        ):
             get = getattr(lib, f"{prefix}get_num_threads{suffix}", None)
             put = getattr(lib, f"{prefix}set_num_threads{suffix}", None)
             if get is not None and put is not None:
@@ -89,13 +93,18 @@ def mc_mean(values: np.ndarray) -> tuple[float, float]:
 # quadrature against Monte Carlo
 # --------------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("phi", [TANH, RELU], ids=["tanh", "relu"])
 @pytest.mark.parametrize("mean,var", [(0.0, 1.0), (0.7, 0.3), (-0.4, 2.5)])
 def test_gaussian_expectations_match_monte_carlo(phi, mean, var):
     rng = np.random.default_rng(1)
     x = mean + math.sqrt(var) * rng.standard_normal(N_MC)
-    funcs = {"phi": phi, "dphi": phi.derivative, "phi2": lambda v: phi(v) ** 2,
-             "phi_dphi_x": lambda v: phi(v) * phi.derivative(v) * v}
+    funcs = {
+        "phi": phi,
+        "dphi": phi.derivative,
+        "phi2": lambda v: phi(v) ** 2,
+        "phi_dphi_x": lambda v: phi(v) * phi.derivative(v) * v,
+    }
     for name, f in funcs.items():
         quad = gaussian_expectation(f, mean, var, breakpoints=phi.breakpoints)
         mc, se = mc_mean(f(x))
@@ -113,9 +122,11 @@ def test_split_rule_is_exact_for_relu_closed_forms_where_plain_hermite_is_not():
     p_exact = norm.sf(a)
     e2_exact = ((mean - th) ** 2 + var) * norm.sf(a) + (mean - th) * s * norm.pdf(a)
     assert gaussian_expectation(RELU.derivative, mean, var, breakpoints=RELU.breakpoints) == pytest.approx(
-        p_exact, abs=1e-12)
+        p_exact, abs=1e-12
+    )
     assert gaussian_expectation(lambda v: RELU(v) ** 2, mean, var, breakpoints=RELU.breakpoints) == pytest.approx(
-        e2_exact, abs=1e-12)
+        e2_exact, abs=1e-12
+    )
     assert abs(gaussian_expectation(RELU.derivative, mean, var, n=101) - p_exact) > 1e-2
 
 
@@ -133,10 +144,12 @@ def test_eq8_rhs_and_betas_match_monte_carlo(phi, fb):
     r, rp = phi(x), phi.derivative(x)
     mc, se = mc_mean(g * g * r**2)
     assert abs(rate_variance(phi, g, A, mf.sigma2, fb=fb) - mc) < 4 * se
-    assert abs(mf.sigma2 - mc) < 4 * se             # self-consistency, Eq. 8
-    for value, samples in ((mf.beta0, g * g / mf.sigma2 * r * rp * w),
-                           (mf.beta1, g * g / mf.sigma2 * r * rp * sigma * y),
-                           (mf.rho**2, g * g * rp**2)):
+    assert abs(mf.sigma2 - mc) < 4 * se  # self-consistency, Eq. 8
+    for value, samples in (
+        (mf.beta0, g * g / mf.sigma2 * r * rp * w),
+        (mf.beta1, g * g / mf.sigma2 * r * rp * sigma * y),
+        (mf.rho**2, g * g * rp**2),
+    ):
         mc, se = mc_mean(samples)
         assert abs(value - mc) < 4 * se
 
@@ -153,6 +166,7 @@ def test_sigma2_agrees_with_a_finite_network():
 # the sign of λ_out (Eqs. 14–15)
 # --------------------------------------------------------------------------------------------
 
+
 def test_tanh_fixed_points_are_stable_and_relu_unstable_over_a_sweep():
     n_tanh = n_relu = 0
     for g in (0.3, 0.6, 0.9, 1.2, 1.5):
@@ -163,10 +177,10 @@ def test_tanh_fixed_points_are_stable_and_relu_unstable_over_a_sweep():
                 continue
             n_tanh += 1
             assert mf.lambda_out < 0 and mf.stable, (g, A, mf.lambda_out)
-            assert mf.lambda_out == pytest.approx(mf.lambda_out_eq15, abs=1e-9)   # Eq. 14 = Eq. 15
+            assert mf.lambda_out == pytest.approx(mf.lambda_out_eq15, abs=1e-9)  # Eq. 14 = Eq. 15
             assert (mf.dc_gain < 1) == mf.stable
     for g in (0.5, 0.8, 1.1, 1.3, 1.4):
-        for A in (0.6, 1.0, 2.0):          # |A| > θ: with w ~ U(−1, 1) some neuron is active
+        for A in (0.6, 1.0, 2.0):  # |A| > θ: with w ~ U(−1, 1) some neuron is active
             for th in (0.1, 0.5):
                 mf = mean_field("relu", g, A, threshold=th)
                 n_relu += 1
@@ -181,17 +195,17 @@ def test_relu_without_threshold_is_marginal():
 
 
 def test_no_finite_sigma2_for_relu_above_sqrt2():
-    mean_field("relu", 1.41, 1.0)          # still a finite σ² just below √2
+    mean_field("relu", 1.41, 1.0)  # still a finite σ² just below √2
     for g in (1.42, 2.0, 3.0):
         with pytest.raises(NoFadingMemoryError, match="no finite self-consistent sigma"):
             solve_sigma2("relu", g, 1.0)
     assert issubclass(NoFadingMemoryError, NeurodynError)
     with pytest.raises(NoFadingMemoryError, match="rho"):
-        mean_field("tanh", 3.0, 1.0)       # a finite σ², but the driven open loop is chaotic (ρ > 1)
+        mean_field("tanh", 3.0, 1.0)  # a finite σ², but the driven open loop is chaotic (ρ > 1)
     with pytest.raises(ConfigError):
         mean_field("tanh", 1.0, 0.0)
     with pytest.raises(ConfigError, match="at zero"):
-        mean_field("relu", 1.0, 0.25, threshold=0.5)   # |wA| < θ for every w ~ U(−1, 1): no active neuron
+        mean_field("relu", 1.0, 0.25, threshold=0.5)  # |wA| < θ for every w ~ U(−1, 1): no active neuron
 
 
 def test_tau_out_stays_finite_while_tau_net_diverges_at_the_edge_of_chaos():
@@ -199,14 +213,13 @@ def test_tau_out_stays_finite_while_tau_net_diverges_at_the_edge_of_chaos():
     settles near 1.6 (g_c ≈ 1.614 for w_FB ~ U(−1, 1))."""
     from scipy.optimize import brentq
 
-    g_c = brentq(lambda g: mean_field("tanh", g, 1.0, require_fading_memory=False).rho - 1.0, 1.2, 2.5,
-                 xtol=1e-12)
+    g_c = brentq(lambda g: mean_field("tanh", g, 1.0, require_fading_memory=False).rho - 1.0, 1.2, 2.5, xtol=1e-12)
     rows = [mean_field("tanh", g_c - eps, 1.0) for eps in (0.3, 0.1, 0.03, 0.01, 0.001)]
     tau_net = [m.tau_net for m in rows]
     tau_out = [m.tau_out for m in rows]
-    assert all(b > 2.5 * a for a, b in itertools.pairwise(tau_net))     # diverging
+    assert all(b > 2.5 * a for a, b in itertools.pairwise(tau_net))  # diverging
     assert tau_net[-1] > 1000
-    assert all(1.5 < t < 2.0 for t in tau_out)                        # finite, nearly constant
+    assert all(1.5 < t < 2.0 for t in tau_out)  # finite, nearly constant
     assert max(tau_out) - min(tau_out) < 0.3
     with pytest.raises(NoFadingMemoryError):
         mean_field("tanh", g_c + 0.01, 1.0)
@@ -216,8 +229,11 @@ def test_tau_out_stays_finite_while_tau_net_diverges_at_the_edge_of_chaos():
 # finite networks
 # --------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("phi,g,n_units,tol", [("tanh", 0.5, 2000, 0.02), ("relu", 1.1, 2000, 0.02),
-                                               ("tanh", 0.5, 500, 0.05), ("relu", 1.1, 500, 0.05)])
+
+@pytest.mark.parametrize(
+    "phi,g,n_units,tol",
+    [("tanh", 0.5, 2000, 0.02), ("relu", 1.1, 2000, 0.02), ("tanh", 0.5, 500, 0.05), ("relu", 1.1, 500, 0.05)],
+)
 def test_mft_pole_matches_the_finite_network_outlier(phi, g, n_units, tol):
     mf = mean_field(phi, g, 1.0)
     net = Reservoir.random(n_units, g, phi, seed=0).train([1.0])
@@ -277,6 +293,7 @@ def test_cuda_eigenvalues_match_numpy():
 # M targets (Eqs. 16–18)
 # --------------------------------------------------------------------------------------------
 
+
 def test_one_target_of_the_multi_target_theory_is_eq14():
     mf = mean_field("tanh", 1.0, 0.8)
     loc = mean_field_targets("tanh", 1.0, [0.8]).local(0)
@@ -295,8 +312,9 @@ def test_cross_terms_have_the_form_of_eq18_and_stein():
             if m == n:
                 continue
             # by Stein's lemma D_mm = g²⟨φ'(x̄_m) φ'(x̄_n)⟩ (< ρ_m ρ_n < 1: stable open-loop poles)
-            stein = mt.g**2 * mt.pair_expectation(n, m, lambda w, xn, xm, bn, bm: TANH.derivative(xn) *
-                                                  TANH.derivative(xm))
+            stein = mt.g**2 * mt.pair_expectation(
+                n, m, lambda w, xn, xm, bn, bm: TANH.derivative(xn) * TANH.derivative(xm)
+            )
             assert loc.D[m, m] == pytest.approx(stein, abs=1e-7)
             assert loc.D[m, m] < mt.singles[m].rho * mt.singles[n].rho
 
@@ -311,13 +329,16 @@ def test_cross_covariance_matches_monte_carlo():
     assert abs(mt.Sigma[0, 1] - mc) < 4 * se
 
 
-@pytest.mark.parametrize("phi,g,targets,fb", [
-    ("tanh", 1.0, [0.5, 1.0, 1.5], "uniform"),     # Fig. 1D: an unstable oscillatory pair at A₁
-    ("tanh", 0.9, [0.5, 1.0, 1.5], "uniform"),     # Fig. 2
-    ("tanh", 1.0, [0.5, 1.0, 1.5], "normal"),
-    ("relu", 1.1, [0.5, 1.0, 1.5], "uniform"),
-    ("tanh", 1.2, [-1.0, 0.5, 1.0, 2.0], "uniform"),  # ±1 give proportional rates (singular C)
-])
+@pytest.mark.parametrize(
+    "phi,g,targets,fb",
+    [
+        ("tanh", 1.0, [0.5, 1.0, 1.5], "uniform"),  # Fig. 1D: an unstable oscillatory pair at A₁
+        ("tanh", 0.9, [0.5, 1.0, 1.5], "uniform"),  # Fig. 2
+        ("tanh", 1.0, [0.5, 1.0, 1.5], "normal"),
+        ("relu", 1.1, [0.5, 1.0, 1.5], "uniform"),
+        ("tanh", 1.2, [-1.0, 0.5, 1.0, 2.0], "uniform"),  # ±1 give proportional rates (singular C)
+    ],
+)
 def test_all_poles_and_nyquist_criteria_agree(phi, g, targets, fb):
     mt = mean_field_targets(phi, g, targets, fb=fb)
     verdicts = set()
@@ -328,7 +349,7 @@ def test_all_poles_and_nyquist_criteria_agree(phi, g, targets, fb):
         assert loc.nyquist_unstable() == n_rhp
         assert loc.nyquist_stable == loc.stable
         verdicts.add(loc.stable)
-    assert verdicts == {True, False}     # each case mixes stable and unstable fixed points
+    assert verdicts == {True, False}  # each case mixes stable and unstable fixed points
 
 
 def test_nyquist_counts_for_simple_rational_gains():
@@ -414,6 +435,7 @@ def test_mft_poles_at_n2000_slow(seed):
 # command line
 # --------------------------------------------------------------------------------------------
 
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="neurodyn")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -422,8 +444,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def test_cli_one_target(capsys):
-    args = _parser().parse_args(["theory", "mft", "--phi", "relu", "--threshold", "0.1", "--g", "1.1",
-                                 "--amplitude", "1"])
+    args = _parser().parse_args(
+        ["theory", "mft", "--phi", "relu", "--threshold", "0.1", "--g", "1.1", "--amplitude", "1"]
+    )
     assert args.func(args) == 0
     out = json.loads(capsys.readouterr().out)
     for key in ("sigma2", "beta0", "beta1", "lambda_out", "stable", "rho", "tau_out", "tau_net"):
@@ -458,7 +481,7 @@ def test_cli_no_fading_memory_is_one_line_and_nonzero(capsys):
 def test_cli_rejects_bad_arguments(capsys):
     parser = _parser()
     with pytest.raises(SystemExit):
-        parser.parse_args(["theory", "mft", "--g", "1.0"])                      # neither --amplitude nor --targets
+        parser.parse_args(["theory", "mft", "--g", "1.0"])  # neither --amplitude nor --targets
     with pytest.raises(SystemExit):
         parser.parse_args(["theory", "mft", "--g", "1.0", "--targets", "0.5,x"])
     capsys.readouterr()

@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-
 from conftest import REPO
 
 pytestmark = pytest.mark.integration
@@ -19,13 +18,40 @@ SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 
 TINY = {
     "synthetic": {"tiny": {"seed": 1, "n_units": 20, "n_trials": 40, "n_conditions": 4}},
-    "models": {"lds": {"family": "lds", "latent_dim": 3, "smoothing_s": 0.02, "gpus": 0},
-               "smc": {"family": "smc_lowrank", "n_units": 12, "epochs": 3, "particles": 8, "batch_size": 8,
-                       "encoder_kernels": [5, 1], "encoder_channels": [8], "eval_particles": 16, "gpus": 0},
-               "plrnn": {"family": "plrnn_em", "latent_dim": 3, "restarts": 1, "em_iters": [2, 2, 1, 1, 1],
-                         "gpus": 0, "sweep": {"tau": [0.0, 0.5, 50.0]}},
-               "lfads": {"family": "lfads_jslds", "gen_dim": 8, "ic_enc_dim": 8, "ic_dim": 4, "factors_dim": 3,
-                         "epochs": 3, "kl_ramp_epochs": 1, "l2_ramp_epochs": 1, "posterior_samples": 2, "gpus": 0}},
+    "models": {
+        "lds": {"family": "lds", "latent_dim": 3, "smoothing_s": 0.02, "gpus": 0},
+        "smc": {
+            "family": "smc_lowrank",
+            "n_units": 12,
+            "epochs": 3,
+            "particles": 8,
+            "batch_size": 8,
+            "encoder_kernels": [5, 1],
+            "encoder_channels": [8],
+            "eval_particles": 16,
+            "gpus": 0,
+        },
+        "plrnn": {
+            "family": "plrnn_em",
+            "latent_dim": 3,
+            "restarts": 1,
+            "em_iters": [2, 2, 1, 1, 1],
+            "gpus": 0,
+            "sweep": {"tau": [0.0, 0.5, 50.0]},
+        },
+        "lfads": {
+            "family": "lfads_jslds",
+            "gen_dim": 8,
+            "ic_enc_dim": 8,
+            "ic_dim": 4,
+            "factors_dim": 3,
+            "epochs": 3,
+            "kl_ramp_epochs": 1,
+            "l2_ramp_epochs": 1,
+            "posterior_samples": 2,
+            "gpus": 0,
+        },
+    },
     "analysis": {"smoothing_s": 0.02},
     "theory": {"sizes": [150], "seeds": 1, "settings": {"tanh_g0p5": {"phi": "tanh", "g": 0.5, "targets": [1.0]}}},
     "datasets": {
@@ -41,12 +67,22 @@ TINY = {
             "models": ["lds"],
         },
         "oscillator": {  # a NumPy array written by the fixture (two noisy phase-shifted sines, 500 Hz)
-            "source": {"kind": "array", "path": "oscillator.npy", "sfreq": 500.0, "n_samples": 1200,
-                       "channel_names": ["x", "y"]},
+            "source": {
+                "kind": "array",
+                "path": "oscillator.npy",
+                "sfreq": 500.0,
+                "n_samples": 1200,
+                "channel_names": ["x", "y"],
+            },
             "binning": {"bin_size_s": None, "segment": "continuous", "zscore": True},
             "heldout": {"fraction": 0.0},
-            "analysis": {"eval_split": "train", "smoothing_s": 0.0, "generation": "long", "burn_in_steps": 200,
-                         "hellinger_sigma": 2},
+            "analysis": {
+                "eval_split": "train",
+                "smoothing_s": 0.0,
+                "generation": "long",
+                "burn_in_steps": 200,
+                "hellinger_sigma": 2,
+            },
             "models": ["plrnn"],
         },
     },
@@ -152,7 +188,7 @@ def test_array_source_and_plrnn_sweep(finished_run):
     combined = json.loads((results / "metrics.json").read_text())
     assert set(combined["models"]) == {"plrnn-tau0", "plrnn-tau0p5", "plrnn-tau50"}
     assert combined["summary"]["n_time_bins"] == 1200 and combined["summary"]["n_channels"] == 2
-    for name, values in combined["models"].items():
+    for _name, values in combined["models"].items():
         assert values["family"] == "plrnn_em"
         assert values["generation_diverged"] or (values["pse_low"] is not None and values["d_stsp"] is not None)
     strong = json.loads((results / "analysis" / "plrnn-tau50" / "metrics.json").read_text())
@@ -179,8 +215,9 @@ def test_changing_one_dataset_reruns_only_its_jobs(finished_run):
     changed["datasets"]["eeg"]["binning"]["segment_length_s"] = 1.0
     dry = snakemake(finished_run, changed, "--dry-run")
     assert dry.returncode == 0, dry.stderr[-3000:]
-    outputs = [line.split(":", 1)[1] for line in (dry.stdout + dry.stderr).splitlines()
-               if line.strip().startswith("output:")]
+    outputs = [
+        line.split(":", 1)[1] for line in (dry.stdout + dry.stderr).splitlines() if line.strip().startswith("output:")
+    ]
     planned = ",".join(outputs)
     assert "results/eeg/dataset.zarr" in planned and "results/eeg/report.html" in planned
     assert "results/spikes/" not in planned
@@ -211,9 +248,12 @@ def test_bad_config_fails_before_any_job_naming_the_key(tmp_path, edit, named):
 def test_failing_job_reports_one_line_and_leaves_no_output(tmp_path):
     bad = tmp_path / "notes.nwb"
     bad.write_text("not a recording")
-    config = {"models": TINY["models"],
-              "datasets": {"broken": {"source": {"kind": "nwb", "path": str(bad)},
-                                      "binning": {"bin_size_s": 0.02}, "models": ["lds"]}}}
+    config = {
+        "models": TINY["models"],
+        "datasets": {
+            "broken": {"source": {"kind": "nwb", "path": str(bad)}, "binning": {"bin_size_s": 0.02}, "models": ["lds"]}
+        },
+    }
     run = snakemake(tmp_path, config)
     assert run.returncode != 0
     log = (tmp_path / "results" / "broken" / "logs" / "ingest.log").read_text().strip().splitlines()
@@ -236,8 +276,20 @@ def test_shipped_configs_pass_the_checks(tmp_path, configfile):
     """Every configuration in config/ passes the schema and the package's checks (dry run)."""
     if not (REPO.parent / "shared" / "data").is_dir():
         pytest.skip("../shared/data is absent (the shipped configs read recordings from it)")
-    command = [SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(REPO), "--cores", "1",
-               "--configfile", str(REPO / "config" / configfile), "--dry-run", "--config", f"results={tmp_path}/r"]
+    command = [
+        SNAKEMAKE,
+        "--snakefile",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(REPO),
+        "--cores",
+        "1",
+        "--configfile",
+        str(REPO / "config" / configfile),
+        "--dry-run",
+        "--config",
+        f"results={tmp_path}/r",
+    ]
     run = subprocess.run(command, capture_output=True, text=True)
     assert run.returncode == 0, (run.stdout + run.stderr)[-3000:]
     assert "rule fit:" in run.stdout + run.stderr

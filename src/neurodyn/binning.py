@@ -74,8 +74,8 @@ def spike_counts(
         disjoint = bool(np.all(sorted_starts[1:] >= ends[:-1]))
         length = n_bins * bin_size
         for lo_spike in range(0, spike_times.size, chunk_spikes):
-            t = np.asarray(spike_times[lo_spike: lo_spike + chunk_spikes], dtype=np.float64)
-            u = np.asarray(spike_units[lo_spike: lo_spike + chunk_spikes], dtype=np.int64)
+            t = np.asarray(spike_times[lo_spike : lo_spike + chunk_spikes], dtype=np.float64)
+            u = np.asarray(spike_units[lo_spike : lo_spike + chunk_spikes], dtype=np.int64)
             last_started = np.searchsorted(sorted_starts, t, side="right")  # windows [0, k) start <= t
             if disjoint:
                 # at most one window can hold a spike: the last one starting at or before it
@@ -105,7 +105,7 @@ def _add_occurrences(counts: np.ndarray, flat: np.ndarray, chunk_spikes: int) ->
         return
     lo, hi = int(flat.min()), int(flat.max())
     if hi - lo < 8 * max(chunk_spikes, flat.size):
-        counts[lo: hi + 1] += np.bincount(flat - lo, minlength=hi - lo + 1).astype(counts.dtype)
+        counts[lo : hi + 1] += np.bincount(flat - lo, minlength=hi - lo + 1).astype(counts.dtype)
         return
     flat = np.sort(flat)
     run_starts = np.flatnonzero(np.concatenate(([True], flat[1:] != flat[:-1])))
@@ -173,9 +173,12 @@ def resample_series(timestamps: np.ndarray, values: np.ndarray, edges: np.ndarra
         mean = (csum[hi] - csum[lo]) / n_in
     centre = 0.5 * (left + right)
     interp = np.stack(
-        [np.interp(centre, timestamps[finite[:, c]], values[finite[:, c], c], left=np.nan, right=np.nan)
-         if finite[:, c].any() else np.full(centre.shape, np.nan)
-         for c in range(values.shape[1])],
+        [
+            np.interp(centre, timestamps[finite[:, c]], values[finite[:, c], c], left=np.nan, right=np.nan)
+            if finite[:, c].any()
+            else np.full(centre.shape, np.nan)
+            for c in range(values.shape[1])
+        ],
         axis=-1,
     )
     out = np.where(n_in > 0, mean, interp)

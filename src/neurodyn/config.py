@@ -66,8 +66,9 @@ def expand_sweeps(config: dict[str, Any]) -> dict[str, list[str]]:
             members[name].append(child)
     config["models"] = expanded
     for dataset in config.get("datasets", {}).values():
-        dataset["models"] = list(dict.fromkeys(m for name in dataset.get("models", [])
-                                               for m in members.get(name, [name])))
+        dataset["models"] = list(
+            dict.fromkeys(m for name in dataset.get("models", []) for m in members.get(name, [name]))
+        )
     return members
 
 

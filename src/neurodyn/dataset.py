@@ -75,31 +75,47 @@ def build_dataset(
     """
     coords: dict[str, xr.Variable] = {
         "trial": _var("trial", np.asarray(trial_ids, dtype=np.int64), "1", "trial id"),
-        "time": _var("time", np.asarray(time, dtype=np.float64), "s",
-                     f"bin centre relative to {attrs.get('align_event', 'alignment')}"),
+        "time": _var(
+            "time",
+            np.asarray(time, dtype=np.float64),
+            "s",
+            f"bin centre relative to {attrs.get('align_event', 'alignment')}",
+        ),
         "channel": _var("channel", np.asarray(channel_ids), "1", "channel id"),
-        "heldout": _var("channel", np.asarray(heldout, dtype=bool), "1",
-                        "held out: predicted from other channels, never encoded"),
-        "align_time": _var("trial", np.asarray(align_times, dtype=np.float64), "s",
-                           "absolute time of the alignment event in the recording"),
+        "heldout": _var(
+            "channel", np.asarray(heldout, dtype=bool), "1", "held out: predicted from other channels, never encoded"
+        ),
+        "align_time": _var(
+            "trial",
+            np.asarray(align_times, dtype=np.float64),
+            "s",
+            "absolute time of the alignment event in the recording",
+        ),
     }
     for name, values in (channel_coords or {}).items():
         values = np.asarray(values)
-        coords[name] = _var("channel", object_strings(values) if values.dtype.kind in "USO" else values,
-                            "1", name.replace("_", " "))
+        coords[name] = _var(
+            "channel", object_strings(values) if values.dtype.kind in "USO" else values, "1", name.replace("_", " ")
+        )
     for name, values in (trial_coords or {}).items():
         values = np.asarray(values)
         if name.endswith("_time") and values.dtype.kind == "f":
             coords[name] = _var("trial", values, "s", f"{name.replace('_', ' ')} relative to alignment")
         else:
-            coords[name] = _var("trial", object_strings(values) if values.dtype.kind in "USO" else values,
-                                "1", name.replace("_", " "))
+            coords[name] = _var(
+                "trial", object_strings(values) if values.dtype.kind in "USO" else values, "1", name.replace("_", " ")
+            )
     data_vars: dict[str, xr.Variable] = {
-        "data": _var(("trial", "time", "channel"), data, data_units,
-                     "spike count" if kind == "counts" else "signal", kind=kind),
+        "data": _var(
+            ("trial", "time", "channel"), data, data_units, "spike count" if kind == "counts" else "signal", kind=kind
+        ),
         "split": _var("trial", object_strings(split), "1", "data split (train, valid or test)"),
-        "mask": _var(("trial", "time", "channel"), np.asarray(mask, dtype=bool), "1",
-                     "bin observed (inside the channel's observation intervals)"),
+        "mask": _var(
+            ("trial", "time", "channel"),
+            np.asarray(mask, dtype=bool),
+            "1",
+            "bin observed (inside the channel's observation intervals)",
+        ),
     }
     if conditions is not None:
         data_vars["condition"] = _var("trial", object_strings(conditions), "1", "condition label")
@@ -108,8 +124,12 @@ def build_dataset(
             values, names = block
             dim = "input" if name == "inputs" else "behavior_var"
             coords[dim] = _var(dim, object_strings(names), "1", f"{dim.replace('_var', '')} name")
-            data_vars[name] = _var(("trial", "time", dim), values.astype(np.float32), "a.u.",
-                                   "conditioning input" if name == "inputs" else "behavioural variable")
+            data_vars[name] = _var(
+                ("trial", "time", dim),
+                values.astype(np.float32),
+                "a.u.",
+                "conditioning input" if name == "inputs" else "behavioural variable",
+            )
     data_vars.update(extra_vars or {})
     ds = xr.Dataset(data_vars, coords=coords)
     ds.attrs.update({"created_by": f"neurodyn {__version__}", **attrs})
@@ -238,8 +258,10 @@ def summary(ds: xr.Dataset) -> dict[str, Any]:
         "n_channels": int(ds.sizes["channel"]),
         "n_heldout_channels": int(ds["heldout"].values.sum()),
         "bin_size_s": float(ds.attrs["bin_size_s"]),
-        "window_s": [float(ds["time"].values[0] - ds.attrs["bin_size_s"] / 2),
-                     float(ds["time"].values[-1] + ds.attrs["bin_size_s"] / 2)],
+        "window_s": [
+            float(ds["time"].values[0] - ds.attrs["bin_size_s"] / 2),
+            float(ds["time"].values[-1] + ds.attrs["bin_size_s"] / 2),
+        ],
         "align_event": ds.attrs["align_event"],
         "splits": {s: int((splits == s).sum()) for s in SPLITS},
         "source": ds.attrs["source"],

@@ -90,14 +90,17 @@ class BinningOptions:
     heldout: HeldoutOptions = field(default_factory=HeldoutOptions)
 
     @classmethod
-    def from_config(cls, binning_cfg: dict | None = None, split: dict | None = None,
-                    heldout: dict | None = None) -> BinningOptions:
+    def from_config(
+        cls, binning_cfg: dict | None = None, split: dict | None = None, heldout: dict | None = None
+    ) -> BinningOptions:
         """Build from config sections, naming any unknown key or bad value."""
         binning_cfg = dict(binning_cfg or {})
         known = {f.name for f in fields(cls)} - {"split", "heldout"}
-        for section, allowed, given in (("binning", known, binning_cfg),
-                                        ("split", {f.name for f in fields(SplitOptions)}, split or {}),
-                                        ("heldout", {f.name for f in fields(HeldoutOptions)}, heldout or {})):
+        for section, allowed, given in (
+            ("binning", known, binning_cfg),
+            ("split", {f.name for f in fields(SplitOptions)}, split or {}),
+            ("heldout", {f.name for f in fields(HeldoutOptions)}, heldout or {}),
+        ):
             unknown = sorted(set(given) - allowed)
             if unknown:
                 raise ConfigError(f"{section}.{unknown[0]}", "unknown option")
@@ -121,8 +124,10 @@ class BinningOptions:
         if self.min_spikes < 0:
             raise ConfigError("binning.min_spikes", "must be >= 0")
         fr = self.split.fractions
-        if any(k not in ("train", "valid", "test") or v < 0 for k, v in fr.items()) or \
-                fr.get("valid", 0) + fr.get("test", 0) >= 1:
+        if (
+            any(k not in ("train", "valid", "test") or v < 0 for k, v in fr.items())
+            or fr.get("valid", 0) + fr.get("test", 0) >= 1
+        ):
             raise ConfigError("split.fractions", f"need non-negative train/valid/test with valid + test < 1, got {fr}")
         if not 0 <= self.heldout.fraction < 1:
             raise ConfigError("heldout.fraction", f"must be in [0, 1), got {self.heldout.fraction}")
@@ -163,15 +168,22 @@ def read_source(path: str | os.PathLike[str], *, kind: str | None = None, **opti
     if kind == "edf":
         from neurodyn.io.edf import read_edf
 
-        return read_edf(path, **{k: v for k, v in options.items()
-                                 if k in ("channels", "l_freq", "h_freq", "resample_hz")})
+        return read_edf(
+            path, **{k: v for k, v in options.items() if k in ("channels", "l_freq", "h_freq", "resample_hz")}
+        )
     if kind == "array":
         from neurodyn.io.array import read_array
 
         if "sfreq" not in options:
             raise ConfigError("source.sfreq", "is required for array sources (the file has no sampling rate)")
-        return read_array(path, **{k: v for k, v in options.items()
-                                   if k in ("sfreq", "key", "start_sample", "n_samples", "channel_names", "unit")})
+        return read_array(
+            path,
+            **{
+                k: v
+                for k, v in options.items()
+                if k in ("sfreq", "key", "start_sample", "n_samples", "channel_names", "unit")
+            },
+        )
     raise ConfigError("source.kind", f"must be nwb, edf or array, got {kind!r}")
 
 
@@ -185,9 +197,12 @@ def _check_inside(windows: TrialWindows, extent: tuple[float, float], source: st
     outside = (starts < extent[0] - slack) | (stops > extent[1] + slack)
     if outside.any():
         i = int(np.flatnonzero(outside)[0])
-        raise InputFileError(source, f"{int(outside.sum())} trial window(s) lie outside the recording "
-                                     f"[{extent[0]:.3f}, {extent[1]:.3f}] s, e.g. trial {windows.trial_ids[i]} "
-                                     f"at [{starts[i]:.3f}, {stops[i]:.3f}] s")
+        raise InputFileError(
+            source,
+            f"{int(outside.sum())} trial window(s) lie outside the recording "
+            f"[{extent[0]:.3f}, {extent[1]:.3f}] s, e.g. trial {windows.trial_ids[i]} "
+            f"at [{starts[i]:.3f}, {stops[i]:.3f}] s",
+        )
 
 
 def _segment(rec: Recording, opts: BinningOptions, bin_size: float) -> TrialWindows:
@@ -200,16 +215,20 @@ def _segment(rec: Recording, opts: BinningOptions, bin_size: float) -> TrialWind
         condition = opts.condition_column
         if condition == "auto":
             condition = "condition" if "condition" in rec.trials else None
-        return from_trials_table(rec.trials, bin_size=bin_size, align_event=opts.align_event,
-                                 window=opts.window_s, condition_column=condition,
-                                 on_missing_event=opts.on_missing_event)
+        return from_trials_table(
+            rec.trials,
+            bin_size=bin_size,
+            align_event=opts.align_event,
+            window=opts.window_s,
+            condition_column=condition,
+            on_missing_event=opts.on_missing_event,
+        )
     if segment == "events":
         if not isinstance(rec, ContinuousRecording) or not len(rec.annotations.get("onset", [])):
             raise InputFileError(rec.source, "has no annotations to align to (segment: events)")
         if opts.window_s is None:
             raise ConfigError("binning.window_s", "is required with segment: events")
-        return from_annotations(rec.annotations, bin_size=bin_size, labels=opts.event_labels,
-                                window=opts.window_s)
+        return from_annotations(rec.annotations, bin_size=bin_size, labels=opts.event_labels, window=opts.window_s)
     length = opts.segment_length_s if segment == "windows" else None
     if segment == "windows" and length is None:
         raise ConfigError("binning.segment_length_s", "is required with segment: windows")
@@ -230,13 +249,13 @@ def _split_labels(windows: TrialWindows, opts: SplitOptions, source: str) -> np.
             raise ConfigError("split.column", f"trials table of {source} has no column '{column}'")
         labels = normalise_split_labels(windows.columns[column], column)
         if not (labels == "train").any():
-            raise ConfigError("split.column", f"column '{column}' marks no trial as train; "
-                                              "use split.column: null for a seeded split")
+            raise ConfigError(
+                "split.column", f"column '{column}' marks no trial as train; use split.column: null for a seeded split"
+            )
         return labels
     if windows.trial_ids.size == 1:
         return np.asarray(["train"], dtype=object)
-    return seeded_split(windows.trial_ids.size, fractions=opts.fractions, seed=opts.seed,
-                        conditions=windows.conditions)
+    return seeded_split(windows.trial_ids.size, fractions=opts.fractions, seed=opts.seed, conditions=windows.conditions)
 
 
 def _heldout_flags(info: dict[str, np.ndarray], n_channels: int, opts: HeldoutOptions) -> np.ndarray:
@@ -305,8 +324,14 @@ def bin_recording(rec: Recording, opts: BinningOptions, *, config_hash: str = ""
     return dataset
 
 
-def bin_to_store(rec: Recording, opts: BinningOptions, out: str | os.PathLike[str], *, config_hash: str = "",
-                 block_bytes: int = DEFAULT_BLOCK_BYTES) -> Path:
+def bin_to_store(
+    rec: Recording,
+    opts: BinningOptions,
+    out: str | os.PathLike[str],
+    *,
+    config_hash: str = "",
+    block_bytes: int = DEFAULT_BLOCK_BYTES,
+) -> Path:
     """Bin a recording and write the dataset store, holding about ``block_bytes`` of binned data
     in memory at a time: trials are binned in blocks appended to the store, which is written
     under a temporary name and renamed into place once complete and valid."""
@@ -362,13 +387,24 @@ def _block_dataset(rec: Recording, plan: _Plan, trials: slice) -> xr.Dataset:
         data, mask = _continuous_block(rec, plan, windows)
         inputs = behavior = None
     return build_dataset(
-        data=data, kind=plan.kind, data_units=plan.data_units,
-        time=windows.time, trial_ids=windows.trial_ids, align_times=windows.align_times,
-        conditions=windows.conditions, split=plan.split[trials],
-        channel_ids=plan.channel_ids, heldout=plan.heldout, mask=mask,
+        data=data,
+        kind=plan.kind,
+        data_units=plan.data_units,
+        time=windows.time,
+        trial_ids=windows.trial_ids,
+        align_times=windows.align_times,
+        conditions=windows.conditions,
+        split=plan.split[trials],
+        channel_ids=plan.channel_ids,
+        heldout=plan.heldout,
+        mask=mask,
         channel_coords=plan.channel_coords,
         trial_coords={k: v[trials] for k, v in plan.trial_coords.items()},
-        inputs=inputs, behavior=behavior, extra_vars=plan.extra_vars, attrs=plan.attrs, validate=False,
+        inputs=inputs,
+        behavior=behavior,
+        extra_vars=plan.extra_vars,
+        attrs=plan.attrs,
+        validate=False,
     )
 
 
@@ -383,8 +419,9 @@ def _spikes_between(rec: SpikeRecording, labels: np.ndarray, lo: float, hi: floa
         firsts.append(a + np.searchsorted(rec.spike_times[a:b], lo, side="left"))
         lasts.append(a + np.searchsorted(rec.spike_times[a:b], hi, side="left"))
     lengths = np.asarray(lasts) - np.asarray(firsts)
-    index = np.repeat(np.asarray(firsts) - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths) \
-        + np.arange(lengths.sum())
+    index = np.repeat(np.asarray(firsts) - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths) + np.arange(
+        lengths.sum()
+    )
     return rec.spike_times[index], labels[index]
 
 
@@ -413,8 +450,11 @@ def _plan_spikes(rec: SpikeRecording, opts: BinningOptions, config_hash: str, bl
 
     # first pass: spikes per unit in observed bins (for min_spikes) and the largest count (dtype)
     n_trials = windows.trial_ids.size
-    blocks = [slice(0, n_trials)] if block_bytes is None else \
-        trial_blocks(n_trials, windows.n_bins * rec.n_units * 5, block_bytes)
+    blocks = (
+        [slice(0, n_trials)]
+        if block_bytes is None
+        else trial_blocks(n_trials, windows.n_bins * rec.n_units * 5, block_bytes)
+    )
     totals = np.zeros(rec.n_units, dtype=np.int64)
     largest = np.zeros(rec.n_units, dtype=np.int64)
     cached = None
@@ -426,8 +466,13 @@ def _plan_spikes(rec: SpikeRecording, opts: BinningOptions, config_hash: str, bl
 
     keep = totals >= max(opts.min_spikes, 0)
     if not keep.all():
-        log.warning("%s: dropping %d unit(s) with fewer than %d spike(s) in the binned data: ids %s",
-                    rec.source, int((~keep).sum()), opts.min_spikes, rec.unit_ids[~keep][:20].tolist())
+        log.warning(
+            "%s: dropping %d unit(s) with fewer than %d spike(s) in the binned data: ids %s",
+            rec.source,
+            int((~keep).sum()),
+            opts.min_spikes,
+            rec.unit_ids[~keep][:20].tolist(),
+        )
     if not keep.any():
         raise InputFileError(rec.source, f"no units left after filtering (min_spikes={opts.min_spikes})")
     info = {k: np.asarray(v)[keep] for k, v in rec.unit_info.items()}
@@ -455,8 +500,9 @@ def _plan_spikes(rec: SpikeRecording, opts: BinningOptions, config_hash: str, bl
 def _continuous_block(rec: ContinuousRecording, plan: _Plan, windows: TrialWindows) -> tuple[np.ndarray, np.ndarray]:
     """(signal, mask) for these windows: (trial, time, channel) float32 and bool."""
     try:
-        data = binning.continuous_windows(rec.samples, rec.sfreq, rec.first_time, windows.starts,
-                                          windows.n_bins, plan.samples_per_bin)
+        data = binning.continuous_windows(
+            rec.samples, rec.sfreq, rec.first_time, windows.starts, windows.n_bins, plan.samples_per_bin
+        )
     except ValueError as exc:
         raise InputFileError(rec.source, str(exc)) from None
     if plan.zscore is not None:
@@ -479,19 +525,24 @@ def _channel_moments(rec: ContinuousRecording, plan: _Plan, blocks: list[slice])
     return np.asarray(mean), np.sqrt(np.asarray(m2) / count)
 
 
-def _plan_continuous(rec: ContinuousRecording, opts: BinningOptions, config_hash: str,
-                     block_bytes: int | None) -> _Plan:
+def _plan_continuous(
+    rec: ContinuousRecording, opts: BinningOptions, config_hash: str, block_bytes: int | None
+) -> _Plan:
     if opts.bin_size_s is None:
         samples_per_bin = 1
     else:
         ratio = opts.bin_size_s * rec.sfreq
         samples_per_bin = int(round(ratio))
         if samples_per_bin < 1 or abs(ratio - samples_per_bin) > 1e-6:
-            raise ConfigError("binning.bin_size_s", f"{opts.bin_size_s} s is not a whole number of samples "
-                                                    f"at {rec.sfreq} Hz; use source.resample_hz or bin_size_s: null")
+            raise ConfigError(
+                "binning.bin_size_s",
+                f"{opts.bin_size_s} s is not a whole number of samples "
+                f"at {rec.sfreq} Hz; use source.resample_hz or bin_size_s: null",
+            )
     if opts.segment == "trials":
-        raise ConfigError("binning.segment", "continuous recordings have no trials table; use events, "
-                                             "windows or continuous")
+        raise ConfigError(
+            "binning.segment", "continuous recordings have no trials table; use events, windows or continuous"
+        )
     windows = _segment(rec, opts, samples_per_bin / rec.sfreq)
     _check_inside(windows, rec.extent, rec.source)
     notes = rec.annotations
@@ -518,11 +569,14 @@ def _plan_continuous(rec: ContinuousRecording, opts: BinningOptions, config_hash
     )
     if opts.zscore:
         per_trial = windows.n_bins * n_channels * 5
-        blocks = [slice(0, plan.n_trials)] if block_bytes is None else trial_blocks(plan.n_trials, per_trial, block_bytes)
+        blocks = (
+            [slice(0, plan.n_trials)] if block_bytes is None else trial_blocks(plan.n_trials, per_trial, block_bytes)
+        )
         mean, std = _channel_moments(rec, plan, blocks)
         if (std == 0).any():
-            raise InputFileError(rec.source, f"cannot z-score constant channel(s) "
-                                             f"{np.asarray(rec.channel_names)[std == 0].tolist()}")
+            raise InputFileError(
+                rec.source, f"cannot z-score constant channel(s) {np.asarray(rec.channel_names)[std == 0].tolist()}"
+            )
         plan.zscore = (mean, std)
         plan.channel_coords.update(channel_mean=mean, channel_std=std)
     return plan
@@ -532,13 +586,19 @@ def _annotation_vars(notes: dict[str, np.ndarray]) -> dict[str, xr.Variable]:
     if not len(notes.get("onset", [])):
         return {}
     return {
-        "annotation_onset": xr.Variable("annotation", np.asarray(notes["onset"], float),
-                                        {"units": "s", "long_name": "annotation onset in the recording"}),
-        "annotation_duration": xr.Variable("annotation", np.asarray(notes["duration"], float),
-                                           {"units": "s", "long_name": "annotation duration"}),
+        "annotation_onset": xr.Variable(
+            "annotation",
+            np.asarray(notes["onset"], float),
+            {"units": "s", "long_name": "annotation onset in the recording"},
+        ),
+        "annotation_duration": xr.Variable(
+            "annotation", np.asarray(notes["duration"], float), {"units": "s", "long_name": "annotation duration"}
+        ),
         "annotation_description": xr.Variable(
-            "annotation", np.asarray([str(d) for d in notes["description"]], dtype=object),
-            {"units": "1", "long_name": "annotation label"}),
+            "annotation",
+            np.asarray([str(d) for d in notes["description"]], dtype=object),
+            {"units": "1", "long_name": "annotation label"},
+        ),
     }
 
 

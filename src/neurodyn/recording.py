@@ -261,9 +261,7 @@ def recording_to_xarray(rec: Recording) -> xr.Dataset:
 def save_recording(rec: Recording, path: str | os.PathLike[str]) -> Path:
     """Write a recording as a zarr v3 store, atomically."""
     ds = recording_to_xarray(rec)
-    return write_atomically(
-        lambda tmp: ds.to_zarr(tmp, mode="w", zarr_format=3, consolidated=False), path
-    )
+    return write_atomically(lambda tmp: ds.to_zarr(tmp, mode="w", zarr_format=3, consolidated=False), path)
 
 
 def load_recording(path: str | os.PathLike[str]) -> Recording:
@@ -274,14 +272,15 @@ def load_recording(path: str | os.PathLike[str]) -> Recording:
         raise InputFileError(path, f"not a readable recording store ({type(exc).__name__}: {exc})")
     if ds.attrs.get("format") != RECORDING_FORMAT:
         raise InputFileError(path, f"not a neurodyn recording store (format={ds.attrs.get('format')!r})")
-    common = dict(source=ds.attrs["source"], source_sha256=ds.attrs["source_sha256"],
-                  description=ds.attrs.get("description", ""))
+    common = dict(
+        source=ds.attrs["source"], source_sha256=ds.attrs["source_sha256"], description=ds.attrs.get("description", "")
+    )
     if ds.attrs["kind"] == "spikes":
         offsets = ds["unit_offsets"].values
         obs = None
         if "obs_intervals" in ds:
             flat, obs_off = ds["obs_intervals"].values, ds["obs_offsets"].values
-            obs = [flat[obs_off[i]: obs_off[i + 1]] for i in range(len(obs_off) - 1)]
+            obs = [flat[obs_off[i] : obs_off[i + 1]] for i in range(len(obs_off) - 1)]
         trials = None
         if "trial_columns" in ds.attrs:
             trials = {k: ds[f"trials.{k}"].values for k in ds.attrs["trial_columns"]}

@@ -18,8 +18,15 @@ from neurodyn.binning import bin_edges, n_whole_bins
 from neurodyn.errors import ConfigError
 
 SPLITS = ("train", "valid", "test")
-_SPLIT_ALIASES = {"train": "train", "training": "train", "val": "valid", "valid": "valid",
-                  "validation": "valid", "test": "test", "testing": "test"}
+_SPLIT_ALIASES = {
+    "train": "train",
+    "training": "train",
+    "val": "valid",
+    "valid": "valid",
+    "validation": "valid",
+    "test": "test",
+    "testing": "test",
+}
 
 
 @dataclass
@@ -56,8 +63,13 @@ class TrialWindows:
 
     def select(self, keep: np.ndarray) -> TrialWindows:
         return TrialWindows(
-            self.align_times[keep], self.offset, self.bin_size, self.n_bins, self.trial_ids[keep],
-            self.align_event, {k: v[keep] for k, v in self.columns.items()},
+            self.align_times[keep],
+            self.offset,
+            self.bin_size,
+            self.n_bins,
+            self.trial_ids[keep],
+            self.align_event,
+            {k: v[keep] for k, v in self.columns.items()},
             None if self.conditions is None else self.conditions[keep],
         )
 
@@ -90,15 +102,17 @@ def from_trials_table(
     """
     event = align_event or "start_time"
     if event not in trials:
-        raise ConfigError("align_event", f"the trials table has no column '{event}' "
-                                         f"(columns: {sorted(trials)})")
+        raise ConfigError("align_event", f"the trials table has no column '{event}' (columns: {sorted(trials)})")
     align = np.asarray(trials[event], dtype=np.float64)
     keep = np.isfinite(align)
     if not keep.all():
         if on_missing_event != "drop":
-            raise ConfigError("align_event", f"column '{event}' is NaN in {int((~keep).sum())} trial(s) "
-                                             f"(ids {trials['id'][~keep][:5].tolist()}...); set "
-                                             "on_missing_event: drop to skip them")
+            raise ConfigError(
+                "align_event",
+                f"column '{event}' is NaN in {int((~keep).sum())} trial(s) "
+                f"(ids {trials['id'][~keep][:5].tolist()}...); set "
+                "on_missing_event: drop to skip them",
+            )
     if window is None:
         if event != "start_time":
             raise ConfigError("window_s", f"is required when aligning to '{event}'")
@@ -143,8 +157,9 @@ def from_annotations(
     description = np.asarray(annotations.get("description", []), dtype=str)
     keep = np.ones(onset.shape, bool) if not labels else np.isin(description, labels)
     if not keep.any():
-        raise ConfigError("event_labels", f"no annotation matches {labels} "
-                                          f"(found: {sorted(set(description.tolist()))})")
+        raise ConfigError(
+            "event_labels", f"no annotation matches {labels} (found: {sorted(set(description.tolist()))})"
+        )
     return TrialWindows(
         align_times=onset[keep],
         offset=float(window[0]),
@@ -181,8 +196,7 @@ def normalise_split_labels(values: np.ndarray, column: str) -> np.ndarray:
     labels = np.char.lower(np.asarray(values).astype(str))
     unknown = sorted(set(labels.tolist()) - set(_SPLIT_ALIASES))
     if unknown:
-        raise ConfigError("split.column", f"column '{column}' holds values {unknown}; "
-                                          f"expected train/val(id)/test")
+        raise ConfigError("split.column", f"column '{column}' holds values {unknown}; expected train/val(id)/test")
     return np.asarray([_SPLIT_ALIASES[v] for v in labels.tolist()], dtype=object)
 
 
@@ -209,7 +223,7 @@ def seeded_split(
         n_valid = min(n_valid, members.size - 1 - n_test)
         labels[members] = "train"
         labels[members[:n_valid]] = "valid"
-        labels[members[n_valid: n_valid + n_test]] = "test"
+        labels[members[n_valid : n_valid + n_test]] = "test"
     return labels
 
 

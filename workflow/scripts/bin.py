@@ -1,4 +1,5 @@
 """Snakemake glue: bin a recording into the dataset store."""
+
 from neurodyn.pipeline import bin_stage, stage_logging
 
 with stage_logging(snakemake.log[0]):

@@ -1,6 +1,13 @@
 """Snakemake glue: fit one model to one dataset (resuming from checkpoints when present)."""
+
 from neurodyn.pipeline import fit_stage, stage_logging
 
 with stage_logging(snakemake.log[0], threads=snakemake.threads):
-    fit_stage(snakemake.input.dataset, snakemake.params.model, snakemake.output.model,
-              device=snakemake.params.device, checkpoint_dir=snakemake.params.checkpoints, resume=True)
+    fit_stage(
+        snakemake.input.dataset,
+        snakemake.params.model,
+        snakemake.output.model,
+        device=snakemake.params.device,
+        checkpoint_dir=snakemake.params.checkpoints,
+        resume=True,
+    )

@@ -1,4 +1,5 @@
 """Snakemake glue: the index page across datasets."""
+
 from neurodyn.pipeline import index_stage, stage_logging
 
 with stage_logging(snakemake.log[0]):

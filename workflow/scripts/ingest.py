@@ -1,4 +1,5 @@
 """Snakemake glue: read a source file into the event-level recording store."""
+
 from neurodyn.pipeline import ingest_stage, stage_logging
 
 with stage_logging(snakemake.log[0]):

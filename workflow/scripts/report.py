@@ -1,10 +1,17 @@
 """Snakemake glue: the dataset's HTML report, figures and combined metrics."""
+
 from pathlib import Path
 
 from neurodyn.pipeline import report_stage, stage_logging
 
 with stage_logging(snakemake.log[0]):
     analyses = {model: Path(path).parent for model, path in zip(snakemake.params.models, snakemake.input.metrics)}
-    report_stage(snakemake.input.dataset, analyses, snakemake.output.html, title=snakemake.wildcards.dataset,
-                 figures_dir=snakemake.output.figures, metrics_out=snakemake.output.metrics,
-                 ground_truth=snakemake.input.truth[0] if snakemake.input.truth else None)
+    report_stage(
+        snakemake.input.dataset,
+        analyses,
+        snakemake.output.html,
+        title=snakemake.wildcards.dataset,
+        figures_dir=snakemake.output.figures,
+        metrics_out=snakemake.output.metrics,
+        ground_truth=snakemake.input.truth[0] if snakemake.input.truth else None,
+    )

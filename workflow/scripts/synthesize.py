@@ -1,4 +1,5 @@
 """Snakemake glue: write a synthetic recording and its ground truth."""
+
 from pathlib import Path
 
 from neurodyn.pipeline import stage_logging, synthesize_stage

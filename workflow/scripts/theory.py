@@ -1,6 +1,8 @@
 """Snakemake glue: the theory page (mean-field theory vs finite trained reservoirs)."""
+
 from neurodyn.pipeline import stage_logging, theory_stage
 
 with stage_logging(snakemake.log[0], threads=snakemake.threads):
-    theory_stage(snakemake.params.theory, snakemake.output.html, snakemake.output.metrics,
-                 figures_dir=snakemake.output.figures)
+    theory_stage(
+        snakemake.params.theory, snakemake.output.html, snakemake.output.metrics, figures_dir=snakemake.output.figures
+    )

@@ -23,7 +23,6 @@ from neurodyn.errors import NeurodynError
 from neurodyn.lowrank import omp_lowrank
 from neurodyn.models.base import Dynamics
 
-
 MIN_STATES = 10
 
 
@@ -50,19 +49,36 @@ class Distillation:
     comparison: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self, dt: float) -> dict[str, Any]:
-        return {"n_neurons": self.n_neurons, "rel_mse": self.rel_mse, "curve": self.curve,
-                "reached_tol": self.reached_tol, "centre": self.centre.tolist(), "scale": self.scale,
-                "M": self.M.tolist(), "N": self.N.tolist(), "I": self.I.tolist(),
-                "fixed_points": [p.to_json(dt) for p in self.fixed_points], "comparison": self.comparison}
+        return {
+            "n_neurons": self.n_neurons,
+            "rel_mse": self.rel_mse,
+            "curve": self.curve,
+            "reached_tol": self.reached_tol,
+            "centre": self.centre.tolist(),
+            "scale": self.scale,
+            "M": self.M.tolist(),
+            "N": self.N.tolist(),
+            "I": self.I.tolist(),
+            "fixed_points": [p.to_json(dt) for p in self.fixed_points],
+            "comparison": self.comparison,
+        }
 
 
 def _inside(z: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
     return np.all((z >= lo) & (z <= hi), axis=-1)
 
 
-def compare_fixed_points(source: np.ndarray, source_stable: np.ndarray, distilled: np.ndarray,
-                         distilled_stable: np.ndarray, *, lo: np.ndarray, hi: np.ndarray, scale: float,
-                         match_tol: float = 0.1) -> dict[str, Any]:
+def compare_fixed_points(
+    source: np.ndarray,
+    source_stable: np.ndarray,
+    distilled: np.ndarray,
+    distilled_stable: np.ndarray,
+    *,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    scale: float,
+    match_tol: float = 0.1,
+) -> dict[str, Any]:
     """Match two sets of fixed points inside the box [lo, hi] (L,).
 
     source (n, L), distilled (m, L) with boolean stabilities (n,), (m,). Points are paired by
@@ -84,18 +100,30 @@ def compare_fixed_points(source: np.ndarray, source_stable: np.ndarray, distille
                 distances.append(float(cost[r, c] / scale))
     same_stability = all(ss[r] == sd[c] for r, c in pairs)
     return {
-        "n_source": int(len(zs)), "n_source_stable": int(ss.sum()),
-        "n_distilled": int(len(zd)), "n_distilled_stable": int(sd.sum()),
-        "n_matched": len(pairs), "max_relative_distance": max(distances) if distances else None,
+        "n_source": int(len(zs)),
+        "n_source_stable": int(ss.sum()),
+        "n_distilled": int(len(zd)),
+        "n_distilled_stable": int(sd.sum()),
+        "n_matched": len(pairs),
+        "max_relative_distance": max(distances) if distances else None,
         "stability_agrees": bool(same_stability),
         "same": bool(len(zs) == len(zd) == len(pairs) and same_stability),
         "match_tol": match_tol,
     }
 
 
-def distill_dynamics(dynamics: Dynamics, states: np.ndarray, source_points: list[FixedPoint], *,
-                     tol: float = 1e-2, max_neurons: int = 100, n_candidates: int = 2000,
-                     max_states: int = 2000, match_tol: float = 0.1, seed: int = 0) -> Distillation:
+def distill_dynamics(
+    dynamics: Dynamics,
+    states: np.ndarray,
+    source_points: list[FixedPoint],
+    *,
+    tol: float = 1e-2,
+    max_neurons: int = 100,
+    n_candidates: int = 2000,
+    max_states: int = 2000,
+    match_tol: float = 0.1,
+    seed: int = 0,
+) -> Distillation:
     """Distil ``dynamics`` (autonomous part: zero input) on ``states`` (P, L) it visits.
 
     At most ``max_states`` states are used (a seeded subsample); states far outside the bulk of the
@@ -142,9 +170,26 @@ def distill_dynamics(dynamics: Dynamics, states: np.ndarray, source_points: list
     lo, hi = states.min(axis=0) - 0.1 * extent, states.max(axis=0) + 0.1 * extent
     src = np.stack([p.z for p in source_points]) if source_points else np.zeros((0, L))
     dst = np.stack([p.z for p in points]) if points else np.zeros((0, L))
-    comparison = compare_fixed_points(src, np.array([p.stable for p in source_points], bool), dst,
-                                      np.array([p.stable for p in points], bool), lo=lo, hi=hi, scale=scale,
-                                      match_tol=match_tol)
-    return Distillation(n_neurons=result.n_neurons, rel_mse=float(result.rel_mse), curve=list(result.curve),
-                        reached_tol=bool(result.reached_tol), centre=centre, scale=scale, M=flow.M, N=flow.N,
-                        I=flow.I, fixed_points=points, comparison=comparison)
+    comparison = compare_fixed_points(
+        src,
+        np.array([p.stable for p in source_points], bool),
+        dst,
+        np.array([p.stable for p in points], bool),
+        lo=lo,
+        hi=hi,
+        scale=scale,
+        match_tol=match_tol,
+    )
+    return Distillation(
+        n_neurons=result.n_neurons,
+        rel_mse=float(result.rel_mse),
+        curve=list(result.curve),
+        reached_tol=bool(result.reached_tol),
+        centre=centre,
+        scale=scale,
+        M=flow.M,
+        N=flow.N,
+        I=flow.I,
+        fixed_points=points,
+        comparison=comparison,
+    )

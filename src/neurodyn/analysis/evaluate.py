@@ -187,8 +187,9 @@ def evaluate(model: FittedModel, dataset: xr.Dataset, config: dict[str, Any] | N
     coherence = None
     if kind == "continuous" and y.shape[1] >= 8:
         # how strongly each posterior latent is locked to each recorded channel, per frequency
-        coh_freqs, coh = metrics.latent_signal_coherence(post["latents"].values, np.nan_to_num(y * observed),
-                                                         1.0 / bin_size)
+        coh_freqs, coh = metrics.latent_signal_coherence(
+            post["latents"].values, np.nan_to_num(y * observed), 1.0 / bin_size
+        )
         coherence = (coh_freqs, coh)
         band = coh[..., coh_freqs > 0]
         out["latent_coherence_max"] = float(np.nanmax(band)) if np.isfinite(band).any() else None
@@ -206,8 +207,9 @@ def evaluate(model: FittedModel, dataset: xr.Dataset, config: dict[str, Any] | N
         generated = model.sample(1, burn + n_gen, inputs=inputs, seed=int(cfg["seed"]))
     else:
         generated = model.sample(y.shape[0], y.shape[1], inputs=inputs, seed=int(cfg["seed"]))
-    gen_act = activity(generated["data"].values, np.ones(generated["data"].shape, bool), kind, bin_size,
-                       cfg["smoothing_s"])
+    gen_act = activity(
+        generated["data"].values, np.ones(generated["data"].shape, bool), kind, bin_size, cfg["smoothing_s"]
+    )
     if long:
         real_cmp, gen_cmp = long_protocol(real_long, gen_act[0], burn, cfg)
         real_act, gen_act = real_cmp[None], gen_cmp[None]
@@ -228,19 +230,29 @@ def evaluate(model: FittedModel, dataset: xr.Dataset, config: dict[str, Any] | N
         sigma_used = None
     else:
         centre, axes = _principal_axes(real_flat, k)
-        out["d_stsp"] = metrics.state_space_divergence((real_flat - centre) @ axes, (gen_flat - centre) @ axes,
-                                                       n_bins=int(cfg["dstsp_bins"]), seed=int(cfg["seed"]))
+        out["d_stsp"] = metrics.state_space_divergence(
+            (real_flat - centre) @ axes,
+            (gen_flat - centre) @ axes,
+            n_bins=int(cfg["dstsp_bins"]),
+            seed=int(cfg["seed"]),
+        )
         out["d_h"], d_h_channels, sigma_used = metrics.power_spectrum_hellinger(
-            real_clean, gen_act, smoothing_sigma=float(cfg["hellinger_sigma"]))
-        pse = metrics.power_spectrum_error(real_clean, gen_act, 1.0 / bin_size,
-                                           split_hz=float(cfg["spectrum_split_hz"]),
-                                           smoothing_sigma=float(cfg["hellinger_sigma"]))
+            real_clean, gen_act, smoothing_sigma=float(cfg["hellinger_sigma"])
+        )
+        pse = metrics.power_spectrum_error(
+            real_clean,
+            gen_act,
+            1.0 / bin_size,
+            split_hz=float(cfg["spectrum_split_hz"]),
+            smoothing_sigma=float(cfg["hellinger_sigma"]),
+        )
         out["pse"], out["pse_low"], out["pse_high"] = pse["all"], pse["low"], pse["high"]
     spike_statistics = None
     if kind == "counts" and not diverged:
         # single-neuron and pairwise statistics of free-running samples vs the evaluation trials
-        spike_statistics = compare_spike_statistics(y, np.rint(generated["data"].values), bin_size,
-                                                    recorded_mask=observed)
+        spike_statistics = compare_spike_statistics(
+            y, np.rint(generated["data"].values), bin_size, recorded_mask=observed
+        )
         out["rate_pearson_r"] = spike_statistics["rates"]["pearson_r"]
         out["rate_mean_relative_error"] = spike_statistics["rates"]["mean_relative_error"]
         out["isi_cv_mean_abs_difference"] = spike_statistics["isi_cv"]["mean_abs_difference"]
@@ -252,8 +264,9 @@ def evaluate(model: FittedModel, dataset: xr.Dataset, config: dict[str, Any] | N
     dyn = model.dynamics()
     u0 = np.zeros(dyn.input_dim) if dyn.input_dim else None
     # states the model visits (posterior and generated): Newton starts, and where it is distilled
-    visited = np.concatenate([post["latents"].values.reshape(-1, dyn.latent_dim),
-                              generated["latents"].values.reshape(-1, dyn.latent_dim)])
+    visited = np.concatenate(
+        [post["latents"].values.reshape(-1, dyn.latent_dim), generated["latents"].values.reshape(-1, dyn.latent_dim)]
+    )
     visited = visited[np.isfinite(visited).all(axis=1)]
     starts = None
     expansion = post["expansion_points"].values.reshape(-1, dyn.latent_dim) if "expansion_points" in post else None
@@ -261,8 +274,9 @@ def evaluate(model: FittedModel, dataset: xr.Dataset, config: dict[str, Any] | N
         rng = np.random.default_rng(int(cfg["seed"]))
         starts = visited[rng.choice(len(visited), size=min(len(visited), 512), replace=False)]
         if expansion is not None:  # JSLDS expansion points are trained to sit on fixed points
-            starts = np.concatenate([starts, expansion[rng.choice(len(expansion), size=min(len(expansion), 256),
-                                                                  replace=False)]])
+            starts = np.concatenate(
+                [starts, expansion[rng.choice(len(expansion), size=min(len(expansion), 256), replace=False)]]
+            )
         starts = torch.as_tensor(starts)
     points = find_fixed_points(dyn, u0, states=starts)
     jslds_analysis, jpca_arrays = None, None
@@ -275,8 +289,14 @@ def evaluate(model: FittedModel, dataset: xr.Dataset, config: dict[str, Any] | N
     distilled = None
     if cfg["distill"]:
         try:
-            distilled = distill_dynamics(dyn, visited, points, tol=float(cfg["distill_tol"]),
-                                         max_neurons=int(cfg["distill_max_neurons"]), seed=int(cfg["seed"]))
+            distilled = distill_dynamics(
+                dyn,
+                visited,
+                points,
+                tol=float(cfg["distill_tol"]),
+                max_neurons=int(cfg["distill_max_neurons"]),
+                seed=int(cfg["seed"]),
+            )
         except NeurodynError as exc:  # e.g. a runaway model with too few usable states: say so, go on
             log.warning("no distillation: %s", exc)
             out["distill_skipped"] = str(exc)
@@ -311,9 +331,14 @@ def evaluate(model: FittedModel, dataset: xr.Dataset, config: dict[str, Any] | N
             "transfer_gain": (("fixed_point", "transfer_frequency"), tf_gain),
             "psth_r2" if kind == "counts" else "r2": (("channel",), r2),
         },
-        coords={"trial": ev["trial"].values, "time": ev["time"].values, "channel": ev["channel"].values,
-                "frequency": freqs, "condition": ("trial", conditions.astype(object)),
-                "transfer_frequency": tf_freqs},
+        coords={
+            "trial": ev["trial"].values,
+            "time": ev["time"].values,
+            "channel": ev["channel"].values,
+            "frequency": freqs,
+            "condition": ("trial", conditions.astype(object)),
+            "transfer_frequency": tf_freqs,
+        },
     )
     if expansion is not None:
         arrays["expansion_points"] = xr.Variable(("trial", "time", "latent"), post["expansion_points"].values)
@@ -337,8 +362,9 @@ def evaluate(model: FittedModel, dataset: xr.Dataset, config: dict[str, Any] | N
     return result, arrays, fixed
 
 
-def jslds_planes(post: xr.Dataset, dyn, u0, conditions: np.ndarray, time: np.ndarray, cfg: dict[str, Any]
-                 ) -> tuple[dict[str, Any], tuple[np.ndarray, list[str]] | None]:
+def jslds_planes(
+    post: xr.Dataset, dyn, u0, conditions: np.ndarray, time: np.ndarray, cfg: dict[str, Any]
+) -> tuple[dict[str, Any], tuple[np.ndarray, list[str]] | None]:
     """The JSLDS's linear dynamics along the trial and their rotation planes against jPCA
     (:mod:`neurodyn.analysis.expansion`): ``{"expansion_modes": [...], "jpca": {...} or None,
     "jpca_skipped": reason}`` and (jPCA projection (C, T, 2), condition labels) or None."""
@@ -350,14 +376,20 @@ def jslds_planes(post: xr.Dataset, dyn, u0, conditions: np.ndarray, time: np.nda
         return dyn.step(z, u_t)
 
     e = post["expansion_points"].values
-    out: dict[str, Any] = {"expansion_modes": expansion_modes(step, e, time, dyn.dt,
-                                                              n_anchors=int(cfg["expansion_anchors"]))}
+    out: dict[str, Any] = {
+        "expansion_modes": expansion_modes(step, e, time, dyn.dt, n_anchors=int(cfg["expansion_anchors"]))
+    }
     # without condition labels (e.g. NLB test files), each trial's posterior trajectory is its own condition
     labelled = len(set(np.asarray(conditions).astype(str).tolist())) >= 2
     try:
-        summary, projection, names = jpca_comparison(step, post["latents"].values, e,
-                                                     conditions if labelled else None, dyn.dt,
-                                                     n_components=int(cfg["jpca_components"]))
+        summary, projection, names = jpca_comparison(
+            step,
+            post["latents"].values,
+            e,
+            conditions if labelled else None,
+            dyn.dt,
+            n_components=int(cfg["jpca_components"]),
+        )
     except ConfigError as exc:  # too few conditions or dimensions: say why, go on
         log.warning("no jPCA comparison: %s", exc)
         out["jpca"], out["jpca_skipped"] = None, str(exc)
@@ -366,8 +398,9 @@ def jslds_planes(post: xr.Dataset, dyn, u0, conditions: np.ndarray, time: np.nda
     return out, (projection, names)
 
 
-def jslds_metrics(post: xr.Dataset, dyn, points, u0, y: np.ndarray, observed: np.ndarray, heldout: np.ndarray,
-                  kind: str) -> dict[str, Any]:
+def jslds_metrics(
+    post: xr.Dataset, dyn, points, u0, y: np.ndarray, observed: np.ndarray, heldout: np.ndarray, kind: str
+) -> dict[str, Any]:
     """How well a co-trained JSLDS stands in for its nonlinear RNN (Smith, Linderman & Sussillo 2021).
 
     * ``jslds_relative_error``: mean over trials and steps of ‖h_t − a_t‖ / ‖h_t‖ (posterior
@@ -419,12 +452,13 @@ def fixed_point_transfer(dyn, points, u0, fixed: list[dict]) -> tuple[np.ndarray
         if dyn.input_dim:
             z = torch.as_tensor(point.z, dtype=torch.float64)
             u = torch.as_tensor(u0, dtype=torch.float64)
-            B = torch.func.jacrev(lambda uu: dyn.step(z, uu).double())(u).detach().cpu().numpy()
+            B = torch.func.jacrev(lambda uu, z=z: dyn.step(z, uu).double())(u).detach().cpu().numpy()
             source = "inputs"
         else:
             B, source = np.eye(dyn.latent_dim), "latent perturbation"
-        res = spectral.resonance(freqs, spectral.transfer_function(point.jacobian, B, np.eye(dyn.latent_dim),
-                                                                    freqs, dyn.dt))
+        res = spectral.resonance(
+            freqs, spectral.transfer_function(point.jacobian, B, np.eye(dyn.latent_dim), freqs, dyn.dt)
+        )
         gains[i] = res.pop("gain")
         fixed[i]["transfer"] = {"input": source, **{k: v if np.isfinite(v) else None for k, v in res.items()}}
     return freqs, gains

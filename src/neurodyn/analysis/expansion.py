@@ -43,8 +43,9 @@ def _linearise(step: Step, points: np.ndarray) -> tuple[np.ndarray, np.ndarray, 
     return q.numpy(), lam.detach().numpy(), right.detach().numpy()
 
 
-def expansion_modes(step: Step, expansion: np.ndarray, time: np.ndarray, dt: float, *, n_anchors: int = 8,
-                    n_modes: int = 10) -> list[dict[str, Any]]:
+def expansion_modes(
+    step: Step, expansion: np.ndarray, time: np.ndarray, dt: float, *, n_anchors: int = 8, n_modes: int = 10
+) -> list[dict[str, Any]]:
     """Eigenmodes of the JSLDS at expansion points along the trial.
 
     expansion: (B, T, n) expansion points e*_t of B trials; time: (T,) seconds; dt: the step.
@@ -69,10 +70,17 @@ def expansion_modes(step: Step, expansion: np.ndarray, time: np.ndarray, dt: flo
     for k, b in enumerate(bins):
         top = lam[k, :n_modes]
         tau, freq = eigen_timescales(top, dt)
-        out.append({"time": float(time[b]), "trial": picks[k], "spread": spreads[k], "q": float(q[k]),
-                    "eigenvalues": [[float(v.real), float(v.imag)] for v in top],
-                    "time_constants_s": [float(t) if np.isfinite(t) else None for t in tau],
-                    "frequencies_hz": [float(f) for f in freq]})
+        out.append(
+            {
+                "time": float(time[b]),
+                "trial": picks[k],
+                "spread": spreads[k],
+                "q": float(q[k]),
+                "eigenvalues": [[float(v.real), float(v.imag)] for v in top],
+                "time_constants_s": [float(t) if np.isfinite(t) else None for t in tau],
+                "frequencies_hz": [float(f) for f in freq],
+            }
+        )
     return out
 
 
@@ -84,8 +92,16 @@ def random_plane_angle(n: int, *, n_pairs: int = 200, seed: int = 0) -> float:
     return float(np.median(angles))
 
 
-def jpca_comparison(step: Step, latents: np.ndarray, expansion: np.ndarray, conditions: np.ndarray | None, dt: float,
-                    *, n_components: int = 6, n_planes: int = 3) -> tuple[dict[str, Any], np.ndarray, list[str]]:
+def jpca_comparison(
+    step: Step,
+    latents: np.ndarray,
+    expansion: np.ndarray,
+    conditions: np.ndarray | None,
+    dt: float,
+    *,
+    n_components: int = 6,
+    n_planes: int = 3,
+) -> tuple[dict[str, Any], np.ndarray, list[str]]:
     """jPCA planes of the condition-averaged states vs the JSLDS eigen-planes.
 
     latents: (B, T, n) generator states; expansion: (B, T, n) expansion points; conditions: (B,)
@@ -111,19 +127,27 @@ def jpca_comparison(step: Step, latents: np.ndarray, expansion: np.ndarray, cond
     centre = e[_nearest_member(e, e.mean(0))]
     q, lam, right = _linearise(step, centre[None])
     planes = eigen_planes(lam[0], right[0], dt, max_planes=n_planes)
-    angles = plane_angles(res.planes, planes.planes).mean(axis=-1) if len(planes.planes) else np.zeros((len(res.planes), 0))
+    angles = (
+        plane_angles(res.planes, planes.planes).mean(axis=-1) if len(planes.planes) else np.zeros((len(res.planes), 0))
+    )
     match = match_planes(angles[..., None]) if angles.shape[1] else np.full(len(res.planes), -1)
     matched = [float(angles[i, j]) if j >= 0 else None for i, j in enumerate(match)]
     summary = {
-        "grouping": grouping, "n_conditions": len(names), "n_components": n_components,
+        "grouping": grouping,
+        "n_conditions": len(names),
+        "n_components": n_components,
         "pc_variance_explained": float(res.explained_variance_ratio.sum()),
-        "r2_skew": res.r2_skew, "r2_unconstrained": res.r2_unconstrained,
-        "jpca_frequencies_hz": res.frequencies_hz.tolist(), "jpca_plane_variance": res.plane_variance.tolist(),
+        "r2_skew": res.r2_skew,
+        "r2_unconstrained": res.r2_unconstrained,
+        "jpca_frequencies_hz": res.frequencies_hz.tolist(),
+        "jpca_plane_variance": res.plane_variance.tolist(),
         "jslds_point_q": float(q[0]),
         "jslds_eigenvalues": [[float(v.real), float(v.imag)] for v in planes.eigenvalues],
         "jslds_frequencies_hz": planes.frequencies_hz.tolist(),
         "jslds_decay_s": [float(t) if np.isfinite(t) else None for t in planes.decay_s],
-        "angles_deg": angles.tolist(), "match": match.tolist(), "matched_angle_deg": matched,
+        "angles_deg": angles.tolist(),
+        "match": match.tolist(),
+        "matched_angle_deg": matched,
         "random_plane_angle_deg": random_plane_angle(x.shape[-1]),
     }
     projection = res.projections @ (res.components.T @ res.planes[0]) if len(res.planes) else res.projections[..., :2]

@@ -186,9 +186,7 @@ def _poisson_log_likelihood_terms(counts: np.ndarray, expected: np.ndarray) -> n
     return counts * np.log(expected) - expected - gammaln(counts + 1.0)
 
 
-def _masked_r2(
-    observed_values: np.ndarray, predicted_values: np.ndarray, weight: np.ndarray
-) -> np.ndarray:
+def _masked_r2(observed_values: np.ndarray, predicted_values: np.ndarray, weight: np.ndarray) -> np.ndarray:
     """Per-channel R^2 over the leading axes, using only entries with ``weight`` True.
 
     observed_values, predicted_values, weight: (entry, channel) -> (channel,); NaN where the
@@ -211,9 +209,7 @@ def _masked_r2(
 # --------------------------------------------------------------------------------------------
 
 
-def poisson_log_likelihood(
-    counts: np.ndarray, expected: np.ndarray, mask: np.ndarray | None = None
-) -> float:
+def poisson_log_likelihood(counts: np.ndarray, expected: np.ndarray, mask: np.ndarray | None = None) -> float:
     """Total Poisson log-likelihood of spike counts under predicted expected counts.
 
     Sum over observed entries of ``y log(lambda) - lambda - lgamma(y + 1)``, in nats; expected
@@ -232,9 +228,7 @@ def poisson_log_likelihood(
     return float(np.sum(terms, where=observed))
 
 
-def bits_per_spike(
-    counts: np.ndarray, expected: np.ndarray, mask: np.ndarray | None = None
-) -> float:
+def bits_per_spike(counts: np.ndarray, expected: np.ndarray, mask: np.ndarray | None = None) -> float:
     """Co-smoothing bits per spike (Pei et al., 2021, NeurIPS Datasets and Benchmarks).
 
     ``(LL(model) - LL(null)) / (n_spikes * ln 2)`` where the null model predicts, for every
@@ -273,9 +267,7 @@ def _condition_codes(conditions: object, n_trials: int) -> np.ndarray:
     """
     labels = np.asarray(conditions)
     if labels.ndim != 1 or labels.shape[0] != n_trials:
-        raise NeurodynError(
-            f"conditions: expected shape ({n_trials},) (one label per trial), got {labels.shape}"
-        )
+        raise NeurodynError(f"conditions: expected shape ({n_trials},) (one label per trial), got {labels.shape}")
     code_of_label: dict[Hashable, int] = {}
     codes = np.empty(n_trials, dtype=np.intp)
     for trial, label in enumerate(labels.tolist()):
@@ -285,9 +277,7 @@ def _condition_codes(conditions: object, n_trials: int) -> np.ndarray:
         try:
             codes[trial] = code_of_label.setdefault(label, len(code_of_label))
         except TypeError:
-            raise NeurodynError(
-                f"conditions: label of trial {trial} ({label!r}) is not hashable"
-            ) from None
+            raise NeurodynError(f"conditions: label of trial {trial} ({label!r}) is not hashable") from None
     return codes
 
 
@@ -340,9 +330,7 @@ def psth_r2(
     predicted = np.einsum("rc,rtn->ctn", membership, expected * weight) / divisor
 
     if smooth_sigma_bins > 0:
-        smoothed_sum = gaussian_filter1d(
-            empirical * available, smooth_sigma_bins, axis=1, mode="nearest"
-        )
+        smoothed_sum = gaussian_filter1d(empirical * available, smooth_sigma_bins, axis=1, mode="nearest")
         smoothed_availability = gaussian_filter1d(
             available.astype(np.float64), smooth_sigma_bins, axis=1, mode="nearest"
         )
@@ -357,9 +345,7 @@ def psth_r2(
     )
 
 
-def r2_score(
-    observed: np.ndarray, predicted: np.ndarray, mask: np.ndarray | None = None
-) -> np.ndarray:
+def r2_score(observed: np.ndarray, predicted: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
     """Per-channel coefficient of determination over all leading axes.
 
     ``R^2 = 1 - sum((y - y_hat)^2) / sum((y - mean(y))^2)`` per channel, sums and mean over the
@@ -376,9 +362,7 @@ def r2_score(
     observed_array = _as_float_array("observed", observed)
     predicted_array = _as_float_array("predicted", predicted)
     if observed_array.ndim < 2:
-        raise NeurodynError(
-            f"observed: expected shape (..., channel) with >= 2 axes, got {observed_array.shape}"
-        )
+        raise NeurodynError(f"observed: expected shape (..., channel) with >= 2 axes, got {observed_array.shape}")
     _check_same_shape("observed", observed_array, "predicted", predicted_array)
     weight = _observed_mask(mask, observed_array.shape)
     _check_finite("observed", observed_array, weight)
@@ -489,9 +473,7 @@ def _gmm_log_density(samples, centres, sigma: float):
     return torch.cat(log_densities)
 
 
-def _gmm_kl(
-    x_true: np.ndarray, x_gen: np.ndarray, sigma: float, n_mc: int, max_steps: int, seed: int
-) -> float:
+def _gmm_kl(x_true: np.ndarray, x_gen: np.ndarray, sigma: float, n_mc: int, max_steps: int, seed: int) -> float:
     """Monte Carlo KL(p_true || p_gen) between Gaussian mixtures centred on the time steps.
 
     x_true: (time, dim); x_gen: (time', dim) -> KL estimate in nats.
@@ -565,9 +547,7 @@ def state_space_divergence(
     x_true = _as_trajectory("x_true", x_true)
     x_gen = _as_trajectory("x_gen", x_gen)
     if x_gen.shape[1] != x_true.shape[1]:
-        raise NeurodynError(
-            f"x_gen: has {x_gen.shape[1]} dimensions but x_true has {x_true.shape[1]}"
-        )
+        raise NeurodynError(f"x_gen: has {x_gen.shape[1]} dimensions but x_true has {x_true.shape[1]}")
     if x_true.shape[1] < GMM_MIN_DIM:
         n_bins = _check_positive_int("n_bins", n_bins)
         alpha = _check_positive("alpha", alpha)
@@ -651,9 +631,7 @@ def _normalised_spectra(x_true: np.ndarray, x_gen: np.ndarray, smoothing_sigma: 
     true_trials = _as_trial_signal("x_true", x_true)
     gen_trials = _as_trial_signal("x_gen", x_gen)
     if gen_trials.shape[2] != true_trials.shape[2]:
-        raise NeurodynError(
-            f"x_gen: has {gen_trials.shape[2]} channels but x_true has {true_trials.shape[2]}"
-        )
+        raise NeurodynError(f"x_gen: has {gen_trials.shape[2]} channels but x_true has {true_trials.shape[2]}")
     smoothing_sigma = _check_positive("smoothing_sigma", smoothing_sigma, allow_zero=True)
     n_time = min(true_trials.shape[1], gen_trials.shape[1])
     if n_time < 2:
@@ -715,9 +693,7 @@ def power_spectrum_error(
     return out
 
 
-def welch_spectra(
-    x: np.ndarray, fs: float, *, nperseg: int | None = None
-) -> tuple[np.ndarray, np.ndarray]:
+def welch_spectra(x: np.ndarray, fs: float, *, nperseg: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Trial-averaged Welch power spectral density per channel.
 
     scipy.signal.welch along time with constant detrending and its default Hann window and 50 %

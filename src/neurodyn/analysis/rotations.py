@@ -103,8 +103,9 @@ def jpca(trajectories: np.ndarray, dt: float, *, n_components: int = 6) -> JPCAR
     if not (isinstance(n_components, int) and n_components >= 2 and n_components % 2 == 0):
         raise ConfigError("n_components", f"must be an even integer ≥ 2, got {n_components!r}")
     if n_components > min(n_dim, n_cond * n_time):
-        raise ConfigError("n_components", f"{n_components} exceeds the data's rank bound "
-                                          f"min(dims {n_dim}, samples {n_cond * n_time})")
+        raise ConfigError(
+            "n_components", f"{n_components} exceeds the data's rank bound min(dims {n_dim}, samples {n_cond * n_time})"
+        )
     if not (np.isfinite(dt) and dt > 0):
         raise ConfigError("dt", f"must be a positive number of seconds, got {dt!r}")
     mean = x.mean(axis=0)
@@ -114,7 +115,7 @@ def jpca(trajectories: np.ndarray, dt: float, *, n_components: int = 6) -> JPCAR
     components = vt[:n_components].T
     var = s**2
     explained = var[:n_components] / var.sum() if var.sum() > 0 else np.zeros(n_components)
-    proj = centred @ components                                   # (C, T, k)
+    proj = centred @ components  # (C, T, k)
     dx = (np.diff(proj, axis=1) / dt).reshape(-1, n_components)
     mid = (0.5 * (proj[:, 1:] + proj[:, :-1])).reshape(-1, n_components)
     skew = _skew_fit(mid, dx)
@@ -132,9 +133,18 @@ def jpca(trajectories: np.ndarray, dt: float, *, n_components: int = 6) -> JPCAR
     planes = np.stack([components @ p for p in planes_pc]) if planes_pc else np.zeros((0, n_dim, 2))
     proj_var = float((proj**2).sum())
     plane_var = np.array([float(((proj @ p) ** 2).sum()) / proj_var if proj_var > 0 else np.nan for p in planes_pc])
-    return JPCAResult(components=components, explained_variance_ratio=explained, mean=mean, projections=proj,
-                      skew=skew, r2_skew=r2(skew), r2_unconstrained=r2(full), planes=planes,
-                      frequencies_hz=eigvals.imag[order] / (2 * np.pi), plane_variance=plane_var)
+    return JPCAResult(
+        components=components,
+        explained_variance_ratio=explained,
+        mean=mean,
+        projections=proj,
+        skew=skew,
+        r2_skew=r2(skew),
+        r2_unconstrained=r2(full),
+        planes=planes,
+        frequencies_hz=eigvals.imag[order] / (2 * np.pi),
+        plane_variance=plane_var,
+    )
 
 
 @dataclass
@@ -152,8 +162,14 @@ class EigenPlanes:
     decay_s: np.ndarray
 
 
-def eigen_planes(eigenvalues: np.ndarray, right_eigenvectors: np.ndarray, dt: float, *,
-                 max_planes: int | None = None, imag_tol: float = 1e-9) -> EigenPlanes:
+def eigen_planes(
+    eigenvalues: np.ndarray,
+    right_eigenvectors: np.ndarray,
+    dt: float,
+    *,
+    max_planes: int | None = None,
+    imag_tol: float = 1e-9,
+) -> EigenPlanes:
     """Planes span(Re r, Im r) of the complex eigenvalue pairs of a discrete-time Jacobian.
 
     eigenvalues: (n,) complex; right_eigenvectors: (n, n) complex, column i for eigenvalue i; dt: the
@@ -173,8 +189,9 @@ def eigen_planes(eigenvalues: np.ndarray, right_eigenvectors: np.ndarray, dt: fl
     log_mod = np.log(np.abs(chosen))
     with np.errstate(divide="ignore"):
         decay = np.where(log_mod == 0, np.inf, -dt / log_mod)
-    return EigenPlanes(planes=planes, eigenvalues=chosen, frequencies_hz=np.angle(chosen) / (2 * np.pi * dt),
-                       decay_s=decay)
+    return EigenPlanes(
+        planes=planes, eigenvalues=chosen, frequencies_hz=np.angle(chosen) / (2 * np.pi * dt), decay_s=decay
+    )
 
 
 def plane_angles(planes_a: np.ndarray, planes_b: np.ndarray) -> np.ndarray:

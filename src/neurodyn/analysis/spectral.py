@@ -31,8 +31,9 @@ def eigen_timescales(eigenvalues: np.ndarray, dt: float) -> tuple[np.ndarray, np
     return tau, np.abs(np.angle(eig)) / (2 * np.pi * dt)
 
 
-def resolvent_response(jacobian: np.ndarray, input_matrix: np.ndarray, output_matrix: np.ndarray,
-                       points: np.ndarray) -> np.ndarray:
+def resolvent_response(
+    jacobian: np.ndarray, input_matrix: np.ndarray, output_matrix: np.ndarray, points: np.ndarray
+) -> np.ndarray:
     """H(s) = C (s I − J)⁻¹ B evaluated at complex points s.
 
     jacobian J: (L, L); input_matrix B: (L, I); output_matrix C: (O, L); points: (F,) complex.
@@ -61,8 +62,15 @@ def resolvent_response(jacobian: np.ndarray, input_matrix: np.ndarray, output_ma
     return np.where(np.isnan(H), np.inf, H)
 
 
-def transfer_function(jacobian: np.ndarray, input_matrix: np.ndarray, output_matrix: np.ndarray,
-                      frequencies_hz: np.ndarray, dt: float, *, continuous: bool = False) -> np.ndarray:
+def transfer_function(
+    jacobian: np.ndarray,
+    input_matrix: np.ndarray,
+    output_matrix: np.ndarray,
+    frequencies_hz: np.ndarray,
+    dt: float,
+    *,
+    continuous: bool = False,
+) -> np.ndarray:
     """Input→output transfer function of the linearisation around a fixed point.
 
     Discrete time (a map z_{t+1} = J z_t + B u_t, y_t = C z_t): H(ω) = C (e^{iω dt} I − J)⁻¹ B;
@@ -89,5 +97,10 @@ def resonance(frequencies_hz: np.ndarray, response: np.ndarray) -> dict[str, flo
     peak = int(np.argmax(gain))
     dc = float(gain[0])
     selectivity = float(gain[peak] / dc) if 0 < dc < np.inf and np.isfinite(gain[peak]) else float("nan")
-    return {"gain": gain, "peak_hz": float(np.asarray(frequencies_hz)[peak]), "peak_gain": float(gain[peak]),
-            "dc_gain": dc, "selectivity": selectivity}
+    return {
+        "gain": gain,
+        "peak_hz": float(np.asarray(frequencies_hz)[peak]),
+        "peak_gain": float(gain[peak]),
+        "dc_gain": dc,
+        "selectivity": selectivity,
+    }

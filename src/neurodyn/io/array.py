@@ -47,9 +47,16 @@ def _load(path: Path, key: str | None) -> np.ndarray:
         raise InputFileError(path, f"is not a readable NumPy array ({type(exc).__name__}: {exc})") from None
 
 
-def read_array(path: str | os.PathLike[str], *, sfreq: float, key: str | None = None,
-               start_sample: int = 0, n_samples: int | None = None,
-               channel_names: list[str] | None = None, unit: str = "a.u.") -> ContinuousRecording:
+def read_array(
+    path: str | os.PathLike[str],
+    *,
+    sfreq: float,
+    key: str | None = None,
+    start_sample: int = 0,
+    n_samples: int | None = None,
+    channel_names: list[str] | None = None,
+    unit: str = "a.u.",
+) -> ContinuousRecording:
     """A (sample, channel) array as a continuous recording sampled at ``sfreq`` Hz.
 
     A 1-D array is one channel. ``start_sample``/``n_samples`` crop the recording (e.g. the first
@@ -74,14 +81,16 @@ def read_array(path: str | os.PathLike[str], *, sfreq: float, key: str | None = 
         raise ConfigError("source.start_sample", f"must be an integer in [0, {total}), got {start_sample!r}")
     stop = total if n_samples is None else start_sample + n_samples
     if n_samples is not None and not (isinstance(n_samples, int) and n_samples >= 2 and stop <= total):
-        raise ConfigError("source.n_samples", f"must be an integer >= 2 with start_sample + n_samples <= {total}, "
-                                              f"got {n_samples!r}")
+        raise ConfigError(
+            "source.n_samples", f"must be an integer >= 2 with start_sample + n_samples <= {total}, got {n_samples!r}"
+        )
     samples = np.asarray(array[start_sample:stop], dtype=np.float32)
     bad = ~np.isfinite(samples)
     if bad.any():
         row, col = (int(i) for i in np.argwhere(bad)[0])
-        raise InputFileError(path, f"{int(bad.sum())} non-finite value(s), first at sample "
-                                   f"{start_sample + row}, channel {col}")
+        raise InputFileError(
+            path, f"{int(bad.sum())} non-finite value(s), first at sample {start_sample + row}, channel {col}"
+        )
     n_channels = samples.shape[1]
     names = [f"ch{i}" for i in range(n_channels)] if channel_names is None else [str(c) for c in channel_names]
     if len(names) != n_channels or len(set(names)) != n_channels:
@@ -95,5 +104,5 @@ def read_array(path: str | os.PathLike[str], *, sfreq: float, key: str | None = 
         unit=unit,
         first_time=0.0,
         description=f"{path.name}{'[' + key + ']' if key else ''}: samples {start_sample}–{stop - 1} of {total} "
-                    f"at {sfreq:g} Hz",
+        f"at {sfreq:g} Hz",
     )

@@ -65,8 +65,11 @@ def check_edf_size(path: Path) -> None:
     expected = header_bytes + max(n_records, 0) * per_record * sample_bytes
     actual = path.stat().st_size
     if n_records >= 0 and actual < expected:
-        raise InputFileError(path, f"is truncated: its header promises {n_records} data records "
-                                   f"({expected} bytes) but the file has {actual} bytes")
+        raise InputFileError(
+            path,
+            f"is truncated: its header promises {n_records} data records "
+            f"({expected} bytes) but the file has {actual} bytes",
+        )
 
 
 def read_edf(

@@ -47,8 +47,7 @@ def _series_timestamps(series, path: Path) -> np.ndarray:
     else:
         raise InputFileError(path, f"time series '{series.name}' has neither timestamps nor rate")
     if stamps.shape[0] != n:
-        raise InputFileError(path, f"time series '{series.name}' has {stamps.shape[0]} timestamps "
-                                   f"for {n} samples")
+        raise InputFileError(path, f"time series '{series.name}' has {stamps.shape[0]} timestamps for {n} samples")
     if not np.all(np.isfinite(stamps)) or np.any(np.diff(stamps) < 0):
         raise InputFileError(path, f"time series '{series.name}' has non-finite or decreasing timestamps")
     return stamps
@@ -59,8 +58,11 @@ def _read_series(series, path: Path) -> SampledSeries:
     if values.ndim == 1:
         values = values[:, None]
     if values.ndim != 2:
-        raise InputFileError(path, f"time series '{series.name}' has {values.ndim}-D data; "
-                                   "only 1-D or 2-D (time, column) series are supported")
+        raise InputFileError(
+            path,
+            f"time series '{series.name}' has {values.ndim}-D data; "
+            "only 1-D or 2-D (time, column) series are supported",
+        )
     stamps = _series_timestamps(series, path)
     n_cols = values.shape[1]
     if n_cols == 1:
@@ -97,8 +99,9 @@ def _input_series(nwbfile, names: list[str], path: Path) -> list[SampledSeries]:
     out = []
     for name in names:
         if name not in nwbfile.stimulus:
-            raise InputFileError(path, f"stimulus/presentation has no time series '{name}' "
-                                       f"(available: {sorted(nwbfile.stimulus)})")
+            raise InputFileError(
+                path, f"stimulus/presentation has no time series '{name}' (available: {sorted(nwbfile.stimulus)})"
+            )
         out.append(_read_series(nwbfile.stimulus[name], path))
     return out
 
@@ -191,8 +194,7 @@ def _read_open_nwb(nwbfile, path: Path, inputs: list[str]) -> SpikeRecording:
     bad = ~np.isfinite(spike_times)
     if bad.any():
         unit = unit_ids[np.searchsorted(offsets, np.flatnonzero(bad)[0], side="right") - 1]
-        raise InputFileError(path, f"units/spike_times has {int(bad.sum())} non-finite value(s) "
-                                   f"(first in unit {unit})")
+        raise InputFileError(path, f"units/spike_times has {int(bad.sum())} non-finite value(s) (first in unit {unit})")
     decreasing = np.diff(spike_times) < 0
     decreasing[offsets[1:-1] - 1] = False  # steps across unit boundaries may decrease
     if decreasing.any():
@@ -212,7 +214,7 @@ def _read_open_nwb(nwbfile, path: Path, inputs: list[str]) -> SpikeRecording:
         flat = np.asarray(flat, dtype=np.float64).reshape(-1, 2)
         if not np.all(np.isfinite(flat)) or np.any(flat[:, 1] < flat[:, 0]):
             raise InputFileError(path, "units/obs_intervals has non-finite or reversed intervals")
-        obs_intervals = [flat[obs_offsets[i]: obs_offsets[i + 1]] for i in range(len(unit_ids))]
+        obs_intervals = [flat[obs_offsets[i] : obs_offsets[i + 1]] for i in range(len(unit_ids))]
 
     trials = _trials_table(nwbfile, path)
     behavior = _behavior_series(nwbfile, path)

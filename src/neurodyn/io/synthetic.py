@@ -51,7 +51,7 @@ import os
 import secrets
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, UTC
+from datetime import UTC, datetime
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -165,9 +165,7 @@ class TeacherConfig:
         kwargs: dict[str, Any] = {}
         for key, value in d.items():
             if key not in fields:
-                raise ConfigError(
-                    str(key), f"unknown option; known options: {', '.join(sorted(fields))}"
-                )
+                raise ConfigError(str(key), f"unknown option; known options: {', '.join(sorted(fields))}")
             kwargs[key] = _coerce(key, value, getattr(cls, key, None))
         return cls(**kwargs)
 
@@ -199,9 +197,7 @@ class TeacherConfig:
         if self.dynamics not in DYNAMICS:
             raise ConfigError("dynamics", f"unknown {self.dynamics!r}; choose one of {DYNAMICS}")
         if self.nonlinearity not in NONLINEARITIES:
-            raise ConfigError(
-                "nonlinearity", f"unknown {self.nonlinearity!r}; choose one of {NONLINEARITIES}"
-            )
+            raise ConfigError("nonlinearity", f"unknown {self.nonlinearity!r}; choose one of {NONLINEARITIES}")
         if self.n_units < 2:
             raise ConfigError("n_units", f"must be >= 2, got {self.n_units}")
         if self.n_trials < 1:
@@ -531,9 +527,9 @@ def make_teacher(config: TeacherConfig) -> TeacherParams:
     W_u = M @ B + orth_noise(config.input_offaxis, N_INPUTS)
 
     r0 = np.clip(config.rate_median_hz * np.exp(config.rate_spread * rng.standard_normal(n)), 2.0, 25.0)
-    beta = np.clip(
-        config.rate_gain * np.exp(config.rate_gain_spread * rng.standard_normal(n)), 0.3, 2.0
-    ) * rng.choice(np.array([-1.0, 1.0]), size=n)
+    beta = np.clip(config.rate_gain * np.exp(config.rate_gain_spread * rng.standard_normal(n)), 0.3, 2.0) * rng.choice(
+        np.array([-1.0, 1.0]), size=n
+    )
     cursor_readout = config.cursor_scale_cm * rotation(rng.uniform(0.0, 2 * math.pi))
     cursor_offset = rng.normal(0.0, 2.0, size=2)
     eeg_mixing = config.eeg_signal_uv * rng.standard_normal((config.n_eeg_channels, r))
@@ -612,11 +608,7 @@ def simulate_latent(
         input_drives = params.h[None, :]
         input_code = None
     drives = np.ascontiguousarray(input_drives, dtype=np.float64)
-    code = (
-        np.zeros(n_steps, dtype=np.intp)
-        if input_code is None
-        else np.asarray(input_code, dtype=np.intp)
-    )
+    code = np.zeros(n_steps, dtype=np.intp) if input_code is None else np.asarray(input_code, dtype=np.intp)
     if noise is None:
         noise = np.zeros((max(n_steps - 1, 0), LATENT_DIM))
     z = np.empty((n_steps, LATENT_DIM))
@@ -671,9 +663,7 @@ def _ragged(times: np.ndarray, units: np.ndarray, n_units: int) -> tuple[np.ndar
     return times[order].astype(np.float64), index
 
 
-def ar1_noise(
-    n_samples: int, n_channels: int, coef: float, std: float, rng: np.random.Generator
-) -> np.ndarray:
+def ar1_noise(n_samples: int, n_channels: int, coef: float, std: float, rng: np.random.Generator) -> np.ndarray:
     """Stationary AR(1) noise y_t = coef y_{t−1} + e_t with marginal std ``std``: (n_samples, n_channels)."""
     e = rng.standard_normal((n_samples, n_channels))
     e[1:] *= math.sqrt(1.0 - coef**2)
@@ -724,8 +714,10 @@ def simulate_session(params: TeacherParams, config: TeacherConfig) -> SyntheticS
 
     # latent: burn-in (no input) then the session, one continuous Euler–Maruyama run
     z0 = 0.1 * rng.standard_normal(LATENT_DIM)
-    noise = config.latent_noise * math.sqrt(2.0 * dt / config.tau_s) * rng.standard_normal(
-        (n_burn + n_steps - 1, LATENT_DIM)
+    noise = (
+        config.latent_noise
+        * math.sqrt(2.0 * dt / config.tau_s)
+        * rng.standard_normal((n_burn + n_steps - 1, LATENT_DIM))
     )
     full_code = np.concatenate([np.zeros(n_burn, dtype=np.intp), code])
     z = simulate_latent(params, z0, n_burn + n_steps, noise, full_code, drives)[n_burn:]
@@ -881,9 +873,7 @@ def teacher_fixed_points(params: TeacherParams, grid: int = 15) -> list[dict[str
     return out
 
 
-def measure_limit_cycle(
-    params: TeacherParams, duration_s: float = 6.0, transient_s: float = 2.0
-) -> dict[str, Any]:
+def measure_limit_cycle(params: TeacherParams, duration_s: float = 6.0, transient_s: float = 2.0) -> dict[str, Any]:
     """Measure the input-free, noise-free attractor by simulation (Euler, step dt_s).
 
     Starts near the origin (0.05, 0) and discards ``transient_s``.  If the state keeps
@@ -1113,16 +1103,12 @@ def _ground_truth_json(
     }
     extra = dict(extra or {})
     if "limit_cycle" not in extra:
-        extra["limit_cycle"] = (
-            measure_limit_cycle(params) if params.dynamics == "limit_cycle" else None
-        )
+        extra["limit_cycle"] = measure_limit_cycle(params) if params.dynamics == "limit_cycle" else None
     doc.update(extra)
     return _plain(doc)
 
 
-def _write_ground_truth_to(
-    npz_path: Path, json_path: Path, arrays: dict[str, np.ndarray], doc: dict[str, Any]
-) -> None:
+def _write_ground_truth_to(npz_path: Path, json_path: Path, arrays: dict[str, np.ndarray], doc: dict[str, Any]) -> None:
     with open(npz_path, "wb") as f:
         np.savez(f, **arrays)
     with open(json_path, "w", encoding="utf-8") as f:

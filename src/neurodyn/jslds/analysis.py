@@ -50,7 +50,9 @@ def normalised_products(vectors: torch.Tensor, effective: torch.Tensor, *, eps: 
     return (dots / scale.clamp(min=eps)).to(torch.float64)
 
 
-def group_by_output_state(points: np.ndarray, states: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def group_by_output_state(
+    points: np.ndarray, states: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Mean point per stored output state.
 
     points (B, T, n); states (B, T, c) with entries −1, 0, +1 (0: nothing stored yet). Only entries
@@ -104,17 +106,26 @@ class SelectionAnalysis:
         """Mean over (state, input) of the largest selection product among the r vectors, for
         inputs that flip a bit and for inputs that repeat it; and the same for the readout."""
         sel, out = self.selection.max(axis=1), self.readout.max(axis=1)
-        return {"selection_flip_mean": float(sel[self.flips].mean()),
-                "selection_hold_mean": float(sel[~self.flips].mean()),
-                "readout_flip_mean": float(out[self.flips].mean()),
-                "readout_hold_mean": float(out[~self.flips].mean())}
+        return {
+            "selection_flip_mean": float(sel[self.flips].mean()),
+            "selection_hold_mean": float(sel[~self.flips].mean()),
+            "readout_flip_mean": float(out[self.flips].mean()),
+            "readout_hold_mean": float(out[~self.flips].mean()),
+        }
 
     def to_json(self) -> dict[str, object]:
-        return {"output_states": self.output_states.tolist(), "counts": self.counts.tolist(),
-                "spread": self.spread.tolist(), "speed": self.speed.tolist(),
-                "eigenvalues": [[[float(v.real), float(v.imag)] for v in row] for row in self.eigenvalues],
-                "selection": self.selection.tolist(), "readout": self.readout.tolist(),
-                "flips": self.flips.tolist(), "input_labels": list(self.input_labels), **self.contrast()}
+        return {
+            "output_states": self.output_states.tolist(),
+            "counts": self.counts.tolist(),
+            "spread": self.spread.tolist(),
+            "speed": self.speed.tolist(),
+            "eigenvalues": [[[float(v.real), float(v.imag)] for v in row] for row in self.eigenvalues],
+            "selection": self.selection.tolist(),
+            "readout": self.readout.tolist(),
+            "flips": self.flips.tolist(),
+            "input_labels": list(self.input_labels),
+            **self.contrast(),
+        }
 
 
 def flip_table(output_states: np.ndarray) -> np.ndarray:
@@ -126,8 +137,15 @@ def flip_table(output_states: np.ndarray) -> np.ndarray:
 
 
 @torch.no_grad()
-def three_bit_selection(cell: nn.Module, readout: nn.Linear, expansion: Callable[[torch.Tensor], torch.Tensor], *,
-                        n_trials: int = 512, seed: int = 0, n_vectors: int = 9) -> SelectionAnalysis:
+def three_bit_selection(
+    cell: nn.Module,
+    readout: nn.Linear,
+    expansion: Callable[[torch.Tensor], torch.Tensor],
+    *,
+    n_trials: int = 512,
+    seed: int = 0,
+    n_vectors: int = 9,
+) -> SelectionAnalysis:
     """Selection vectors of a co-trained 3-bit model (GRU cell, readout C, expansion network) on
     ``n_trials`` fresh trials drawn from ``seed``; u* = 0 as in training. The expansion point e*_t
     (which maps a_{t−1} to a_t) is grouped by the stored state before the step, the targets at t − 1;
@@ -138,8 +156,9 @@ def three_bit_selection(cell: nn.Module, readout: nn.Linear, expansion: Callable
     device = next(cell.parameters()).device
     batch = make_batch("3bit", n_trials, generator=torch.Generator().manual_seed(seed), evaluation=True, device=device)
     states = rollout(cell, expansion, None, batch.inputs, batch.u_star)
-    labels, means, counts, spread = group_by_output_state(states["e"][:, 1:].cpu().numpy(),
-                                                          batch.targets[:, :-1].cpu().numpy())
+    labels, means, counts, spread = group_by_output_state(
+        states["e"][:, 1:].cpu().numpy(), batch.targets[:, :-1].cpu().numpy()
+    )
     h = states["h"].cpu().numpy()
     rms = max(float(np.sqrt((h**2).sum(-1).mean())), 1e-12)
     f64 = copy.deepcopy(cell).to(device="cpu", dtype=torch.float64)
@@ -153,9 +172,17 @@ def three_bit_selection(cell: nn.Module, readout: nn.Linear, expansion: Callable
     selection = normalised_products(left[:, :, :r].transpose(-1, -2), effective)
     c = readout.weight.detach().to(device="cpu", dtype=torch.float64)
     read = normalised_products(c.expand(points.shape[0], -1, -1), effective)
-    return SelectionAnalysis(output_states=labels, expansion_points=means, counts=counts, spread=spread / rms,
-                             speed=speed.numpy(), eigenvalues=lam[:, :r].numpy(), selection=selection.numpy(),
-                             readout=read.numpy(), flips=flip_table(labels))
+    return SelectionAnalysis(
+        output_states=labels,
+        expansion_points=means,
+        counts=counts,
+        spread=spread / rms,
+        speed=speed.numpy(),
+        eigenvalues=lam[:, :r].numpy(),
+        selection=selection.numpy(),
+        readout=read.numpy(),
+        flips=flip_table(labels),
+    )
 
 
 __all__ = [

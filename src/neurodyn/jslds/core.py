@@ -98,12 +98,12 @@ def broadcast_u_star(u_star: torch.Tensor | None, u: torch.Tensor) -> torch.Tens
     try:
         return torch.broadcast_to(u_star, u.shape).contiguous()
     except RuntimeError:
-        raise ConfigError("u_star", f"shape {tuple(u_star.shape)} does not broadcast to the inputs' "
-                                    f"{tuple(u.shape)}")
+        raise ConfigError("u_star", f"shape {tuple(u_star.shape)} does not broadcast to the inputs' {tuple(u.shape)}")
 
 
-def jslds_step(cell: Cell, a_prev: torch.Tensor, e: torch.Tensor, u: torch.Tensor,
-               u_star: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def jslds_step(
+    cell: Cell, a_prev: torch.Tensor, e: torch.Tensor, u: torch.Tensor, u_star: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """One JSLDS update by a single Jacobian-vector product (Smith et al. 2021, the JSLDS update):
 
         a_t = e* + J_h(e*, u*)(a_{t−1} − e*) + J_u(e*, u*)(u_t − u*).
@@ -118,8 +118,7 @@ def jslds_step(cell: Cell, a_prev: torch.Tensor, e: torch.Tensor, u: torch.Tenso
     return e + jv, f_e
 
 
-def jacobians_at(cell: Cell, e: torch.Tensor, u_star: torch.Tensor | None = None
-                 ) -> tuple[torch.Tensor, torch.Tensor]:
+def jacobians_at(cell: Cell, e: torch.Tensor, u_star: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """The Jacobians J_h = ∂F/∂h (P, n, n) and J_u = ∂F/∂u (P, n, m) of ``cell`` at the P points
     (e (P, n), u* (P, m), (m,) or None = 0 when the cell has ``n_inputs``), by ``vmap(jacrev)``; for analyses and tests only
     (training never materialises them)."""
@@ -141,13 +140,16 @@ def jacobians_at(cell: Cell, e: torch.Tensor, u_star: torch.Tensor | None = None
 def autonomous_map(cell: Cell, u_star: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
     """h ↦ F(h, u*) with the input held at u_star (m,), for states (B, n) or one state (n,) (the
     form ``torch.func.vmap(jacrev(...))`` calls it with): the map the fixed-point finders need."""
+
     def step(h: torch.Tensor) -> torch.Tensor:
         return cell(h, u_star if h.ndim == 1 else u_star.expand(h.shape[0], -1))
+
     return step
 
 
-def jslds_step_explicit(cell: Cell, a_prev: torch.Tensor, e: torch.Tensor, u: torch.Tensor,
-                        u_star: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def jslds_step_explicit(
+    cell: Cell, a_prev: torch.Tensor, e: torch.Tensor, u: torch.Tensor, u_star: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """:func:`jslds_step` with the Jacobians materialised (:func:`jacobians_at`) and multiplied
     explicitly; same shapes and result. O(n²) memory per trial: for tests and analyses."""
     u_star = broadcast_u_star(u_star, u)
@@ -176,8 +178,13 @@ def rollout_rnn(cell: Cell, h0: torch.Tensor | None, inputs: torch.Tensor) -> to
     return torch.stack(states, dim=1)
 
 
-def rollout(cell: Cell, expansion: Callable[[torch.Tensor], torch.Tensor], h0: torch.Tensor | None,
-            inputs: torch.Tensor, u_star: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+def rollout(
+    cell: Cell,
+    expansion: Callable[[torch.Tensor], torch.Tensor],
+    h0: torch.Tensor | None,
+    inputs: torch.Tensor,
+    u_star: torch.Tensor | None = None,
+) -> dict[str, torch.Tensor]:
     """Run the RNN and its JSLDS side by side from a_0 = h_0 (Smith et al. 2021).
 
     inputs (batch, T, m); h0 (n,) or (batch, n), None = zeros; u_star None (zero), (m,), (batch, m)
@@ -205,9 +212,14 @@ def l2_penalty(cell: nn.Module) -> torch.Tensor:
     return torch.stack(terms).sum() if terms else torch.zeros(())
 
 
-def cotraining_loss(states: dict[str, torch.Tensor], readout: Callable[[torch.Tensor], torch.Tensor],
-                    targets: torch.Tensor, weights: JSLDSWeights = JSLDSWeights(), *,
-                    cell: nn.Module | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+def cotraining_loss(
+    states: dict[str, torch.Tensor],
+    readout: Callable[[torch.Tensor], torch.Tensor],
+    targets: torch.Tensor,
+    weights: JSLDSWeights = JSLDSWeights(),
+    *,
+    cell: nn.Module | None = None,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """The co-training objective of Smith et al. 2021 on a :func:`rollout`.
 
     states: the rollout dict (``h``, ``a``, ``e``, ``f_e``, each (batch, T, n)); targets
@@ -232,14 +244,25 @@ def cotraining_loss(states: dict[str, torch.Tensor], readout: Callable[[torch.Te
         "approx": (h - a).square().mean(),
     }
     terms["l2"] = l2_penalty(cell).to(h) if cell is not None and weights.l2 > 0 else h.new_zeros(())
-    total = (weights.rnn * terms["rnn"] + weights.jslds * terms["jslds"] + weights.expansion * terms["expansion"]
-             + weights.approx * terms["approx"] + weights.l2 * terms["l2"])
+    total = (
+        weights.rnn * terms["rnn"]
+        + weights.jslds * terms["jslds"]
+        + weights.expansion * terms["expansion"]
+        + weights.approx * terms["approx"]
+        + weights.l2 * terms["l2"]
+    )
     terms["total"] = total
     return total, terms
 
 
-def standard_loss(h: torch.Tensor, readout: Callable[[torch.Tensor], torch.Tensor], targets: torch.Tensor, *,
-                  cell: nn.Module | None = None, l2: float = 0.0) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+def standard_loss(
+    h: torch.Tensor,
+    readout: Callable[[torch.Tensor], torch.Tensor],
+    targets: torch.Tensor,
+    *,
+    cell: nn.Module | None = None,
+    l2: float = 0.0,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Standard training: L_RNN (mean over batch·time·output of the squared error) + l2·Σ‖W‖²_F.
     h (batch, T, n), targets (batch, T, k). Returns (total, {"rnn", "l2", "total"})."""
     terms = {"rnn": (readout(h) - targets).square().mean()}

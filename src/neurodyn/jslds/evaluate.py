@@ -78,9 +78,17 @@ class FixedPointSet:
         return cls(points, us, q)
 
 
-def find_fixed_points(cell: Cell, starts: torch.Tensor, u_star: torch.Tensor, *, max_iters: int = 2000,
-                      tol: float = 1e-10, tol_unique: float = 1e-3, newton_iters: int = 5, min_keep: int = 1
-                      ) -> FixedPointSet:
+def find_fixed_points(
+    cell: Cell,
+    starts: torch.Tensor,
+    u_star: torch.Tensor,
+    *,
+    max_iters: int = 2000,
+    tol: float = 1e-10,
+    tol_unique: float = 1e-3,
+    newton_iters: int = 5,
+    min_keep: int = 1,
+) -> FixedPointSet:
     """Slow / fixed points of h ↦ F(h, u*) from ``starts`` (P, n), u_star (m,) or (P, m).
 
     One :func:`neurodyn.analysis.fixed_points.numerical.adam_fixed_points` search per distinct u*
@@ -102,9 +110,16 @@ def find_fixed_points(cell: Cell, starts: torch.Tensor, u_star: torch.Tensor, *,
     points, found_at, speeds = [], [], []
     for g, u_g in enumerate(groups):
         # accept every candidate (slow points too): the fallback below needs the slowest ones
-        found = adam_fixed_points(autonomous_map(f64, u_g), z0[label == g], tol_q=tol * 1e-2, accept_q=math.inf,
-                                  tol_unique=tol_unique, max_iters=max_iters, newton_iters=max(newton_iters, 1),
-                                  polish_newton=newton_iters > 0)
+        found = adam_fixed_points(
+            autonomous_map(f64, u_g),
+            z0[label == g],
+            tol_q=tol * 1e-2,
+            accept_q=math.inf,
+            tol_unique=tol_unique,
+            max_iters=max_iters,
+            newton_iters=max(newton_iters, 1),
+            polish_newton=newton_iters > 0,
+        )
         z, q = torch.as_tensor(found.z), torch.as_tensor(found.q)
         keep = q < tol
         if int(keep.sum()) < min_keep:
@@ -114,26 +129,32 @@ def find_fixed_points(cell: Cell, starts: torch.Tensor, u_star: torch.Tensor, *,
         speeds.append(q[keep])
     dtype = starts.dtype if starts.is_floating_point() else torch.float32
     device = starts.device
-    return FixedPointSet(torch.cat(points).to(device, dtype), torch.cat(found_at).to(device, dtype),
-                         torch.cat(speeds).to(device))
+    return FixedPointSet(
+        torch.cat(points).to(device, dtype), torch.cat(found_at).to(device, dtype), torch.cat(speeds).to(device)
+    )
 
 
-def nearest_fixed_point(states: torch.Tensor, state_u_star: torch.Tensor, fixed: FixedPointSet, *,
-                        match_tol: float = 1e-6) -> tuple[torch.Tensor, torch.Tensor]:
+def nearest_fixed_point(
+    states: torch.Tensor, state_u_star: torch.Tensor, fixed: FixedPointSet, *, match_tol: float = 1e-6
+) -> tuple[torch.Tensor, torch.Tensor]:
     """For each state (N, n) with its u* (N, m): the index (N,) of the nearest (Euclidean) fixed
     point among those found at the same u* (max-abs difference ≤ ``match_tol``), and the distance."""
     same = (state_u_star.unsqueeze(1) - fixed.u_star.to(state_u_star).unsqueeze(0)).abs().amax(-1) <= match_tol
     if not bool(same.any(dim=1).all()):
-        raise ConfigError("fixed_points", "some states have no fixed point found at their u* (for the context "
-                                          "task, find fixed points for both contexts)")
+        raise ConfigError(
+            "fixed_points",
+            "some states have no fixed point found at their u* (for the context "
+            "task, find fixed points for both contexts)",
+        )
     dist = torch.cdist(states.unsqueeze(0), fixed.points.to(states).unsqueeze(0)).squeeze(0)
     dist = dist.masked_fill(~same, float("inf"))
     best, index = dist.min(dim=1)
     return index, best
 
 
-def _linear_step(cell: Cell, prev: torch.Tensor, u: torch.Tensor, us: torch.Tensor, fixed: FixedPointSet
-                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _linear_step(
+    cell: Cell, prev: torch.Tensor, u: torch.Tensor, us: torch.Tensor, fixed: FixedPointSet
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """z* + J_h(z*, u*)(prev − z*) + J_u(z*, u*)(u − u*) around the fixed point nearest ``prev``
     (rows (N, n), among those at the row's u*); returns (prediction, index, distance)."""
     index, distance = nearest_fixed_point(prev, us, fixed)
@@ -143,9 +164,17 @@ def _linear_step(cell: Cell, prev: torch.Tensor, u: torch.Tensor, us: torch.Tens
     return (z + lin).detach(), index, distance  # an analysis: no graph back into the cell
 
 
-def linearisation_baseline(cell: Cell, h0: torch.Tensor | None, inputs: torch.Tensor, h: torch.Tensor,
-                           fixed: FixedPointSet, u_star: torch.Tensor | None = None, *, mode: str = "one_step",
-                           eps: float = 1e-12) -> dict[str, torch.Tensor | float]:
+def linearisation_baseline(
+    cell: Cell,
+    h0: torch.Tensor | None,
+    inputs: torch.Tensor,
+    h: torch.Tensor,
+    fixed: FixedPointSet,
+    u_star: torch.Tensor | None = None,
+    *,
+    mode: str = "one_step",
+    eps: float = 1e-12,
+) -> dict[str, torch.Tensor | float]:
     """Linearisation of the RNN around its nearest numerical fixed points (the paper's baseline for
     a standard-trained RNN; see the module doc).
 
@@ -171,15 +200,23 @@ def linearisation_baseline(cell: Cell, h0: torch.Tensor | None, inputs: torch.Te
         h_prev = torch.cat([first.unsqueeze(1), h[:, :-1]], dim=1).reshape(-1, n)
         m = inputs.shape[-1]
         pred, index, distance = _linear_step(cell, h_prev, inputs.reshape(-1, m), us_all.reshape(-1, m), fixed)
-        pred, index, distance = pred.reshape(batch, steps, n), index.reshape(batch, steps), distance.reshape(batch, steps)
+        pred, index, distance = (
+            pred.reshape(batch, steps, n),
+            index.reshape(batch, steps),
+            distance.reshape(batch, steps),
+        )
     else:
         prev, outs = first, []
         for t in range(steps):
             prev, index_t, distance_t = _linear_step(cell, prev, inputs[:, t], us_all[:, t], fixed)
             outs.append((prev, index_t, distance_t))
         pred, index, distance = (torch.stack([o[k] for o in outs], dim=1) for k in range(3))
-    return {"relative_error": float(_norms_ratio(h - pred, h, eps).mean()), "prediction": pred,
-            "index": index, "distance": distance}
+    return {
+        "relative_error": float(_norms_ratio(h - pred, h, eps).mean()),
+        "prediction": pred,
+        "index": index,
+        "distance": distance,
+    }
 
 
 def task_metrics(task: str, outputs: torch.Tensor, batch: TaskBatch) -> dict[str, float]:
@@ -194,13 +231,15 @@ def task_metrics(task: str, outputs: torch.Tensor, batch: TaskBatch) -> dict[str
         correct = torch.sign(outputs) == torch.sign(batch.targets)
         metrics["sign_accuracy"] = float(correct[stored].float().mean())
     else:
-        metrics["choice_accuracy"] = float((torch.sign(outputs[:, -1]) == torch.sign(batch.targets[:, -1]))
-                                           .float().mean())
+        metrics["choice_accuracy"] = float(
+            (torch.sign(outputs[:, -1]) == torch.sign(batch.targets[:, -1])).float().mean()
+        )
     return metrics
 
 
-def fixed_point_starts(h: torch.Tensor, u_star: torch.Tensor, n_starts: int, *,
-                       generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def fixed_point_starts(
+    h: torch.Tensor, u_star: torch.Tensor, n_starts: int, *, generator: torch.Generator | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """``n_starts`` random visited states (rows of h (batch, T, n)) with their trial's u*
     (u_star (batch, m)): the usual starting points of a fixed-point search."""
     batch, steps, n = h.shape
@@ -211,10 +250,20 @@ def fixed_point_starts(h: torch.Tensor, u_star: torch.Tensor, n_starts: int, *,
 
 
 @torch.no_grad()
-def evaluate_model(task: str, cell: nn.Module, readout: Callable[[torch.Tensor], torch.Tensor],
-                   expansion: Callable[[torch.Tensor], torch.Tensor] | None = None, *, n_trials: int = 512,
-                   seed: int = 1234, baseline: bool = True, n_starts: int = 512, fp_iters: int = 2000,
-                   fp_tol: float = 1e-10, fp_min_keep: int = 32) -> dict[str, object]:
+def evaluate_model(
+    task: str,
+    cell: nn.Module,
+    readout: Callable[[torch.Tensor], torch.Tensor],
+    expansion: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    *,
+    n_trials: int = 512,
+    seed: int = 1234,
+    baseline: bool = True,
+    n_starts: int = 512,
+    fp_iters: int = 2000,
+    fp_tol: float = 1e-10,
+    fp_min_keep: int = 32,
+) -> dict[str, object]:
     """Held-out metrics of a trained model on ``n_trials`` fresh trials (context task: the
     evaluation μ set), seeded by ``seed``.
 
@@ -248,13 +297,22 @@ def evaluate_model(task: str, cell: nn.Module, readout: Callable[[torch.Tensor],
             fixed = find_fixed_points(cell, starts, us, max_iters=fp_iters, tol=fp_tol, min_keep=fp_min_keep)
         base = linearisation_baseline(cell, None, batch.inputs, h, fixed, batch.u_star)
         out["baseline_error"] = base["relative_error"]
-        out["baseline_error_free"] = linearisation_baseline(cell, None, batch.inputs, h, fixed, batch.u_star,
-                                                            mode="free")["relative_error"]
+        out["baseline_error_free"] = linearisation_baseline(
+            cell, None, batch.inputs, h, fixed, batch.u_star, mode="free"
+        )["relative_error"]
         out["n_fixed_points"] = int(fixed.points.shape[0])
         out["n_exact_fixed_points"] = int((fixed.q < fp_tol).sum())
         out["max_fixed_point_q"] = float(fixed.q.max())
     return out
 
 
-__all__ = ["FixedPointSet", "evaluate_model", "find_fixed_points", "fixed_point_starts", "linearisation_baseline",
-           "nearest_fixed_point", "relative_error", "task_metrics"]
+__all__ = [
+    "FixedPointSet",
+    "evaluate_model",
+    "find_fixed_points",
+    "fixed_point_starts",
+    "linearisation_baseline",
+    "nearest_fixed_point",
+    "relative_error",
+    "task_metrics",
+]

@@ -42,8 +42,12 @@ class TaskBatch:
     meta: dict[str, torch.Tensor] = field(default_factory=dict)
 
     def to(self, device: torch.device | str) -> TaskBatch:
-        return TaskBatch(self.inputs.to(device), self.targets.to(device), self.u_star.to(device),
-                         {k: v.to(device) for k, v in self.meta.items()})
+        return TaskBatch(
+            self.inputs.to(device),
+            self.targets.to(device),
+            self.u_star.to(device),
+            {k: v.to(device) for k, v in self.meta.items()},
+        )
 
 
 @dataclass(frozen=True)
@@ -65,8 +69,7 @@ class TaskSpec:
 
 SPECS = {
     "3bit": TaskSpec("3bit", n_inputs=6, n_outputs=3, cell="gru", hidden=100, rnn_weight=3.0, l2=0.0, lr=0.02),
-    "context": TaskSpec("context", n_inputs=4, n_outputs=1, cell="tanh", hidden=128, rnn_weight=1.0, l2=1e-5,
-                        lr=0.005),
+    "context": TaskSpec("context", n_inputs=4, n_outputs=1, cell="tanh", hidden=128, rnn_weight=1.0, l2=1e-5, lr=0.005),
 }
 
 
@@ -95,8 +98,14 @@ def hold_last_nonzero(states: torch.Tensor) -> torch.Tensor:
     return out
 
 
-def three_bit_memory(batch_size: int, *, n_steps: int = 25, generator: torch.Generator | None = None,
-                     device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> TaskBatch:
+def three_bit_memory(
+    batch_size: int,
+    *,
+    n_steps: int = 25,
+    generator: torch.Generator | None = None,
+    device: torch.device | str = "cpu",
+    dtype: torch.dtype = torch.float32,
+) -> TaskBatch:
     """The 3-bit discrete memory task (Smith et al. 2021, A.3.1; see the module doc).
 
     Returns inputs (batch, T, 6), targets (batch, T, 3), u_star zeros (batch, 6) (the paper sets
@@ -105,18 +114,28 @@ def three_bit_memory(batch_size: int, *, n_steps: int = 25, generator: torch.Gen
     _check(batch_size, n_steps)
     states = torch.randint(0, 3, (batch_size, n_steps, 3), generator=generator) - 1
     inputs = torch.zeros(batch_size, n_steps, 3, 2, dtype=dtype)
-    inputs[..., 0] = (states == -1).to(dtype)   # [1, 0] is state −1
-    inputs[..., 1] = (states == 1).to(dtype)    # [0, 1] is state +1
+    inputs[..., 0] = (states == -1).to(dtype)  # [1, 0] is state −1
+    inputs[..., 1] = (states == 1).to(dtype)  # [0, 1] is state +1
     targets = hold_last_nonzero(states).to(dtype)
-    batch = TaskBatch(inputs.reshape(batch_size, n_steps, 6), targets, torch.zeros(batch_size, 6, dtype=dtype),
-                      {"states": states})
+    batch = TaskBatch(
+        inputs.reshape(batch_size, n_steps, 6), targets, torch.zeros(batch_size, 6, dtype=dtype), {"states": states}
+    )
     return batch.to(device)
 
 
-def context_integration(batch_size: int, *, n_steps: int = 25, generator: torch.Generator | None = None,
-                        evaluation: bool = False, noise_std: float = 0.125, mu_mean: float = -0.01,
-                        mu_std: float = 0.02, eval_mus: tuple[float, ...] = EVAL_MUS,
-                        device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> TaskBatch:
+def context_integration(
+    batch_size: int,
+    *,
+    n_steps: int = 25,
+    generator: torch.Generator | None = None,
+    evaluation: bool = False,
+    noise_std: float = 0.125,
+    mu_mean: float = -0.01,
+    mu_std: float = 0.02,
+    eval_mus: tuple[float, ...] = EVAL_MUS,
+    device: torch.device | str = "cpu",
+    dtype: torch.dtype = torch.float32,
+) -> TaskBatch:
     """Context-dependent integration (Smith et al. 2021, A.4.1, after Mante et al. 2013; see the
     module doc).
 
@@ -131,8 +150,7 @@ def context_integration(batch_size: int, *, n_steps: int = 25, generator: torch.
         mu = table[torch.randint(0, len(eval_mus), (batch_size, 2), generator=generator)]
     else:
         mu = mu_mean + mu_std * torch.randn(batch_size, 2, generator=generator, dtype=torch.float64)
-    noise = mu.unsqueeze(1) + noise_std * torch.randn(batch_size, n_steps, 2, generator=generator,
-                                                      dtype=torch.float64)
+    noise = mu.unsqueeze(1) + noise_std * torch.randn(batch_size, n_steps, 2, generator=generator, dtype=torch.float64)
     one_hot = torch.nn.functional.one_hot(context, 2).to(torch.float64)
     inputs = torch.cat([noise, one_hot.unsqueeze(1).expand(batch_size, n_steps, 2)], dim=-1)
     cued = noise.gather(2, context.view(-1, 1, 1).expand(batch_size, n_steps, 1))
@@ -142,8 +160,15 @@ def context_integration(batch_size: int, *, n_steps: int = 25, generator: torch.
     return batch.to(device)
 
 
-def make_batch(task: str, batch_size: int, *, generator: torch.Generator | None = None, evaluation: bool = False,
-               n_steps: int = 25, device: torch.device | str = "cpu") -> TaskBatch:
+def make_batch(
+    task: str,
+    batch_size: int,
+    *,
+    generator: torch.Generator | None = None,
+    evaluation: bool = False,
+    n_steps: int = 25,
+    device: torch.device | str = "cpu",
+) -> TaskBatch:
     """A batch of ``task`` (``3bit`` or ``context``); ``evaluation`` selects the context task's fixed
     evaluation μ set (the 3-bit task has one distribution)."""
     task_spec(task)
@@ -152,5 +177,15 @@ def make_batch(task: str, batch_size: int, *, generator: torch.Generator | None 
     return context_integration(batch_size, n_steps=n_steps, generator=generator, evaluation=evaluation, device=device)
 
 
-__all__ = ["EVAL_MUS", "SPECS", "TASKS", "TaskBatch", "TaskSpec", "context_integration", "hold_last_nonzero",
-           "make_batch", "task_spec", "three_bit_memory"]
+__all__ = [
+    "EVAL_MUS",
+    "SPECS",
+    "TASKS",
+    "TaskBatch",
+    "TaskSpec",
+    "context_integration",
+    "hold_last_nonzero",
+    "make_batch",
+    "task_spec",
+    "three_bit_memory",
+]

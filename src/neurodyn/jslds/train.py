@@ -113,8 +113,9 @@ def paper_weights(task: str) -> JSLDSWeights:
     return JSLDSWeights(rnn=spec.rnn_weight, l2=spec.l2)
 
 
-def build_models(task: str, hidden: int, *, cotrain: bool, device: torch.device, seed: int
-                 ) -> tuple[nn.Module, nn.Module, nn.Module | None]:
+def build_models(
+    task: str, hidden: int, *, cotrain: bool, device: torch.device, seed: int
+) -> tuple[nn.Module, nn.Module, nn.Module | None]:
     """The task's cell (GRU for 3-bit, tanh for context), readout and, when co-training, the
     expansion network (width = hidden), initialised from ``seed``."""
     spec = task_spec(task)
@@ -126,8 +127,16 @@ def build_models(task: str, hidden: int, *, cotrain: bool, device: torch.device,
     return cell.to(device), readout.to(device), expansion.to(device) if expansion is not None else None
 
 
-def _check_options(n_steps: int, batch_size: int, lr: float, lr_decay: float, clip: float | None,
-                   hidden: int, log_every: int, warmup_steps: int) -> None:
+def _check_options(
+    n_steps: int,
+    batch_size: int,
+    lr: float,
+    lr_decay: float,
+    clip: float | None,
+    hidden: int,
+    log_every: int,
+    warmup_steps: int,
+) -> None:
     for name, value in (("n_steps", n_steps), ("batch_size", batch_size), ("hidden", hidden)):
         if not isinstance(value, int) or value < 1:
             raise ConfigError(name, f"must be an integer >= 1, got {value!r}")
@@ -149,12 +158,29 @@ def _fingerprint(config: dict[str, Any]) -> str:
     return json.dumps(keep, sort_keys=True)
 
 
-def train_task(task: str, *, cotrain: bool, n_steps: int, batch_size: int = 256, lr: float | None = None,
-               lr_decay: float = 0.9998, clip: float | None = 10.0, weights: JSLDSWeights | None = None,
-               l2: float | None = None, hidden: int | None = None, seed: int = 0, device: str | torch.device = "auto",
-               checkpoint_path: str | Path | None = None, checkpoint_every: int = 500, resume: bool = False,
-               log_every: int = 0, n_time: int = 25, warmup_steps: int = 200,
-               divergence_factor: float | None = 100.0, max_rollbacks: int = 5) -> TrainResult:
+def train_task(
+    task: str,
+    *,
+    cotrain: bool,
+    n_steps: int,
+    batch_size: int = 256,
+    lr: float | None = None,
+    lr_decay: float = 0.9998,
+    clip: float | None = 10.0,
+    weights: JSLDSWeights | None = None,
+    l2: float | None = None,
+    hidden: int | None = None,
+    seed: int = 0,
+    device: str | torch.device = "auto",
+    checkpoint_path: str | Path | None = None,
+    checkpoint_every: int = 500,
+    resume: bool = False,
+    log_every: int = 0,
+    n_time: int = 25,
+    warmup_steps: int = 200,
+    divergence_factor: float | None = 100.0,
+    max_rollbacks: int = 5,
+) -> TrainResult:
     """Train on ``task`` (``3bit`` or ``context``) for ``n_steps`` Adam steps in total (see the module doc).
 
     weights: the λ (None → :func:`paper_weights`); l2: overrides ``weights.l2`` (None → keep);
@@ -179,10 +205,23 @@ def train_task(task: str, *, cotrain: bool, n_steps: int, batch_size: int = 256,
     if not isinstance(max_rollbacks, int) or max_rollbacks < 0:
         raise ConfigError("max_rollbacks", f"must be an integer >= 0, got {max_rollbacks!r}")
     dev = device if isinstance(device, torch.device) else pick_device(device)
-    config = {"task": task, "cotrain": bool(cotrain), "n_steps": n_steps, "batch_size": batch_size, "lr": lr,
-              "lr_decay": lr_decay, "clip": clip, "weights": dataclasses.asdict(weights), "hidden": hidden,
-              "seed": seed, "n_time": n_time, "warmup_steps": warmup_steps, "cell": spec.cell, "device": str(dev),
-              "divergence_factor": divergence_factor}
+    config = {
+        "task": task,
+        "cotrain": bool(cotrain),
+        "n_steps": n_steps,
+        "batch_size": batch_size,
+        "lr": lr,
+        "lr_decay": lr_decay,
+        "clip": clip,
+        "weights": dataclasses.asdict(weights),
+        "hidden": hidden,
+        "seed": seed,
+        "n_time": n_time,
+        "warmup_steps": warmup_steps,
+        "cell": spec.cell,
+        "device": str(dev),
+        "divergence_factor": divergence_factor,
+    }
 
     cell, readout, expansion = build_models(task, hidden, cotrain=cotrain, device=dev, seed=seed)
     modules = {"cell": cell, "readout": readout, **({"expansion": expansion} if expansion is not None else {})}
@@ -218,25 +257,39 @@ def train_task(task: str, *, cotrain: bool, n_steps: int, batch_size: int = 256,
     def checkpoint() -> None:
         if ckpt is None:
             return
-        save_checkpoint(ckpt, {
-            "modules": {name: m.state_dict() for name, m in modules.items()},
-            "optimiser": optimiser.state_dict(), "generator": generator.get_state(), "step": torch.tensor(step),
-            "history": {k: torch.tensor(v, dtype=torch.float64) for k, v in history.items()},
-            "rollbacks": torch.tensor(rollbacks, dtype=torch.float64).reshape(-1, 3),
-            "lr_scale": torch.tensor(lr_scale, dtype=torch.float64),
-            "fingerprint": _fingerprint(config)})
+        save_checkpoint(
+            ckpt,
+            {
+                "modules": {name: m.state_dict() for name, m in modules.items()},
+                "optimiser": optimiser.state_dict(),
+                "generator": generator.get_state(),
+                "step": torch.tensor(step),
+                "history": {k: torch.tensor(v, dtype=torch.float64) for k, v in history.items()},
+                "rollbacks": torch.tensor(rollbacks, dtype=torch.float64).reshape(-1, 3),
+                "lr_scale": torch.tensor(lr_scale, dtype=torch.float64),
+                "fingerprint": _fingerprint(config),
+            },
+        )
 
     def snapshot() -> dict[str, Any]:
-        return copy.deepcopy({"modules": {name: m.state_dict() for name, m in modules.items()},
-                              "optimiser": optimiser.state_dict(), "generator": generator.get_state(),
-                              "step": step, "history": history})
+        return copy.deepcopy(
+            {
+                "modules": {name: m.state_dict() for name, m in modules.items()},
+                "optimiser": optimiser.state_dict(),
+                "generator": generator.get_state(),
+                "step": step,
+                "history": history,
+            }
+        )
 
     def diverged() -> bool:
         loss = history["total"][-1]
         if not math.isfinite(loss):
             return True
         recent = history["total"][-101:-1]
-        return divergence_factor is not None and len(recent) >= 10 and loss > divergence_factor * statistics.median(recent)
+        return (
+            divergence_factor is not None and len(recent) >= 10 and loss > divergence_factor * statistics.median(recent)
+        )
 
     # ``pending`` (taken every checkpoint_every steps) becomes the rewind point ``good`` once the next
     # loss, computed with its weights, passes the check: a snapshot already on its way up is never kept
@@ -246,7 +299,7 @@ def train_task(task: str, *, cotrain: bool, n_steps: int, batch_size: int = 256,
     start = time.perf_counter()
     while step < n_steps:
         warm = min(1.0, (step + 1) / warmup_steps) if warmup_steps else 1.0
-        current_lr = lr * lr_decay ** step * warm * lr_scale
+        current_lr = lr * lr_decay**step * warm * lr_scale
         for group in optimiser.param_groups:
             group["lr"] = current_lr
         batch = make_batch(task, batch_size, generator=generator, n_steps=n_time, device=dev)
@@ -271,12 +324,20 @@ def train_task(task: str, *, cotrain: bool, n_steps: int, batch_size: int = 256,
         history["lr"].append(current_lr)
         if diverged():
             if divergence_factor is None or len(rollbacks) >= max_rollbacks:
-                raise ConfigError("lr", f"the loss became {history['total'][-1]:.4g} at step {step}"
-                                        f"{f' after {len(rollbacks)} rollbacks' if rollbacks else ''}; lower --lr or --clip")
+                raise ConfigError(
+                    "lr",
+                    f"the loss became {history['total'][-1]:.4g} at step {step}"
+                    f"{f' after {len(rollbacks)} rollbacks' if rollbacks else ''}; lower --lr or --clip",
+                )
             lr_scale *= 0.5
             rollbacks.append((step, good["step"], lr_scale))
-            log.warning("loss %.4g at step %d: rewinding to step %d with the learning rate ×%.3g",
-                        history["total"][-1], step, good["step"], lr_scale)
+            log.warning(
+                "loss %.4g at step %d: rewinding to step %d with the learning rate ×%.3g",
+                history["total"][-1],
+                step,
+                good["step"],
+                lr_scale,
+            )
             for name, module in modules.items():
                 module.load_state_dict(good["modules"][name])
             optimiser.load_state_dict(good["optimiser"])
@@ -287,8 +348,12 @@ def train_task(task: str, *, cotrain: bool, n_steps: int, batch_size: int = 256,
         if pending["step"] == step - 1:
             good = pending
         if log_every and (step % log_every == 0 or step == n_steps):
-            log.info("step %d/%d  " + "  ".join(f"{k} %.4g" for k in HISTORY_KEYS[:6]), step, n_steps,
-                     *(history[k][-1] for k in HISTORY_KEYS[:6]))
+            log.info(
+                "step %d/%d  " + "  ".join(f"{k} %.4g" for k in HISTORY_KEYS[:6]),
+                step,
+                n_steps,
+                *(history[k][-1] for k in HISTORY_KEYS[:6]),
+            )
         if checkpoint_every and step % checkpoint_every == 0:
             pending = snapshot()
             checkpoint()

@@ -53,8 +53,11 @@ def load_samples(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray]:
     raw = read_npz(path, "with fields 'z' and 'dz'")
     missing = [f for f in SAMPLE_FIELDS if f not in raw]
     if missing:
-        raise InputFileError(path, f"missing field{'s' if len(missing) > 1 else ''} "
-                                   f"{', '.join(repr(m) for m in missing)} (needs z (P×r) and dz (P×r))")
+        raise InputFileError(
+            path,
+            f"missing field{'s' if len(missing) > 1 else ''} "
+            f"{', '.join(repr(m) for m in missing)} (needs z (P×r) and dz (P×r))",
+        )
     z = _points(path, "z", raw["z"])
     dz = _points(path, "dz", raw["dz"])
     if z.shape[0] < 2:
@@ -66,10 +69,20 @@ def load_samples(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray]:
     return z, dz
 
 
-def omp_report(samples_path: str | os.PathLike[str], *, tol: float = 1e-3, max_neurons: int = 50,
-               nonlinearity: str = "tanh", seed: int = 0, candidates: int = 2000, decay: float = 1.0,
-               basis: str = "auto", input_scale: float = 1.0, weight_scale: float = 1.0,
-               selection: str = "omp") -> dict[str, Any]:
+def omp_report(
+    samples_path: str | os.PathLike[str],
+    *,
+    tol: float = 1e-3,
+    max_neurons: int = 50,
+    nonlinearity: str = "tanh",
+    seed: int = 0,
+    candidates: int = 2000,
+    decay: float = 1.0,
+    basis: str = "auto",
+    input_scale: float = 1.0,
+    weight_scale: float = 1.0,
+    selection: str = "omp",
+) -> dict[str, Any]:
     """Load, validate and fit; the JSON-ready result of ``neurodyn lowrank omp`` (see the module doc)."""
     from neurodyn.lowrank.omp import omp_lowrank
 
@@ -84,23 +97,57 @@ def omp_report(samples_path: str | os.PathLike[str], *, tol: float = 1e-3, max_n
             raise ConfigError(flag, f"must be a finite number >= 0, got {value!r}")
     z, dz = load_samples(samples_path)
     if basis == "grid" and z.shape[1] > 2:
-        raise ConfigError("--basis", f"a 'grid' basis exists for latent_dim 1 or 2 only, {samples_path} has "
-                                     f"r = {z.shape[1]}; use 'gaussian' or 'auto'")
+        raise ConfigError(
+            "--basis",
+            f"a 'grid' basis exists for latent_dim 1 or 2 only, {samples_path} has "
+            f"r = {z.shape[1]}; use 'gaussian' or 'auto'",
+        )
     start = time.perf_counter()
-    result = omp_lowrank(z, dz, n_candidates=candidates, nonlinearity=nonlinearity, tol=tol, max_neurons=max_neurons,
-                         decay=decay, kind=basis, input_scale=input_scale, weight_scale=weight_scale, seed=seed,
-                         selection=selection)
+    result = omp_lowrank(
+        z,
+        dz,
+        n_candidates=candidates,
+        nonlinearity=nonlinearity,
+        tol=tol,
+        max_neurons=max_neurons,
+        decay=decay,
+        kind=basis,
+        input_scale=input_scale,
+        weight_scale=weight_scale,
+        seed=seed,
+        selection=selection,
+    )
     seconds = time.perf_counter() - start
-    return {"samples": str(samples_path), "n_samples": int(z.shape[0]), "latent_dim": int(z.shape[1]),
-            **result.to_json(), "tol": float(tol), "basis": basis, "selection": selection, "seed": int(seed),
-            "input_scale": float(input_scale), "weight_scale": float(weight_scale), "seconds": float(seconds)}
+    return {
+        "samples": str(samples_path),
+        "n_samples": int(z.shape[0]),
+        "latent_dim": int(z.shape[1]),
+        **result.to_json(),
+        "tol": float(tol),
+        "basis": basis,
+        "selection": selection,
+        "seed": int(seed),
+        "input_scale": float(input_scale),
+        "weight_scale": float(weight_scale),
+        "seconds": float(seconds),
+    }
 
 
 def run_omp_command(args: argparse.Namespace) -> int:
     """Handler of ``neurodyn lowrank omp``: fit, then print the JSON or write it to ``--out``."""
-    payload = omp_report(args.samples, tol=args.tol, max_neurons=args.max_neurons, nonlinearity=args.nonlinearity,
-                         seed=args.seed, candidates=args.candidates, decay=args.decay, basis=args.basis,
-                         input_scale=args.input_scale, weight_scale=args.weight_scale, selection=args.selection)
+    payload = omp_report(
+        args.samples,
+        tol=args.tol,
+        max_neurons=args.max_neurons,
+        nonlinearity=args.nonlinearity,
+        seed=args.seed,
+        candidates=args.candidates,
+        decay=args.decay,
+        basis=args.basis,
+        input_scale=args.input_scale,
+        weight_scale=args.weight_scale,
+        selection=args.selection,
+    )
     emit_json(payload, args.out)
     return 0
 
@@ -120,36 +167,67 @@ def add_lowrank_commands(sub) -> None:
     from neurodyn.lowrank.embedding import NONLINEARITIES
     from neurodyn.lowrank.omp import SELECTIONS
 
-    lowrank = sub.add_parser("lowrank", help="embed flows into low-rank RNNs (least squares in a random basis)",
-                             description="Low-rank RNNs as neural ODEs with one hidden layer "
-                                         "(\"A new look at low-rank RNNs\", Sec. 3-4).")
+    lowrank = sub.add_parser(
+        "lowrank",
+        help="embed flows into low-rank RNNs (least squares in a random basis)",
+        description='Low-rank RNNs as neural ODEs with one hidden layer ("A new look at low-rank RNNs", Sec. 3-4).',
+    )
     lowrank_sub = lowrank.add_subparsers(dest="lowrank_command", required=True, metavar="COMMAND")
     p = lowrank_sub.add_parser(
-        "omp", help="the smallest low-rank RNN for a sampled flow (orthogonal matching pursuit)",
+        "omp",
+        help="the smallest low-rank RNN for a sampled flow (orthogonal matching pursuit)",
         description="Read z (P×r) and dz (P×r, the target ż at z) from an .npz and select neurons phi(m·z + I) "
-                    "from a candidate basis by orthogonal matching pursuit (Algorithm 1 of \"A new look at "
-                    "low-rank RNNs\") until mean|fit - dz|² / mean|dz|² <= --tol. Prints JSON with the network "
-                    "M, N (k×r), I (k), decay: the fitted flow is -decay·z + Nᵀ phi(M z + I).")
+        'from a candidate basis by orthogonal matching pursuit (Algorithm 1 of "A new look at '
+        'low-rank RNNs") until mean|fit - dz|² / mean|dz|² <= --tol. Prints JSON with the network '
+        "M, N (k×r), I (k), decay: the fitted flow is -decay·z + Nᵀ phi(M z + I).",
+    )
     p.add_argument("samples", type=Path, metavar="SAMPLES.npz")
-    p.add_argument("--tol", type=_non_negative_float, default=1e-3, metavar="REL_MSE",
-                   help="stop once the relative MSE is at most this (default 1e-3)")
-    p.add_argument("--max-neurons", type=positive_int, default=50, metavar="K",
-                   help="stop after K neurons even above --tol (default 50)")
+    p.add_argument(
+        "--tol",
+        type=_non_negative_float,
+        default=1e-3,
+        metavar="REL_MSE",
+        help="stop once the relative MSE is at most this (default 1e-3)",
+    )
+    p.add_argument(
+        "--max-neurons",
+        type=positive_int,
+        default=50,
+        metavar="K",
+        help="stop after K neurons even above --tol (default 50)",
+    )
     p.add_argument("--nonlinearity", default="tanh", choices=NONLINEARITIES, help="phi (default tanh)")
     p.add_argument("--seed", type=int, default=0, help="seed of a Gaussian candidate basis (default 0)")
-    p.add_argument("--candidates", type=positive_int, default=2000, metavar="C",
-                   help="size of the candidate basis (default 2000)")
+    p.add_argument(
+        "--candidates", type=positive_int, default=2000, metavar="C", help="size of the candidate basis (default 2000)"
+    )
     p.add_argument("--decay", type=float, default=1.0, help="leak rate of the fixed -decay·z term (default 1)")
-    p.add_argument("--basis", default="auto", choices=("auto", "grid", "gaussian"),
-                   help="candidates on a uniform grid of slopes/directions and offsets (r <= 2), Gaussian, "
-                        "or auto: grid for r <= 2, Gaussian beyond (default)")
-    p.add_argument("--input-scale", type=_non_negative_float, default=1.0,
-                   help="offsets I within ±scale (grid) or with this standard deviation (Gaussian); default 1")
-    p.add_argument("--weight-scale", type=_non_negative_float, default=1.0,
-                   help="slopes |m| up to this (grid) or with this standard deviation (Gaussian); default 1")
-    p.add_argument("--selection", default="omp", choices=SELECTIONS,
-                   help="omp: largest correlation with the residual (Algorithm 1, default); ols: largest drop "
-                        "of the residual (often fewer neurons)")
+    p.add_argument(
+        "--basis",
+        default="auto",
+        choices=("auto", "grid", "gaussian"),
+        help="candidates on a uniform grid of slopes/directions and offsets (r <= 2), Gaussian, "
+        "or auto: grid for r <= 2, Gaussian beyond (default)",
+    )
+    p.add_argument(
+        "--input-scale",
+        type=_non_negative_float,
+        default=1.0,
+        help="offsets I within ±scale (grid) or with this standard deviation (Gaussian); default 1",
+    )
+    p.add_argument(
+        "--weight-scale",
+        type=_non_negative_float,
+        default=1.0,
+        help="slopes |m| up to this (grid) or with this standard deviation (Gaussian); default 1",
+    )
+    p.add_argument(
+        "--selection",
+        default="omp",
+        choices=SELECTIONS,
+        help="omp: largest correlation with the residual (Algorithm 1, default); ols: largest drop "
+        "of the residual (often fewer neurons)",
+    )
     p.add_argument("--out", type=Path, metavar="FILE.json", help="write the JSON here (atomically) instead of stdout")
     p.set_defaults(func=run_omp_command)
 

@@ -77,9 +77,15 @@ def _evenly_kept(n_total: int, n_keep: int) -> np.ndarray:
     return np.unique(np.round(np.linspace(0, n_total - 1, n_keep)).astype(int))
 
 
-def sample_basis(n_neurons: int, latent_dim: int, *, kind: str = "gaussian", input_scale: float = 1.0,
-                 weight_scale: float = 1.0, seed: int | np.random.Generator | None = 0
-                 ) -> tuple[np.ndarray, np.ndarray]:
+def sample_basis(
+    n_neurons: int,
+    latent_dim: int,
+    *,
+    kind: str = "gaussian",
+    input_scale: float = 1.0,
+    weight_scale: float = 1.0,
+    seed: int | np.random.Generator | None = 0,
+) -> tuple[np.ndarray, np.ndarray]:
     """Random or gridded input weights M (k×r) and offsets I (k,) of k basis functions φ(m_i·z + I_i).
 
     ``kind="gaussian"`` (paper Sec. 3 and Fig. 2A): M_ij ~ N(0, weight_scale²), I_i ~ N(0, input_scale²).
@@ -118,8 +124,8 @@ def sample_basis(n_neurons: int, latent_dim: int, *, kind: str = "gaussian", inp
         # endpoint=False: θ = 0 and θ = 2π are the same direction
         theta = np.linspace(0.0, 2 * np.pi, n_a, endpoint=False)
         directions = weight_scale * np.stack([np.cos(theta), np.sin(theta)], axis=1)
-    M_all = np.repeat(directions, n_b, axis=0)                  # (n_a·n_b, r): each direction with every offset
-    I_all = np.tile(offsets, n_a)                               # (n_a·n_b,)
+    M_all = np.repeat(directions, n_b, axis=0)  # (n_a·n_b, r): each direction with every offset
+    I_all = np.tile(offsets, n_a)  # (n_a·n_b,)
     keep = _evenly_kept(len(I_all), n_neurons)
     return M_all[keep].copy(), I_all[keep].copy()
 
@@ -139,8 +145,9 @@ def design_matrix(z: np.ndarray, M: np.ndarray, I: np.ndarray, nonlinearity: str
     return activation(z @ M.T + I, nonlinearity)
 
 
-def fit_readout(Phi: np.ndarray, target: np.ndarray, *, weights: np.ndarray | None = None,
-                ridge: float = 0.0) -> np.ndarray:
+def fit_readout(
+    Phi: np.ndarray, target: np.ndarray, *, weights: np.ndarray | None = None, ridge: float = 0.0
+) -> np.ndarray:
     """Readout weights N (k×r) minimising Σ_p w_p ‖Phi[p] N − target[p]‖² + ridge‖N‖_F² (Eqs. 9, 11).
 
     Phi: (P×k) design matrix; target: (P×r) (or (P,), then N is (k, 1)); weights: (P,) ≥ 0 or None
@@ -153,7 +160,9 @@ def fit_readout(Phi: np.ndarray, target: np.ndarray, *, weights: np.ndarray | No
     Phi = np.asarray(Phi, dtype=np.float64)
     target = as_points(target, "target")
     if Phi.ndim != 2 or Phi.shape[0] != target.shape[0]:
-        raise ConfigError("Phi", f"must be (P, k) with P = {target.shape[0]} rows like the target, got shape {Phi.shape}")
+        raise ConfigError(
+            "Phi", f"must be (P, k) with P = {target.shape[0]} rows like the target, got shape {Phi.shape}"
+        )
     if not (np.isfinite(ridge) and ridge >= 0):
         raise ConfigError("ridge", f"must be a finite number >= 0, got {ridge!r}")
     if weights is not None:
@@ -176,13 +185,13 @@ def relative_mse(predicted: np.ndarray, dz: np.ndarray) -> float:
     """mean_p ‖predicted_p − dz_p‖² / mean_p ‖dz_p‖²; both (P×r). A zero target gives inf unless matched."""
     predicted, dz = as_points(predicted, "predicted"), as_points(dz, "dz")
     error = float(np.sum((predicted - dz) ** 2))
-    scale = float(np.sum(dz ** 2))
+    scale = float(np.sum(dz**2))
     if scale == 0.0:
         return 0.0 if error == 0.0 else float("inf")
     return error / scale
 
 
-@dataclass(frozen=True, eq=False)   # eq=False: == on array fields would be ambiguous
+@dataclass(frozen=True, eq=False)  # eq=False: == on array fields would be ambiguous
 class LowRankFlow:
     """Latent flow of a rank-r RNN with k neurons: ż = −decay·z + Nᵀ φ(M z + I) (paper Eqs. 7, 10).
 
@@ -213,7 +222,7 @@ class LowRankFlow:
     def jacobian(self, z: np.ndarray) -> np.ndarray:
         """∂ż/∂z at points z (P×r) → (P×r×r): −decay·Id + Nᵀ diag(φ'(M z + I)) M per point."""
         z = as_points(z)
-        slopes = activation_slope(z @ self.M.T + self.I, self.nonlinearity)      # (P, k)
+        slopes = activation_slope(z @ self.M.T + self.I, self.nonlinearity)  # (P, k)
         return -self.decay * np.eye(self.latent_dim) + np.einsum("ka,pk,kb->pab", self.N, slopes, self.M)
 
     def rel_mse(self, z: np.ndarray, dz: np.ndarray) -> float:
@@ -222,14 +231,30 @@ class LowRankFlow:
 
     def to_json(self) -> dict[str, Any]:
         """M, N (k×r), I (k,) as nested lists, decay, nonlinearity: the flow −decay·z + Nᵀφ(M z + I)."""
-        return {"M": self.M.tolist(), "N": self.N.tolist(), "I": self.I.tolist(), "decay": float(self.decay),
-                "nonlinearity": self.nonlinearity}
+        return {
+            "M": self.M.tolist(),
+            "N": self.N.tolist(),
+            "I": self.I.tolist(),
+            "decay": float(self.decay),
+            "nonlinearity": self.nonlinearity,
+        }
 
 
-def embed_flow(z: np.ndarray, dz: np.ndarray, n_neurons: int, *, nonlinearity: str = "tanh", decay: float = 1.0,
-               ridge: float = 0.0, weights: np.ndarray | None = None, seed: int | np.random.Generator | None = 0,
-               inputs: bool = True, kind: str = "gaussian", input_scale: float = 1.0,
-               weight_scale: float = 1.0) -> LowRankFlow:
+def embed_flow(
+    z: np.ndarray,
+    dz: np.ndarray,
+    n_neurons: int,
+    *,
+    nonlinearity: str = "tanh",
+    decay: float = 1.0,
+    ridge: float = 0.0,
+    weights: np.ndarray | None = None,
+    seed: int | np.random.Generator | None = 0,
+    inputs: bool = True,
+    kind: str = "gaussian",
+    input_scale: float = 1.0,
+    weight_scale: float = 1.0,
+) -> LowRankFlow:
     """Embed the sampled flow dz = g(z) into k = ``n_neurons`` neurons in closed form (Eqs. 9–11).
 
     z, dz: (P×r) sample points and target velocities. M and I come from :func:`sample_basis`;
@@ -245,8 +270,7 @@ def embed_flow(z: np.ndarray, dz: np.ndarray, n_neurons: int, *, nonlinearity: s
             raise ConfigError(name, "contains NaN or infinite values")
     if not np.isfinite(decay):
         raise ConfigError("decay", f"must be finite, got {decay!r}")
-    M, I = sample_basis(n_neurons, z.shape[1], kind=kind, input_scale=input_scale, weight_scale=weight_scale,
-                        seed=seed)
+    M, I = sample_basis(n_neurons, z.shape[1], kind=kind, input_scale=input_scale, weight_scale=weight_scale, seed=seed)
     if not inputs:
         I = np.zeros_like(I)
     Phi = design_matrix(z, M, I, nonlinearity)

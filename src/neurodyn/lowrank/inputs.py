@@ -85,7 +85,7 @@ def _as_inputs(v: np.ndarray, n_points: int) -> np.ndarray:
 # ------------------------------------------------------------------------------------ the network
 
 
-@dataclass(frozen=True, eq=False)   # eq=False: == on array fields would be ambiguous
+@dataclass(frozen=True, eq=False)  # eq=False: == on array fields would be ambiguous
 class InputDrivenFlow:
     """Latent flow of a rank-r RNN driven by a decaying input (Eq. 7 with time-varying v, Sec. 5).
 
@@ -123,8 +123,10 @@ class InputDrivenFlow:
         """ż at points z (P×r) and inputs v (P×d_in, or a scalar for all points) → (P×r)."""
         z = as_points(z)
         v = _as_inputs(v, z.shape[0])
-        return -self.decay * z + design_matrix(np.hstack([z, v]), np.hstack([self.M, self.I_in]), self.bias,
-                                               self.nonlinearity) @ self.N
+        return (
+            -self.decay * z
+            + design_matrix(np.hstack([z, v]), np.hstack([self.M, self.I_in]), self.bias, self.nonlinearity) @ self.N
+        )
 
     def jacobian(self, z: np.ndarray, v: np.ndarray) -> np.ndarray:
         """∂ż/∂z at (z, v) → (P×r×r): −decay·Id + Nᵀ diag(φ'(M z + I_in v + b)) M."""
@@ -141,22 +143,38 @@ class InputDrivenFlow:
         v = np.atleast_1d(np.asarray(v, dtype=np.float64))
         if v.shape != (self.input_dim,):
             raise ConfigError("v", f"must be ({self.input_dim},), got shape {v.shape}")
-        return LowRankFlow(M=self.M, N=self.N, I=self.I_in @ v + self.bias, decay=self.decay,
-                           nonlinearity=self.nonlinearity)
+        return LowRankFlow(
+            M=self.M, N=self.N, I=self.I_in @ v + self.bias, decay=self.decay, nonlinearity=self.nonlinearity
+        )
 
     def rel_mse(self, z: np.ndarray, v: np.ndarray, dz: np.ndarray) -> float:
         """mean‖flow(z, v) − dz‖² / mean‖dz‖² over the P samples."""
         return relative_mse(self.flow(z, v), dz)
 
-    def simulate(self, z0: np.ndarray | float, v0: np.ndarray | float, t_grid: np.ndarray, *,
-                 rtol: float = 1e-9, atol: float = 1e-9) -> tuple[np.ndarray, np.ndarray]:
+    def simulate(
+        self,
+        z0: np.ndarray | float,
+        v0: np.ndarray | float,
+        t_grid: np.ndarray,
+        *,
+        rtol: float = 1e-9,
+        atol: float = 1e-9,
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Integrate (z, v) of (†) from (z0, v0) → z (T×r), v (T×d_in) at the times ``t_grid``."""
         return simulate_input_driven(self.flow, z0, v0, t_grid, input_decay=self.input_decay, rtol=rtol, atol=atol)
 
 
-def simulate_input_driven(f: InputFlowFn, z0: np.ndarray | float, v0: np.ndarray | float, t_grid: np.ndarray, *,
-                          input_decay: float = 1.0, rtol: float = 1e-9, atol: float = 1e-9,
-                          method: str = "DOP853") -> tuple[np.ndarray, np.ndarray]:
+def simulate_input_driven(
+    f: InputFlowFn,
+    z0: np.ndarray | float,
+    v0: np.ndarray | float,
+    t_grid: np.ndarray,
+    *,
+    input_decay: float = 1.0,
+    rtol: float = 1e-9,
+    atol: float = 1e-9,
+    method: str = "DOP853",
+) -> tuple[np.ndarray, np.ndarray]:
     """Solve ż = f(z, v), v̇ = −input_decay·v (Sec. 5) with scipy's ``solve_ivp``.
 
     f maps (P×r, P×d_in) → (P×r) (a target from :func:`trajectory_targets` or
@@ -175,18 +193,31 @@ def simulate_input_driven(f: InputFlowFn, z0: np.ndarray | float, v0: np.ndarray
         dz = np.asarray(f(z[None, :], v[None, :]), dtype=np.float64).reshape(r)
         return np.concatenate([dz, -input_decay * v])
 
-    sol = solve_ivp(rhs, (t_grid[0], t_grid[-1]), np.concatenate([z0, v0]), t_eval=t_grid, method=method,
-                    rtol=rtol, atol=atol)
+    sol = solve_ivp(
+        rhs, (t_grid[0], t_grid[-1]), np.concatenate([z0, v0]), t_eval=t_grid, method=method, rtol=rtol, atol=atol
+    )
     if not sol.success:
         raise RuntimeError(f"solve_ivp failed: {sol.message}")
     return sol.y[:r].T.copy(), sol.y[r:].T.copy()
 
 
-def embed_input_flow(z: np.ndarray, v: np.ndarray, dz: np.ndarray, n_neurons: int, *, nonlinearity: str = "tanh",
-                     decay: float = 1.0, input_decay: float = 1.0, ridge: float = 0.0,
-                     weights: np.ndarray | None = None, seed: int | np.random.Generator | None = 0,
-                     weight_scale: float = 1.0, input_scale: float = 1.0, bias_scale: float = 1.0,
-                     tonic: bool = True) -> InputDrivenFlow:
+def embed_input_flow(
+    z: np.ndarray,
+    v: np.ndarray,
+    dz: np.ndarray,
+    n_neurons: int,
+    *,
+    nonlinearity: str = "tanh",
+    decay: float = 1.0,
+    input_decay: float = 1.0,
+    ridge: float = 0.0,
+    weights: np.ndarray | None = None,
+    seed: int | np.random.Generator | None = 0,
+    weight_scale: float = 1.0,
+    input_scale: float = 1.0,
+    bias_scale: float = 1.0,
+    tonic: bool = True,
+) -> InputDrivenFlow:
     """Embed a sampled non-autonomous flow dz = g(z, v) into k = ``n_neurons`` neurons (Sec. 5, Eqs. 8–11).
 
     z: (P×r) latent samples; v: (P×d_in) decaying-input values there (or (P,)); dz: (P×r) targets.
@@ -213,8 +244,9 @@ def embed_input_flow(z: np.ndarray, v: np.ndarray, dz: np.ndarray, n_neurons: in
     bias = bias_scale * rng.standard_normal(n_neurons) if tonic else np.zeros(n_neurons)
     Phi = design_matrix(np.hstack([z, v]), np.hstack([M, I_in]), bias, nonlinearity)
     N = fit_readout(Phi, dz + decay * z, weights=weights, ridge=ridge)
-    return InputDrivenFlow(M=M, N=N, I_in=I_in, bias=bias, decay=float(decay), nonlinearity=nonlinearity,
-                           input_decay=float(input_decay))
+    return InputDrivenFlow(
+        M=M, N=N, I_in=I_in, bias=bias, decay=float(decay), nonlinearity=nonlinearity, input_decay=float(input_decay)
+    )
 
 
 # ------------------------------------------------------------------------------------ Fig. 4 targets
@@ -239,7 +271,7 @@ class NominalTrajectory:
 
     def g(self, z: np.ndarray) -> np.ndarray:
         """The autonomous flow κ(a² − z²) (Fig. 4A, "inverted quadratic")."""
-        return self.kappa * (self.a ** 2 - np.asarray(z, dtype=np.float64) ** 2)
+        return self.kappa * (self.a**2 - np.asarray(z, dtype=np.float64) ** 2)
 
     def z(self, t: np.ndarray) -> np.ndarray:
         """z*(t)."""
@@ -256,8 +288,9 @@ def time_from_input(v: np.ndarray, *, v0: float = 1.0, input_decay: float = 1.0)
     return -np.log(v / v0) / input_decay
 
 
-def moving_fixed_point_target(traj: NominalTrajectory, alpha: float, *, v0: float = 1.0,
-                              input_decay: float = 1.0) -> InputFlowFn:
+def moving_fixed_point_target(
+    traj: NominalTrajectory, alpha: float, *, v0: float = 1.0, input_decay: float = 1.0
+) -> InputFlowFn:
     """g(z, v) = ż*(t) − α(z − z*(t)) with t = t(v) (Eq. 13; Eq. 14 for α = 0).
 
     α > 0: a moving *stable* fixed point z_fp(t) = z*(t) + ż*(t)/α (Fig. 4B); α < 0: a moving
@@ -285,8 +318,9 @@ def autonomous_target(traj: NominalTrajectory) -> InputFlowFn:
     return g
 
 
-def trajectory_targets(traj: NominalTrajectory | None = None, alpha: float = 1.0, *, v0: float = 1.0,
-                       input_decay: float = 1.0) -> dict[str, InputFlowFn]:
+def trajectory_targets(
+    traj: NominalTrajectory | None = None, alpha: float = 1.0, *, v0: float = 1.0, input_decay: float = 1.0
+) -> dict[str, InputFlowFn]:
     """The flows of Fig. 4 that share the nominal trajectory, keyed by :data:`TARGET_KINDS`.
 
     "autonomous": κ(a² − z²); "stable": Eq. 13 with +|α|; "unstable": Eq. 13 with −|α|;
@@ -297,10 +331,12 @@ def trajectory_targets(traj: NominalTrajectory | None = None, alpha: float = 1.0
     if alpha == 0:
         raise ConfigError("alpha", "must be nonzero (its sign is set per target)")
     kw = {"v0": v0, "input_decay": input_decay}
-    return {"autonomous": autonomous_target(traj),
-            "stable": moving_fixed_point_target(traj, alpha, **kw),
-            "unstable": moving_fixed_point_target(traj, -alpha, **kw),
-            "none": moving_fixed_point_target(traj, 0.0, **kw)}
+    return {
+        "autonomous": autonomous_target(traj),
+        "stable": moving_fixed_point_target(traj, alpha, **kw),
+        "unstable": moving_fixed_point_target(traj, -alpha, **kw),
+        "none": moving_fixed_point_target(traj, 0.0, **kw),
+    }
 
 
 def instantaneous_fixed_point(traj: NominalTrajectory, alpha: float, t: np.ndarray) -> np.ndarray:
@@ -310,9 +346,16 @@ def instantaneous_fixed_point(traj: NominalTrajectory, alpha: float, t: np.ndarr
     return traj.z(t) + traj.dz(t) / alpha
 
 
-def sample_input_flow(f: InputFlowFn, z_range: tuple[float, float], t_range: tuple[float, float], *,
-                      n_z: int = 61, n_t: int = 61, v0: float = 1.0,
-                      input_decay: float = 1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def sample_input_flow(
+    f: InputFlowFn,
+    z_range: tuple[float, float],
+    t_range: tuple[float, float],
+    *,
+    n_z: int = 61,
+    n_t: int = 61,
+    v0: float = 1.0,
+    input_decay: float = 1.0,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Regression samples on a (z, t) grid: z (P×1), v = v₀e^{−input_decay·t} (P×1), dz = f(z, v) (P×1)."""
     zz, tt = np.meshgrid(np.linspace(*z_range, n_z), np.linspace(*t_range, n_t))
     z = zz.reshape(-1, 1)
@@ -323,9 +366,17 @@ def sample_input_flow(f: InputFlowFn, z_range: tuple[float, float], t_range: tup
 # ------------------------------------------------------------------------------------ perturbations
 
 
-def perturbation_deviation(f: InputFlowFn, z0: float, delta: float, t_grid: np.ndarray, *, v0: float = 1.0,
-                           input_decay: float = 1.0, rtol: float = 1e-10,
-                           atol: float = 1e-10) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def perturbation_deviation(
+    f: InputFlowFn,
+    z0: float,
+    delta: float,
+    t_grid: np.ndarray,
+    *,
+    v0: float = 1.0,
+    input_decay: float = 1.0,
+    rtol: float = 1e-10,
+    atol: float = 1e-10,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Nominal z(t) from z0, perturbed z(t) from z0 + delta, and their difference e(t) (all (T,)).
 
     The perturbation is in the initial latent state only; the input is clamped to v0 at t = 0 in both
@@ -337,7 +388,7 @@ def perturbation_deviation(f: InputFlowFn, z0: float, delta: float, t_grid: np.n
 
 
 def classify_deviation(deviation: np.ndarray, *, rtol: float = 0.25) -> str:
-    """"decays", "grows" or "persists": |e(T)|/|e(0)| below 1 − rtol, above 1 + rtol, or in between."""
+    """ "decays", "grows" or "persists": |e(T)|/|e(0)| below 1 − rtol, above 1 + rtol, or in between."""
     deviation = np.asarray(deviation, dtype=np.float64)
     if deviation[0] == 0:
         raise ConfigError("deviation", "the initial perturbation is zero")

@@ -73,10 +73,16 @@ class OMPResult:
 
     def to_json(self) -> dict[str, Any]:
         """JSON-ready dict: n_neurons, rel_mse, curve, selected, … plus the flow's M, N, I, decay, nonlinearity."""
-        return {"n_neurons": self.n_neurons, "rel_mse": float(self.rel_mse), "curve": [float(c) for c in self.curve],
-                "rel_mse_linear": float(self.rel_mse_linear), "reached_tol": bool(self.reached_tol),
-                "n_candidates": int(self.n_candidates), "selected": [int(i) for i in self.selected],
-                **self.flow.to_json()}
+        return {
+            "n_neurons": self.n_neurons,
+            "rel_mse": float(self.rel_mse),
+            "curve": [float(c) for c in self.curve],
+            "rel_mse_linear": float(self.rel_mse_linear),
+            "reached_tol": bool(self.reached_tol),
+            "n_candidates": int(self.n_candidates),
+            "selected": [int(i) for i in self.selected],
+            **self.flow.to_json(),
+        }
 
 
 def check_samples(z: np.ndarray, dz: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -94,10 +100,21 @@ def check_samples(z: np.ndarray, dz: np.ndarray) -> tuple[np.ndarray, np.ndarray
     return z, dz
 
 
-def omp_lowrank(z: np.ndarray, dz: np.ndarray, *, n_candidates: int = 2000, nonlinearity: str = "tanh",
-                tol: float = 1e-3, max_neurons: int = 50, decay: float = 1.0, kind: str = "auto",
-                input_scale: float = 1.0, weight_scale: float = 1.0,
-                seed: int | np.random.Generator | None = 0, selection: str = "omp") -> OMPResult:
+def omp_lowrank(
+    z: np.ndarray,
+    dz: np.ndarray,
+    *,
+    n_candidates: int = 2000,
+    nonlinearity: str = "tanh",
+    tol: float = 1e-3,
+    max_neurons: int = 50,
+    decay: float = 1.0,
+    kind: str = "auto",
+    input_scale: float = 1.0,
+    weight_scale: float = 1.0,
+    seed: int | np.random.Generator | None = 0,
+    selection: str = "omp",
+) -> OMPResult:
     """Fewest neurons whose low-rank RNN flow −decay·z + Nᵀφ(M z + I) matches dz (Algorithm 1).
 
     z, dz: (P×r) sample points and target ż = g(z) there. The C = ``n_candidates`` candidate
@@ -131,34 +148,35 @@ def omp_lowrank(z: np.ndarray, dz: np.ndarray, *, n_candidates: int = 2000, nonl
         kind = "grid" if z.shape[1] <= 2 else "gaussian"
 
     n_points, latent_dim = z.shape
-    M_c, I_c = sample_basis(n_candidates, latent_dim, kind=kind, input_scale=input_scale,
-                            weight_scale=weight_scale, seed=seed)
-    Phi = design_matrix(z, M_c, I_c, nonlinearity)                       # (P, C)
-    norms = np.linalg.norm(Phi, axis=0)                                  # (C,)
+    M_c, I_c = sample_basis(
+        n_candidates, latent_dim, kind=kind, input_scale=input_scale, weight_scale=weight_scale, seed=seed
+    )
+    Phi = design_matrix(z, M_c, I_c, nonlinearity)  # (P, C)
+    norms = np.linalg.norm(Phi, axis=0)  # (C,)
     # a column that vanishes on every sample (e.g. a relu off everywhere) can never help
     available = norms > DEPENDENT_COLUMN * max(float(norms.max()), 1e-300)
-    Phi_unit = Phi / np.where(available, norms, 1.0)                     # (P, C) unit columns
-    left_sq = np.ones(n_candidates)                                      # ‖unit column ⟂ selected‖²
+    Phi_unit = Phi / np.where(available, norms, 1.0)  # (P, C) unit columns
+    left_sq = np.ones(n_candidates)  # ‖unit column ⟂ selected‖²
 
-    target = dz + decay * z                                              # what the neurons must supply
-    residual = target.copy()                                             # (P, r) = target − fit so far
-    scale = float(np.sum(dz ** 2))
-    rel_mse_linear = float(np.sum(residual ** 2)) / scale
-    max_k = min(max_neurons, n_points)                                   # no more than P independent columns
-    Q = np.zeros((n_points, max_k))                                      # orthonormal basis of selected columns
-    R_factor = np.zeros((max_k, max_k))                                  # Phi[:, selected] = Q R_factor
+    target = dz + decay * z  # what the neurons must supply
+    residual = target.copy()  # (P, r) = target − fit so far
+    scale = float(np.sum(dz**2))
+    rel_mse_linear = float(np.sum(residual**2)) / scale
+    max_k = min(max_neurons, n_points)  # no more than P independent columns
+    Q = np.zeros((n_points, max_k))  # orthonormal basis of selected columns
+    R_factor = np.zeros((max_k, max_k))  # Phi[:, selected] = Q R_factor
     Qt_target = np.zeros((max_k, latent_dim))
     selected: list[int] = []
     curve: list[float] = []
     rel = rel_mse_linear
 
     while len(selected) < max_k and rel > tol:
-        scores = np.sum((Phi_unit.T @ residual) ** 2, axis=1)             # (C,) alignment with the residual
+        scores = np.sum((Phi_unit.T @ residual) ** 2, axis=1)  # (C,) alignment with the residual
         if selection == "ols":
             scores = scores / np.maximum(left_sq, 1e-300)
         scores[~available | (left_sq < NEARLY_SPANNED)] = -np.inf
         best = int(np.argmax(scores))
-        if scores[best] == -np.inf:                                      # nothing left that adds a direction
+        if scores[best] == -np.inf:  # nothing left that adds a direction
             break
         available[best] = False
         t = len(selected)
@@ -181,7 +199,7 @@ def omp_lowrank(z: np.ndarray, dz: np.ndarray, *, n_candidates: int = 2000, nonl
         residual -= np.outer(q, q @ residual)
         selected.append(best)
         left_sq -= (q @ Phi_unit) ** 2
-        rel = float(np.sum(residual ** 2)) / scale
+        rel = float(np.sum(residual**2)) / scale
         curve.append(rel)
 
     k = len(selected)
@@ -189,5 +207,13 @@ def omp_lowrank(z: np.ndarray, dz: np.ndarray, *, n_candidates: int = 2000, nonl
     N = solve_triangular(R_factor[:k, :k], Qt_target[:k]) if k else np.zeros((0, latent_dim))
     flow = LowRankFlow(M=M_c[idx].copy(), N=N, I=I_c[idx].copy(), decay=float(decay), nonlinearity=nonlinearity)
     final = relative_mse(flow.flow(z), dz)
-    return OMPResult(flow=flow, n_neurons=k, rel_mse=final, curve=curve, selected=idx,
-                     rel_mse_linear=rel_mse_linear, reached_tol=bool(final <= tol), n_candidates=int(n_candidates))
+    return OMPResult(
+        flow=flow,
+        n_neurons=k,
+        rel_mse=final,
+        curve=curve,
+        selected=idx,
+        rel_mse_linear=rel_mse_linear,
+        reached_tol=bool(final <= tol),
+        n_candidates=int(n_candidates),
+    )

@@ -80,7 +80,7 @@ from neurodyn.lowrank.omp import omp_lowrank
 # ================================================================================================ tasks
 
 
-@dataclass(frozen=True, eq=False)   # eq=False: == on array fields would be ambiguous
+@dataclass(frozen=True, eq=False)  # eq=False: == on array fields would be ambiguous
 class TaskTrials:
     """A batch of trials on a common time grid.
 
@@ -108,12 +108,19 @@ class TaskTrials:
     def subset(self, idx: np.ndarray) -> TaskTrials:
         """The trials ``idx`` (indices or a boolean mask), in that order."""
         idx = np.asarray(idx)
-        return TaskTrials(self.name, self.inputs[idx], self.targets[idx], self.mask[idx], self.dt,
-                          {k: v[idx] for k, v in self.info.items()})
+        return TaskTrials(
+            self.name,
+            self.inputs[idx],
+            self.targets[idx],
+            self.mask[idx],
+            self.dt,
+            {k: v[idx] for k, v in self.info.items()},
+        )
 
 
-def train_test_split(trials: TaskTrials, n_test: int, seed: int | np.random.Generator | None = 0
-                     ) -> tuple[TaskTrials, TaskTrials]:
+def train_test_split(
+    trials: TaskTrials, n_test: int, seed: int | np.random.Generator | None = 0
+) -> tuple[TaskTrials, TaskTrials]:
     """A seeded random split into (train, test) with ``n_test`` test trials."""
     if not 0 < n_test < trials.n_trials:
         raise ConfigError("n_test", f"must be between 1 and {trials.n_trials - 1}, got {n_test}")
@@ -134,7 +141,7 @@ def flipflop_targets(inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if u.ndim != 3:
         raise ConfigError("inputs", f"must be (n, T, C) or (T, C), got shape {u.shape}")
     steps = np.arange(u.shape[1])[None, :, None]
-    last = np.maximum.accumulate(np.where(u != 0, steps, -1), axis=1)          # last pulse step so far, −1 if none
+    last = np.maximum.accumulate(np.where(u != 0, steps, -1), axis=1)  # last pulse step so far, −1 if none
     held = np.take_along_axis(u, np.maximum(last, 0), axis=1)
     mask = (last >= 0).astype(np.float64)
     targets = np.sign(held) * mask
@@ -143,9 +150,17 @@ def flipflop_targets(inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return targets, mask
 
 
-def flipflop_trials(n_trials: int, *, n_steps: int = 100, dt: float = 0.1, n_bits: int = 3,
-                    pulse_steps: int = 5, pulse_prob: float = 0.03, min_gap: int = 15,
-                    seed: int | np.random.Generator | None = 0) -> TaskTrials:
+def flipflop_trials(
+    n_trials: int,
+    *,
+    n_steps: int = 100,
+    dt: float = 0.1,
+    n_bits: int = 3,
+    pulse_steps: int = 5,
+    pulse_prob: float = 0.03,
+    min_gap: int = 15,
+    seed: int | np.random.Generator | None = 0,
+) -> TaskTrials:
     """Trials of the n-bit flip-flop (Sec. 6, task 1; Sussillo & Barak 2013).
 
     On each channel independently, a pulse starts at each step with probability ``pulse_prob``
@@ -154,8 +169,11 @@ def flipflop_trials(n_trials: int, *, n_steps: int = 100, dt: float = 0.1, n_bit
     ±1. Targets from :func:`flipflop_targets`. info["n_pulses"]: (n, C) pulse counts.
     """
     if min_gap < pulse_steps or pulse_steps < 1 or n_steps <= pulse_steps:
-        raise ConfigError("pulse_steps", f"need 1 <= pulse_steps <= min_gap and pulse_steps < n_steps, got "
-                          f"pulse_steps={pulse_steps}, min_gap={min_gap}, n_steps={n_steps}")
+        raise ConfigError(
+            "pulse_steps",
+            f"need 1 <= pulse_steps <= min_gap and pulse_steps < n_steps, got "
+            f"pulse_steps={pulse_steps}, min_gap={min_gap}, n_steps={n_steps}",
+        )
     rng = np.random.default_rng(seed)
     starts = rng.random((n_trials, n_steps, n_bits)) < pulse_prob
     signs = rng.choice([-1.0, 1.0], size=(n_trials, n_steps, n_bits))
@@ -165,7 +183,7 @@ def flipflop_trials(n_trials: int, *, n_steps: int = 100, dt: float = 0.1, n_bit
         next_free = 0
         for t in np.flatnonzero(starts[trial, :, channel]):
             if t >= next_free and t + pulse_steps <= n_steps:
-                u[trial, t:t + pulse_steps, channel] = signs[trial, t, channel]
+                u[trial, t : t + pulse_steps, channel] = signs[trial, t, channel]
                 next_free = t + min_gap
                 n_pulses[trial, channel] += 1
     targets, mask = flipflop_targets(u)
@@ -188,7 +206,7 @@ def decision_targets(evidence: np.ndarray, n_stim: int) -> tuple[np.ndarray, np.
         raise ConfigError("evidence", f"must be (n, T), (n, T, 1) or (T,), got shape {np.shape(evidence)}")
     if not 1 <= n_stim < u.shape[1]:
         raise ConfigError("n_stim", f"must be between 1 and T − 1 = {u.shape[1] - 1}, got {n_stim}")
-    choice = np.sign(u[:, :n_stim, 0].mean(axis=1))                           # (n,)
+    choice = np.sign(u[:, :n_stim, 0].mean(axis=1))  # (n,)
     mask = np.zeros_like(u)
     mask[:, n_stim:] = 1.0
     targets = mask * choice[:, None, None]
@@ -197,9 +215,16 @@ def decision_targets(evidence: np.ndarray, n_stim: int) -> tuple[np.ndarray, np.
     return targets, mask
 
 
-def decision_trials(n_trials: int, *, n_stim: int = 20, n_resp: int = 30, dt: float = 0.1,
-                    coherences: tuple[float, ...] = (0.1, 0.2, 0.4), noise_std: float = 0.5,
-                    seed: int | np.random.Generator | None = 0) -> TaskTrials:
+def decision_trials(
+    n_trials: int,
+    *,
+    n_stim: int = 20,
+    n_resp: int = 30,
+    dt: float = 0.1,
+    coherences: tuple[float, ...] = (0.1, 0.2, 0.4),
+    noise_std: float = 0.5,
+    seed: int | np.random.Generator | None = 0,
+) -> TaskTrials:
     """Trials of binary decision making (Sec. 6, task 2; Wong & Wang 2006; Appendix B not in our copy).
 
     Per trial a drift μ is drawn uniformly from ±``coherences``; the evidence is μ + σξ_t
@@ -213,8 +238,9 @@ def decision_trials(n_trials: int, *, n_stim: int = 20, n_resp: int = 30, dt: fl
     u = np.zeros((n_trials, n_stim + n_resp, 1))
     u[:, :n_stim, 0] = drift[:, None] + noise_std * rng.standard_normal((n_trials, n_stim))
     targets, mask = decision_targets(u, n_stim)
-    return TaskTrials("decision", u, targets, mask, float(dt),
-                      {"drift": drift, "mean_evidence": u[:, :n_stim, 0].mean(axis=1)})
+    return TaskTrials(
+        "decision", u, targets, mask, float(dt), {"drift": drift, "mean_evidence": u[:, :n_stim, 0].mean(axis=1)}
+    )
 
 
 def masked_mse(outputs: np.ndarray, trials: TaskTrials) -> float:
@@ -239,7 +265,7 @@ def sign_accuracy(outputs: np.ndarray, trials: TaskTrials) -> float:
 def bistable_flow(z: np.ndarray, rate: float = 1.0) -> np.ndarray:
     """rate·(z − z³) elementwise: stable fixed points ±1, unstable 0 (the example of Secs. 3–4)."""
     z = np.asarray(z, dtype=np.float64)
-    return rate * (z - z ** 3)
+    return rate * (z - z**3)
 
 
 def saturating_bistable_flow(z: np.ndarray, steepness: float = 2.0) -> np.ndarray:
@@ -314,7 +340,7 @@ class RegressionRNN:
         u = np.asarray(inputs, dtype=np.float64)
         J, I_u, I, W = self.J, self.input_weights, self.flow.I, self.readout
         x = np.broadcast_to(I, (u.shape[0], self.n_neurons)).copy()
-        drive = u @ I_u.T + I                                                # (n, T, k)
+        drive = u @ I_u.T + I  # (n, T, k)
         out = np.empty((u.shape[0], u.shape[1], W.shape[0]))
         for t in range(u.shape[1]):
             x = x + dt * (-x + activation(x, self.flow.nonlinearity) @ J.T + drive[:, t])
@@ -333,15 +359,21 @@ class RegressionRNN:
         return out
 
     def to_json(self) -> dict[str, Any]:
-        return {**self.flow.to_json(), "B": self.B.tolist(), "A": self.A.tolist(),
-                "fit_time_s": float(self.fit_time_s), "rel_mse": float(self.rel_mse)}
+        return {
+            **self.flow.to_json(),
+            "B": self.B.tolist(),
+            "A": self.A.tolist(),
+            "fit_time_s": float(self.fit_time_s),
+            "rel_mse": float(self.rel_mse),
+        }
 
 
 GAIN_FACTORS = (0.75, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0)
 
 
-def select_input_gain(model: RegressionRNN, train: TaskTrials,
-                      factors: tuple[float, ...] = GAIN_FACTORS) -> tuple[RegressionRNN, dict[float, float]]:
+def select_input_gain(
+    model: RegressionRNN, train: TaskTrials, factors: tuple[float, ...] = GAIN_FACTORS
+) -> tuple[RegressionRNN, dict[float, float]]:
     """Rescale the latent input gains B by the factor (from ``factors``) with the lowest training MSE.
 
     The flow (M, N, I) stays the closed-form embedding; only this one scalar is chosen, by simulating
@@ -353,9 +385,14 @@ def select_input_gain(model: RegressionRNN, train: TaskTrials,
     for f in factors:
         candidate = RegressionRNN(model.flow, f * model.B, model.A)
         scores[float(f)] = masked_mse(candidate.simulate(train.inputs, train.dt), train)
-    best = min(scores, key=lambda f: (scores[f] if np.isfinite(scores[f]) else np.inf))
-    chosen = RegressionRNN(model.flow, best * model.B, model.A,
-                           fit_time_s=model.fit_time_s + time.perf_counter() - t0, rel_mse=model.rel_mse)
+    best = min(scores, key=lambda f: scores[f] if np.isfinite(scores[f]) else np.inf)
+    chosen = RegressionRNN(
+        model.flow,
+        best * model.B,
+        model.A,
+        fit_time_s=model.fit_time_s + time.perf_counter() - t0,
+        rel_mse=model.rel_mse,
+    )
     return chosen, scores
 
 
@@ -364,13 +401,26 @@ def _cube_grid(n_bits: int, z_max: float, n_per_dim: int) -> np.ndarray:
     return np.stack(np.meshgrid(*([axis] * n_bits), indexing="ij"), axis=-1).reshape(-1, n_bits)
 
 
-def fit_flipflop_regression(n_bits: int = 3, *, neurons_per_bit: int = 1, pulse_duration: float = 0.5,
-                            input_gain: float | None = None, flow_kind: str = "saturating",
-                            steepness: float = 2.0, rate: float = 1.0, z_max: float = 1.5,
-                            n_grid: int = 301, n_grid_3d: int = 15, n_candidates: int = 2000,
-                            weight_scale: float = 3.0, input_scale: float = 1.0, separable: bool = True,
-                            max_neurons: int = 60, tol: float = 1e-3,
-                            seed: int | np.random.Generator | None = 0) -> RegressionRNN:
+def fit_flipflop_regression(
+    n_bits: int = 3,
+    *,
+    neurons_per_bit: int = 1,
+    pulse_duration: float = 0.5,
+    input_gain: float | None = None,
+    flow_kind: str = "saturating",
+    steepness: float = 2.0,
+    rate: float = 1.0,
+    z_max: float = 1.5,
+    n_grid: int = 301,
+    n_grid_3d: int = 15,
+    n_candidates: int = 2000,
+    weight_scale: float = 3.0,
+    input_scale: float = 1.0,
+    separable: bool = True,
+    max_neurons: int = 60,
+    tol: float = 1e-3,
+    seed: int | np.random.Generator | None = 0,
+) -> RegressionRNN:
     """Regression solution of the n-bit flip-flop (Sec. 6, task 1; Fig. 5A: 3 neurons, r = 3).
 
     Target flow: ż_c = h(z_c) per register with h = :func:`register_flow` (``flow_kind``
@@ -387,31 +437,60 @@ def fit_flipflop_regression(n_bits: int = 3, *, neurons_per_bit: int = 1, pulse_
         raise ConfigError("n_bits", f"must be a positive integer, got {n_bits!r}")
     t0 = time.perf_counter()
     Z = _cube_grid(n_bits, z_max, n_grid_3d)
-    h = lambda z: register_flow(z, flow_kind, rate=rate, steepness=steepness)
+
+    def h(z):
+        return register_flow(z, flow_kind, rate=rate, steepness=steepness)
+
     G = h(Z)
     if separable:
         z1 = np.linspace(-z_max, z_max, n_grid)[:, None]
-        one = omp_lowrank(z1, h(z1), n_candidates=n_candidates, tol=0.0,
-                          max_neurons=neurons_per_bit, kind="grid", weight_scale=weight_scale,
-                          input_scale=input_scale, seed=seed)
+        one = omp_lowrank(
+            z1,
+            h(z1),
+            n_candidates=n_candidates,
+            tol=0.0,
+            max_neurons=neurons_per_bit,
+            kind="grid",
+            weight_scale=weight_scale,
+            input_scale=input_scale,
+            seed=seed,
+        )
         m, offsets = one.flow.M[:, 0], one.flow.I
-        M = np.kron(np.eye(n_bits), m[:, None])                               # (n_bits·k1, n_bits)
+        M = np.kron(np.eye(n_bits), m[:, None])  # (n_bits·k1, n_bits)
         I = np.tile(offsets, n_bits)
         N = fit_readout(design_matrix(Z, M, I), G + Z)
         flow = LowRankFlow(M=M, N=N, I=I, decay=1.0, nonlinearity="tanh")
     else:
-        flow = omp_lowrank(Z, G, n_candidates=n_candidates, tol=tol, max_neurons=max_neurons, kind="gaussian",
-                           weight_scale=weight_scale / z_max, input_scale=input_scale, seed=seed).flow
+        flow = omp_lowrank(
+            Z,
+            G,
+            n_candidates=n_candidates,
+            tol=tol,
+            max_neurons=max_neurons,
+            kind="gaussian",
+            weight_scale=weight_scale / z_max,
+            input_scale=input_scale,
+            seed=seed,
+        ).flow
     gain = 2.0 / pulse_duration if input_gain is None else float(input_gain)
     fit_time = time.perf_counter() - t0
-    return RegressionRNN(flow=flow, B=gain * np.eye(n_bits), A=np.eye(n_bits), fit_time_s=fit_time,
-                         rel_mse=relative_mse(flow.flow(Z), G))
+    return RegressionRNN(
+        flow=flow, B=gain * np.eye(n_bits), A=np.eye(n_bits), fit_time_s=fit_time, rel_mse=relative_mse(flow.flow(Z), G)
+    )
 
 
-def fit_decision_regression(*, n_neurons: int = 10, rate: float = 0.5, input_gain: float = 2.0,
-                            z_max: float = 2.0, n_grid: int = 401, n_candidates: int = 2000,
-                            weight_scale: float = 2.0, input_scale: float = 2.0,
-                            seed: int | np.random.Generator | None = 0) -> RegressionRNN:
+def fit_decision_regression(
+    *,
+    n_neurons: int = 10,
+    rate: float = 0.5,
+    input_gain: float = 2.0,
+    z_max: float = 2.0,
+    n_grid: int = 401,
+    n_candidates: int = 2000,
+    weight_scale: float = 2.0,
+    input_scale: float = 2.0,
+    seed: int | np.random.Generator | None = 0,
+) -> RegressionRNN:
     """Regression solution of binary decision making (Sec. 6, task 2: r = 1, N = 10 neurons).
 
     Target flow ż = rate·(z − z³) on [−z_max, z_max] (bistable attractors at ±1, the choices; the
@@ -423,15 +502,26 @@ def fit_decision_regression(*, n_neurons: int = 10, rate: float = 0.5, input_gai
     t0 = time.perf_counter()
     z = np.linspace(-z_max, z_max, n_grid)[:, None]
     dz = bistable_flow(z, rate)
-    res = omp_lowrank(z, dz, n_candidates=n_candidates, tol=0.0, max_neurons=n_neurons, kind="grid",
-                      weight_scale=weight_scale, input_scale=input_scale, seed=seed)
+    res = omp_lowrank(
+        z,
+        dz,
+        n_candidates=n_candidates,
+        tol=0.0,
+        max_neurons=n_neurons,
+        kind="grid",
+        weight_scale=weight_scale,
+        input_scale=input_scale,
+        seed=seed,
+    )
     fit_time = time.perf_counter() - t0
-    return RegressionRNN(flow=res.flow, B=np.array([[float(input_gain)]]), A=np.eye(1), fit_time_s=fit_time,
-                         rel_mse=res.rel_mse)
+    return RegressionRNN(
+        flow=res.flow, B=np.array([[float(input_gain)]]), A=np.eye(1), fit_time_s=fit_time, rel_mse=res.rel_mse
+    )
 
 
-def find_fixed_points(flow: LowRankFlow, starts: np.ndarray, *, tol: float = 1e-10,
-                      merge: float = 1e-6) -> tuple[np.ndarray, np.ndarray]:
+def find_fixed_points(
+    flow: LowRankFlow, starts: np.ndarray, *, tol: float = 1e-10, merge: float = 1e-6
+) -> tuple[np.ndarray, np.ndarray]:
     """Fixed points of a latent flow by Newton's method (scipy ``root``, hybr) from each start (S×r).
 
     A start counts when Newton ends where |ż| ≤ 1e-8. Returns the distinct points (F×r) and whether
@@ -440,16 +530,20 @@ def find_fixed_points(flow: LowRankFlow, starts: np.ndarray, *, tol: float = 1e-
     starts = np.atleast_2d(np.asarray(starts, dtype=np.float64))
     found: list[np.ndarray] = []
     for s in starts:
-        sol = root(lambda z: flow.flow(z[None, :])[0], s, jac=lambda z: flow.jacobian(z[None, :])[0],
-                   method="hybr", tol=tol)
+        sol = root(
+            lambda z: flow.flow(z[None, :])[0], s, jac=lambda z: flow.jacobian(z[None, :])[0], method="hybr", tol=tol
+        )
         # judged by the residual: hybr may report "not making good progress" once it sits on a root
         if not np.all(np.isfinite(sol.x)) or np.max(np.abs(flow.flow(sol.x[None, :]))) > 1e-8:
             continue
         if all(np.max(np.abs(sol.x - f)) > merge for f in found):
             found.append(sol.x)
     points = np.array(found).reshape(-1, flow.latent_dim)
-    stable = np.array([np.max(np.linalg.eigvals(j).real) < 0 for j in flow.jacobian(points)], dtype=bool) \
-        if len(points) else np.zeros(0, dtype=bool)
+    stable = (
+        np.array([np.max(np.linalg.eigvals(j).real) < 0 for j in flow.jacobian(points)], dtype=bool)
+        if len(points)
+        else np.zeros(0, dtype=bool)
+    )
     return points, stable
 
 
@@ -464,8 +558,18 @@ class TorchRNN(nn.Module):
     ``readout="rates"``: y_t = W tanh(x_{t+1}) + c (Eq. 2); ``"state"``: y_t = W x_{t+1} + c.
     """
 
-    def __init__(self, n_neurons: int, input_dim: int, output_dim: int, *, rank: int | None = None,
-                 dt: float = 0.1, readout: str = "rates", gain: float = 0.9, generator: torch.Generator | None = None):
+    def __init__(
+        self,
+        n_neurons: int,
+        input_dim: int,
+        output_dim: int,
+        *,
+        rank: int | None = None,
+        dt: float = 0.1,
+        readout: str = "rates",
+        gain: float = 0.9,
+        generator: torch.Generator | None = None,
+    ):
         super().__init__()
         if readout not in ("rates", "state"):
             raise ConfigError("readout", f"must be 'rates' or 'state', got {readout!r}")
@@ -498,7 +602,7 @@ class TorchRNN(nn.Module):
     def forward(self, u: torch.Tensor) -> torch.Tensor:
         """u (n, T, d_in) → outputs (n, T, d_out)."""
         J = self.connectivity()
-        drive = u @ self.I_u.T + self.b                                       # (n, T, k)
+        drive = u @ self.I_u.T + self.b  # (n, T, k)
         x = self.x0.expand(u.shape[0], -1)
         outs = []
         for t in range(u.shape[1]):
@@ -518,8 +622,11 @@ class BPTTResult:
 
 
 def _tensors(trials: TaskTrials) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    return (torch.as_tensor(trials.inputs, dtype=torch.float64), torch.as_tensor(trials.targets, dtype=torch.float64),
-            torch.as_tensor(trials.mask, dtype=torch.float64))
+    return (
+        torch.as_tensor(trials.inputs, dtype=torch.float64),
+        torch.as_tensor(trials.targets, dtype=torch.float64),
+        torch.as_tensor(trials.mask, dtype=torch.float64),
+    )
 
 
 def masked_loss(outputs: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -527,9 +634,18 @@ def masked_loss(outputs: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor
     return torch.sum(mask * (outputs - targets) ** 2) / torch.clamp(mask.sum(), min=1.0)
 
 
-def train_bptt_rnn(train: TaskTrials, *, n_neurons: int, rank: int | None = None, n_steps: int = 500,
-                   batch_size: int = 32, lr: float = 1e-2, clip: float = 1.0, readout: str = "rates",
-                   seed: int = 0) -> BPTTResult:
+def train_bptt_rnn(
+    train: TaskTrials,
+    *,
+    n_neurons: int,
+    rank: int | None = None,
+    n_steps: int = 500,
+    batch_size: int = 32,
+    lr: float = 1e-2,
+    clip: float = 1.0,
+    readout: str = "rates",
+    seed: int = 0,
+) -> BPTTResult:
     """Train a :class:`TorchRNN` by BPTT with Adam (``lr``, gradient-norm clip ``clip``) on the masked MSE.
 
     ``n_steps`` optimiser steps on mini-batches of ``batch_size`` trials drawn by reshuffling the
@@ -547,7 +663,7 @@ def train_bptt_rnn(train: TaskTrials, *, n_neurons: int, rank: int | None = None
     for _ in range(n_steps):
         if pos + batch_size > train.n_trials:
             order, pos = torch.randperm(train.n_trials, generator=gen), 0
-        idx = order[pos:pos + batch_size]
+        idx = order[pos : pos + batch_size]
         pos += batch_size
         opt.zero_grad()
         loss = masked_loss(model(u[idx]), y[idx], m[idx])

@@ -58,8 +58,15 @@ class FittedModel(ABC):
     # --- fitting and storage ---
     @classmethod
     @abstractmethod
-    def fit(cls, dataset: xr.Dataset, config: dict[str, Any], device: torch.device, *,
-            checkpoint_dir: str | os.PathLike[str] | None = None, resume: bool = False) -> FittedModel:
+    def fit(
+        cls,
+        dataset: xr.Dataset,
+        config: dict[str, Any],
+        device: torch.device,
+        *,
+        checkpoint_dir: str | os.PathLike[str] | None = None,
+        resume: bool = False,
+    ) -> FittedModel:
         """Fit to the training trials of ``dataset``; long fits checkpoint into
         ``checkpoint_dir`` and continue from the last checkpoint when ``resume`` is true."""
 
@@ -88,8 +95,7 @@ class FittedModel(ABC):
         ``prediction (trial, time, channel)`` (expected data per bin, in the data's units)."""
 
     @abstractmethod
-    def sample(self, n_trials: int, n_steps: int, inputs: torch.Tensor | None = None,
-               seed: int = 0) -> xr.Dataset:
+    def sample(self, n_trials: int, n_steps: int, inputs: torch.Tensor | None = None, seed: int = 0) -> xr.Dataset:
         """Free-running generated trials: ``latents``, ``prediction`` and ``data``
         (trial, time, ·); inputs: (n_trials, n_steps, input_dim) when the model is conditioned."""
 
@@ -107,24 +113,37 @@ class FittedModel(ABC):
             raise DatasetContractError("dataset channels differ from those the model was fitted on")
 
 
-def latent_dataset(z: torch.Tensor, pred: torch.Tensor, trials, times, channels, kind: str,
-                   data: torch.Tensor | None = None) -> xr.Dataset:
+def latent_dataset(
+    z: torch.Tensor, pred: torch.Tensor, trials, times, channels, kind: str, data: torch.Tensor | None = None
+) -> xr.Dataset:
     """What ``posterior`` and ``sample`` return: ``latents (trial, time, latent)``,
     ``prediction (trial, time, channel)`` and, for samples, ``data`` (uint32 counts or float32)."""
     units = "count" if kind == "counts" else "signal units"
     out = xr.Dataset(
         {
-            "latents": (("trial", "time", "latent"), z.detach().cpu().double().numpy(),
-                        {"units": "a.u.", "long_name": "latent state"}),
-            "prediction": (("trial", "time", "channel"), pred.detach().cpu().double().numpy(),
-                           {"units": units, "long_name": "expected observation per bin"}),
+            "latents": (
+                ("trial", "time", "latent"),
+                z.detach().cpu().double().numpy(),
+                {"units": "a.u.", "long_name": "latent state"},
+            ),
+            "prediction": (
+                ("trial", "time", "channel"),
+                pred.detach().cpu().double().numpy(),
+                {"units": units, "long_name": "expected observation per bin"},
+            ),
         },
-        coords={"trial": np.asarray(trials), "time": np.asarray(times), "channel": np.asarray(channels),
-                "latent": np.arange(z.shape[-1])},
+        coords={
+            "trial": np.asarray(trials),
+            "time": np.asarray(times),
+            "channel": np.asarray(channels),
+            "latent": np.arange(z.shape[-1]),
+        },
     )
     if data is not None:
-        out["data"] = (("trial", "time", "channel"),
-                       data.detach().cpu().numpy().astype(np.uint32 if kind == "counts" else np.float32))
+        out["data"] = (
+            ("trial", "time", "channel"),
+            data.detach().cpu().numpy().astype(np.uint32 if kind == "counts" else np.float32),
+        )
     return out
 
 
@@ -146,14 +165,19 @@ def read_model_files(directory: str | os.PathLike[str], device: torch.device | s
     return tensors, meta
 
 
-def checkpoint_fingerprint(cfg: dict[str, Any], meta: dict[str, Any], seed: int, *,
-                           ignore: tuple[str, ...] = ()) -> str:
+def checkpoint_fingerprint(
+    cfg: dict[str, Any], meta: dict[str, Any], seed: int, *, ignore: tuple[str, ...] = ()
+) -> str:
     """What a checkpoint must share with the fit that resumes it: the options that change training
     (all of ``cfg`` but ``ignore``), the channels, the number of training trials and the seed."""
     from neurodyn.dataset import config_hash
 
-    relevant = {"config": {k: v for k, v in cfg.items() if k not in ignore},
-                "channels": meta["channels"], "n_train_trials": meta["n_train_trials"], "seed": seed}
+    relevant = {
+        "config": {k: v for k, v in cfg.items() if k not in ignore},
+        "channels": meta["channels"],
+        "n_train_trials": meta["n_train_trials"],
+        "seed": seed,
+    }
     return config_hash(relevant)[:16]
 
 
@@ -187,8 +211,17 @@ def load_checkpoint(path: Path, device: torch.device | str) -> dict[str, Any]:
     return state
 
 
-def resume_training(path: Path | None, fingerprint: str, family: str, device: torch.device | str, *,
-                    net: torch.nn.Module, optimizer, scheduler, generator: torch.Generator) -> dict[str, Any] | None:
+def resume_training(
+    path: Path | None,
+    fingerprint: str,
+    family: str,
+    device: torch.device | str,
+    *,
+    net: torch.nn.Module,
+    optimizer,
+    scheduler,
+    generator: torch.Generator,
+) -> dict[str, Any] | None:
     """Restore ``net``, ``optimizer``, ``scheduler`` and ``generator`` from the checkpoint at ``path``
     when it exists and belongs to this fit (same ``fingerprint``); return its state for the
     family's own extras (epoch, history, ...), or None to start afresh."""
@@ -209,8 +242,13 @@ def resume_training(path: Path | None, fingerprint: str, family: str, device: to
     return state
 
 
-def resolve_options(family: str, config: dict[str, Any], defaults: dict[str, Any],
-                    choices: dict[str, tuple], positive_ints: tuple[str, ...]) -> dict[str, Any]:
+def resolve_options(
+    family: str,
+    config: dict[str, Any],
+    defaults: dict[str, Any],
+    choices: dict[str, tuple],
+    positive_ints: tuple[str, ...],
+) -> dict[str, Any]:
     """``config`` with ``defaults`` filled in; unknown keys, values outside ``choices`` and
     non-positive integers raise ConfigError naming ``models.<family>.<key>``."""
     from neurodyn.errors import ConfigError

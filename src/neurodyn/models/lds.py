@@ -82,7 +82,9 @@ def fit_linear_dynamics(z: torch.Tensor, u: torch.Tensor | None, ridge: float):
     regressors = [z[:, :-1]]
     if u is not None:
         regressors.append(u[:, :-1])
-    X = torch.cat(regressors + [torch.ones_like(z[:, :-1, :1])], dim=-1).reshape(-1, n_lat + (0 if u is None else u.shape[-1]) + 1)
+    X = torch.cat(regressors + [torch.ones_like(z[:, :-1, :1])], dim=-1).reshape(
+        -1, n_lat + (0 if u is None else u.shape[-1]) + 1
+    )
     Y = z[:, 1:].reshape(-1, n_lat)
     gram = X.T @ X
     penalty = ridge * gram.diagonal()[:-1].mean() * torch.ones(X.shape[1], dtype=z.dtype, device=z.device)
@@ -138,8 +140,15 @@ class LDSBaseline(FittedModel):
 
     # --- interface ---
     @classmethod
-    def fit(cls, dataset: xr.Dataset, config: dict[str, Any], device: torch.device, *,
-            checkpoint_dir: str | os.PathLike[str] | None = None, resume: bool = False) -> LDSBaseline:
+    def fit(
+        cls,
+        dataset: xr.Dataset,
+        config: dict[str, Any],
+        device: torch.device,
+        *,
+        checkpoint_dir: str | os.PathLike[str] | None = None,
+        resume: bool = False,
+    ) -> LDSBaseline:
         # closed form: nothing worth checkpointing
         started = _time.perf_counter()
         cfg = cls.resolve_config(config)
@@ -168,8 +177,13 @@ class LDSBaseline(FittedModel):
         feats = torch.as_tensor(model._features(train_ds), **to)  # (trial, time, heldin)
         n_trial, n_time, _ = feats.shape
         mean, components, explained = fit_pca(feats.reshape(-1, feats.shape[-1]), latent_dim)
-        log.info("lds: PCA of %d held-in channels on %d training trials: %d latents explain %.1f%% of variance",
-                 heldin_index.size, n_trial, latent_dim, 100 * float(explained.sum()))
+        log.info(
+            "lds: PCA of %d held-in channels on %d training trials: %d latents explain %.1f%% of variance",
+            heldin_index.size,
+            n_trial,
+            latent_dim,
+            100 * float(explained.sum()),
+        )
         z = (feats - mean) @ components  # (trial, time, L)
         u = torch.as_tensor(train_ds["inputs"].values, **to) if "inputs" in dataset else None
         A, B, b, Q = fit_linear_dynamics(z, u, float(cfg["ridge"]))
@@ -180,9 +194,17 @@ class LDSBaseline(FittedModel):
         y = torch.as_tensor(train_ds["data"].values, **to).reshape(n_trial * n_time, -1)
         weight = torch.as_tensor(train_ds["mask"].values, **to).reshape(n_trial * n_time, -1)
         z_flat = z.reshape(-1, latent_dim)
-        tensors = {"pca_mean": mean, "pca_components": components, "explained_variance_ratio": explained,
-                   "A": A, "B": B, "b": b, "Q_chol": _cholesky(Q),
-                   "z0_mean": z0.mean(0), "z0_chol": _cholesky(z0_cov)}
+        tensors = {
+            "pca_mean": mean,
+            "pca_components": components,
+            "explained_variance_ratio": explained,
+            "A": A,
+            "B": B,
+            "b": b,
+            "Q_chol": _cholesky(Q),
+            "z0_mean": z0.mean(0),
+            "z0_chol": _cholesky(z0_cov),
+        }
         if kind == "counts":
             C, d = fit_poisson_glm(z_flat, y, weight, l2=float(cfg["readout_l2"]))
             tensors.update(C=C, d=d)
@@ -198,11 +220,11 @@ class LDSBaseline(FittedModel):
         feats = torch.as_tensor(self._features(dataset), dtype=torch.float64, device=self.device)
         z = (feats - self.tensors["pca_mean"]) @ self.tensors["pca_components"]
         pred = self._readout(z)
-        return latent_dataset(z, pred, dataset["trial"].values, dataset["time"].values,
-                              dataset["channel"].values, self.meta["kind"])
+        return latent_dataset(
+            z, pred, dataset["trial"].values, dataset["time"].values, dataset["channel"].values, self.meta["kind"]
+        )
 
-    def sample(self, n_trials: int, n_steps: int, inputs: torch.Tensor | None = None,
-               seed: int = 0) -> xr.Dataset:
+    def sample(self, n_trials: int, n_steps: int, inputs: torch.Tensor | None = None, seed: int = 0) -> xr.Dataset:
         gen = torch.Generator(device=self.device).manual_seed(seed)
         t = self.tensors
         L = self.meta["latent_dim"]
@@ -223,10 +245,19 @@ class LDSBaseline(FittedModel):
         if self.meta["kind"] == "counts":
             data = torch.poisson(pred, generator=gen)
         else:
-            data = pred + torch.randn(pred.shape, generator=gen, dtype=pred.dtype, device=pred.device) \
-                * t["noise_var"].sqrt()
-        return latent_dataset(z, pred, np.arange(n_trials), np.arange(n_steps) * self.meta["bin_size_s"],
-                              np.asarray(self.meta["channels"]), self.meta["kind"], data=data)
+            data = (
+                pred
+                + torch.randn(pred.shape, generator=gen, dtype=pred.dtype, device=pred.device) * t["noise_var"].sqrt()
+            )
+        return latent_dataset(
+            z,
+            pred,
+            np.arange(n_trials),
+            np.arange(n_steps) * self.meta["bin_size_s"],
+            np.asarray(self.meta["channels"]),
+            self.meta["kind"],
+            data=data,
+        )
 
     def dynamics(self) -> Dynamics:
         A, B, b = self.tensors["A"], self.tensors["B"], self.tensors["b"]
@@ -235,6 +266,10 @@ class LDSBaseline(FittedModel):
             out = z @ A.T + b
             return out if u is None or B.shape[1] == 0 else out + u @ B.T
 
-        return Dynamics(latent_dim=A.shape[0], input_dim=B.shape[1], dt=self.meta["bin_size_s"], step=step,
-                        affine={"A": A, "B": B, "b": b})
-
+        return Dynamics(
+            latent_dim=A.shape[0],
+            input_dim=B.shape[1],
+            dt=self.meta["bin_size_s"],
+            step=step,
+            affine={"A": A, "B": B, "b": b},
+        )

@@ -104,8 +104,19 @@ DEFAULTS: dict[str, Any] = {
     "dtype": "float32",
 }
 CHOICES = {"dtype": ("float32", "float64"), "jslds": (True, False)}
-POSITIVE_INTS = ("gen_dim", "ic_enc_dim", "ic_dim", "ci_enc_dim", "con_dim", "factors_dim", "epochs", "batch_size",
-                 "posterior_samples", "checkpoint_every", "patience")
+POSITIVE_INTS = (
+    "gen_dim",
+    "ic_enc_dim",
+    "ic_dim",
+    "ci_enc_dim",
+    "con_dim",
+    "factors_dim",
+    "epochs",
+    "batch_size",
+    "posterior_samples",
+    "checkpoint_every",
+    "patience",
+)
 CHECKPOINT_FILE = "checkpoint.pt"
 EVAL_ONLY = ("checkpoint_every", "posterior_samples")
 LOGVAR_MIN, LOGVAR_MAX = -12.0, 8.0
@@ -126,15 +137,24 @@ def resolve_config(config: dict[str, Any]) -> dict[str, Any]:
     for key in ("gen_clip", "ic_prior_var", "co_prior_tau", "co_prior_var", "lr", "lr_end", "grad_clip"):
         if not (isinstance(cfg[key], (int, float)) and cfg[key] > 0 and math.isfinite(cfg[key])):
             raise ConfigError(f"models.lfads_jslds.{key}", f"must be a positive number, got {cfg[key]!r}")
-    for key in ("kl_ic_scale", "kl_co_scale", "l2_gen_scale", "l2_con_scale", "lambda_rnn", "lambda_jslds",
-                "lambda_e", "lambda_a"):
+    for key in (
+        "kl_ic_scale",
+        "kl_co_scale",
+        "l2_gen_scale",
+        "l2_con_scale",
+        "lambda_rnn",
+        "lambda_jslds",
+        "lambda_e",
+        "lambda_a",
+    ):
         if not (isinstance(cfg[key], (int, float)) and cfg[key] >= 0 and math.isfinite(cfg[key])):
             raise ConfigError(f"models.lfads_jslds.{key}", f"must be a number >= 0, got {cfg[key]!r}")
     return cfg
 
 
-def gaussian_kl(mean: torch.Tensor, logvar: torch.Tensor, prior_mean: torch.Tensor,
-                prior_logvar: torch.Tensor) -> torch.Tensor:
+def gaussian_kl(
+    mean: torch.Tensor, logvar: torch.Tensor, prior_mean: torch.Tensor, prior_logvar: torch.Tensor
+) -> torch.Tensor:
     """KL(N(mean, e^logvar) ‖ N(prior_mean, e^prior_logvar)) summed over the last axis.
 
     mean, logvar: (B, D); prior_*: broadcastable to (B, D) → (B,).
@@ -216,8 +236,9 @@ class LFADSNet(nn.Module):
         mean, logvar = self.ic_posterior(enc).chunk(2, dim=-1)
         return mean, logvar.clamp(LOGVAR_MIN, LOGVAR_MAX)
 
-    def forward(self, y_in: torch.Tensor, ext: torch.Tensor | None, *, sample: bool,
-                generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+    def forward(
+        self, y_in: torch.Tensor, ext: torch.Tensor | None, *, sample: bool, generator: torch.Generator | None = None
+    ) -> dict[str, torch.Tensor]:
         """Run the encoders, controller and generator (and the JSLDS beside it).
 
         y_in: (B, T, H) held-in encoder input; ext: (B, T, E) recorded inputs or None.
@@ -237,7 +258,8 @@ class LFADSNet(nn.Module):
         ic_mean, ic_logvar = self.ic_posterior_params(y_in)
         g0 = draw(ic_mean, ic_logvar)
         out: dict[str, torch.Tensor] = {
-            "kl_ic": gaussian_kl(ic_mean, ic_logvar, self.ic_prior_mean, self.ic_prior_logvar)}
+            "kl_ic": gaussian_kl(ic_mean, ic_logvar, self.ic_prior_mean, self.ic_prior_logvar)
+        }
         h = self.ic_to_gen(g0)
         a = h
         if self.co_dim:
@@ -286,6 +308,7 @@ class LFADSNet(nn.Module):
 
     def l2_terms(self) -> tuple[torch.Tensor, torch.Tensor]:
         """½·mean(w²) of the generator's and the controller's weight matrices."""
+
         def half_mean_sq(module: nn.Module | None) -> torch.Tensor:
             mats = [p for n, p in module.named_parameters() if p.ndim == 2] if module is not None else []
             if not mats:
@@ -316,8 +339,9 @@ class LFADSJSLDS(FittedModel):
     def net(self) -> LFADSNet:
         """The network with the saved weights, on the model's device, in eval mode."""
         m = self.meta
-        net = LFADSNet(len(m["heldin_index"]), len(m["channels"]), len(m["inputs"]), m["config"],
-                       torch.zeros(len(m["channels"])))
+        net = LFADSNet(
+            len(m["heldin_index"]), len(m["channels"]), len(m["inputs"]), m["config"], torch.zeros(len(m["channels"]))
+        )
         net.load_state_dict(self.tensors)
         dtype = getattr(torch, m["config"]["dtype"])
         # analyses differentiate the generator map with respect to states, never weights
@@ -336,8 +360,15 @@ class LFADSJSLDS(FittedModel):
 
     # --- fitting ---
     @classmethod
-    def fit(cls, dataset: xr.Dataset, config: dict[str, Any], device: torch.device, *,
-            checkpoint_dir: str | os.PathLike[str] | None = None, resume: bool = False) -> LFADSJSLDS:
+    def fit(
+        cls,
+        dataset: xr.Dataset,
+        config: dict[str, Any],
+        device: torch.device,
+        *,
+        checkpoint_dir: str | os.PathLike[str] | None = None,
+        resume: bool = False,
+    ) -> LFADSJSLDS:
         from neurodyn.device import seed_everything
 
         started = _time.perf_counter()
@@ -345,8 +376,10 @@ class LFADSJSLDS(FittedModel):
         seed = int(config.get("seed", 0))
         kind = dataset["data"].attrs["kind"]
         if kind != "counts":
-            raise DatasetContractError("lfads_jslds fits spike counts; this dataset holds a continuous signal "
-                                       "(use plrnn_em, smc_lowrank or lds)")
+            raise DatasetContractError(
+                "lfads_jslds fits spike counts; this dataset holds a continuous signal "
+                "(use plrnn_em, smc_lowrank or lds)"
+            )
         dtype = getattr(torch, cfg["dtype"])
         heldout = dataset["heldout"].values.astype(bool)
         if heldout.all():
@@ -356,12 +389,15 @@ class LFADSJSLDS(FittedModel):
         if not train.any():
             raise DatasetContractError("the dataset has no training trials")
         meta: dict[str, Any] = {
-            "config": cfg, "seed": seed, "kind": kind,
+            "config": cfg,
+            "seed": seed,
+            "kind": kind,
             "bin_size_s": float(dataset.attrs["bin_size_s"]),
             "channels": [str(c) for c in dataset["channel"].values.tolist()],
             "heldin_index": np.flatnonzero(~heldout).tolist(),
             "inputs": [str(v) for v in dataset["input"].values] if "inputs" in dataset else [],
-            "n_train_trials": int(train.sum()), "latent_dim": int(cfg["gen_dim"]),
+            "n_train_trials": int(train.sum()),
+            "latent_dim": int(cfg["gen_dim"]),
         }
         model = cls({"_": torch.zeros(1, device=device)}, meta)
         y, mask, ext = model._arrays(dataset.isel(trial=train), dtype, device)
@@ -370,8 +406,13 @@ class LFADSJSLDS(FittedModel):
 
         seed_everything(seed)  # the networks draw their initial weights from the global generator
         mean_rate = (y * mask).sum((0, 1)) / mask.sum((0, 1)).clamp(min=1)
-        net = LFADSNet(len(heldin), y.shape[-1], 0 if ext is None else ext.shape[-1], cfg,
-                       torch.log(mean_rate.clamp(min=1e-3)).cpu().to(torch.float32)).to(device, dtype)
+        net = LFADSNet(
+            len(heldin),
+            y.shape[-1],
+            0 if ext is None else ext.shape[-1],
+            cfg,
+            torch.log(mean_rate.clamp(min=1e-3)).cpu().to(torch.float32),
+        ).to(device, dtype)
         optimizer = torch.optim.Adam(net.parameters(), lr=float(cfg["lr"]))
         n_train, batch = y.shape[0], int(cfg["batch_size"])
         batches_per_epoch = math.ceil(n_train / batch)
@@ -383,15 +424,28 @@ class LFADSJSLDS(FittedModel):
         val_hidden = None
         if val is not None:
             g = torch.Generator(device=device).manual_seed(seed + 3)
-            val_hidden = (torch.rand(val[0].shape[:2] + (len(heldin),), generator=g, device=device)
-                          < float(cfg["valid_drop"])).to(dtype)
+            val_hidden = (
+                torch.rand(val[0].shape[:2] + (len(heldin),), generator=g, device=device) < float(cfg["valid_drop"])
+            ).to(dtype)
         history: list[list[float]] = []  # epoch, train loss, valid loss, R_a (mean ‖h − a‖²), R_e
         best: dict[str, Any] = {"loss": math.inf, "epoch": 0, "state": None}
         start_epoch = 0
         ckpt_path = Path(checkpoint_dir) / CHECKPOINT_FILE if checkpoint_dir else None
         fingerprint = checkpoint_fingerprint(cfg, meta, seed, ignore=EVAL_ONLY)
-        state = resume_training(ckpt_path, fingerprint, "lfads_jslds", device, net=net, optimizer=optimizer,
-                                scheduler=scheduler, generator=rng) if resume else None
+        state = (
+            resume_training(
+                ckpt_path,
+                fingerprint,
+                "lfads_jslds",
+                device,
+                net=net,
+                optimizer=optimizer,
+                scheduler=scheduler,
+                generator=rng,
+            )
+            if resume
+            else None
+        )
         if state is not None:
             # dropout draws from torch's global generators: restore them for an identical continuation
             torch.set_rng_state(state["torch_rng"].cpu())
@@ -399,13 +453,26 @@ class LFADSJSLDS(FittedModel):
                 torch.cuda.set_rng_state(state["cuda_rng"].cpu(), device)
             start_epoch = int(state["epoch"])
             history = state["history"].tolist()
-            best = {"loss": float(state["best_loss"]), "epoch": int(state["best_epoch"]),
-                    "state": state["best_state"] or None}
+            best = {
+                "loss": float(state["best_loss"]),
+                "epoch": int(state["best_epoch"]),
+                "state": state["best_state"] or None,
+            }
 
-        log.info("lfads_jslds: generator %d (JSLDS %s), factors %d, inferred inputs %d, %d held-in of %d channels; "
-                 "%d training trials × %d bins, %d epochs on %s", cfg["gen_dim"], "on" if cfg["jslds"] else "off",
-                 cfg["factors_dim"], cfg["co_dim"], len(heldin), y.shape[-1], n_train, y.shape[1], cfg["epochs"],
-                 device)
+        log.info(
+            "lfads_jslds: generator %d (JSLDS %s), factors %d, inferred inputs %d, %d held-in of %d channels; "
+            "%d training trials × %d bins, %d epochs on %s",
+            cfg["gen_dim"],
+            "on" if cfg["jslds"] else "off",
+            cfg["factors_dim"],
+            cfg["co_dim"],
+            len(heldin),
+            y.shape[-1],
+            n_train,
+            y.shape[1],
+            cfg["epochs"],
+            device,
+        )
         # the ramped terms make earlier losses incomparable: the best epoch is chosen once ramps end
         select_from = min(max(int(cfg["kl_ramp_epochs"]), int(cfg["l2_ramp_epochs"])), int(cfg["epochs"]))
         stopped_early = False
@@ -416,16 +483,32 @@ class LFADSJSLDS(FittedModel):
             order = torch.randperm(n_train, generator=rng, device=device)
             total, r_a, r_e = 0.0, 0.0, 0.0
             for b in range(batches_per_epoch):
-                idx = order[b * batch:(b + 1) * batch]
+                idx = order[b * batch : (b + 1) * batch]
                 yb, mb = y[idx], mask[idx]
-                hidden = (torch.rand(yb.shape[:2] + (len(heldin),), generator=rng, device=device)
-                          >= float(cfg["cd_keep"])).to(dtype) if cfg["cd_keep"] < 1 else None
-                terms = _loss_terms(net, yb, mb, None if ext is None else ext[idx], heldin, hidden,
-                                    float(cfg["cd_keep"]), rng, kl_w, cfg)
+                hidden = (
+                    (
+                        torch.rand(yb.shape[:2] + (len(heldin),), generator=rng, device=device) >= float(cfg["cd_keep"])
+                    ).to(dtype)
+                    if cfg["cd_keep"] < 1
+                    else None
+                )
+                terms = _loss_terms(
+                    net,
+                    yb,
+                    mb,
+                    None if ext is None else ext[idx],
+                    heldin,
+                    hidden,
+                    float(cfg["cd_keep"]),
+                    rng,
+                    kl_w,
+                    cfg,
+                )
                 loss = terms["loss"] + l2_w * _l2(net, cfg)
                 if not torch.isfinite(loss):
-                    raise NeurodynError(f"lfads_jslds: the loss became non-finite at epoch {epoch + 1}; "
-                                        "lower lr or gen_clip")
+                    raise NeurodynError(
+                        f"lfads_jslds: the loss became non-finite at epoch {epoch + 1}; lower lr or gen_clip"
+                    )
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(net.parameters(), float(cfg["grad_clip"]))
@@ -439,39 +522,71 @@ class LFADSJSLDS(FittedModel):
                 net.eval()
                 with torch.no_grad():
                     vgen = torch.Generator(device=device).manual_seed(seed + 2)
-                    vterms = _loss_terms(net, val[0], val[1], val[2], heldin, val_hidden,
-                                         1.0 - float(cfg["valid_drop"]), vgen, 1.0, cfg)
+                    vterms = _loss_terms(
+                        net, val[0], val[1], val[2], heldin, val_hidden, 1.0 - float(cfg["valid_drop"]), vgen, 1.0, cfg
+                    )
                 val_loss = float(vterms["loss"])
             history.append([epoch + 1, total / n_train, val_loss, r_a / n_train, r_e / n_train])
             score = val_loss if val is not None else total / n_train
             if epoch + 1 >= select_from and score < best["loss"]:
-                best = {"loss": score, "epoch": epoch + 1,
-                        "state": {k: v.detach().clone() for k, v in net.state_dict().items()}}
+                best = {
+                    "loss": score,
+                    "epoch": epoch + 1,
+                    "state": {k: v.detach().clone() for k, v in net.state_dict().items()},
+                }
             if (epoch + 1) % max(1, int(cfg["epochs"]) // 10) == 0 or epoch == start_epoch:
-                log.info("lfads_jslds: epoch %d/%d: train loss %.4f, valid %.4f, mean‖h−a‖² %.2e, "
-                         "mean‖F(e*)−e*‖² %.2e, lr %.2e", epoch + 1, cfg["epochs"], history[-1][1], val_loss,
-                         history[-1][3], history[-1][4], scheduler.get_last_lr()[0])
+                log.info(
+                    "lfads_jslds: epoch %d/%d: train loss %.4f, valid %.4f, mean‖h−a‖² %.2e, "
+                    "mean‖F(e*)−e*‖² %.2e, lr %.2e",
+                    epoch + 1,
+                    cfg["epochs"],
+                    history[-1][1],
+                    val_loss,
+                    history[-1][3],
+                    history[-1][4],
+                    scheduler.get_last_lr()[0],
+                )
             done = best["state"] is not None and epoch + 1 - best["epoch"] >= int(cfg["patience"])
-            if ckpt_path is not None and ((epoch + 1) % int(cfg["checkpoint_every"]) == 0
-                                          or epoch + 1 == int(cfg["epochs"]) or done):
-                save_checkpoint(ckpt_path, {
-                    "net": net.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                    "generator": rng.get_state(), "epoch": epoch + 1, "fingerprint": fingerprint,
-                    "torch_rng": torch.get_rng_state(),
-                    **({"cuda_rng": torch.cuda.get_rng_state(device)} if device.type == "cuda" else {}),
-                    "history": torch.tensor(history, dtype=torch.float64), "best_loss": best["loss"],
-                    "best_epoch": best["epoch"], "best_state": best["state"] or {}})
+            if ckpt_path is not None and (
+                (epoch + 1) % int(cfg["checkpoint_every"]) == 0 or epoch + 1 == int(cfg["epochs"]) or done
+            ):
+                save_checkpoint(
+                    ckpt_path,
+                    {
+                        "net": net.state_dict(),
+                        "optimizer": optimizer.state_dict(),
+                        "scheduler": scheduler.state_dict(),
+                        "generator": rng.get_state(),
+                        "epoch": epoch + 1,
+                        "fingerprint": fingerprint,
+                        "torch_rng": torch.get_rng_state(),
+                        **({"cuda_rng": torch.cuda.get_rng_state(device)} if device.type == "cuda" else {}),
+                        "history": torch.tensor(history, dtype=torch.float64),
+                        "best_loss": best["loss"],
+                        "best_epoch": best["epoch"],
+                        "best_state": best["state"] or {},
+                    },
+                )
             if done:
                 stopped_early = True
-                log.info("lfads_jslds: no better validation loss for %d epochs; stopping at epoch %d (best %d)",
-                         cfg["patience"], epoch + 1, best["epoch"])
+                log.info(
+                    "lfads_jslds: no better validation loss for %d epochs; stopping at epoch %d (best %d)",
+                    cfg["patience"],
+                    epoch + 1,
+                    best["epoch"],
+                )
                 break
         if best["state"] is not None:
             net.load_state_dict(best["state"])
         model.tensors = {k: v.detach().clone() for k, v in net.state_dict().items()}
         meta["history"] = history
-        meta["fit"] = {"best_epoch": best["epoch"], "best_loss": best["loss"], "stopped_early": stopped_early,
-                       "epochs_run": len(history), "selected_by": "valid" if val is not None else "train"}
+        meta["fit"] = {
+            "best_epoch": best["epoch"],
+            "best_loss": best["loss"],
+            "stopped_early": stopped_early,
+            "epochs_run": len(history),
+            "selected_by": "valid" if val is not None else "train",
+        }
         meta["fit_seconds"] = _time.perf_counter() - started
         log.info("lfads_jslds: fit took %.1f s; kept epoch %d", meta["fit_seconds"], best["epoch"])
         return model
@@ -506,21 +621,32 @@ class LFADSJSLDS(FittedModel):
         """Generator states and rates averaged over posterior samples (held-in channels encoded);
         with JSLDS also ``jslds_latents``, ``expansion_points`` and ``prediction_jslds``."""
         res = self._run(dataset, int(n_samples or self.meta["config"]["posterior_samples"]), seed)
-        out = latent_dataset(res["h"], res["rates"], dataset["trial"].values, dataset["time"].values,
-                             self.meta["channels"], self.meta["kind"])
+        out = latent_dataset(
+            res["h"],
+            res["rates"],
+            dataset["trial"].values,
+            dataset["time"].values,
+            self.meta["channels"],
+            self.meta["kind"],
+        )
         dims3 = ("trial", "time", "latent")
         if "a" in res:
             out["jslds_latents"] = (dims3, res["a"].cpu().double().numpy(), {"long_name": "JSLDS state"})
             out["expansion_points"] = (dims3, res["e"].cpu().double().numpy(), {"long_name": "expansion point e*"})
-            out["prediction_jslds"] = (("trial", "time", "channel"), res["rates_jslds"].cpu().double().numpy(),
-                                       {"units": "count", "long_name": "expected count per bin from the JSLDS"})
+            out["prediction_jslds"] = (
+                ("trial", "time", "channel"),
+                res["rates_jslds"].cpu().double().numpy(),
+                {"units": "count", "long_name": "expected count per bin from the JSLDS"},
+            )
         if "u" in res:
-            out["inferred_inputs"] = (("trial", "time", "inferred_input"), res["u"].cpu().double().numpy(),
-                                      {"long_name": "inferred input (posterior mean over samples)"})
+            out["inferred_inputs"] = (
+                ("trial", "time", "inferred_input"),
+                res["u"].cpu().double().numpy(),
+                {"long_name": "inferred input (posterior mean over samples)"},
+            )
         return out
 
-    def sample(self, n_trials: int, n_steps: int, inputs: torch.Tensor | None = None,
-               seed: int = 0) -> xr.Dataset:
+    def sample(self, n_trials: int, n_steps: int, inputs: torch.Tensor | None = None, seed: int = 0) -> xr.Dataset:
         """Free runs: g0 from its prior, inferred inputs from their AR(1) prior, Poisson counts."""
         net = self.net()
         dtype = next(net.parameters()).dtype
@@ -547,7 +673,8 @@ class LFADSJSLDS(FittedModel):
                 if net.co_dim:
                     if t > 0:
                         u_prev = alpha * u_prev + sd * torch.sqrt(1 - alpha**2) * torch.randn(
-                            n_trials, net.co_dim, generator=gen, **to)
+                            n_trials, net.co_dim, generator=gen, **to
+                        )
                     parts.append(u_prev)
                 if n_ext:
                     parts.append(inputs[:, t])
@@ -557,8 +684,15 @@ class LFADSJSLDS(FittedModel):
             z = torch.stack(states, 1)
             rates = torch.exp(net.log_rates(z))
             data = torch.poisson(rates, generator=gen)
-        return latent_dataset(z, rates, np.arange(n_trials), np.arange(n_steps) * self.meta["bin_size_s"],
-                              self.meta["channels"], self.meta["kind"], data=data)
+        return latent_dataset(
+            z,
+            rates,
+            np.arange(n_trials),
+            np.arange(n_steps) * self.meta["bin_size_s"],
+            self.meta["channels"],
+            self.meta["kind"],
+            data=data,
+        )
 
     def dynamics(self) -> Dynamics:
         """The generator map h ↦ F(h, u), u = [inferred inputs, recorded inputs], in float64."""
@@ -573,8 +707,9 @@ class LFADSJSLDS(FittedModel):
                 u2 = u.to(torch.float64).reshape(-1, n_in).expand(z2.shape[0], -1)
             return net.gen_step(z2, u2).reshape(*lead, -1)
 
-        return Dynamics(latent_dim=int(self.meta["config"]["gen_dim"]), input_dim=n_in, dt=self.meta["bin_size_s"],
-                        step=step)
+        return Dynamics(
+            latent_dim=int(self.meta["config"]["gen_dim"]), input_dim=n_in, dt=self.meta["bin_size_s"], step=step
+        )
 
 
 def _l2(net: LFADSNet, cfg: dict[str, Any]) -> torch.Tensor:
@@ -582,9 +717,18 @@ def _l2(net: LFADSNet, cfg: dict[str, Any]) -> torch.Tensor:
     return float(cfg["l2_gen_scale"]) * gen_l2 + float(cfg["l2_con_scale"]) * con_l2
 
 
-def _loss_terms(net: LFADSNet, y: torch.Tensor, mask: torch.Tensor, ext: torch.Tensor | None,
-                heldin: torch.Tensor, hidden: torch.Tensor | None, keep: float, generator: torch.Generator,
-                kl_weight: float, cfg: dict[str, Any]) -> dict[str, torch.Tensor]:
+def _loss_terms(
+    net: LFADSNet,
+    y: torch.Tensor,
+    mask: torch.Tensor,
+    ext: torch.Tensor | None,
+    heldin: torch.Tensor,
+    hidden: torch.Tensor | None,
+    keep: float,
+    generator: torch.Generator,
+    kl_weight: float,
+    cfg: dict[str, Any],
+) -> dict[str, torch.Tensor]:
     """The training (or sample-validation) loss of one batch and its parts.
 
     y, mask: (B, T, C); hidden: (B, T, H) 1 where a held-in entry is hidden from the encoders
@@ -611,8 +755,12 @@ def _loss_terms(net: LFADSNet, y: torch.Tensor, mask: torch.Tensor, ext: torch.T
         recon_jslds = (score * poisson_nll(out["log_rates_jslds"], y)).sum() * per_bin
         r_e = ((out["f_e"] - out["e"]) ** 2).mean()
         r_a = ((out["h"] - out["a"]) ** 2).mean()
-        loss = loss + float(cfg["lambda_jslds"]) * recon_jslds + float(cfg["lambda_e"]) * r_e \
+        loss = (
+            loss
+            + float(cfg["lambda_jslds"]) * recon_jslds
+            + float(cfg["lambda_e"]) * r_e
             + float(cfg["lambda_a"]) * r_a
+        )
         terms.update(recon_jslds=recon_jslds, r_e=r_e.detach(), r_a=r_a.detach())
     terms["loss"] = loss
     return terms

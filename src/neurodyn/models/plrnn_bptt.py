@@ -48,9 +48,15 @@ CORRECT_TOLERANCE = 0.04
 # --------------------------------------------------------------------------------------------
 
 
-def addition_problem(n_trials: int, T: int, generator: torch.Generator | None = None, *,
-                     first_window: int = 10, device: torch.device | str | None = None,
-                     dtype: torch.dtype = torch.float32) -> tuple[torch.Tensor, torch.Tensor]:
+def addition_problem(
+    n_trials: int,
+    T: int,
+    generator: torch.Generator | None = None,
+    *,
+    first_window: int = 10,
+    device: torch.device | str | None = None,
+    dtype: torch.dtype = torch.float32,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Trials of the addition problem: ``inputs`` (n, T, 2) and ``targets`` (n,).
 
     Definition (Hochreiter & Schmidhuber 1997, Experiment 4, with values in [0, 1] as in Le et al.
@@ -126,10 +132,21 @@ class PLRNN(nn.Module):
     M + M(M−1) + MK + M + NM.
     """
 
-    def __init__(self, n_units: int, n_inputs: int = 2, n_outputs: int = 1, *, n_reg: int = 0,
-                 tau: float = 0.0, line_attractor_init: bool | None = None, init_radius: float = 0.9,
-                 input_scale: float = 0.1, generator: torch.Generator | None = None,
-                 device: torch.device | str | None = None, dtype: torch.dtype = torch.float32):
+    def __init__(
+        self,
+        n_units: int,
+        n_inputs: int = 2,
+        n_outputs: int = 1,
+        *,
+        n_reg: int = 0,
+        tau: float = 0.0,
+        line_attractor_init: bool | None = None,
+        init_radius: float = 0.9,
+        input_scale: float = 0.1,
+        generator: torch.Generator | None = None,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype = torch.float32,
+    ):
         super().__init__()
         if not 0 <= n_reg <= n_units:
             raise ValueError(f"n_reg must lie in [0, {n_units}], got {n_reg}")
@@ -190,8 +207,7 @@ class PLRNN(nn.Module):
         return line_attractor_penalty(self.A, self.W, self.h, self.n_reg, self.tau)
 
 
-def exact_addition_plrnn(device: torch.device | str | None = None,
-                         dtype: torch.dtype = torch.float32) -> PLRNN:
+def exact_addition_plrnn(device: torch.device | str | None = None, dtype: torch.dtype = torch.float32) -> PLRNN:
     """The 2-unit PLRNN that solves the addition problem exactly (Schmidt et al. 2021, Suppl. 7.1.1).
 
     Eq. 8 gives A = diag(1, 0), W = [[0, 1], [0, 0]], h = (0, −1), B = (1 0) and prints C = I.
@@ -225,9 +241,16 @@ class LSTMBaseline(nn.Module):
     PyTorch's default initialisation; parameters 4H(K + H) + 8H (two bias vectors) + (H + 1)N.
     """
 
-    def __init__(self, hidden_size: int, n_inputs: int = 2, n_outputs: int = 1, *,
-                 generator: torch.Generator | None = None, device: torch.device | str | None = None,
-                 dtype: torch.dtype = torch.float32):
+    def __init__(
+        self,
+        hidden_size: int,
+        n_inputs: int = 2,
+        n_outputs: int = 1,
+        *,
+        generator: torch.Generator | None = None,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype = torch.float32,
+    ):
         super().__init__()
         self.hidden_size, self.n_inputs, self.n_outputs = hidden_size, n_inputs, n_outputs
         self.n_reg, self.tau = 0, 0.0
@@ -298,10 +321,19 @@ def _state_copy(model: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
-def train_bptt(model: nn.Module, train: tuple[torch.Tensor, torch.Tensor], *, epochs: int,
-               batch_size: int = 16, lr: float = 1e-3, clip: float = 10.0,
-               generator: torch.Generator | None = None, penalty: bool = True,
-               reduction: str = "mean", max_steps: int | None = None) -> TrainResult:
+def train_bptt(
+    model: nn.Module,
+    train: tuple[torch.Tensor, torch.Tensor],
+    *,
+    epochs: int,
+    batch_size: int = 16,
+    lr: float = 1e-3,
+    clip: float = 10.0,
+    generator: torch.Generator | None = None,
+    penalty: bool = True,
+    reduction: str = "mean",
+    max_steps: int | None = None,
+) -> TrainResult:
     """Train by backpropagation through time (Schmidt et al. 2021, sect. 3.3).
 
     Per mini-batch of R trials the objective is the squared error of the last-step read-out plus
@@ -338,7 +370,7 @@ def train_bptt(model: nn.Module, train: tuple[torch.Tensor, torch.Tensor], *, ep
         for start in range(0, n, batch_size):
             if max_steps is not None and res.n_steps >= max_steps:
                 break
-            idx = order[start:start + batch_size]
+            idx = order[start : start + batch_size]
             out = model(inputs[idx]).output
             se = ((out - targets[idx]) ** 2).sum()
             data_loss = se if reduction == "sum" else se / len(idx)
@@ -373,16 +405,15 @@ def train_bptt(model: nn.Module, train: tuple[torch.Tensor, torch.Tensor], *, ep
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, test: tuple[torch.Tensor, torch.Tensor], *,
-             batch_size: int = 2048) -> dict[str, float]:
+def evaluate(model: nn.Module, test: tuple[torch.Tensor, torch.Tensor], *, batch_size: int = 2048) -> dict[str, float]:
     """Test MSE and P(correct) = fraction of trials with |x̂_T − x_T| < 0.04 (sect. 3.5)."""
     inputs, targets = test
     was_training = model.training
     model.eval()
     se, correct = 0.0, 0
     for start in range(0, inputs.shape[0], batch_size):
-        out = model(inputs[start:start + batch_size]).output.reshape(-1)
-        err = out - targets[start:start + batch_size].reshape(-1)
+        out = model(inputs[start : start + batch_size]).output.reshape(-1)
+        err = out - targets[start : start + batch_size].reshape(-1)
         se += (err.double() ** 2).sum().item()
         correct += int((err.abs() < CORRECT_TOLERANCE).sum().item())
     model.train(was_training)

@@ -17,8 +17,9 @@ from dataclasses import dataclass, fields
 import torch
 
 
-def line_attractor_penalty(A: torch.Tensor, W: torch.Tensor, h: torch.Tensor, n_reg: int,
-                           tau: float | torch.Tensor) -> torch.Tensor:
+def line_attractor_penalty(
+    A: torch.Tensor, W: torch.Tensor, h: torch.Tensor, n_reg: int, tau: float | torch.Tensor
+) -> torch.Tensor:
     """L_reg = τ Σ_{i<M_reg} (A_ii − 1)² + τ Σ_{i<M_reg} Σ_{j≠i} W_ij² + τ Σ_{i<M_reg} h_i².
 
     Schmidt et al. 2021 (ICLR), Eq. 4, with τ_A = τ_W = τ_h = τ. A: (..., M) diagonal of A;
@@ -39,6 +40,7 @@ def line_attractor_penalty(A: torch.Tensor, W: torch.Tensor, h: torch.Tensor, n_
 # --------------------------------------------------------------------------------------------
 # parameters
 # --------------------------------------------------------------------------------------------
+
 
 @dataclass
 class PLRNNParams:
@@ -96,14 +98,16 @@ class PLRNNParams:
         return self.A.shape[-1]
 
 
-def plrnn_step(params: PLRNNParams, z: torch.Tensor, s: torch.Tensor | None = None, *,
-               linear: bool = False) -> torch.Tensor:
+def plrnn_step(
+    params: PLRNNParams, z: torch.Tensor, s: torch.Tensor | None = None, *, linear: bool = False
+) -> torch.Tensor:
     """Mean of the next state, A z + W φ(z) + C s + h. z: (R, ..., M); s: (R, ..., K) or None."""
     R = params.n_restarts
     shape = (R,) + (1,) * (z.dim() - 2)
     g = z if linear else torch.relu(z)
-    out = params.A.reshape(*shape, -1) * z + torch.einsum("rij,r...j->r...i", params.W, g) \
-        + params.h.reshape(*shape, -1)
+    out = (
+        params.A.reshape(*shape, -1) * z + torch.einsum("rij,r...j->r...i", params.W, g) + params.h.reshape(*shape, -1)
+    )
     if s is not None and params.C.shape[-1]:
         out = out + torch.einsum("rik,r...k->r...i", params.C, s)
     return out
@@ -112,6 +116,7 @@ def plrnn_step(params: PLRNNParams, z: torch.Tensor, s: torch.Tensor | None = No
 # --------------------------------------------------------------------------------------------
 # block-tridiagonal linear algebra
 # --------------------------------------------------------------------------------------------
+
 
 @dataclass
 class BlockSolve:
@@ -128,8 +133,9 @@ class BlockSolve:
     cov_lower: torch.Tensor | None = None
 
 
-def block_tridiag_solve(diag: torch.Tensor, lower: torch.Tensor, rhs: torch.Tensor, *,
-                        covariance: bool = False) -> BlockSolve:
+def block_tridiag_solve(
+    diag: torch.Tensor, lower: torch.Tensor, rhs: torch.Tensor, *, covariance: bool = False
+) -> BlockSolve:
     """Solve H z = v by block Cholesky, O(T M³), and optionally the selected inverse.
 
     diag: (..., T, M, M) blocks H_{t,t}; lower: (..., T−1, M, M) blocks H_{t+1,t}; rhs (..., T, M).
@@ -157,8 +163,9 @@ def block_tridiag_solve(diag: torch.Tensor, lower: torch.Tensor, rhs: torch.Tens
         if t < T - 1:
             G[..., t, :, :] = torch.linalg.solve_triangular(L_t, lower[..., t, :, :].mT, upper=False).mT
     z = torch.empty_like(rhs)
-    z[..., T - 1, :] = torch.linalg.solve_triangular(chol[..., T - 1, :, :].mT, y[..., T - 1, :, None],
-                                                     upper=True)[..., 0]
+    z[..., T - 1, :] = torch.linalg.solve_triangular(chol[..., T - 1, :, :].mT, y[..., T - 1, :, None], upper=True)[
+        ..., 0
+    ]
     for t in range(T - 2, -1, -1):
         r = y[..., t, :] - (G[..., t, :, :].mT @ z[..., t + 1, :, None])[..., 0]
         z[..., t, :] = torch.linalg.solve_triangular(chol[..., t, :, :].mT, r[..., None], upper=True)[..., 0]
@@ -185,6 +192,7 @@ def block_tridiag_solve(diag: torch.Tensor, lower: torch.Tensor, rhs: torch.Tens
 # --------------------------------------------------------------------------------------------
 # E-step: the posterior mode and its Laplace covariance
 # --------------------------------------------------------------------------------------------
+
 
 @dataclass
 class Observations:
@@ -217,8 +225,14 @@ def _obs_quadratics(params: PLRNNParams, obs: Observations) -> tuple[torch.Tenso
     return quad, lin
 
 
-def hessian_blocks(params: PLRNNParams, obs: Observations, d: torch.Tensor, *,
-                   linear: bool = False, obs_terms: tuple[torch.Tensor, torch.Tensor] | None = None):
+def hessian_blocks(
+    params: PLRNNParams,
+    obs: Observations,
+    d: torch.Tensor,
+    *,
+    linear: bool = False,
+    obs_terms: tuple[torch.Tensor, torch.Tensor] | None = None,
+):
     """The quadratic form of −log p(X, Z) for a fixed active set D (Suppl. 7.1.3, Eq. 21).
 
     With φ(z_t) = D_t z_t (d (R, n, T, M) ∈ {0, 1}; all ones when ``linear``) the negative log
@@ -256,8 +270,12 @@ def log_joint(params: PLRNNParams, obs: Observations, z: torch.Tensor, *, linear
     pred = torch.einsum("rcj,rntj->rntc", params.B, g_obs) + params.b[:, None, None]
     gamma = params.gamma[:, None, None]
     ll_obs = -0.5 * (((obs.x[None] - pred) ** 2 / gamma + torch.log(gamma) + log2pi) * obs.mask[None]).sum((-2, -1))
-    mean = plrnn_step(params, z[:, :, :-1], obs.s[None, :, 1:].expand(params.n_restarts, *obs.s[:, 1:].shape)
-                      if obs.s.shape[-1] else None, linear=linear)
+    mean = plrnn_step(
+        params,
+        z[:, :, :-1],
+        obs.s[None, :, 1:].expand(params.n_restarts, *obs.s[:, 1:].shape) if obs.s.shape[-1] else None,
+        linear=linear,
+    )
     mean = torch.cat([params.mu0[:, None, None].expand(-1, z.shape[1], 1, -1), mean], dim=2)
     sigma = params.sigma[:, None, None]
     ll_lat = -0.5 * ((z - mean) ** 2 / sigma + torch.log(sigma) + log2pi).sum((-2, -1))
@@ -296,9 +314,16 @@ class Posterior:
 STEP_FRACTIONS = (1.0, 0.5, 0.25, 0.125, 1 / 16, 1 / 64, 1 / 256)
 
 
-def posterior_mode(params: PLRNNParams, obs: Observations, *, z_init: torch.Tensor | None = None,
-                   linear: bool = False, max_iters: int = 20, rtol: float = 1e-7,
-                   polish_iters: int = 0) -> Posterior:
+def posterior_mode(
+    params: PLRNNParams,
+    obs: Observations,
+    *,
+    z_init: torch.Tensor | None = None,
+    linear: bool = False,
+    max_iters: int = 20,
+    rtol: float = 1e-7,
+    polish_iters: int = 0,
+) -> Posterior:
     """The mode of p(Z | X) by fixed-point iteration over the active set D (Durstewitz 2017).
 
     For fixed D (the sign pattern of the current Z) the negative log joint is a convex quadratic
@@ -321,8 +346,16 @@ def posterior_mode(params: PLRNNParams, obs: Observations, *, z_init: torch.Tens
         dg, lo, rhs = hessian_blocks(params, obs, d, linear=True, obs_terms=obs_terms)
         sol = block_tridiag_solve(dg, lo, rhs, covariance=True)
         ones = torch.ones(R, n, dtype=torch.long, device=dev)
-        return Posterior(sol.z, sol.cov_diag, sol.cov_lower, log_joint(params, obs, sol.z, linear=True),
-                         sol.logdet, ones, ones.bool(), sol.failed)
+        return Posterior(
+            sol.z,
+            sol.cov_diag,
+            sol.cov_lower,
+            log_joint(params, obs, sol.z, linear=True),
+            sol.logdet,
+            ones,
+            ones.bool(),
+            sol.failed,
+        )
     z = _observation_guess(params, obs_terms) if z_init is None else z_init.clone()
     ll = log_joint(params, obs, z)
     fractions = torch.tensor(STEP_FRACTIONS, dtype=dt, device=dev)
@@ -372,8 +405,9 @@ def _observation_guess(params: PLRNNParams, obs_terms: tuple[torch.Tensor, torch
     return torch.linalg.solve(quad + reg * eye, lin[..., None])[..., 0]
 
 
-def _polish(params: PLRNNParams, obs: Observations, z: torch.Tensor, ll: torch.Tensor, which: torch.Tensor,
-            max_iter: int) -> tuple[torch.Tensor, torch.Tensor]:
+def _polish(
+    params: PLRNNParams, obs: Observations, z: torch.Tensor, ll: torch.Tensor, which: torch.Tensor, max_iter: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """L-BFGS on the true log joint for the (restart, trial) pairs in ``which`` (R, n).
 
     The active-set iteration stalls when the mode sits near many kinks at once (the step to the
@@ -384,8 +418,14 @@ def _polish(params: PLRNNParams, obs: Observations, z: torch.Tensor, ll: torch.T
     with torch.enable_grad():
         var = z.detach().clone().requires_grad_(True)
         weight = which.to(z.dtype)
-        opt = torch.optim.LBFGS([var], max_iter=max_iter, line_search_fn="strong_wolfe",
-                                tolerance_grad=1e-10, tolerance_change=1e-13, history_size=20)
+        opt = torch.optim.LBFGS(
+            [var],
+            max_iter=max_iter,
+            line_search_fn="strong_wolfe",
+            tolerance_grad=1e-10,
+            tolerance_change=1e-13,
+            history_size=20,
+        )
 
         def closure() -> torch.Tensor:
             opt.zero_grad()
@@ -403,6 +443,7 @@ def _polish(params: PLRNNParams, obs: Observations, z: torch.Tensor, ll: torch.T
 # --------------------------------------------------------------------------------------------
 # expectations and the M-step
 # --------------------------------------------------------------------------------------------
+
 
 @dataclass
 class SufficientStats:
@@ -451,16 +492,16 @@ def expectations(post: Posterior, obs: Observations, *, linear: bool = False) ->
     mean_f = torch.cat([z[:, :, prev], e_g[:, :, prev], ones, s_next], -1)  # (R,n,T-1,P)
     ff = mean_f[..., :, None] * mean_f[..., None, :]  # exact for the deterministic parts
     ff[..., :M, :M] = ezz[:, :, prev]
-    ff[..., :M, M:2 * M] = e_zg[:, :, prev]
-    ff[..., M:2 * M, :M] = e_zg[:, :, prev].mT
-    ff[..., M:2 * M, M:2 * M] = e_gg[:, :, prev]
+    ff[..., :M, M : 2 * M] = e_zg[:, :, prev]
+    ff[..., M : 2 * M, :M] = e_zg[:, :, prev].mT
+    ff[..., M : 2 * M, M : 2 * M] = e_gg[:, :, prev]
     ezf_lag = z[:, :, 1:, :, None] * mean_f[..., None, :]  # (R,n,T-1,M,P)
     ezf_lag[..., :M] = V_lo + z[:, :, 1:, :, None] * z[:, :, prev, None, :]
     if linear:
-        ezf_lag[..., M:2 * M] = ezf_lag[..., :M]
+        ezf_lag[..., M : 2 * M] = ezf_lag[..., :M]
     else:
         var_prev = torch.diagonal(V[:, :, prev], dim1=-2, dim2=-1)
-        ezf_lag[..., M:2 * M] = cross_z_phi(z[:, :, 1:], z[:, :, prev], V_lo, var_prev)
+        ezf_lag[..., M : 2 * M] = cross_z_phi(z[:, :, 1:], z[:, :, prev], V_lo, var_prev)
     zz = torch.diagonal(ezz[:, :, 1:], dim1=-2, dim2=-1).sum((1, 2))
     # observation side
     if obs.obs_phi:
@@ -474,14 +515,32 @@ def expectations(post: Posterior, obs: Observations, *, linear: bool = False) ->
     m = obs.mask
     qq = torch.einsum("ntc,rntij->rcij", m, qq_t)
     xq = torch.einsum("ntc,rnti->rci", m * obs.x, q)
-    xx = (m * obs.x ** 2).sum((0, 1))[None].expand(R, -1)
-    return SufficientStats(ff=ff.sum((1, 2)), zf=ezf_lag.sum((1, 2)), zz=zz, n_trans=n * (T - 1),
-                           qq=qq, xq=xq, xx=xx, n_obs=m.sum((0, 1)), z1=z[:, :, 0].mean(1))
+    xx = (m * obs.x**2).sum((0, 1))[None].expand(R, -1)
+    return SufficientStats(
+        ff=ff.sum((1, 2)),
+        zf=ezf_lag.sum((1, 2)),
+        zz=zz,
+        n_trans=n * (T - 1),
+        qq=qq,
+        xq=xq,
+        xx=xx,
+        n_obs=m.sum((0, 1)),
+        z1=z[:, :, 0].mean(1),
+    )
 
 
-def m_step(params: PLRNNParams, stats: SufficientStats, *, tau: torch.Tensor, n_reg: int,
-           learn_observation: bool = True, learn_inputs: bool = False, learn_sigma: bool = False,
-           ridge: float = 1e-6, gamma_floor: float = 1e-4) -> PLRNNParams:
+def m_step(
+    params: PLRNNParams,
+    stats: SufficientStats,
+    *,
+    tau: torch.Tensor,
+    n_reg: int,
+    learn_observation: bool = True,
+    learn_inputs: bool = False,
+    learn_sigma: bool = False,
+    ridge: float = 1e-6,
+    gamma_floor: float = 1e-4,
+) -> PLRNNParams:
     """Closed-form maximiser of E_q[log p(X, Z)] − L_reg (Schmidt et al. 2021, Suppl. Eq. 23).
 
     Each latent row i is a ridge regression of z_{t,i} on [z_{t−1,i}, φ(z_{t−1,j≠i}), 1, (s_t)]
@@ -501,8 +560,11 @@ def m_step(params: PLRNNParams, stats: SufficientStats, *, tau: torch.Tensor, n_
     dev, dt = params.A.device, params.A.dtype
     rows = torch.arange(M, device=dev)
     # index sets per row: z_i, φ_j (j ≠ i), 1, and s when learned
-    others = torch.stack([torch.cat([rows[:i], rows[i + 1:]]) for i in range(M)]) if M > 1 \
+    others = (
+        torch.stack([torch.cat([rows[:i], rows[i + 1 :]]) for i in range(M)])
+        if M > 1
         else torch.zeros(1, 0, dtype=torch.long, device=dev)
+    )
     parts = [rows[:, None], M + others, torch.full((M, 1), 2 * M, device=dev)]
     if learn_inputs and K:
         parts.append((2 * M + 1 + torch.arange(K, device=dev)).expand(M, K))
@@ -510,10 +572,10 @@ def m_step(params: PLRNNParams, stats: SufficientStats, *, tau: torch.Tensor, n_
     Q = idx.shape[1]
     beta_full = torch.zeros(R, M, 2 * M + 1 + K, dtype=dt, device=dev)
     beta_full[:, rows, rows] = params.A
-    beta_full[:, :, M:2 * M] = params.W
+    beta_full[:, :, M : 2 * M] = params.W
     beta_full[:, :, 2 * M] = params.h
     if K:
-        beta_full[:, :, 2 * M + 1:] = params.C
+        beta_full[:, :, 2 * M + 1 :] = params.C
     free = torch.zeros(M, 2 * M + 1 + K, dtype=torch.bool, device=dev)
     free.scatter_(1, idx, True)
     fixed_part = torch.einsum("rmp,rpq->rmq", beta_full * ~free, stats.ff)  # contribution of fixed coefs
@@ -524,7 +586,7 @@ def m_step(params: PLRNNParams, stats: SufficientStats, *, tau: torch.Tensor, n_
     prior_mean = torch.zeros(R, M, Q, dtype=dt, device=dev)
     if n_reg > 0:
         lam = (tau * stats.n_trans)[:, None].expand(R, n_reg)  # (R, n_reg)
-        prior_prec[:, :n_reg, :M + 1] = lam[..., None]  # A_ii, W_ij (j ≠ i), h_i
+        prior_prec[:, :n_reg, : M + 1] = lam[..., None]  # A_ii, W_ij (j ≠ i), h_i
         prior_mean[:, :n_reg, 0] = 1.0
     reg = prior_prec + ridge * scale[..., None]
     gram = gram + torch.diag_embed(reg)
@@ -532,13 +594,14 @@ def m_step(params: PLRNNParams, stats: SufficientStats, *, tau: torch.Tensor, n_
     beta_new = beta_full.clone()
     beta_new.scatter_(2, idx[None].expand(R, M, Q), beta)
     A = beta_new[:, rows, rows]
-    W = beta_new[:, :, M:2 * M] * (1.0 - torch.eye(M, dtype=dt, device=dev))
+    W = beta_new[:, :, M : 2 * M] * (1.0 - torch.eye(M, dtype=dt, device=dev))
     h = beta_new[:, :, 2 * M]
-    C = beta_new[:, :, 2 * M + 1:]
+    C = beta_new[:, :, 2 * M + 1 :]
     sigma = params.sigma
     if learn_sigma:
-        resid = stats.zz - 2 * (beta_new * stats.zf).sum(-1) + torch.einsum("rmp,rpq,rmq->rm", beta_new, stats.ff,
-                                                                              beta_new)
+        resid = (
+            stats.zz - 2 * (beta_new * stats.zf).sum(-1) + torch.einsum("rmp,rpq,rmq->rm", beta_new, stats.ff, beta_new)
+        )
         sigma = (resid / stats.n_trans).clamp(min=1e-6)
     B, b, gamma = params.B, params.b, params.gamma
     if learn_observation:
@@ -557,6 +620,7 @@ def m_step(params: PLRNNParams, stats: SufficientStats, *, tau: torch.Tensor, n_
 # initialisation and the annealed EM protocol
 # --------------------------------------------------------------------------------------------
 
+
 @dataclass
 class Stage:
     """One stage of the annealing protocol: ``iters`` EM iterations with latent noise Σ = sigma·I
@@ -569,22 +633,33 @@ class Stage:
     linear: bool = False
 
 
-def annealing_stages(iters: tuple[int, ...] = (20, 30, 15, 15, 15),
-                     sigmas: tuple[float, ...] = (1.0, 0.1, 0.01, 0.001)) -> list[Stage]:
+def annealing_stages(
+    iters: tuple[int, ...] = (20, 30, 15, 15, 15), sigmas: tuple[float, ...] = (1.0, 0.1, 0.01, 0.001)
+) -> list[Stage]:
     """Koppe et al. 2019 (PLOS Comput Biol): a linear (LDS) warm start, PLRNN EM with Σ = I, then
     Σ shrunk stage by stage with B held fixed, shifting the burden of explaining the data from
     the observation model to the latent dynamics. ``iters``: (linear, Σ = sigmas[0], then one per
     further sigma)."""
     if len(iters) != len(sigmas) + 1:
         raise ValueError("iters needs one entry for the linear stage and one per sigma")
-    stages = [Stage("linear", iters[0], sigmas[0], True, True), Stage(f"plrnn_sigma{sigmas[0]:g}", iters[1],
-                                                                      sigmas[0], True)]
+    stages = [
+        Stage("linear", iters[0], sigmas[0], True, True),
+        Stage(f"plrnn_sigma{sigmas[0]:g}", iters[1], sigmas[0], True),
+    ]
     stages += [Stage(f"plrnn_sigma{sg:g}", it, sg, False) for sg, it in zip(sigmas[1:], iters[2:])]
     return stages
 
 
-def init_params(x: torch.Tensor, mask: torch.Tensor, latent_dim: int, n_inputs: int, n_restarts: int, *,
-                seed: int = 0, spectral_radius: float = 0.9) -> PLRNNParams:
+def init_params(
+    x: torch.Tensor,
+    mask: torch.Tensor,
+    latent_dim: int,
+    n_inputs: int,
+    n_restarts: int,
+    *,
+    seed: int = 0,
+    spectral_radius: float = 0.9,
+) -> PLRNNParams:
     """Linear-Gaussian starting values from principal components (x: (n, T, N), mask (n, T, N)).
 
     Latents are unit-variance PC scores (zero-padded with small noise when M > N); transitions come
@@ -626,10 +701,19 @@ def init_params(x: torch.Tensor, mask: torch.Tensor, latent_dim: int, n_inputs: 
         rho = float(torch.linalg.eigvals(Fr).abs().max())
         if rho > spectral_radius:
             Fr = Fr * (spectral_radius / rho)
-        out.append({"A": torch.diagonal(Fr).clone(), "W": Fr * (1 - torch.eye(M, dtype=dt, device=dev)), "h": h.clone(),
-                        "C": torch.zeros(M, n_inputs, dtype=dt, device=dev), "B": loadings.clone(), "b": mean.clone(),
-                        "gamma": resid.clamp(min=1e-3), "sigma": torch.ones(M, dtype=dt, device=dev),
-                        "mu0": z[:, 0].mean(0)})
+        out.append(
+            {
+                "A": torch.diagonal(Fr).clone(),
+                "W": Fr * (1 - torch.eye(M, dtype=dt, device=dev)),
+                "h": h.clone(),
+                "C": torch.zeros(M, n_inputs, dtype=dt, device=dev),
+                "B": loadings.clone(),
+                "b": mean.clone(),
+                "gamma": resid.clamp(min=1e-3),
+                "sigma": torch.ones(M, dtype=dt, device=dev),
+                "mu0": z[:, 0].mean(0),
+            }
+        )
     return PLRNNParams(**{key: torch.stack([o[key] for o in out]) for key in out[0]})
 
 
@@ -644,8 +728,17 @@ def shift_to_positive(params: PLRNNParams, z: torch.Tensor, margin: float = 2.0)
     F = torch.diag_embed(params.A) + params.W
     h = params.h + c - (F @ c[..., None])[..., 0]
     b = params.b - (params.B @ c[..., None])[..., 0]
-    out = PLRNNParams(A=params.A, W=params.W, h=h, C=params.C, B=params.B, b=b, gamma=params.gamma,
-                      sigma=params.sigma, mu0=params.mu0 + c)
+    out = PLRNNParams(
+        A=params.A,
+        W=params.W,
+        h=h,
+        C=params.C,
+        B=params.B,
+        b=b,
+        gamma=params.gamma,
+        sigma=params.sigma,
+        mu0=params.mu0 + c,
+    )
     return out, z + c[:, None, None]
 
 
@@ -664,9 +757,21 @@ class EMState:
     history: list[dict]
 
 
-def run_em(params: PLRNNParams, obs: Observations, stages: list[Stage], *, tau: torch.Tensor, n_reg: int,
-           learn_inputs: bool = False, ridge: float = 1e-6, max_mode_iters: int = 20, polish_iters: int = 0,
-           state: EMState | None = None, on_iteration=None, log=None) -> EMState:
+def run_em(
+    params: PLRNNParams,
+    obs: Observations,
+    stages: list[Stage],
+    *,
+    tau: torch.Tensor,
+    n_reg: int,
+    learn_inputs: bool = False,
+    ridge: float = 1e-6,
+    max_mode_iters: int = 20,
+    polish_iters: int = 0,
+    state: EMState | None = None,
+    on_iteration=None,
+    log=None,
+) -> EMState:
     """Annealed EM for R PLRNNs at once (restarts or hyperparameters along the leading dim).
 
     Each iteration: Laplace E-step (:func:`posterior_mode`), expectations, closed-form M-step.
@@ -680,37 +785,56 @@ def run_em(params: PLRNNParams, obs: Observations, stages: list[Stage], *, tau: 
     R = params.n_restarts
     dev = params.A.device
     if state is None:
-        state = EMState(stage=0, iteration=0, params=params, best=params.clone(),
-                        best_score=torch.full((R,), -math.inf, dtype=params.A.dtype, device=dev), z=None,
-                        frozen=torch.zeros(R, dtype=torch.bool, device=dev),
-                        n_backoffs=torch.zeros(R, dtype=torch.long, device=dev), history=[])
+        state = EMState(
+            stage=0,
+            iteration=0,
+            params=params,
+            best=params.clone(),
+            best_score=torch.full((R,), -math.inf, dtype=params.A.dtype, device=dev),
+            z=None,
+            frozen=torch.zeros(R, dtype=torch.bool, device=dev),
+            n_backoffs=torch.zeros(R, dtype=torch.long, device=dev),
+            history=[],
+        )
     while state.stage < len(stages):
         stage = stages[state.stage]
         cur = state.params
         if stage.sigma is not None:
             cur = PLRNNParams(**{**cur.as_dict(), "sigma": torch.full_like(cur.sigma, stage.sigma)})
         while state.iteration < stage.iters:
-            post = posterior_mode(cur, obs, z_init=state.z, linear=stage.linear, max_iters=max_mode_iters,
-                                  polish_iters=polish_iters)
+            post = posterior_mode(
+                cur, obs, z_init=state.z, linear=stage.linear, max_iters=max_mode_iters, polish_iters=polish_iters
+            )
             evidence = post.laplace_log_evidence()
             ok = ~post.failed.any(-1) & torch.isfinite(evidence) & ~state.frozen
             improved = ok & (evidence > state.best_score)
             state.best = cur.where(improved, state.best)
             state.best_score = torch.where(improved, evidence, state.best_score)
             stats = expectations(post, obs, linear=stage.linear)
-            new = m_step(cur, stats, tau=tau if not stage.linear else torch.zeros_like(tau), n_reg=n_reg,
-                         learn_observation=stage.learn_observation, learn_inputs=learn_inputs,
-                         learn_sigma=stage.sigma is None, ridge=ridge)
+            new = m_step(
+                cur,
+                stats,
+                tau=tau if not stage.linear else torch.zeros_like(tau),
+                n_reg=n_reg,
+                learn_observation=stage.learn_observation,
+                learn_inputs=learn_inputs,
+                learn_sigma=stage.sigma is None,
+                ridge=ridge,
+            )
             good = ok & new.finite()
             bad = ~good & ~state.frozen
             state.n_backoffs += bad.long()
             state.frozen |= bad
             cur = new.where(good, state.best)
             state.z = torch.where(ok[:, None, None, None], post.z, state.z if state.z is not None else post.z)
-            record = {"stage": stage.name, "iteration": state.iteration,
-                      "log_joint": post.log_joint.sum(-1).tolist(), "laplace_log_evidence": evidence.tolist(),
-                      "mode_iters": post.mode_iters.float().mean(-1).tolist(),
-                      "mode_converged": post.converged.float().mean(-1).tolist()}
+            record = {
+                "stage": stage.name,
+                "iteration": state.iteration,
+                "log_joint": post.log_joint.sum(-1).tolist(),
+                "laplace_log_evidence": evidence.tolist(),
+                "mode_iters": post.mode_iters.float().mean(-1).tolist(),
+                "mode_converged": post.converged.float().mean(-1).tolist(),
+            }
             state.history.append(record)
             if log is not None:
                 log(record)

@@ -74,8 +74,9 @@ PARAM_NAMES = ("A", "W", "h", "C", "B", "b", "gamma", "sigma", "mu0")
 
 def resolve_config(config: dict[str, Any]) -> dict[str, Any]:
     """Defaults filled in and every option checked; raises ConfigError naming the key."""
-    cfg = resolve_options("plrnn_em", config, DEFAULTS, CHOICES,
-                          ("latent_dim", "restarts", "max_mode_iters", "checkpoint_every"))
+    cfg = resolve_options(
+        "plrnn_em", config, DEFAULTS, CHOICES, ("latent_dim", "restarts", "max_mode_iters", "checkpoint_every")
+    )
     if not isinstance(cfg["polish_iters"], int) or isinstance(cfg["polish_iters"], bool) or cfg["polish_iters"] < 0:
         raise ConfigError("models.plrnn_em.polish_iters", f"must be an integer >= 0, got {cfg['polish_iters']!r}")
     if not isinstance(cfg["tau"], (int, float)) or cfg["tau"] < 0:
@@ -85,10 +86,15 @@ def resolve_config(config: dict[str, Any]) -> dict[str, Any]:
     sigmas, iters = cfg["sigmas"], cfg["em_iters"]
     if not isinstance(sigmas, list) or not sigmas or any(not isinstance(s, (int, float)) or s <= 0 for s in sigmas):
         raise ConfigError("models.plrnn_em.sigmas", "must be a non-empty list of positive numbers")
-    if (not isinstance(iters, list) or len(iters) != len(sigmas) + 1
-            or any(not isinstance(i, int) or i < 0 for i in iters)):
-        raise ConfigError("models.plrnn_em.em_iters",
-                          f"must list {len(sigmas) + 1} iteration counts >= 0 (linear warm start, then one per sigma)")
+    if (
+        not isinstance(iters, list)
+        or len(iters) != len(sigmas) + 1
+        or any(not isinstance(i, int) or i < 0 for i in iters)
+    ):
+        raise ConfigError(
+            "models.plrnn_em.em_iters",
+            f"must list {len(sigmas) + 1} iteration counts >= 0 (linear warm start, then one per sigma)",
+        )
     if cfg["ridge"] < 0:
         raise ConfigError("models.plrnn_em.ridge", "must be >= 0")
     return cfg
@@ -99,8 +105,14 @@ def _params_from(tensors: dict[str, torch.Tensor], prefix: str = "") -> PLRNNPar
 
 
 def _state_tensors(state: EMState) -> dict[str, Any]:
-    out: dict[str, Any] = {"stage": state.stage, "iteration": state.iteration, "best_score": state.best_score,
-                           "frozen": state.frozen, "n_backoffs": state.n_backoffs, "history": state.history}
+    out: dict[str, Any] = {
+        "stage": state.stage,
+        "iteration": state.iteration,
+        "best_score": state.best_score,
+        "frozen": state.frozen,
+        "n_backoffs": state.n_backoffs,
+        "history": state.history,
+    }
     out.update({f"params.{k}": v for k, v in state.params.as_dict().items()})
     out.update({f"best.{k}": v for k, v in state.best.as_dict().items()})
     if state.z is not None:
@@ -109,10 +121,17 @@ def _state_tensors(state: EMState) -> dict[str, Any]:
 
 
 def _state_from(saved: dict[str, Any]) -> EMState:
-    return EMState(stage=int(saved["stage"]), iteration=int(saved["iteration"]),
-                   params=_params_from(saved, "params."), best=_params_from(saved, "best."),
-                   best_score=saved["best_score"], z=saved.get("z"), frozen=saved["frozen"],
-                   n_backoffs=saved["n_backoffs"], history=list(saved["history"]))
+    return EMState(
+        stage=int(saved["stage"]),
+        iteration=int(saved["iteration"]),
+        params=_params_from(saved, "params."),
+        best=_params_from(saved, "best."),
+        best_score=saved["best_score"],
+        z=saved.get("z"),
+        frozen=saved["frozen"],
+        n_backoffs=saved["n_backoffs"],
+        history=list(saved["history"]),
+    )
 
 
 class PLRNNEM(FittedModel):
@@ -124,8 +143,12 @@ class PLRNNEM(FittedModel):
     # --- data ---
     def _observations(self, dataset: xr.Dataset, *, heldin_only: bool = True) -> Observations:
         self.check_channels(dataset)
-        return observations_of(dataset, self.meta["heldin_index"] if heldin_only else None,
-                               self.meta["config"]["observation"] == "relu", self.device)
+        return observations_of(
+            dataset,
+            self.meta["heldin_index"] if heldin_only else None,
+            self.meta["config"]["observation"] == "relu",
+            self.device,
+        )
 
     def params(self) -> PLRNNParams:
         """The fitted parameters with a leading restart dimension of 1."""
@@ -133,24 +156,36 @@ class PLRNNEM(FittedModel):
 
     # --- fitting ---
     @classmethod
-    def fit(cls, dataset: xr.Dataset, config: dict[str, Any], device: torch.device, *,
-            checkpoint_dir: str | os.PathLike[str] | None = None, resume: bool = False) -> PLRNNEM:
+    def fit(
+        cls,
+        dataset: xr.Dataset,
+        config: dict[str, Any],
+        device: torch.device,
+        *,
+        checkpoint_dir: str | os.PathLike[str] | None = None,
+        resume: bool = False,
+    ) -> PLRNNEM:
         started = _time.perf_counter()
         cfg = resolve_config(config)
         seed = int(config.get("seed", 0))
         kind = dataset["data"].attrs.get("kind")
         if kind == "counts":
-            raise DatasetContractError("plrnn_em models continuous signals with Gaussian observations; this dataset "
-                                       "holds spike counts (use smc_lowrank or lds, or bin a continuous recording)")
+            raise DatasetContractError(
+                "plrnn_em models continuous signals with Gaussian observations; this dataset "
+                "holds spike counts (use smc_lowrank or lds, or bin a continuous recording)"
+            )
         heldin_index = np.flatnonzero(~dataset["heldout"].values.astype(bool))
         train = np.asarray(dataset["split"].values).astype(str) == "train"
         if not train.any():
             raise DatasetContractError("plrnn_em: the dataset has no training trials")
         M = int(cfg["latent_dim"])
         meta = {
-            "config": cfg, "kind": kind, "bin_size_s": float(dataset.attrs["bin_size_s"]),
+            "config": cfg,
+            "kind": kind,
+            "bin_size_s": float(dataset.attrs["bin_size_s"]),
             "channels": [str(c) for c in dataset["channel"].values.tolist()],
-            "heldin_index": heldin_index.tolist(), "latent_dim": M,
+            "heldin_index": heldin_index.tolist(),
+            "latent_dim": M,
             "n_reg": round(cfg["reg_fraction"] * M),
             "inputs": [str(v) for v in dataset["input"].values] if "inputs" in dataset else [],
             "n_train_trials": int(train.sum()),
@@ -179,19 +214,35 @@ class PLRNNEM(FittedModel):
                 save_checkpoint(ckpt_path, {**_state_tensors(st), "fingerprint": fingerprint})
 
         def report(rec: dict) -> None:
-            log.info("plrnn_em: %s it %d  log p(X,Z*) best %.2f  Laplace log-evidence best %.2f  mode iters %.1f",
-                     rec["stage"], rec["iteration"], max(rec["log_joint"]), max(rec["laplace_log_evidence"]),
-                     float(np.mean(rec["mode_iters"])))
+            log.info(
+                "plrnn_em: %s it %d  log p(X,Z*) best %.2f  Laplace log-evidence best %.2f  mode iters %.1f",
+                rec["stage"],
+                rec["iteration"],
+                max(rec["log_joint"]),
+                max(rec["laplace_log_evidence"]),
+                float(np.mean(rec["mode_iters"])),
+            )
 
-        state = run_em(params, model_obs, stages, tau=tau, n_reg=meta["n_reg"],
-                       learn_inputs=bool(cfg["learn_inputs"]), ridge=float(cfg["ridge"]),
-                       max_mode_iters=int(cfg["max_mode_iters"]), polish_iters=int(cfg["polish_iters"]), state=state,
-                       on_iteration=on_iteration, log=report)
+        state = run_em(
+            params,
+            model_obs,
+            stages,
+            tau=tau,
+            n_reg=meta["n_reg"],
+            learn_inputs=bool(cfg["learn_inputs"]),
+            ridge=float(cfg["ridge"]),
+            max_mode_iters=int(cfg["max_mode_iters"]),
+            polish_iters=int(cfg["polish_iters"]),
+            state=state,
+            on_iteration=on_iteration,
+            log=report,
+        )
         final = state.params
         post = posterior_mode(final, obs, max_iters=int(cfg["max_mode_iters"]), polish_iters=int(cfg["polish_iters"]))
         evidence = post.laplace_log_evidence()
-        evidence = torch.where(final.finite() & torch.isfinite(evidence), evidence,
-                               torch.full_like(evidence, -float("inf")))
+        evidence = torch.where(
+            final.finite() & torch.isfinite(evidence), evidence, torch.full_like(evidence, -float("inf"))
+        )
         best = int(torch.argmax(evidence))
         if not torch.isfinite(evidence[best]):
             raise DatasetContractError("plrnn_em: every restart failed numerically (see the log)")
@@ -200,12 +251,18 @@ class PLRNNEM(FittedModel):
         if len(heldin_index) < dataset.sizes["channel"]:
             full_obs = observations_of(train_ds, None, cfg["observation"] == "relu", device)
             stats = expectations(post.select(best), full_obs)
-            fitted = m_step(chosen, stats, tau=tau[:1], n_reg=meta["n_reg"], learn_inputs=False, ridge=float(cfg["ridge"]))
+            fitted = m_step(
+                chosen, stats, tau=tau[:1], n_reg=meta["n_reg"], learn_inputs=False, ridge=float(cfg["ridge"])
+            )
             heldout = torch.as_tensor(~np.isin(np.arange(dataset.sizes["channel"]), heldin_index), device=device)
-            chosen = PLRNNParams(**{**chosen.as_dict(),
-                                    "B": torch.where(heldout[None, :, None], fitted.B, chosen.B),
-                                    "b": torch.where(heldout[None], fitted.b, chosen.b),
-                                    "gamma": torch.where(heldout[None], fitted.gamma, chosen.gamma)})
+            chosen = PLRNNParams(
+                **{
+                    **chosen.as_dict(),
+                    "B": torch.where(heldout[None, :, None], fitted.B, chosen.B),
+                    "b": torch.where(heldout[None], fitted.b, chosen.b),
+                    "gamma": torch.where(heldout[None], fitted.gamma, chosen.gamma),
+                }
+            )
         model.tensors = {k: v[0].clone() for k, v in chosen.as_dict().items()}
         meta["fit"] = {
             "best_restart": best,
@@ -214,8 +271,13 @@ class PLRNNEM(FittedModel):
             "history": [{k: (v[best] if isinstance(v, list) else v) for k, v in rec.items()} for rec in state.history],
             "seconds": _time.perf_counter() - started,
         }
-        log.info("plrnn_em: restart %d chosen (Laplace log-evidence %.2f); %d numerical back-offs; %.1f s",
-                 best, float(evidence[best]), int(state.n_backoffs.sum()), meta["fit"]["seconds"])
+        log.info(
+            "plrnn_em: restart %d chosen (Laplace log-evidence %.2f); %d numerical back-offs; %.1f s",
+            best,
+            float(evidence[best]),
+            int(state.n_backoffs.sum()),
+            meta["fit"]["seconds"],
+        )
         return model
 
     # --- interface ---
@@ -225,17 +287,24 @@ class PLRNNEM(FittedModel):
         obs = self._observations(dataset)
         p = self.params()
         cfg = self.meta["config"]
-        post = posterior_mode(p, obs, max_iters=int(cfg["max_mode_iters"]), polish_iters=int(cfg.get("polish_iters", 0)))
+        post = posterior_mode(
+            p, obs, max_iters=int(cfg["max_mode_iters"]), polish_iters=int(cfg.get("polish_iters", 0))
+        )
         if self.meta["config"]["observation"] == "relu":
             g = relu_moments(post.z, post.cov_diag).e_phi
         else:
             g = post.z
         pred = torch.einsum("rcm,rntm->rntc", p.B, g) + p.b[:, None, None]
-        return latent_dataset(post.z[0], pred[0], dataset["trial"].values, dataset["time"].values,
-                              dataset["channel"].values, self.meta["kind"])
+        return latent_dataset(
+            post.z[0],
+            pred[0],
+            dataset["trial"].values,
+            dataset["time"].values,
+            dataset["channel"].values,
+            self.meta["kind"],
+        )
 
-    def sample(self, n_trials: int, n_steps: int, inputs: torch.Tensor | None = None,
-               seed: int = 0) -> xr.Dataset:
+    def sample(self, n_trials: int, n_steps: int, inputs: torch.Tensor | None = None, seed: int = 0) -> xr.Dataset:
         t = self.tensors
         dev, dt = self.device, t["A"].dtype
         gen = torch.Generator(device=dev).manual_seed(seed)
@@ -256,8 +325,15 @@ class PLRNNEM(FittedModel):
         g = torch.relu(z) if self.meta["config"]["observation"] == "relu" else z
         pred = g @ t["B"].T + t["b"]
         data = pred + torch.randn(pred.shape, generator=gen, dtype=dt, device=dev) * t["gamma"].sqrt()
-        return latent_dataset(z, pred, np.arange(n_trials), np.arange(n_steps) * self.meta["bin_size_s"],
-                              np.asarray(self.meta["channels"]), self.meta["kind"], data=data)
+        return latent_dataset(
+            z,
+            pred,
+            np.arange(n_trials),
+            np.arange(n_steps) * self.meta["bin_size_s"],
+            np.asarray(self.meta["channels"]),
+            self.meta["kind"],
+            data=data,
+        )
 
     def dynamics(self) -> Dynamics:
         t = self.tensors
@@ -267,9 +343,13 @@ class PLRNNEM(FittedModel):
             s = None if u is None or t["C"].shape[-1] == 0 else u.to(z)[None]
             return plrnn_step(p, z.to(t["A"].dtype)[None], s)[0]
 
-        return Dynamics(latent_dim=t["A"].shape[0], input_dim=t["C"].shape[-1], dt=self.meta["bin_size_s"],
-                        step=step, piecewise_linear={"kind": "plrnn", "A": t["A"], "W": t["W"], "h": t["h"],
-                                                     "C": t["C"]})
+        return Dynamics(
+            latent_dim=t["A"].shape[0],
+            input_dim=t["C"].shape[-1],
+            dt=self.meta["bin_size_s"],
+            step=step,
+            piecewise_linear={"kind": "plrnn", "A": t["A"], "W": t["W"], "h": t["h"], "C": t["C"]},
+        )
 
     def export_weights(self) -> dict[str, np.ndarray]:
         """A, W, h of z ↦ A z + W max(0, z) + h (the input term is left out) for ``neurodyn fixed-points``."""
@@ -280,13 +360,17 @@ def observations_of(dataset: xr.Dataset, heldin_index, obs_phi: bool, device: to
     """Data, mask and inputs of a dataset as float64 tensors; channels outside ``heldin_index``
     (when given) are masked out, as are NaN bins."""
     x = torch.as_tensor(np.asarray(dataset["data"].values, dtype=np.float64), device=device)
-    mask = torch.as_tensor(np.asarray(dataset["mask"].values, dtype=np.float64) if "mask" in dataset
-                           else np.ones(x.shape), device=device)
+    mask = torch.as_tensor(
+        np.asarray(dataset["mask"].values, dtype=np.float64) if "mask" in dataset else np.ones(x.shape), device=device
+    )
     mask = mask * torch.isfinite(x)
     if heldin_index is not None:
         keep = torch.as_tensor(np.isin(np.arange(x.shape[-1]), heldin_index), dtype=x.dtype, device=device)
         mask = mask * keep
     x = torch.nan_to_num(x) * mask
-    s = torch.as_tensor(np.asarray(dataset["inputs"].values, dtype=np.float64), device=device) \
-        if "inputs" in dataset else torch.zeros(*x.shape[:2], 0, dtype=x.dtype, device=device)
+    s = (
+        torch.as_tensor(np.asarray(dataset["inputs"].values, dtype=np.float64), device=device)
+        if "inputs" in dataset
+        else torch.zeros(*x.shape[:2], 0, dtype=x.dtype, device=device)
+    )
     return Observations(x=x, mask=mask, s=s, obs_phi=obs_phi)

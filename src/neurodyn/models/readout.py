@@ -30,8 +30,15 @@ def poisson_nll(X: torch.Tensor, y: torch.Tensor, w: torch.Tensor, coef: torch.T
     return (w * (torch.exp(eta) - y * eta)).sum(0) + 0.5 * l2 * (coef[:-1] ** 2).sum(0)
 
 
-def fit_poisson_glm(z: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None = None, *,
-                    l2: float = 1e-3, max_iter: int = 50, tol: float = 1e-8) -> tuple[torch.Tensor, torch.Tensor]:
+def fit_poisson_glm(
+    z: torch.Tensor,
+    y: torch.Tensor,
+    weight: torch.Tensor | None = None,
+    *,
+    l2: float = 1e-3,
+    max_iter: int = 50,
+    tol: float = 1e-8,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Fit log-rates C z + d by Newton's method, all channels in one batched solve per iteration.
 
     z: (sample, latent); y: (sample, channel) counts; weight: (sample, channel) ≥ 0.
@@ -68,8 +75,9 @@ def fit_poisson_glm(z: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | Non
     return coef[:-1].T.contiguous(), coef[-1].contiguous()
 
 
-def fit_gaussian_readout(z: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None = None, *,
-                         l2: float = 1e-6) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def fit_gaussian_readout(
+    z: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None = None, *, l2: float = 1e-6
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Weighted ridge least squares for every channel. z: (sample, latent); y, weight:
     (sample, channel). Returns C (channel, latent), d (channel,), noise variance (channel,)."""
     X = _design(z)

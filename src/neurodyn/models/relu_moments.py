@@ -98,6 +98,7 @@ _LOW_RULES = ((0.0, 0.3, 6), (0.3, 0.75, 12), (0.75, _RHO_SWITCH, 20))
 # univariate helpers
 # --------------------------------------------------------------------------------------------
 
+
 def _norm_cdf(x: torch.Tensor) -> torch.Tensor:
     """Φ(x) via erfc (accurate in the lower tail, unlike 0.5·(1 + erf))."""
     return 0.5 * torch.special.erfc(-x / _SQRT2)
@@ -171,6 +172,7 @@ def relu_second_moment(mu: torch.Tensor, var: torch.Tensor) -> torch.Tensor:
 # bivariate normal CDF
 # --------------------------------------------------------------------------------------------
 
+
 def _bvn_low(h: torch.Tensor, k: torch.Tensor, rho: torch.Tensor, n: int) -> torch.Tensor:
     """Φ₂ for |ρ| < 0.925, 1-D tensors, n-point Gauss–Legendre.
 
@@ -222,8 +224,11 @@ def _bvn_high_pos(h: torch.Tensor, k: torch.Tensor, r: torch.Tensor) -> torch.Te
     c = (4.0 - hk) / 8.0
     d = (12.0 - hk) / 16.0
 
-    closed = a * torch.exp(-0.5 * (b2 / a2s + hk)) * (
-        1.0 - c * (b2 - a2s) * (1.0 - d * b2 / 5.0) / 3.0 + c * d * a2s * a2s / 5.0)
+    closed = (
+        a
+        * torch.exp(-0.5 * (b2 / a2s + hk))
+        * (1.0 - c * (b2 - a2s) * (1.0 - d * b2 / 5.0) / 3.0 + c * d * a2s * a2s / 5.0)
+    )
     tail = torch.exp(-0.5 * hk + torch.special.log_ndtr(-b / a))
     closed = closed - _SQRT2PI * b * tail * (1.0 - c * b2 * (1.0 - d * b2 / 5.0) / 3.0)
 
@@ -264,8 +269,7 @@ def _bvn_finite(h: torch.Tensor, k: torch.Tensor, rho: torch.Tensor) -> torch.Te
     return out.clamp(0.0, 1.0)
 
 
-def bivariate_normal_cdf(h: torch.Tensor | float, k: torch.Tensor | float,
-                         rho: torch.Tensor | float) -> torch.Tensor:
+def bivariate_normal_cdf(h: torch.Tensor | float, k: torch.Tensor | float, rho: torch.Tensor | float) -> torch.Tensor:
     """Φ₂(h, k; ρ) = P(X < h, Y < k) for standard normals X, Y with correlation ρ.
 
     h, k, rho: broadcastable tensors or Python numbers; rho ∈ [−1, 1] (NaN outside, and for NaN
@@ -289,11 +293,11 @@ def bivariate_normal_cdf(h: torch.Tensor | float, k: torch.Tensor | float,
 
     finite = torch.isfinite(h) & torch.isfinite(k) & (rho.abs() <= 1.0)
     zeros = torch.zeros_like(h)
-    core = _bvn_finite(torch.where(finite, h, zeros), torch.where(finite, k, zeros),
-                       torch.where(finite, rho, zeros))
+    core = _bvn_finite(torch.where(finite, h, zeros), torch.where(finite, k, zeros), torch.where(finite, rho, zeros))
     # Infinite limits: a −inf bound empties the event; a +inf bound leaves the other marginal.
-    special = torch.where((h == -math.inf) | (k == -math.inf), zeros,
-                          torch.where(h == math.inf, _norm_cdf(k), _norm_cdf(h)))
+    special = torch.where(
+        (h == -math.inf) | (k == -math.inf), zeros, torch.where(h == math.inf, _norm_cdf(k), _norm_cdf(h))
+    )
     bad = torch.isnan(h) | torch.isnan(k) | ~(rho.abs() <= 1.0)
     out = torch.where(finite, core, special)
     out = torch.where(bad, torch.full_like(out, math.nan), out)
@@ -304,8 +308,10 @@ def bivariate_normal_cdf(h: torch.Tensor | float, k: torch.Tensor | float,
 # pairwise moment E[φ(x) φ(y)]
 # --------------------------------------------------------------------------------------------
 
-def _pair64(mu1: torch.Tensor, var1: torch.Tensor, mu2: torch.Tensor, var2: torch.Tensor,
-            c12: torch.Tensor) -> torch.Tensor:
+
+def _pair64(
+    mu1: torch.Tensor, var1: torch.Tensor, mu2: torch.Tensor, var2: torch.Tensor, c12: torch.Tensor
+) -> torch.Tensor:
     """E[φ(x) φ(y)] for (x, y) bivariate normal, float64, same-shaped 1-D (or any) tensors.
 
     Formula in the module docstring. Point masses: σ₁ = 0 gives φ(μ₁) E[φ(y)] (and vice versa).
@@ -331,10 +337,12 @@ def _pair64(mu1: torch.Tensor, var1: torch.Tensor, mu2: torch.Tensor, var2: torc
     pdf1 = _norm_pdf(a1)
     cdf2 = bivariate_normal_cdf(a1, a2, rho)
     # ρ·σ₁σ₂ rather than c12, so the clamp of ρ stays consistent across terms (equal for σ > 0).
-    val = ((mu1 * mu2 + rho * denom) * cdf2
-           + mu2 * s1 * pdf1 * _norm_cdf(q2)
-           + mu1 * s2 * _norm_pdf(a2) * _norm_cdf(q1)
-           + denom * s * pdf1 * _norm_pdf(q2))
+    val = (
+        (mu1 * mu2 + rho * denom) * cdf2
+        + mu2 * s1 * pdf1 * _norm_cdf(q2)
+        + mu1 * s2 * _norm_pdf(a2) * _norm_cdf(q1)
+        + denom * s * pdf1 * _norm_pdf(q2)
+    )
     # Point masses: the pair factorises (val, computed with σ = 1 stand-ins, is discarded there).
     e1 = torch.where(p1, _relu(mu1), mu1 * _norm_cdf(a1) + s1 * pdf1)
     e2 = torch.where(p2, _relu(mu2), mu2 * _norm_cdf(a2) + s2 * _norm_pdf(a2))
@@ -358,8 +366,15 @@ def _chunked(fn: Callable[..., torch.Tensor], args: tuple[torch.Tensor, ...], ch
     return out.reshape(shape)
 
 
-def relu_pair_moment(mu1: torch.Tensor, var1: torch.Tensor, mu2: torch.Tensor, var2: torch.Tensor,
-                     cov12: torch.Tensor, *, chunk: int | None = None) -> torch.Tensor:
+def relu_pair_moment(
+    mu1: torch.Tensor,
+    var1: torch.Tensor,
+    mu2: torch.Tensor,
+    var2: torch.Tensor,
+    cov12: torch.Tensor,
+    *,
+    chunk: int | None = None,
+) -> torch.Tensor:
     """E[φ(x) φ(y)] for scalar jointly Gaussian pairs, elementwise over broadcast (...,) inputs.
 
     mu1, var1: mean and variance of x; mu2, var2: of y; cov12: Cov(x, y). Returns (...,).
@@ -374,6 +389,7 @@ def relu_pair_moment(mu1: torch.Tensor, var1: torch.Tensor, mu2: torch.Tensor, v
 # moments of a Gaussian vector
 # --------------------------------------------------------------------------------------------
 
+
 class ReluMoments(NamedTuple):
     """Moments of φ(z) = max(0, z) for z ~ N(μ, Σ) in R^M.
 
@@ -386,8 +402,9 @@ class ReluMoments(NamedTuple):
     e_z_phi: torch.Tensor
 
 
-def _z_phi64(mean_x: torch.Tensor, mean_y: torch.Tensor, cov_xy: torch.Tensor,
-             var_y: torch.Tensor, e_phi_y: torch.Tensor) -> torch.Tensor:
+def _z_phi64(
+    mean_x: torch.Tensor, mean_y: torch.Tensor, cov_xy: torch.Tensor, var_y: torch.Tensor, e_phi_y: torch.Tensor
+) -> torch.Tensor:
     """E[x φ(y)ᵀ] = μ_x E[φ(y)]ᵀ + Cov(x, y) diag(Φ(μ_y/σ_y)) (Stein's lemma). (..., P, M)."""
     slope = _phi_slope(mean_y, var_y)
     return mean_x[..., :, None] * e_phi_y[..., None, :] + cov_xy * slope[..., None, :]
@@ -395,7 +412,7 @@ def _z_phi64(mean_x: torch.Tensor, mean_y: torch.Tensor, cov_xy: torch.Tensor,
 
 def _batch_rows(t: torch.Tensor, event_dims: int, batch: torch.Size) -> torch.Tensor:
     """Broadcast ``t`` to ``batch`` + its event shape and flatten the batch to one axis."""
-    event = t.shape[t.dim() - event_dims:]
+    event = t.shape[t.dim() - event_dims :]
     return t.expand(*batch, *event).reshape(-1, *event)
 
 
@@ -411,9 +428,9 @@ def relu_moments(mean: torch.Tensor, cov: torch.Tensor, *, chunk: int | None = N
     mean64, cov64 = mean.to(_F64), cov.to(_F64)
     M = mean64.shape[-1]
     batch = torch.broadcast_shapes(mean64.shape[:-1], cov64.shape[:-2])
-    mu = _batch_rows(mean64, 1, batch)           # (N, M)
-    cv = _batch_rows(cov64, 2, batch)            # (N, M, M)
-    var = torch.diagonal(cv, dim1=-2, dim2=-1)   # (N, M)
+    mu = _batch_rows(mean64, 1, batch)  # (N, M)
+    cv = _batch_rows(cov64, 2, batch)  # (N, M, M)
+    var = torch.diagonal(cv, dim1=-2, dim2=-1)  # (N, M)
 
     e_phi = _relu_mean64(mu, var)
     e_pp = torch.diag_embed(_relu_second64(mu, var))
@@ -428,8 +445,9 @@ def relu_moments(mean: torch.Tensor, cov: torch.Tensor, *, chunk: int | None = N
             e_pp[sl, iu, ju] = vals
             e_pp[sl, ju, iu] = vals
     e_zp = _z_phi64(mu, mu, cv, var, e_phi)
-    return ReluMoments(e_phi.reshape(*batch, M).to(dt), e_pp.reshape(*batch, M, M).to(dt),
-                       e_zp.reshape(*batch, M, M).to(dt))
+    return ReluMoments(
+        e_phi.reshape(*batch, M).to(dt), e_pp.reshape(*batch, M, M).to(dt), e_zp.reshape(*batch, M, M).to(dt)
+    )
 
 
 def independent_relu_moments(mean: torch.Tensor, cov: torch.Tensor) -> ReluMoments:
@@ -457,8 +475,8 @@ def independent_relu_moments(mean: torch.Tensor, cov: torch.Tensor) -> ReluMomen
 # cross moments between two jointly Gaussian vectors
 # --------------------------------------------------------------------------------------------
 
-def cross_z_phi(mean_x: torch.Tensor, mean_y: torch.Tensor, cov_xy: torch.Tensor,
-                var_y: torch.Tensor) -> torch.Tensor:
+
+def cross_z_phi(mean_x: torch.Tensor, mean_y: torch.Tensor, cov_xy: torch.Tensor, var_y: torch.Tensor) -> torch.Tensor:
     """E[x φ(y)ᵀ] for jointly Gaussian x ∈ R^P, y ∈ R^M (e.g. z_t and z_{t−1}).
 
     mean_x (..., P), mean_y (..., M), cov_xy (..., P, M) = Cov(x, y), var_y (..., M).
@@ -469,9 +487,15 @@ def cross_z_phi(mean_x: torch.Tensor, mean_y: torch.Tensor, cov_xy: torch.Tensor
     return _z_phi64(mx, my, cxy, vy, _relu_mean64(my, vy)).to(dt)
 
 
-def cross_phi_phi(mean_x: torch.Tensor, var_x: torch.Tensor, mean_y: torch.Tensor,
-                  var_y: torch.Tensor, cov_xy: torch.Tensor, *,
-                  chunk: int | None = None) -> torch.Tensor:
+def cross_phi_phi(
+    mean_x: torch.Tensor,
+    var_x: torch.Tensor,
+    mean_y: torch.Tensor,
+    var_y: torch.Tensor,
+    cov_xy: torch.Tensor,
+    *,
+    chunk: int | None = None,
+) -> torch.Tensor:
     """E[φ(x) φ(y)ᵀ] for jointly Gaussian x ∈ R^P, y ∈ R^M.
 
     mean_x, var_x (..., P); mean_y, var_y (..., M); cov_xy (..., P, M) = Cov(x, y).
@@ -480,8 +504,9 @@ def cross_phi_phi(mean_x: torch.Tensor, var_x: torch.Tensor, mean_y: torch.Tenso
     """
     dt = _out_dtype(mean_x, var_x, mean_y, var_y, cov_xy)
     P, M = cov_xy.shape[-2:]
-    batch = torch.broadcast_shapes(mean_x.shape[:-1], var_x.shape[:-1], mean_y.shape[:-1],
-                                   var_y.shape[:-1], cov_xy.shape[:-2])
+    batch = torch.broadcast_shapes(
+        mean_x.shape[:-1], var_x.shape[:-1], mean_y.shape[:-1], var_y.shape[:-1], cov_xy.shape[:-2]
+    )
     mx, vx, my, vy = (_batch_rows(t.to(_F64), 1, batch) for t in (mean_x, var_x, mean_y, var_y))
     cxy = _batch_rows(cov_xy.to(_F64), 2, batch)
     out = torch.empty(cxy.shape, dtype=_F64, device=cxy.device)

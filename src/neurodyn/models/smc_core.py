@@ -72,8 +72,11 @@ class LowRankSSM:
 
     def to(self, dtype: torch.dtype) -> LowRankSSM:
         """A copy with every tensor cast to ``dtype``."""
-        cast = {f.name: getattr(self, f.name).to(dtype) for f in fields(self)
-                if isinstance(getattr(self, f.name), torch.Tensor)}
+        cast = {
+            f.name: getattr(self, f.name).to(dtype)
+            for f in fields(self)
+            if isinstance(getattr(self, f.name), torch.Tensor)
+        }
         return replace(self, **cast)
 
     def change_basis(self, T: torch.Tensor) -> LowRankSSM:
@@ -90,8 +93,15 @@ class LowRankSSM:
             r = r * torch.sign(torch.diagonal(r)).unsqueeze(-1)
             return r.T
 
-        return replace(self, M=self.M @ T_inv, N=self.N @ T.T, Q_chol=chol_of(self.Q_chol),
-                       z0_mean=T @ self.z0_mean, z0_chol=chol_of(self.z0_chol), C=self.C @ T_inv)
+        return replace(
+            self,
+            M=self.M @ T_inv,
+            N=self.N @ T.T,
+            Q_chol=chol_of(self.Q_chol),
+            z0_mean=T @ self.z0_mean,
+            z0_chol=chol_of(self.z0_chol),
+            C=self.C @ T_inv,
+        )
 
 
 def phi(x: torch.Tensor, h: torch.Tensor, nonlinearity: str) -> torch.Tensor:
@@ -178,8 +188,9 @@ def _posterior_sample(prec: torch.Tensor, rhs: torch.Tensor, eps: torch.Tensor):
     return z, L, mean
 
 
-def optimal_proposal_step(f: torch.Tensor, Q_inv: torch.Tensor, logdet_Q: torch.Tensor, ev: GaussianEvidence,
-                          t: int, eps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def optimal_proposal_step(
+    f: torch.Tensor, Q_inv: torch.Tensor, logdet_Q: torch.Tensor, ev: GaussianEvidence, t: int, eps: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Sample p(z_t | z_{t−1}, y_t) and weight by p(y_t | z_{t−1}) (Pals et al. 2024, Eq. 5).
 
     f: (B, K, R) transition means; Q_inv: (R, R); logdet_Q: (); eps: (B, K, R) standard normal.
@@ -200,8 +211,14 @@ def optimal_proposal_step(f: torch.Tensor, Q_inv: torch.Tensor, logdet_Q: torch.
     return z, logw
 
 
-def product_proposal_step(f: torch.Tensor, Q_inv: torch.Tensor, logdet_Q: torch.Tensor, enc_prec: torch.Tensor,
-                          enc_info: torch.Tensor, eps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def product_proposal_step(
+    f: torch.Tensor,
+    Q_inv: torch.Tensor,
+    logdet_Q: torch.Tensor,
+    enc_prec: torch.Tensor,
+    enc_info: torch.Tensor,
+    eps: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Sample q ∝ N(z; f, Q)·N(z; μ_e, Λ_e⁻¹) (Pals et al. 2024, Eq. 6); return z and
     log p(z | z_{t−1}) − log q(z) (B, K) — the observation term is added by the caller.
 
@@ -214,8 +231,9 @@ def product_proposal_step(f: torch.Tensor, Q_inv: torch.Tensor, logdet_Q: torch.
     diff = z - f
     log_prior = -0.5 * (R * LOG_2PI + logdet_Q + ((diff @ Q_inv) * diff).sum(-1))
     # by construction Lᵀ(z − mean) = ε
-    log_q = -0.5 * (R * LOG_2PI - 2.0 * torch.log(torch.diagonal(L, dim1=-2, dim2=-1)).sum(-1).unsqueeze(1)
-                    + (eps**2).sum(-1))
+    log_q = -0.5 * (
+        R * LOG_2PI - 2.0 * torch.log(torch.diagonal(L, dim1=-2, dim2=-1)).sum(-1).unsqueeze(1) + (eps**2).sum(-1)
+    )
     return z, log_prior - log_q
 
 
@@ -256,10 +274,20 @@ class SMCResult:
 Proposal = Literal["optimal", "encoder", "bootstrap"]
 
 
-def smc(y: torch.Tensor, mask: torch.Tensor, drive: torch.Tensor | None, p: LowRankSSM, *, n_particles: int,
-        proposal: Proposal, encoder: tuple[torch.Tensor, torch.Tensor] | None = None,
-        resample: Literal["always", "ess", "never"] = "always", ess_threshold: float = 0.5,
-        generator: torch.Generator | None = None, keep_particles: bool = False) -> SMCResult:
+def smc(
+    y: torch.Tensor,
+    mask: torch.Tensor,
+    drive: torch.Tensor | None,
+    p: LowRankSSM,
+    *,
+    n_particles: int,
+    proposal: Proposal,
+    encoder: tuple[torch.Tensor, torch.Tensor] | None = None,
+    resample: Literal["always", "ess", "never"] = "always",
+    ess_threshold: float = 0.5,
+    generator: torch.Generator | None = None,
+    keep_particles: bool = False,
+) -> SMCResult:
     """Run the particle filter over all trials at once.
 
     y, mask: (B, T, D) observations and observed-bin indicator (float); drive: (B, T, U) input
@@ -351,8 +379,9 @@ def genealogy_paths(res: SMCResult) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.stack(out[::-1], 2), torch.softmax(res.log_weights[-1], dim=-1)
 
 
-def backward_simulation(res: SMCResult, drive: torch.Tensor | None, p: LowRankSSM, n_draws: int,
-                        generator: torch.Generator | None = None) -> torch.Tensor:
+def backward_simulation(
+    res: SMCResult, drive: torch.Tensor | None, p: LowRankSSM, n_draws: int, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """Forward-filtering backward-simulation smoother (Godsill, Doucet & West 2004).
 
     Draws n_draws trajectories from the particle approximation of p(z_{0:T} | y_{0:T}):
@@ -374,8 +403,17 @@ def backward_simulation(res: SMCResult, drive: torch.Tensor | None, p: LowRankSS
     return torch.stack(out[::-1], 2)
 
 
-def kalman_log_likelihood(y: torch.Tensor, A: torch.Tensor, b: torch.Tensor, Q: torch.Tensor, C: torch.Tensor,
-                          d: torch.Tensor, obs_var: torch.Tensor, m0: torch.Tensor, P0: torch.Tensor) -> torch.Tensor:
+def kalman_log_likelihood(
+    y: torch.Tensor,
+    A: torch.Tensor,
+    b: torch.Tensor,
+    Q: torch.Tensor,
+    C: torch.Tensor,
+    d: torch.Tensor,
+    obs_var: torch.Tensor,
+    m0: torch.Tensor,
+    P0: torch.Tensor,
+) -> torch.Tensor:
     """Exact log p(y_{0:T}) of a linear-Gaussian state-space model, by the Kalman filter.
 
     z_0 ~ N(m0, P0); z_{t+1} = A z_t + b + N(0, Q); y_t = C z_t + d + N(0, diag obs_var).
@@ -394,8 +432,9 @@ def kalman_log_likelihood(y: torch.Tensor, A: torch.Tensor, b: torch.Tensor, Q: 
         e = y[:, t] - (m @ C.T + d)
         Ls = torch.linalg.cholesky(S)
         v = torch.cholesky_solve(e.unsqueeze(-1), Ls).squeeze(-1)
-        total = total - 0.5 * (D * LOG_2PI + 2 * torch.log(torch.diagonal(Ls, dim1=-2, dim2=-1)).sum(-1)
-                               + (e * v).sum(-1))
+        total = total - 0.5 * (
+            D * LOG_2PI + 2 * torch.log(torch.diagonal(Ls, dim1=-2, dim2=-1)).sum(-1) + (e * v).sum(-1)
+        )
         K = torch.cholesky_solve(C @ P, Ls).transpose(-1, -2)  # P Cᵀ S⁻¹
         m = m + (K @ e.unsqueeze(-1)).squeeze(-1)
         P = P - K @ C @ P

@@ -106,8 +106,22 @@ SMC_EVAL_ONLY = ("checkpoint_every", "eval_particles", "smoother", "smoother_dra
 
 def resolve_config(config: dict[str, Any]) -> dict[str, Any]:
     """Defaults filled in and every option checked; raises ConfigError naming the key."""
-    cfg = resolve_options("smc_lowrank", config, DEFAULTS, CHOICES, ("rank", "n_units", "particles", "epochs", "batch_size",
-                                                                     "eval_particles", "smoother_draws", "checkpoint_every"))
+    cfg = resolve_options(
+        "smc_lowrank",
+        config,
+        DEFAULTS,
+        CHOICES,
+        (
+            "rank",
+            "n_units",
+            "particles",
+            "epochs",
+            "batch_size",
+            "eval_particles",
+            "smoother_draws",
+            "checkpoint_every",
+        ),
+    )
     for key, least in (("window_steps", 2), ("windows_per_epoch", 1)):
         if cfg[key] is not None and (not isinstance(cfg[key], int) or cfg[key] < least):
             raise ConfigError(f"models.smc_lowrank.{key}", f"must be an integer >= {least} or null, got {cfg[key]!r}")
@@ -120,11 +134,18 @@ def resolve_config(config: dict[str, Any]) -> dict[str, Any]:
     if cfg["grad_clip"] is not None and cfg["grad_clip"] <= 0:
         raise ConfigError("models.smc_lowrank.grad_clip", "must be > 0 or null")
     kernels, channels = cfg["encoder_kernels"], cfg["encoder_channels"]
-    if (not isinstance(kernels, list) or not kernels or any(not isinstance(k, int) or k < 1 for k in kernels)
-            or not isinstance(channels, list) or len(channels) != len(kernels) - 1
-            or any(not isinstance(c, int) or c < 1 for c in channels)):
-        raise ConfigError("models.smc_lowrank.encoder_kernels",
-                          "need a list of kernel sizes >= 1 and encoder_channels one shorter (hidden layers)")
+    if (
+        not isinstance(kernels, list)
+        or not kernels
+        or any(not isinstance(k, int) or k < 1 for k in kernels)
+        or not isinstance(channels, list)
+        or len(channels) != len(kernels) - 1
+        or any(not isinstance(c, int) or c < 1 for c in channels)
+    ):
+        raise ConfigError(
+            "models.smc_lowrank.encoder_kernels",
+            "need a list of kernel sizes >= 1 and encoder_channels one shorter (hidden layers)",
+        )
     if cfg["observation"] == "poisson" and cfg["proposal"] == "optimal":
         raise ConfigError("models.smc_lowrank.proposal", "the optimal proposal needs Gaussian observations")
     return cfg
@@ -168,8 +189,19 @@ class CausalEncoder(nn.Module):
 class LowRankNet(nn.Module):
     """Trainable parameters of the state-space model, mapped to a :class:`LowRankSSM`."""
 
-    def __init__(self, n_units: int, rank: int, n_inputs: int, n_obs: int, n_heldin: int, cfg: dict[str, Any],
-                 observation: str, data_mean: torch.Tensor, data_var: torch.Tensor, generator: torch.Generator):
+    def __init__(
+        self,
+        n_units: int,
+        rank: int,
+        n_inputs: int,
+        n_obs: int,
+        n_heldin: int,
+        cfg: dict[str, Any],
+        observation: str,
+        data_mean: torch.Tensor,
+        data_var: torch.Tensor,
+        generator: torch.Generator,
+    ):
         super().__init__()
         a0, noise0 = float(cfg["init_decay"]), float(cfg["init_noise"])
         self.nonlinearity, self.observation, self.link = cfg["nonlinearity"], observation, cfg["poisson_link"]
@@ -192,8 +224,9 @@ class LowRankNet(nn.Module):
         self.z0_mean = nn.Parameter(torch.zeros(rank))
         self.z0_diag = nn.Parameter(_inv_softplus(torch.ones(rank)))
         self.z0_lower = nn.Parameter(torch.zeros(rank, rank))
-        self.C = nn.Parameter(randn(n_obs, rank) * (data_var.sqrt().unsqueeze(1) if observation == "gaussian" else 0.1)
-                              / math.sqrt(rank))
+        self.C = nn.Parameter(
+            randn(n_obs, rank) * (data_var.sqrt().unsqueeze(1) if observation == "gaussian" else 0.1) / math.sqrt(rank)
+        )
         if observation == "gaussian":
             self.d = nn.Parameter(data_mean.clone())
             self.obs_var = nn.Parameter(_inv_softplus(data_var.clamp(min=1e-4)))
@@ -203,8 +236,9 @@ class LowRankNet(nn.Module):
             self.obs_var = None
         self.encoder = None
         if cfg["proposal"] == "encoder":
-            self.encoder = CausalEncoder(n_heldin, rank, cfg["encoder_kernels"], cfg["encoder_channels"],
-                                         init_log_var=math.log(noise0**2))
+            self.encoder = CausalEncoder(
+                n_heldin, rank, cfg["encoder_kernels"], cfg["encoder_channels"], init_log_var=math.log(noise0**2)
+            )
 
     @staticmethod
     def _chol(diag_raw: torch.Tensor, lower: torch.Tensor | None) -> torch.Tensor:
@@ -213,15 +247,32 @@ class LowRankNet(nn.Module):
 
     def ssm(self) -> LowRankSSM:
         return LowRankSSM(
-            M=self.M, N=self.N, h=self.h, a=torch.exp(-torch.exp(self.theta)), W_u=self.W_u,
-            Q_chol=self._chol(self.q_diag, self.q_lower), z0_mean=self.z0_mean,
-            z0_chol=self._chol(self.z0_diag, self.z0_lower), C=self.C, d=self.d,
+            M=self.M,
+            N=self.N,
+            h=self.h,
+            a=torch.exp(-torch.exp(self.theta)),
+            W_u=self.W_u,
+            Q_chol=self._chol(self.q_diag, self.q_lower),
+            z0_mean=self.z0_mean,
+            z0_chol=self._chol(self.z0_diag, self.z0_lower),
+            C=self.C,
+            d=self.d,
             obs_var=None if self.obs_var is None else nn.functional.softplus(self.obs_var) + 1e-6,
-            nonlinearity=self.nonlinearity, observation=self.observation, link=self.link)
+            nonlinearity=self.nonlinearity,
+            observation=self.observation,
+            link=self.link,
+        )
 
 
-def pca_readout_init(y: torch.Tensor, mask: torch.Tensor, heldin: np.ndarray, rank: int, observation: str,
-                     link: str, sigma_bins: float = 2.0) -> dict[str, torch.Tensor]:
+def pca_readout_init(
+    y: torch.Tensor,
+    mask: torch.Tensor,
+    heldin: np.ndarray,
+    rank: int,
+    observation: str,
+    link: str,
+    sigma_bins: float = 2.0,
+) -> dict[str, torch.Tensor]:
     """Readout fitted to the leading principal components of the smoothed held-in data.
 
     y, mask: (trial, time, D). Latents start as the top ``rank`` components scaled to unit
@@ -254,8 +305,9 @@ def pca_readout_init(y: torch.Tensor, mask: torch.Tensor, heldin: np.ndarray, ra
     return {"C": C, "d": d}
 
 
-def input_drive(inputs: torch.Tensor | None, W_u: torch.Tensor | None, a: torch.Tensor | None,
-                filtered: bool) -> torch.Tensor | None:
+def input_drive(
+    inputs: torch.Tensor | None, W_u: torch.Tensor | None, a: torch.Tensor | None, filtered: bool
+) -> torch.Tensor | None:
     """W_u ũ_t for inputs (B, T, I) → (B, T, U); ũ = u, or low-passed ũ_t = a ũ_{t−1} + (1 − a) u_t."""
     if inputs is None or W_u is None:
         return None
@@ -290,18 +342,31 @@ class SMCLowRank(FittedModel):
     # --- assembling tensors into the model ---
     def ssm(self) -> LowRankSSM:
         t, m = self.tensors, self.meta
-        return LowRankSSM(M=t["M"], N=t["N"], h=t["h"], a=t["a"], W_u=t.get("W_u"), Q_chol=t["Q_chol"],
-                          z0_mean=t["z0_mean"], z0_chol=t["z0_chol"], C=t["C"], d=t["d"], obs_var=t.get("obs_var"),
-                          nonlinearity=m["config"]["nonlinearity"], observation=m["observation"],
-                          link=m["config"]["poisson_link"])
+        return LowRankSSM(
+            M=t["M"],
+            N=t["N"],
+            h=t["h"],
+            a=t["a"],
+            W_u=t.get("W_u"),
+            Q_chol=t["Q_chol"],
+            z0_mean=t["z0_mean"],
+            z0_chol=t["z0_chol"],
+            C=t["C"],
+            d=t["d"],
+            obs_var=t.get("obs_var"),
+            nonlinearity=m["config"]["nonlinearity"],
+            observation=m["observation"],
+            link=m["config"]["poisson_link"],
+        )
 
     def _encoder(self) -> CausalEncoder | None:
         if self.meta["proposal"] != "encoder":
             return None
         cfg = self.meta["config"]
-        enc = CausalEncoder(len(self.meta["heldin_index"]), self.meta["rank"], cfg["encoder_kernels"],
-                            cfg["encoder_channels"], 0.0)
-        enc.load_state_dict({k[len("encoder."):]: v for k, v in self.tensors.items() if k.startswith("encoder.")})
+        enc = CausalEncoder(
+            len(self.meta["heldin_index"]), self.meta["rank"], cfg["encoder_kernels"], cfg["encoder_channels"], 0.0
+        )
+        enc.load_state_dict({k[len("encoder.") :]: v for k, v in self.tensors.items() if k.startswith("encoder.")})
         return enc.to(self.device, self.tensors["M"].dtype)
 
     # --- data ---
@@ -317,8 +382,16 @@ class SMCLowRank(FittedModel):
         inputs = torch.as_tensor(dataset["inputs"].values, **to) if self.meta["inputs"] else None
         return y, mask, inputs
 
-    def _run_filter(self, y, mask, inputs, n_particles: int, generator: torch.Generator | None,
-                    keep: bool = False, net: LowRankNet | None = None):
+    def _run_filter(
+        self,
+        y,
+        mask,
+        inputs,
+        n_particles: int,
+        generator: torch.Generator | None,
+        keep: bool = False,
+        net: LowRankNet | None = None,
+    ):
         p = net.ssm() if net is not None else self.ssm()
         cfg = self.meta["config"]
         drive = input_drive(inputs, p.W_u, p.a, cfg["filter_inputs"])
@@ -329,24 +402,43 @@ class SMCLowRank(FittedModel):
             mean, log_var = encoder((y * mask)[..., heldin])
             basis = self.tensors.get("latent_basis") if net is None else None
             enc_terms = encoder_terms(mean, log_var, basis)
-        res = smc(y, mask, drive, p, n_particles=n_particles, proposal=self.meta["proposal"], encoder=enc_terms,
-                  resample=cfg["resample"], ess_threshold=float(cfg["ess_threshold"]),
-                  generator=generator, keep_particles=keep)
+        res = smc(
+            y,
+            mask,
+            drive,
+            p,
+            n_particles=n_particles,
+            proposal=self.meta["proposal"],
+            encoder=enc_terms,
+            resample=cfg["resample"],
+            ess_threshold=float(cfg["ess_threshold"]),
+            generator=generator,
+            keep_particles=keep,
+        )
         return res, p, drive
 
     # --- fitting ---
     @classmethod
-    def fit(cls, dataset: xr.Dataset, config: dict[str, Any], device: torch.device, *,
-            checkpoint_dir: str | os.PathLike[str] | None = None, resume: bool = False) -> SMCLowRank:
+    def fit(
+        cls,
+        dataset: xr.Dataset,
+        config: dict[str, Any],
+        device: torch.device,
+        *,
+        checkpoint_dir: str | os.PathLike[str] | None = None,
+        resume: bool = False,
+    ) -> SMCLowRank:
         started = _time.perf_counter()
         cfg = resolve_config(config)
         seed = int(config.get("seed", 0))
         dtype = getattr(torch, cfg["dtype"])
         kind = dataset["data"].attrs["kind"]
-        observation = cfg["observation"] if cfg["observation"] != "auto" else (
-            "poisson" if kind == "counts" else "gaussian")
-        proposal = cfg["proposal"] if cfg["proposal"] != "auto" else (
-            "optimal" if observation == "gaussian" else "encoder")
+        observation = (
+            cfg["observation"] if cfg["observation"] != "auto" else ("poisson" if kind == "counts" else "gaussian")
+        )
+        proposal = (
+            cfg["proposal"] if cfg["proposal"] != "auto" else ("optimal" if observation == "gaussian" else "encoder")
+        )
         if proposal == "optimal" and observation != "gaussian":
             raise ConfigError("models.smc_lowrank.proposal", "the optimal proposal needs Gaussian observations")
         cfg.update(observation=observation, proposal=proposal)
@@ -356,8 +448,13 @@ class SMCLowRank(FittedModel):
         if not train.any():
             raise DatasetContractError("the dataset has no training trials")
         meta = {
-            "config": cfg, "seed": seed, "kind": kind, "observation": observation, "proposal": proposal,
-            "rank": int(cfg["rank"]), "n_units": int(cfg["n_units"]),
+            "config": cfg,
+            "seed": seed,
+            "kind": kind,
+            "observation": observation,
+            "proposal": proposal,
+            "rank": int(cfg["rank"]),
+            "n_units": int(cfg["n_units"]),
             "bin_size_s": float(dataset.attrs["bin_size_s"]),
             "channels": [str(c) for c in dataset["channel"].values.tolist()],
             "heldin_index": np.flatnonzero(~heldout).tolist(),
@@ -373,11 +470,22 @@ class SMCLowRank(FittedModel):
         n_obs = mask.sum((0, 1)).clamp(min=1)
         data_mean = ((y * mask).sum((0, 1)) / n_obs).cpu()
         data_var = ((((y - data_mean.to(y)) * mask) ** 2).sum((0, 1)) / n_obs).cpu()
-        net = LowRankNet(meta["n_units"], meta["rank"], len(meta["inputs"]), y.shape[-1], len(meta["heldin_index"]),
-                         cfg, observation, data_mean.double(), data_var.double(), gen_init)
+        net = LowRankNet(
+            meta["n_units"],
+            meta["rank"],
+            len(meta["inputs"]),
+            y.shape[-1],
+            len(meta["heldin_index"]),
+            cfg,
+            observation,
+            data_mean.double(),
+            data_var.double(),
+            gen_init,
+        )
         if cfg["init_readout"] == "pca":
-            init = pca_readout_init(y, mask, np.asarray(meta["heldin_index"]), meta["rank"], observation,
-                                    cfg["poisson_link"])
+            init = pca_readout_init(
+                y, mask, np.asarray(meta["heldin_index"]), meta["rank"], observation, cfg["poisson_link"]
+            )
             with torch.no_grad():
                 net.C.copy_(init["C"])
                 net.d.copy_(init["d"])
@@ -398,24 +506,50 @@ class SMCLowRank(FittedModel):
         start_epoch = 0
         ckpt_path = Path(checkpoint_dir) / CHECKPOINT_FILE if checkpoint_dir else None
         fingerprint = checkpoint_fingerprint(cfg, meta, seed, ignore=SMC_EVAL_ONLY)
-        state = resume_training(ckpt_path, fingerprint, "smc_lowrank", device, net=net, optimizer=optimizer,
-                                scheduler=scheduler, generator=gen) if resume else None
+        state = (
+            resume_training(
+                ckpt_path,
+                fingerprint,
+                "smc_lowrank",
+                device,
+                net=net,
+                optimizer=optimizer,
+                scheduler=scheduler,
+                generator=gen,
+            )
+            if resume
+            else None
+        )
         if state is not None:
             start_epoch = int(state["epoch"])
             history = state["history"].tolist()
 
-        log.info("smc_lowrank: rank %d, %d units (%s), %s observations, %s proposal, %d particles; "
-                 "%d training trials × %d bins (windows of %d), %d epochs on %s",
-                 meta["rank"], meta["n_units"], cfg["nonlinearity"], observation, proposal, cfg["particles"],
-                 n_train, T, window, cfg["epochs"], device)
+        log.info(
+            "smc_lowrank: rank %d, %d units (%s), %s observations, %s proposal, %d particles; "
+            "%d training trials × %d bins (windows of %d), %d epochs on %s",
+            meta["rank"],
+            meta["n_units"],
+            cfg["nonlinearity"],
+            observation,
+            proposal,
+            cfg["particles"],
+            n_train,
+            T,
+            window,
+            cfg["epochs"],
+            device,
+        )
         bad_steps = 0
         for epoch in range(start_epoch, int(cfg["epochs"])):
             net.train()
             total, count = 0.0, 0
-            order = torch.randint(n_train, (per_epoch,), generator=gen, device=device) if cfg["windows_per_epoch"] \
+            order = (
+                torch.randint(n_train, (per_epoch,), generator=gen, device=device)
+                if cfg["windows_per_epoch"]
                 else torch.randperm(n_train, generator=gen, device=device)
+            )
             for b in range(batches_per_epoch):
-                idx = order[b * int(cfg["batch_size"]):(b + 1) * int(cfg["batch_size"])]
+                idx = order[b * int(cfg["batch_size"]) : (b + 1) * int(cfg["batch_size"])]
                 if idx.numel() == 0:
                     continue
                 starts = torch.randint(T - window + 1, (idx.numel(),), generator=gen, device=device)
@@ -428,8 +562,10 @@ class SMCLowRank(FittedModel):
                 if not torch.isfinite(loss):
                     bad_steps += 1
                     if bad_steps > max(10, batches_per_epoch):
-                        raise NeurodynError("smc_lowrank: the SMC bound kept being non-finite; lower lr or "
-                                            "init_noise, or use more particles")
+                        raise NeurodynError(
+                            "smc_lowrank: the SMC bound kept being non-finite; lower lr or "
+                            "init_noise, or use more particles"
+                        )
                     continue
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
@@ -446,15 +582,30 @@ class SMCLowRank(FittedModel):
                     val_bound = float(res.log_marginal.sum(1).mean() / val[0].shape[1])
             history.append([epoch + 1, total / max(count, 1), val_bound])
             if (epoch + 1) % max(1, int(cfg["epochs"]) // 10) == 0 or epoch == start_epoch:
-                log.info("smc_lowrank: epoch %d/%d: bound/step %.4f (valid %.4f), a = %.4f, lr %.2e",
-                         epoch + 1, cfg["epochs"], history[-1][1], val_bound,
-                         float(torch.exp(-torch.exp(net.theta.detach()))), scheduler.get_last_lr()[0])
-            if ckpt_path is not None and ((epoch + 1) % int(cfg["checkpoint_every"]) == 0
-                                          or epoch + 1 == int(cfg["epochs"])):
-                save_checkpoint(ckpt_path, {
-                    "net": net.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                    "generator": gen.get_state(), "epoch": epoch + 1, "fingerprint": fingerprint,
-                    "history": torch.tensor(history, dtype=torch.float64)})
+                log.info(
+                    "smc_lowrank: epoch %d/%d: bound/step %.4f (valid %.4f), a = %.4f, lr %.2e",
+                    epoch + 1,
+                    cfg["epochs"],
+                    history[-1][1],
+                    val_bound,
+                    float(torch.exp(-torch.exp(net.theta.detach()))),
+                    scheduler.get_last_lr()[0],
+                )
+            if ckpt_path is not None and (
+                (epoch + 1) % int(cfg["checkpoint_every"]) == 0 or epoch + 1 == int(cfg["epochs"])
+            ):
+                save_checkpoint(
+                    ckpt_path,
+                    {
+                        "net": net.state_dict(),
+                        "optimizer": optimizer.state_dict(),
+                        "scheduler": scheduler.state_dict(),
+                        "generator": gen.get_state(),
+                        "epoch": epoch + 1,
+                        "fingerprint": fingerprint,
+                        "history": torch.tensor(history, dtype=torch.float64),
+                    },
+                )
 
         model.tensors = _export_tensors(net)
         meta["history"] = history
@@ -472,8 +623,15 @@ class SMCLowRank(FittedModel):
         T = torch.diag(s) @ vh
         q = p.change_basis(T)
         prior = self.tensors.get("latent_basis")
-        self.tensors.update(M=q.M, N=q.N, Q_chol=q.Q_chol, z0_mean=q.z0_mean, z0_chol=q.z0_chol, C=q.C,
-                            latent_basis=T if prior is None else T @ prior)
+        self.tensors.update(
+            M=q.M,
+            N=q.N,
+            Q_chol=q.Q_chol,
+            z0_mean=q.z0_mean,
+            z0_chol=q.z0_chol,
+            C=q.C,
+            latent_basis=T if prior is None else T @ prior,
+        )
 
     # --- interface ---
     def posterior(self, dataset: xr.Dataset, *, seed: int = 0, n_particles: int | None = None) -> xr.Dataset:
@@ -496,13 +654,13 @@ class SMCLowRank(FittedModel):
             else:
                 draws = backward_simulation(res, drive, p, int(cfg["smoother_draws"]), gen)  # (B, S, T, R)
                 z, pred = draws.mean(1), readout(draws, p).mean(1)
-        out = latent_dataset(z, pred, dataset["trial"].values, dataset["time"].values, self.meta["channels"],
-                             self.meta["kind"])
+        out = latent_dataset(
+            z, pred, dataset["trial"].values, dataset["time"].values, self.meta["channels"], self.meta["kind"]
+        )
         out["log_likelihood_per_step"] = (("trial",), (res.log_marginal.sum(1) / y.shape[1]).cpu().numpy())
         return out
 
-    def sample(self, n_trials: int, n_steps: int, inputs: torch.Tensor | None = None,
-               seed: int = 0) -> xr.Dataset:
+    def sample(self, n_trials: int, n_steps: int, inputs: torch.Tensor | None = None, seed: int = 0) -> xr.Dataset:
         p = self.ssm()
         gen = torch.Generator(device=self.device).manual_seed(seed)
         to = {"dtype": p.M.dtype, "device": self.device}
@@ -516,15 +674,24 @@ class SMCLowRank(FittedModel):
             z = torch.empty(n_trials, n_steps, p.rank, **to)
             z[:, 0] = p.z0_mean + torch.randn(n_trials, p.rank, generator=gen, **to) @ p.z0_chol.T
             for k in range(1, n_steps):
-                z[:, k] = transition_mean(z[:, k - 1], None if drive is None else drive[:, k - 1], p) \
+                z[:, k] = (
+                    transition_mean(z[:, k - 1], None if drive is None else drive[:, k - 1], p)
                     + torch.randn(n_trials, p.rank, generator=gen, **to) @ p.Q_chol.T
+                )
             pred = readout(z, p)
             if p.observation == "poisson":
                 data = torch.poisson(pred, generator=gen)
             else:
                 data = pred + torch.randn(pred.shape, generator=gen, **to) * p.obs_var.sqrt()
-        return latent_dataset(z, pred, np.arange(n_trials), np.arange(n_steps) * self.meta["bin_size_s"],
-                              self.meta["channels"], self.meta["kind"], data=data)
+        return latent_dataset(
+            z,
+            pred,
+            np.arange(n_trials),
+            np.arange(n_steps) * self.meta["bin_size_s"],
+            self.meta["channels"],
+            self.meta["kind"],
+            data=data,
+        )
 
     def dynamics(self) -> Dynamics:
         p = self.ssm().to(torch.float64)
@@ -557,8 +724,17 @@ def _window(x: torch.Tensor, idx: torch.Tensor, steps: torch.Tensor) -> torch.Te
 
 def _export_tensors(net: LowRankNet) -> dict[str, torch.Tensor]:
     p = net.ssm()
-    tensors = {"M": p.M, "N": p.N, "h": p.h, "a": p.a, "Q_chol": p.Q_chol, "z0_mean": p.z0_mean,
-               "z0_chol": p.z0_chol, "C": p.C, "d": p.d}
+    tensors = {
+        "M": p.M,
+        "N": p.N,
+        "h": p.h,
+        "a": p.a,
+        "Q_chol": p.Q_chol,
+        "z0_mean": p.z0_mean,
+        "z0_chol": p.z0_chol,
+        "C": p.C,
+        "d": p.d,
+    }
     if p.W_u is not None:
         tensors["W_u"] = p.W_u
     if p.obs_var is not None:
@@ -566,5 +742,3 @@ def _export_tensors(net: LowRankNet) -> dict[str, torch.Tensor]:
     if net.encoder is not None:
         tensors.update({f"encoder.{k}": v for k, v in net.encoder.state_dict().items()})
     return {k: v.detach().clone() for k, v in tensors.items()}
-
-

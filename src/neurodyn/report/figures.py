@@ -85,7 +85,11 @@ def sorted_conditions(labels: np.ndarray) -> list[str]:
 
 def condition_colors(conditions: Sequence[str]) -> dict[str, Any]:
     """A colour per condition label (tab10, then a continuous map for many conditions)."""
-    cmap = matplotlib.colormaps["tab10"] if len(conditions) <= 10 else matplotlib.colormaps["viridis"].resampled(len(conditions))
+    cmap = (
+        matplotlib.colormaps["tab10"]
+        if len(conditions) <= 10
+        else matplotlib.colormaps["viridis"].resampled(len(conditions))
+    )
     return {c: cmap(i % cmap.N) for i, c in enumerate(conditions)}
 
 
@@ -168,8 +172,16 @@ def _image_scale(kind: str, *blocks: np.ndarray) -> tuple[float, float, str]:
     return -bound, bound, "RdBu_r"
 
 
-def _channel_image(ax, values: np.ndarray, time: np.ndarray, heldout: np.ndarray, names: Sequence[str],
-                   vmin: float, vmax: float, cmap: str):
+def _channel_image(
+    ax,
+    values: np.ndarray,
+    time: np.ndarray,
+    heldout: np.ndarray,
+    names: Sequence[str],
+    vmin: float,
+    vmax: float,
+    cmap: str,
+):
     """Draw (time, channel) values as a channel × time image, held-in channels first.
 
     Rows are labelled with channel names when there are few; a dashed line separates held-out
@@ -179,8 +191,16 @@ def _channel_image(ax, values: np.ndarray, time: np.ndarray, heldout: np.ndarray
     n_heldin = int((~heldout).sum())
     lo, hi = _bin_edges(time)
     colormap = matplotlib.colormaps[cmap].with_extremes(bad=MASKED_COLOR)
-    image = ax.imshow(values[:, order].T, aspect="auto", interpolation="nearest", origin="upper",
-                      extent=(lo, hi, len(order) - 0.5, -0.5), vmin=vmin, vmax=vmax, cmap=colormap)
+    image = ax.imshow(
+        values[:, order].T,
+        aspect="auto",
+        interpolation="nearest",
+        origin="upper",
+        extent=(lo, hi, len(order) - 0.5, -0.5),
+        vmin=vmin,
+        vmax=vmax,
+        cmap=colormap,
+    )
     if len(order) <= 24:
         ax.set_yticks(np.arange(len(order)), [names[c] for c in order], fontsize=7)
     if 0 < n_heldin < len(order):
@@ -201,8 +221,15 @@ def trace_offset(*blocks: np.ndarray) -> float:
     return 4.0 * float(np.median(spreads)) if spreads.size else 1.0
 
 
-def _draw_traces(ax, time: np.ndarray, values: np.ndarray, shown: np.ndarray, offset: float,
-                 heldout: np.ndarray, names: Sequence[str]) -> None:
+def _draw_traces(
+    ax,
+    time: np.ndarray,
+    values: np.ndarray,
+    shown: np.ndarray,
+    offset: float,
+    heldout: np.ndarray,
+    names: Sequence[str],
+) -> None:
     """Stack (time, channel) traces of the ``shown`` channels, each centred, ``offset`` apart."""
     for row, channel in enumerate(shown):
         trace = values[:, channel]
@@ -216,9 +243,15 @@ def _draw_traces(ax, time: np.ndarray, values: np.ndarray, shown: np.ndarray, of
 
 def _heldout_legend(target, loc: str = "upper right") -> None:
     """Legend for held-in (black) vs held-out (red) traces on an Axes or a Figure."""
-    target.legend(handles=[Line2D([], [], color="black", lw=1, label="held-in"),
-                           Line2D([], [], color=HELDOUT_COLOR, lw=1, label="held-out")],
-                  fontsize=7, loc=loc, ncol=2)
+    target.legend(
+        handles=[
+            Line2D([], [], color="black", lw=1, label="held-in"),
+            Line2D([], [], color=HELDOUT_COLOR, lw=1, label="held-out"),
+        ],
+        fontsize=7,
+        loc=loc,
+        ncol=2,
+    )
 
 
 # ----------------------------------------------------------------------------- dataset figures
@@ -305,12 +338,18 @@ def rate_histogram_figure(ds: xr.Dataset) -> Figure:
     fig = _new_figure(6.0, 3.6)
     ax = fig.subplots()
     groups = [rates[~heldout & np.isfinite(rates)], rates[heldout & np.isfinite(rates)]]
-    ax.hist(groups, bins=edges, stacked=True, color=[HELDIN_COLOR, HELDOUT_COLOR],
-            label=[f"held-in ({groups[0].size})", f"held-out ({groups[1].size})"])
+    ax.hist(
+        groups,
+        bins=edges,
+        stacked=True,
+        color=[HELDIN_COLOR, HELDOUT_COLOR],
+        label=[f"held-in ({groups[0].size})", f"held-out ({groups[1].size})"],
+    )
     ax.set_xlabel("mean firing rate (Hz)")
     ax.set_ylabel("number of channels")
-    ax.set_title(f"Per-channel firing rates (median {np.median(finite) if finite.size else np.nan:.2f} Hz)",
-                 fontsize=10)
+    ax.set_title(
+        f"Per-channel firing rates (median {np.median(finite) if finite.size else np.nan:.2f} Hz)", fontsize=10
+    )
     ax.legend(fontsize=8)
     return fig
 
@@ -331,8 +370,10 @@ def channel_variance_figure(ds: xr.Dataset) -> Figure:
     ax.set_ylabel(f"variance ({units}²)")
     ax.set_title("Per-channel variance", fontsize=10)
     if heldout.any():
-        ax.legend(handles=[Patch(color=HELDIN_COLOR, label="held-in"),
-                           Patch(color=HELDOUT_COLOR, label="held-out")], fontsize=8)
+        ax.legend(
+            handles=[Patch(color=HELDIN_COLOR, label="held-in"), Patch(color=HELDOUT_COLOR, label="held-out")],
+            fontsize=8,
+        )
     return fig
 
 
@@ -375,28 +416,36 @@ def psth_figure(ds: xr.Dataset, n_channels: int = 4) -> Figure:
         _mark_alignment(ax, time)
         ax.set_title(f"channel {names[channel]}", fontsize=9)
         ax.tick_params(labelsize=7)
-    for ax in axes[len(shown):]:
+    for ax in axes[len(shown) :]:
         ax.set_visible(False)
     units = "firing rate (Hz)" if kind == "counts" else f"signal ({ds['data'].attrs.get('units', 'a.u.')})"
     for ax in axes[::n_cols]:
         ax.set_ylabel(units, fontsize=8)
-    for ax in axes[max(0, len(shown) - n_cols):len(shown)]:
+    for ax in axes[max(0, len(shown) - n_cols) : len(shown)]:
         ax.set_xlabel(time_label(ds), fontsize=8)
     handles, names_ = axes[0].get_legend_handles_labels()
     fig.legend(handles, names_, title="condition", fontsize=7, title_fontsize=8, loc="outside right upper")
-    fig.suptitle("Condition-averaged activity" + (" (σ = 25 ms smoothing)" if kind == "counts" else ""),
-                 fontsize=10)
+    fig.suptitle("Condition-averaged activity" + (" (σ = 25 ms smoothing)" if kind == "counts" else ""), fontsize=10)
     return fig
 
 
 # ----------------------------------------------------------------------------- model figures
 
 
-def recorded_vs_generated_figure(recorded: np.ndarray, generated: np.ndarray, time: np.ndarray, *,
-                                 kind: str, heldout: np.ndarray | None = None, units: str = "",
-                                 names: Sequence[str] | None = None, time_axis_label: str = "time (s)",
-                                 recorded_title: str = "recorded", generated_title: str = "generated",
-                                 max_traces: int = 8) -> Figure:
+def recorded_vs_generated_figure(
+    recorded: np.ndarray,
+    generated: np.ndarray,
+    time: np.ndarray,
+    *,
+    kind: str,
+    heldout: np.ndarray | None = None,
+    units: str = "",
+    names: Sequence[str] | None = None,
+    time_axis_label: str = "time (s)",
+    recorded_title: str = "recorded",
+    generated_title: str = "generated",
+    max_traces: int = 8,
+) -> Figure:
     """One recorded and one generated trial side by side, on one shared scale.
 
     Counts: channel × time images with one colour scale; continuous: stacked traces of up to
@@ -430,8 +479,7 @@ def recorded_vs_generated_figure(recorded: np.ndarray, generated: np.ndarray, ti
         ax.set_title(title, fontsize=9)
         ax.set_xlabel(time_axis_label, fontsize=8)
     unobserved = kind == "counts" and bool(np.isnan(recorded).any())
-    fig.suptitle("Recorded vs generated activity (same scale)" + (UNOBSERVED_NOTE if unobserved else ""),
-                 fontsize=10)
+    fig.suptitle("Recorded vs generated activity (same scale)" + (UNOBSERVED_NOTE if unobserved else ""), fontsize=10)
     return fig
 
 
@@ -458,10 +506,16 @@ def pca_projection(latents: np.ndarray, k: int = 2) -> tuple[np.ndarray, np.ndar
     return mean, axes, explained
 
 
-def latent_trajectories_figure(latents: np.ndarray, conditions: np.ndarray | None = None,
-                               fixed_points: Sequence[dict] = (), *, title: str = "Latent trajectories",
-                               max_trials: int = 60, time: np.ndarray | None = None,
-                               expansion_points: np.ndarray | None = None) -> Figure:
+def latent_trajectories_figure(
+    latents: np.ndarray,
+    conditions: np.ndarray | None = None,
+    fixed_points: Sequence[dict] = (),
+    *,
+    title: str = "Latent trajectories",
+    max_trials: int = 60,
+    time: np.ndarray | None = None,
+    expansion_points: np.ndarray | None = None,
+) -> Figure:
     """Posterior latent trajectories in the plane of their first two principal components.
 
     latents: (trial, time, latent); conditions: (trial,) labels ('' or None = none); fixed_points:
@@ -489,8 +543,13 @@ def latent_trajectories_figure(latents: np.ndarray, conditions: np.ndarray | Non
         groups = sorted_conditions(labels)
         colors = condition_colors(groups)
         for trial in shown:
-            ax.plot(projected[trial, :, 0], projected[trial, :, 1], color=colors.get(labels[trial], "0.6"),
-                    lw=0.6, alpha=0.35)
+            ax.plot(
+                projected[trial, :, 0],
+                projected[trial, :, 1],
+                color=colors.get(labels[trial], "0.6"),
+                lw=0.6,
+                alpha=0.35,
+            )
         for group in groups:
             path = np.nanmean(projected[labels == group], axis=0)
             ax.plot(path[:, 0], path[:, 1], color=colors[group], lw=2.4)
@@ -523,16 +582,40 @@ def latent_trajectories_figure(latents: np.ndarray, conditions: np.ndarray | Non
             drawn[stable] = True
             continue
         xy = (z - mean) @ axes
-        ax.plot(xy[0], xy[1], marker="o", ms=10, mew=2, color="black",
-                markerfacecolor="black" if stable else "none", ls="none", zorder=5)
+        ax.plot(
+            xy[0],
+            xy[1],
+            marker="o",
+            ms=10,
+            mew=2,
+            color="black",
+            markerfacecolor="black" if stable else "none",
+            ls="none",
+            zorder=5,
+        )
         drawn[stable] = True
     if drawn[True]:
-        handles.append(Line2D([], [], color="black", lw=1.5, label="stable fixed point") if one_dim else
-                       Line2D([], [], marker="o", ms=9, color="black", ls="none", label="stable fixed point"))
+        handles.append(
+            Line2D([], [], color="black", lw=1.5, label="stable fixed point")
+            if one_dim
+            else Line2D([], [], marker="o", ms=9, color="black", ls="none", label="stable fixed point")
+        )
     if drawn[False]:
-        handles.append(Line2D([], [], color="black", lw=1.5, ls="--", label="unstable fixed point") if one_dim
-                       else Line2D([], [], marker="o", ms=9, mew=2, color="black", markerfacecolor="none",
-                                   ls="none", label="unstable fixed point"))
+        handles.append(
+            Line2D([], [], color="black", lw=1.5, ls="--", label="unstable fixed point")
+            if one_dim
+            else Line2D(
+                [],
+                [],
+                marker="o",
+                ms=9,
+                mew=2,
+                color="black",
+                markerfacecolor="none",
+                ls="none",
+                label="unstable fixed point",
+            )
+        )
     fig.legend(handles=handles, fontsize=7, loc="outside right upper")
     if one_dim:
         ax.set_xlabel("time (s)" if time is not None else "time (bins)")
@@ -588,8 +671,16 @@ def eigenvalue_figure(fixed_points: Sequence[dict], *, n_annotate: int = 3) -> F
         all_values.append(values)
         color = STABLE_COLOR if point.get("stable") else UNSTABLE_COLOR
         for ax in (full, zoom):
-            ax.plot(values.real, values.imag, markers[index % len(markers)], color=color, ms=6,
-                    markerfacecolor=color if point.get("stable") else "none", ls="none", mew=1.5)
+            ax.plot(
+                values.real,
+                values.imag,
+                markers[index % len(markers)],
+                color=color,
+                ms=6,
+                markerfacecolor=color if point.get("stable") else "none",
+                ls="none",
+                mew=1.5,
+            )
     if all_values:
         first = next(p for p in fixed_points if len(p.get("eigenvalues", []) or []) > 0)
         _annotate_modes(zoom, first, n_annotate)
@@ -612,13 +703,18 @@ def eigenvalue_figure(fixed_points: Sequence[dict], *, n_annotate: int = 3) -> F
         ax.set_xlabel("Re λ")
         ax.tick_params(labelsize=7)
     full.set_ylabel("Im λ")
-    handles = [Line2D([], [], marker="o", color=STABLE_COLOR, ls="none", label="stable fixed point"),
-               Line2D([], [], marker="o", color=UNSTABLE_COLOR, markerfacecolor="none", ls="none",
-                      label="unstable fixed point"),
-               Line2D([], [], color="0.5", lw=0.8, label="unit circle |λ| = 1")]
+    handles = [
+        Line2D([], [], marker="o", color=STABLE_COLOR, ls="none", label="stable fixed point"),
+        Line2D(
+            [], [], marker="o", color=UNSTABLE_COLOR, markerfacecolor="none", ls="none", label="unstable fixed point"
+        ),
+        Line2D([], [], color="0.5", lw=0.8, label="unit circle |λ| = 1"),
+    ]
     if 1 < len(fixed_points) <= 6:
-        handles += [Line2D([], [], marker=markers[i], color="0.4", ls="none", label=f"fixed point #{i}")
-                    for i in range(len(fixed_points))]
+        handles += [
+            Line2D([], [], marker=markers[i], color="0.4", ls="none", label=f"fixed point #{i}")
+            for i in range(len(fixed_points))
+        ]
     fig.legend(handles=handles, fontsize=7, loc="outside lower center", ncol=3)
     return fig
 
@@ -635,16 +731,22 @@ def _annotate_modes(ax, point: dict, n_annotate: int) -> None:
             continue
         tau = taus[i] if i < len(taus) else None
         freq = freqs[i] if i < len(freqs) else None
-        ax.annotate(mode_label(tau, freq), (values[i].real, values[i].imag), fontsize=7,
-                    xytext=(6, 10 + 12 * (done % 3)), textcoords="offset points",
-                    arrowprops={"arrowstyle": "-", "color": "0.4", "lw": 0.6})
+        ax.annotate(
+            mode_label(tau, freq),
+            (values[i].real, values[i].imag),
+            fontsize=7,
+            xytext=(6, 10 + 12 * (done % 3)),
+            textcoords="offset points",
+            arrowprops={"arrowstyle": "-", "color": "0.4", "lw": 0.6},
+        )
         done += 1
         if done == n_annotate:
             break
 
 
-def spectra_figure(frequency: np.ndarray, psd_recorded: np.ndarray, psd_generated: np.ndarray, *,
-                   activity_units: str = "a.u.") -> Figure:
+def spectra_figure(
+    frequency: np.ndarray, psd_recorded: np.ndarray, psd_generated: np.ndarray, *, activity_units: str = "a.u."
+) -> Figure:
     """Power spectra of recorded vs generated activity: mean over channels, 25–75 % band.
 
     frequency: (frequency,) Hz; psd_recorded, psd_generated: (channel, frequency) in
@@ -654,8 +756,10 @@ def spectra_figure(frequency: np.ndarray, psd_recorded: np.ndarray, psd_generate
     keep = frequency > 0
     fig = _new_figure(6.0, 3.8)
     ax = fig.subplots()
-    for psd, color, label in ((psd_recorded, RECORDED_COLOR, "recorded"),
-                              (psd_generated, GENERATED_COLOR, "generated")):
+    for psd, color, label in (
+        (psd_recorded, RECORDED_COLOR, "recorded"),
+        (psd_generated, GENERATED_COLOR, "generated"),
+    ):
         psd = np.asarray(psd, dtype=np.float64)[:, keep]
         psd = np.where(psd > 0, psd, np.nan)
         if not np.isfinite(psd).any():
@@ -683,8 +787,14 @@ def transfer_figure(frequency: np.ndarray, gain: np.ndarray, stable: Sequence[bo
     gain = np.asarray(gain, dtype=np.float64)
     for i, row in enumerate(gain):
         shown = np.where(np.isfinite(row) & (row > 0), row, np.nan)
-        ax.plot(frequency, shown, color=STABLE_COLOR if stable[i] else UNSTABLE_COLOR, lw=1.2, alpha=0.8,
-                label=f"fixed point {i} ({'stable' if stable[i] else 'unstable'})" if i < 8 else None)
+        ax.plot(
+            frequency,
+            shown,
+            color=STABLE_COLOR if stable[i] else UNSTABLE_COLOR,
+            lw=1.2,
+            alpha=0.8,
+            label=f"fixed point {i} ({'stable' if stable[i] else 'unstable'})" if i < 8 else None,
+        )
     ax.set_yscale("log")
     ax.set_xlabel("frequency (Hz)")
     ax.set_ylabel("gain (largest singular value of H)")
@@ -707,7 +817,9 @@ def coherence_figure(frequency: np.ndarray, coherence: np.ndarray) -> Figure:
     for i, (color, per_channel) in enumerate(zip(colors, coherence)):
         if not np.isfinite(per_channel).any():
             continue
-        ax.plot(frequency, np.nanmean(per_channel, axis=0), color=color, lw=1.4, label=f"latent {i}" if i < 10 else None)
+        ax.plot(
+            frequency, np.nanmean(per_channel, axis=0), color=color, lw=1.4, label=f"latent {i}" if i < 10 else None
+        )
         ax.plot(frequency, np.nanmax(per_channel, axis=0), color=color, lw=0.7, ls="--")
     ax.set_ylim(0, 1)
     ax.set_xlabel("frequency (Hz)")
@@ -733,12 +845,25 @@ def theory_figure(result: dict[str, Any]) -> Figure:
     for r, summary in enumerate(theory):
         ax = axes[r, 0]
         eig = np.asarray(example["eigenvalues"][r])
-        ax.scatter(eig.real, eig.imag, s=3, color="0.5", label=f"finite network, N = {max(f['n_units'] for f in result['finite'])}")
+        ax.scatter(
+            eig.real,
+            eig.imag,
+            s=3,
+            color="0.5",
+            label=f"finite network, N = {max(f['n_units'] for f in result['finite'])}",
+        )
         circle = np.exp(1j * np.linspace(0, 2 * np.pi, 200)) * summary["rho"] - 1
         ax.plot(circle.real, circle.imag, color="black", lw=0.8, label="bulk radius ρ (theory)")
         poles = np.asarray(summary["poles"])
-        ax.scatter(poles.real, poles.imag, marker="x", s=60,
-                   color=STABLE_COLOR if summary["stable"] else UNSTABLE_COLOR, label="predicted poles", zorder=3)
+        ax.scatter(
+            poles.real,
+            poles.imag,
+            marker="x",
+            s=60,
+            color=STABLE_COLOR if summary["stable"] else UNSTABLE_COLOR,
+            label="predicted poles",
+            zorder=3,
+        )
         ax.axvline(0, color="0.7", lw=0.8, ls=":")
         ax.set_xlabel("Re λ")
         ax.set_ylabel("Im λ")
@@ -775,11 +900,27 @@ def sweep_figure(panels: Sequence[tuple[str, dict[str, Sequence[Any]], Sequence[
         colors = matplotlib.colormaps["viridis"](np.linspace(0, 0.85, max(len(series), 1)))
         if len(series) > 1:
             for color, (name, points) in zip(colors, series.items()):
-                ax.plot([p.x for p in points], [p.mean for p in points], "o-", color=color, lw=0.8, ms=3,
-                        alpha=0.7, label=name)
-        ax.errorbar([p.x for p in pooled], [p.mean for p in pooled], yerr=[p.sem for p in pooled], fmt="s-",
-                    color="black", lw=1.8, ms=4, capsize=3,
-                    label="mean ± SEM" if len(series) > 1 else "mean ± SEM over replicates")
+                ax.plot(
+                    [p.x for p in points],
+                    [p.mean for p in points],
+                    "o-",
+                    color=color,
+                    lw=0.8,
+                    ms=3,
+                    alpha=0.7,
+                    label=name,
+                )
+        ax.errorbar(
+            [p.x for p in pooled],
+            [p.mean for p in pooled],
+            yerr=[p.sem for p in pooled],
+            fmt="s-",
+            color="black",
+            lw=1.8,
+            ms=4,
+            capsize=3,
+            label="mean ± SEM" if len(series) > 1 else "mean ± SEM over replicates",
+        )
         xs = np.unique(np.asarray([p.x for s in series.values() for p in s] + [p.x for p in pooled], dtype=float))
         positive = xs[xs > 0]
         if positive.size and positive.max() / positive.min() > 10:
@@ -803,8 +944,14 @@ def sweep_figure(panels: Sequence[tuple[str, dict[str, Sequence[Any]], Sequence[
 # ----------------------------------------------------------------------------- JSLDS analyses
 
 
-def selection_figure(values: np.ndarray, state_labels: Sequence[str], input_labels: Sequence[str],
-                     row_labels: Sequence[str], *, title: str) -> Figure:
+def selection_figure(
+    values: np.ndarray,
+    state_labels: Sequence[str],
+    input_labels: Sequence[str],
+    row_labels: Sequence[str],
+    *,
+    title: str,
+) -> Figure:
     """One heatmap per stored state (Smith et al. 2021, Figs. A.1–A.2).
 
     values: (S, r, I) normalised products in [0, 1] (rows: selection vectors or readout rows,
@@ -865,8 +1012,13 @@ def expansion_modes_figure(anchors: Sequence[dict]) -> Figure:
     return fig
 
 
-def jpca_figure(projection: np.ndarray, angles: np.ndarray, jpca_hz: Sequence[float], jslds_hz: Sequence[float],
-                conditions: Sequence[str] | None = None) -> Figure:
+def jpca_figure(
+    projection: np.ndarray,
+    angles: np.ndarray,
+    jpca_hz: Sequence[float],
+    jslds_hz: Sequence[float],
+    conditions: Sequence[str] | None = None,
+) -> Figure:
     """jPCA vs JSLDS eigen-planes.
 
     projection: (C, T, 2) condition-averaged trajectories in the first (fastest) jPCA plane;
@@ -882,8 +1034,9 @@ def jpca_figure(projection: np.ndarray, angles: np.ndarray, jpca_hz: Sequence[fl
         traj.plot(projection[c, 0, 0], projection[c, 0, 1], "o", color=colors[c], ms=3)
     traj.set_xlabel("jPC 1")
     traj.set_ylabel("jPC 2")
-    traj.set_title(f"condition averages in jPCA plane 1 ({jpca_hz[0]:.3g} Hz)" if len(jpca_hz) else "jPCA plane 1",
-                   fontsize=9)
+    traj.set_title(
+        f"condition averages in jPCA plane 1 ({jpca_hz[0]:.3g} Hz)" if len(jpca_hz) else "jPCA plane 1", fontsize=9
+    )
     angles = np.asarray(angles, dtype=float)
     if angles.size:
         image = heat.imshow(angles, vmin=0, vmax=90, cmap="magma_r", aspect="auto")

@@ -16,7 +16,7 @@ import platform
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, UTC
+from datetime import UTC, datetime
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -99,7 +99,8 @@ METRIC_COLUMNS: tuple[MetricColumn, ...] = (
 )
 
 INDEX_COLUMNS: tuple[MetricColumn, ...] = tuple(
-    c for c in METRIC_COLUMNS
+    c
+    for c in METRIC_COLUMNS
     if c.key in ("co_bps", "psth_r2_heldout", "r2_heldout", "d_stsp", "d_h", "leading_oscillation_hz")
 )
 
@@ -162,7 +163,7 @@ def format_number(value: float, digits: int = 3) -> str:
     if math.isinf(value):
         return "∞" if value > 0 else "-∞"
     magnitude = abs(value)
-    if magnitude >= 1e4 or 0 < magnitude < 10 ** -digits:
+    if magnitude >= 1e4 or 0 < magnitude < 10**-digits:
         return f"{value:.{digits}g}"
     return f"{value:.{digits}f}"
 
@@ -252,8 +253,8 @@ def _json_default(value: Any) -> Any:
 
 def _document(title: str, body: str) -> str:
     return (
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         f"<title>{escape(title)}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n{body}\n</body>\n</html>\n"
     )
 
@@ -282,8 +283,10 @@ class FigureWriter:
             path.write_bytes(png)
             self.written.append(path)
         data = base64.b64encode(png).decode("ascii")
-        return (f'<figure id="fig-{escape(name)}"><img src="data:image/png;base64,{data}" '
-                f'alt="{escape(caption)}"><figcaption>{escape(caption)}</figcaption></figure>')
+        return (
+            f'<figure id="fig-{escape(name)}"><img src="data:image/png;base64,{data}" '
+            f'alt="{escape(caption)}"><figcaption>{escape(caption)}</figcaption></figure>'
+        )
 
 
 # ----------------------------------------------------------------------------- report sections
@@ -323,19 +326,28 @@ def _dataset_section(ds: xr.Dataset, writer: FigureWriter) -> str:
     kind = fg.data_kind(ds)
     parts = ['<section id="dataset">\n<h2>Dataset</h2>', _summary_table(info), '<div class="figures">']
     if kind == "counts":
-        parts.append(writer.embed("raster", lambda: fg.raster_figure(ds),
-                                  "Spike counts of example trials (channels × time)."))
-        parts.append(writer.embed("rates", lambda: fg.rate_histogram_figure(ds),
-                                  "Histogram of per-channel mean firing rates."))
+        parts.append(
+            writer.embed("raster", lambda: fg.raster_figure(ds), "Spike counts of example trials (channels × time).")
+        )
+        parts.append(
+            writer.embed("rates", lambda: fg.rate_histogram_figure(ds), "Histogram of per-channel mean firing rates.")
+        )
     else:
-        parts.append(writer.embed("raster", lambda: fg.raster_figure(ds),
-                                  "Example segment: stacked traces of the first channels."))
-        parts.append(writer.embed("variance", lambda: fg.channel_variance_figure(ds),
-                                  "Per-channel variance of the signal."))
+        parts.append(
+            writer.embed(
+                "raster", lambda: fg.raster_figure(ds), "Example segment: stacked traces of the first channels."
+            )
+        )
+        parts.append(
+            writer.embed("variance", lambda: fg.channel_variance_figure(ds), "Per-channel variance of the signal.")
+        )
     labels = fg.condition_labels(ds["condition"].values if "condition" in ds else None, ds.sizes["trial"])
     if fg.has_conditions(labels):
-        parts.append(writer.embed("psth", lambda: fg.psth_figure(ds),
-                                  "Condition-averaged activity of the most active held-in channels."))
+        parts.append(
+            writer.embed(
+                "psth", lambda: fg.psth_figure(ds), "Condition-averaged activity of the most active held-in channels."
+            )
+        )
     parts.append("</div>\n</section>")
     return "\n".join(parts)
 
@@ -345,8 +357,11 @@ def comparison_columns(models: Sequence[ModelResult], kind: str) -> list[MetricC
     present = {k for m in models for k in (m.metrics or {})}
     columns = [c for c in METRIC_COLUMNS if kind in c.kinds or c.key in present]
     known = {c.key for c in METRIC_COLUMNS}
-    extra = sorted(k for k in present if k not in known and all(
-        not isinstance((m.metrics or {}).get(k), (dict, list)) for m in models))
+    extra = sorted(
+        k
+        for k in present
+        if k not in known and all(not isinstance((m.metrics or {}).get(k), (dict, list)) for m in models)
+    )
     return columns + [MetricColumn(k, readable_key(k)) for k in extra]
 
 
@@ -362,10 +377,12 @@ def _comparison_section(models: Sequence[ModelResult], kind: str, anchors: Seque
         cells += [_cell((model.fit or {}).get("seconds")), _cell((model.fit or {}).get("device"))]
         rows.append(cells)
     header = ["model", "family"] + [c.label for c in columns] + ["fit time (s)", "device"]
-    ranked = ", ".join(f"{c.label} ({'higher' if c.better == 'higher' else 'lower'} is better)"
-                       for c in columns if c.better)
-    note = (f'<p class="note"><span class="legend-best">Highlighted</span>: best value per column — '
-            f"{escape(ranked)}.</p>")
+    ranked = ", ".join(
+        f"{c.label} ({'higher' if c.better == 'higher' else 'lower'} is better)" for c in columns if c.better
+    )
+    note = (
+        f'<p class="note"><span class="legend-best">Highlighted</span>: best value per column — {escape(ranked)}.</p>'
+    )
     table = _table(header, rows, css_class="comparison")
     return f'<section id="comparison">\n<h2>Model comparison</h2>\n{table}\n{note}\n</section>'
 
@@ -379,11 +396,28 @@ def _fixed_point_table(points: Sequence[dict[str, Any]]) -> str:
         freqs = list(p.get("frequencies_hz", []) or [])
         tau = taus[0] if taus else None
         tau_cell = "<td>∞</td>" if taus and tau is None else _cell(tau)
-        rows.append([_cell(i), _cell(p.get("kind")), _cell(p.get("stable")), _cell(p.get("spectral_radius")),
-                     tau_cell, _cell(freqs[0] if freqs else None), _cell(p.get("leading_oscillation_hz")),
-                     _cell(p.get("method"))])
-    header = ["#", "kind", "stable", "spectral radius", "leading τ (s)", "leading f (Hz)",
-              "leading oscillation (Hz)", "method"]
+        rows.append(
+            [
+                _cell(i),
+                _cell(p.get("kind")),
+                _cell(p.get("stable")),
+                _cell(p.get("spectral_radius")),
+                tau_cell,
+                _cell(freqs[0] if freqs else None),
+                _cell(p.get("leading_oscillation_hz")),
+                _cell(p.get("method")),
+            ]
+        )
+    header = [
+        "#",
+        "kind",
+        "stable",
+        "spectral radius",
+        "leading τ (s)",
+        "leading f (Hz)",
+        "leading oscillation (Hz)",
+        "method",
+    ]
     return _table(header, rows, css_class="fixed-points")
 
 
@@ -408,55 +442,92 @@ def _model_figures(ds: xr.Dataset, model: ModelResult, key: str, writer: FigureW
     kind = fg.data_kind(ds)
     out = []
     if "generated_data" in arrays and arrays.sizes.get("generated_trial", 0):
+
         def generated():
             recorded, title = _recorded_trial(ds, arrays)
             sample = arrays["generated_data"].isel(generated_trial=0).values
             n = min(len(recorded), len(sample))  # a long generated trajectory is shown over one trial
             return fg.recorded_vs_generated_figure(
-                recorded[:n], sample[:n], ds["time"].values[:n], kind=kind, heldout=fg.heldout_mask(ds),
-                units=str(ds["data"].attrs.get("units", "")), names=fg.channel_names(ds),
-                time_axis_label=fg.time_label(ds), recorded_title=title,
-                generated_title="generated: free-running sample 0")
-        out.append(writer.embed(f"generated_{key}", generated,
-                                "One recorded evaluation trial and one trial generated by the model."))
+                recorded[:n],
+                sample[:n],
+                ds["time"].values[:n],
+                kind=kind,
+                heldout=fg.heldout_mask(ds),
+                units=str(ds["data"].attrs.get("units", "")),
+                names=fg.channel_names(ds),
+                time_axis_label=fg.time_label(ds),
+                recorded_title=title,
+                generated_title="generated: free-running sample 0",
+            )
+
+        out.append(
+            writer.embed(
+                f"generated_{key}", generated, "One recorded evaluation trial and one trial generated by the model."
+            )
+        )
     if "latents" in arrays and arrays.sizes.get("trial", 0):
         conditions = arrays["condition"].values if "condition" in arrays.coords else None
-        out.append(writer.embed(
-            f"latents_{key}",
-            lambda: fg.latent_trajectories_figure(
-                arrays["latents"].values, conditions, model.fixed_points or [],
-                title=f"{model.name}: posterior latents",
-                time=arrays["time"].values if "time" in arrays.coords else None,
-                expansion_points=arrays["expansion_points"].values if "expansion_points" in arrays else None),
-            "Posterior latent trajectories projected on their first two principal components; "
-            "fixed points projected alike (filled = stable, open = unstable)"
-            + ("; grey crosses: the JSLDS's expansion points." if "expansion_points" in arrays else ".")))
-    out.append(writer.embed(f"eigenvalues_{key}", lambda: fg.eigenvalue_figure(model.fixed_points or []),
-                            "Jacobian eigenvalues of each fixed point with the unit circle; "
-                            "leading modes annotated with time constant τ and frequency f."))
+        out.append(
+            writer.embed(
+                f"latents_{key}",
+                lambda: fg.latent_trajectories_figure(
+                    arrays["latents"].values,
+                    conditions,
+                    model.fixed_points or [],
+                    title=f"{model.name}: posterior latents",
+                    time=arrays["time"].values if "time" in arrays.coords else None,
+                    expansion_points=arrays["expansion_points"].values if "expansion_points" in arrays else None,
+                ),
+                "Posterior latent trajectories projected on their first two principal components; "
+                "fixed points projected alike (filled = stable, open = unstable)"
+                + ("; grey crosses: the JSLDS's expansion points." if "expansion_points" in arrays else "."),
+            )
+        )
+    out.append(
+        writer.embed(
+            f"eigenvalues_{key}",
+            lambda: fg.eigenvalue_figure(model.fixed_points or []),
+            "Jacobian eigenvalues of each fixed point with the unit circle; "
+            "leading modes annotated with time constant τ and frequency f.",
+        )
+    )
     if "psd_recorded" in arrays and "psd_generated" in arrays and "frequency" in arrays.coords:
         units = "spikes/s" if kind == "counts" else str(ds["data"].attrs.get("units", "")) or "a.u."
-        out.append(writer.embed(
-            f"spectra_{key}",
-            lambda: fg.spectra_figure(arrays["frequency"].values, arrays["psd_recorded"].values,
-                                      arrays["psd_generated"].values, activity_units=units),
-            "Welch power spectra of recorded and generated activity"
-            + (" (smoothed rates)." if kind == "counts" else ".")))
+        out.append(
+            writer.embed(
+                f"spectra_{key}",
+                lambda: fg.spectra_figure(
+                    arrays["frequency"].values,
+                    arrays["psd_recorded"].values,
+                    arrays["psd_generated"].values,
+                    activity_units=units,
+                ),
+                "Welch power spectra of recorded and generated activity"
+                + (" (smoothed rates)." if kind == "counts" else "."),
+            )
+        )
     if "coherence" in arrays and "coherence_frequency" in arrays.coords:
-        out.append(writer.embed(
-            f"coherence_{key}",
-            lambda: fg.coherence_figure(arrays["coherence_frequency"].values, arrays["coherence"].values),
-            "Magnitude-squared coherence (Welch) between each posterior latent and the recorded channels."))
+        out.append(
+            writer.embed(
+                f"coherence_{key}",
+                lambda: fg.coherence_figure(arrays["coherence_frequency"].values, arrays["coherence"].values),
+                "Magnitude-squared coherence (Welch) between each posterior latent and the recorded channels.",
+            )
+        )
     points = (model.fixed_points or [])[: arrays.sizes.get("fixed_point", 0)]
     if "transfer_gain" in arrays and points:
         stable = [bool(p.get("stable")) for p in points]
         source = (points[0].get("transfer") or {}).get("input", "inputs")
-        out.append(writer.embed(
-            f"transfer_{key}",
-            lambda: fg.transfer_figure(arrays["transfer_frequency"].values,
-                                       arrays["transfer_gain"].values[: len(points)], stable),
-            f"Gain of the linearised response ({source} → latents) at each fixed point, up to the Nyquist "
-            f"frequency; blue: stable, red: unstable." + _selectivity_note(points)))
+        out.append(
+            writer.embed(
+                f"transfer_{key}",
+                lambda: fg.transfer_figure(
+                    arrays["transfer_frequency"].values, arrays["transfer_gain"].values[: len(points)], stable
+                ),
+                f"Gain of the linearised response ({source} → latents) at each fixed point, up to the Nyquist "
+                f"frequency; blue: stable, red: unstable." + _selectivity_note(points),
+            )
+        )
     out.extend(_jslds_figures(model, arrays, key, writer))
     if model.arrays is None:
         out.append('<p class="note">No evaluation arrays: data figures skipped.</p>')
@@ -468,59 +539,81 @@ def _jslds_figures(model: ModelResult, arrays: xr.Dataset, key: str, writer: Fig
     out = []
     anchors = (model.jslds or {}).get("expansion_modes") or []
     if anchors:
-        out.append(writer.embed(
-            f"expansion_modes_{key}", lambda: fg.expansion_modes_figure(anchors),
-            "Eigenvalues of the generator's Jacobian J_h at JSLDS expansion points sampled along the trial "
-            "(the expansion point nearest the across-trial mean at each time), and each mode's frequency "
-            "against its decay time constant."))
+        out.append(
+            writer.embed(
+                f"expansion_modes_{key}",
+                lambda: fg.expansion_modes_figure(anchors),
+                "Eigenvalues of the generator's Jacobian J_h at JSLDS expansion points sampled along the trial "
+                "(the expansion point nearest the across-trial mean at each time), and each mode's frequency "
+                "against its decay time constant.",
+            )
+        )
     jpc = (model.jslds or {}).get("jpca")
     if jpc and "jpca_projection" in arrays:
         random = format_number(jpc.get("random_plane_angle_deg"))
-        out.append(writer.embed(
-            f"jpca_{key}",
-            lambda: fg.jpca_figure(arrays["jpca_projection"].values, np.asarray(jpc["angles_deg"], dtype=float),
-                                   jpc["jpca_frequencies_hz"], jpc["jslds_frequencies_hz"]),
-            f"jPCA of the {'condition-averaged' if jpc.get('grouping') == 'conditions' else 'single-trial'} "
-            f"generator states ({jpc['n_conditions']} {jpc.get('grouping', 'conditions')}, top "
-            f"{jpc['n_components']} PCs; skew-symmetric fit R² {format_number(jpc['r2_skew'])} vs "
-            f"{format_number(jpc['r2_unconstrained'])} unconstrained) against the eigen-planes of J_h at the "
-            f"central expansion point: mean principal angles; two random planes of this state space make "
-            f"{random}°."))
+        out.append(
+            writer.embed(
+                f"jpca_{key}",
+                lambda: fg.jpca_figure(
+                    arrays["jpca_projection"].values,
+                    np.asarray(jpc["angles_deg"], dtype=float),
+                    jpc["jpca_frequencies_hz"],
+                    jpc["jslds_frequencies_hz"],
+                ),
+                f"jPCA of the {'condition-averaged' if jpc.get('grouping') == 'conditions' else 'single-trial'} "
+                f"generator states ({jpc['n_conditions']} {jpc.get('grouping', 'conditions')}, top "
+                f"{jpc['n_components']} PCs; skew-symmetric fit R² {format_number(jpc['r2_skew'])} vs "
+                f"{format_number(jpc['r2_unconstrained'])} unconstrained) against the eigen-planes of J_h at the "
+                f"central expansion point: mean principal angles; two random planes of this state space make "
+                f"{random}°.",
+            )
+        )
     return out
 
 
 def _selectivity_note(points: Sequence[dict[str, Any]]) -> str:
     """A sentence when stable fixed points resonate at different frequencies (state-dependent
     frequency selectivity), else ''."""
-    peaks = [(i, p["transfer"]["peak_hz"]) for i, p in enumerate(points)
-             if p.get("stable") and (p.get("transfer") or {}).get("peak_hz") is not None]
+    peaks = [
+        (i, p["transfer"]["peak_hz"])
+        for i, p in enumerate(points)
+        if p.get("stable") and (p.get("transfer") or {}).get("peak_hz") is not None
+    ]
     if len(peaks) < 2:
         return ""
     values = [f for _, f in peaks]
     if max(values) - min(values) <= 1e-9 + 0.02 * max(abs(v) for v in values):
         return ""
     listed = ", ".join(f"fixed point {i}: {format_number(f)} Hz" for i, f in peaks)
-    return f" State-dependent frequency selectivity: the stable fixed points resonate at different frequencies ({listed})."
+    return (
+        f" State-dependent frequency selectivity: the stable fixed points resonate at different frequencies ({listed})."
+    )
 
 
 def _model_section(ds: xr.Dataset, model: ModelResult, key: str, writer: FigureWriter) -> str:
     fit = model.fit or {}
-    facts = [("family", model.family), ("evaluation split", (model.metrics or {}).get("eval_split")),
-             ("evaluation trials", (model.metrics or {}).get("n_eval_trials")),
-             ("fit time (s)", fit.get("seconds")), ("device", fit.get("device"))]
+    facts = [
+        ("family", model.family),
+        ("evaluation split", (model.metrics or {}).get("eval_split")),
+        ("evaluation trials", (model.metrics or {}).get("n_eval_trials")),
+        ("fit time (s)", fit.get("seconds")),
+        ("device", fit.get("device")),
+    ]
     meta = "".join(f"<dt>{escape(k)}</dt><dd>{escape(format_value(v))}</dd>" for k, v in facts)
     figures = "\n".join(_model_figures(ds, model, key, writer))
-    return "\n".join([
-        f'<section id="model-{escape(key)}">',
-        f"<h2>Model: {escape(model.name)}</h2>",
-        f'<dl class="meta">{meta}</dl>',
-        f'<div class="figures">\n{figures}\n</div>',
-        "<h3>Fixed points</h3>",
-        _fixed_point_table(model.fixed_points or []),
-        _json_details("Evaluation protocol", model.protocol or {}),
-        _json_details("Fit details", fit) if fit else "",
-        "</section>",
-    ])
+    return "\n".join(
+        [
+            f'<section id="model-{escape(key)}">',
+            f"<h2>Model: {escape(model.name)}</h2>",
+            f'<dl class="meta">{meta}</dl>',
+            f'<div class="figures">\n{figures}\n</div>',
+            "<h3>Fixed points</h3>",
+            _fixed_point_table(model.fixed_points or []),
+            _json_details("Evaluation protocol", model.protocol or {}),
+            _json_details("Fit details", fit) if fit else "",
+            "</section>",
+        ]
+    )
 
 
 SWEEP_METRICS: tuple[tuple[str, str], ...] = (
@@ -541,20 +634,32 @@ def _sweep_section(models: Sequence[ModelResult], writer: FigureWriter) -> str:
     split = next((m.protocol.get("spectrum_split_hz") for m in models if m.protocol), None)
     parts = ['<section id="sweeps">\n<h2>Hyperparameter sweeps</h2>']
     for sweep in found:
-        shown = [(k, label) for k, label in SWEEP_METRICS
-                 if any(numeric(metrics[n].get(k)) is not None for by_x in sweep.models.values()
-                        for names in by_x.values() for n in names)]
+        shown = [
+            (k, label)
+            for k, label in SWEEP_METRICS
+            if any(
+                numeric(metrics[n].get(k)) is not None
+                for by_x in sweep.models.values()
+                for names in by_x.values()
+                for n in names
+            )
+        ]
         if not shown:
             continue
-        panels = [(label, {s: sweep.points(metrics, k, s) for s in sweep.models}, sweep.points(metrics, k))
-                  for k, label in shown]
+        panels = [
+            (label, {s: sweep.points(metrics, k, s) for s in sweep.models}, sweep.points(metrics, k))
+            for k, label in shown
+        ]
         series = f"; thin lines: {', '.join(sweep.series_keys)}" if sweep.series_keys else ""
         band = f" Power-spectrum error bands: ≤ and > {format_number(split)} Hz." if split else ""
         parts.append(f"<h3>{escape(sweep.family)}: {escape(sweep.x_key)}</h3>")
-        parts.append(writer.embed(
-            f"sweep_{slug(sweep.family)}_{slug(sweep.x_key)}",
-            lambda panels=panels, x=sweep.x_key: fg.sweep_figure(panels, x),
-            f"Metrics against {sweep.x_key} (bold: mean ± SEM over all models at each value{series}).{band}"))
+        parts.append(
+            writer.embed(
+                f"sweep_{slug(sweep.family)}_{slug(sweep.x_key)}",
+                lambda panels=panels, x=sweep.x_key: fg.sweep_figure(panels, x),
+                f"Metrics against {sweep.x_key} (bold: mean ± SEM over all models at each value{series}).{band}",
+            )
+        )
         header = [sweep.x_key] + [label for _, label in shown]
         rows = []
         for row in sweeps.sweep_rows(sweep, metrics, [k for k, _ in shown]):
@@ -564,13 +669,15 @@ def _sweep_section(models: Sequence[ModelResult], writer: FigureWriter) -> str:
                     cells.append(_cell(None))
                     continue
                 mean, sem, n, missing = value
-                text = f"{format_number(mean)} ± {format_number(sem)} (n={n}" + (f", {missing} missing)" if missing
-                                                                               else ")")
+                text = f"{format_number(mean)} ± {format_number(sem)} (n={n}" + (
+                    f", {missing} missing)" if missing else ")"
+                )
                 cells.append(f'<td class="num">{escape(text)}</td>')
             rows.append(cells)
         parts.append(_table(header, rows))
-        parts.append('<p class="note">Missing: the metric could not be computed, e.g. the free-running model '
-                     'diverged.</p>')
+        parts.append(
+            '<p class="note">Missing: the metric could not be computed, e.g. the free-running model diverged.</p>'
+        )
     parts.append("</section>")
     return "\n".join(parts)
 
@@ -580,23 +687,45 @@ def _distillation_section(models: Sequence[ModelResult]) -> str:
     done = [m for m in models if m.distillation]
     if not done:
         return ""
-    header = ["model", "neurons", "relative MSE", "fixed points: model (stable)", "distilled (stable)",
-              "matched", "same fixed points"]
+    header = [
+        "model",
+        "neurons",
+        "relative MSE",
+        "fixed points: model (stable)",
+        "distilled (stable)",
+        "matched",
+        "same fixed points",
+    ]
     rows = []
     for m in done:
         d, c = m.distillation, m.distillation.get("comparison", {})
-        rows.append([_cell(m.name), _cell(d.get("n_neurons")), _cell(d.get("rel_mse")),
-                     _cell(f"{c.get('n_source')} ({c.get('n_source_stable')})"),
-                     _cell(f"{c.get('n_distilled')} ({c.get('n_distilled_stable')})"),
-                     _cell(c.get("n_matched")), _cell("yes" if c.get("same") else "no")])
+        rows.append(
+            [
+                _cell(m.name),
+                _cell(d.get("n_neurons")),
+                _cell(d.get("rel_mse")),
+                _cell(f"{c.get('n_source')} ({c.get('n_source_stable')})"),
+                _cell(f"{c.get('n_distilled')} ({c.get('n_distilled_stable')})"),
+                _cell(c.get("n_matched")),
+                _cell("yes" if c.get("same") else "no"),
+            ]
+        )
     tol = next((m.protocol.get("distill_tol") for m in done if m.protocol.get("distill_tol")), None)
-    note = ("Each model's latent map, read as a flow on the states it visits, embedded by orthogonal "
-            "matching pursuit into the smallest rank-L tanh RNN ż = −z + Nᵀtanh(Mz + I)"
-            + (f" within a relative MSE of {format_number(tol)}" if tol else "")
-            + "; fixed points are compared inside the visited region (widened by 10 %), matched within "
-              "10 % of the states' spread, with their stability.")
-    return "\n".join(['<section id="distillation">\n<h2>Distilled low-rank RNNs</h2>', _table(header, rows),
-                      f'<p class="note">{escape(note)}</p>', "</section>"])
+    note = (
+        "Each model's latent map, read as a flow on the states it visits, embedded by orthogonal "
+        "matching pursuit into the smallest rank-L tanh RNN ż = −z + Nᵀtanh(Mz + I)"
+        + (f" within a relative MSE of {format_number(tol)}" if tol else "")
+        + "; fixed points are compared inside the visited region (widened by 10 %), matched within "
+        "10 % of the states' spread, with their stability."
+    )
+    return "\n".join(
+        [
+            '<section id="distillation">\n<h2>Distilled low-rank RNNs</h2>',
+            _table(header, rows),
+            f'<p class="note">{escape(note)}</p>',
+            "</section>",
+        ]
+    )
 
 
 def _eigenvalue_text(value: Any) -> str:
@@ -623,42 +752,92 @@ def _ground_truth_section(truth: dict[str, Any], models: Sequence[ModelResult]) 
             except (TypeError, ValueError):
                 eig = MISSING
             freqs = sorted({round(float(f), 6) for f in p.get("frequencies_hz", []) or [] if numeric(f) is not None})
-            rows.append([_cell(i), _cell(p.get("kind")), _cell(p.get("stable")), _cell(p.get("z")),
-                         f"<td>{escape(eig)}</td>", _cell(freqs or None), _cell(p.get("time_constants_s"))])
+            rows.append(
+                [
+                    _cell(i),
+                    _cell(p.get("kind")),
+                    _cell(p.get("stable")),
+                    _cell(p.get("z")),
+                    f"<td>{escape(eig)}</td>",
+                    _cell(freqs or None),
+                    _cell(p.get("time_constants_s")),
+                ]
+            )
         parts.append("<h3>Teacher fixed points (continuous time)</h3>")
-        parts.append(_table(["#", "kind", "stable", "z", "eigenvalues (1/s)", "frequencies (Hz)",
-                             "time constants (s; negative = growing)"], rows))
+        parts.append(
+            _table(
+                [
+                    "#",
+                    "kind",
+                    "stable",
+                    "z",
+                    "eigenvalues (1/s)",
+                    "frequencies (Hz)",
+                    "time constants (s; negative = growing)",
+                ],
+                rows,
+            )
+        )
     else:
         parts.append('<p class="note">The ground truth lists no fixed points.</p>')
     cycle = truth.get("limit_cycle")
     cycle_hz = None
     if isinstance(cycle, dict) and cycle:
         cycle_hz = numeric(cycle.get("frequency_hz"))
-        rows = [[f"<th>{escape(readable_key(str(k)))}</th>", _cell(v)] for k, v in cycle.items()
-                if not isinstance(v, (dict, list))]
+        rows = [
+            [f"<th>{escape(readable_key(str(k)))}</th>", _cell(v)]
+            for k, v in cycle.items()
+            if not isinstance(v, (dict, list))
+        ]
         parts.append("<h3>Teacher limit cycle</h3>")
         parts.append(_table(["property", "value"], rows))
     if models:
-        teacher_freqs = sorted({round(float(f), 3) for p in points for f in p.get("frequencies_hz", []) or []
-                                if numeric(f) is not None})
+        teacher_freqs = sorted(
+            {round(float(f), 3) for p in points for f in p.get("frequencies_hz", []) or [] if numeric(f) is not None}
+        )
         rows = []
         for model in models:
-            rows.append([f"<td>{escape(model.name)}</td>",
-                         _cell((model.metrics or {}).get("leading_oscillation_hz")),
-                         _cell(cycle_hz), _cell(teacher_freqs or None)])
+            rows.append(
+                [
+                    f"<td>{escape(model.name)}</td>",
+                    _cell((model.metrics or {}).get("leading_oscillation_hz")),
+                    _cell(cycle_hz),
+                    _cell(teacher_freqs or None),
+                ]
+            )
         parts.append("<h3>Frequencies: models vs teacher</h3>")
-        parts.append(_table(["model", "leading oscillation (Hz)", "teacher limit cycle (Hz)",
-                             "teacher fixed-point frequencies (Hz)"], rows))
+        parts.append(
+            _table(
+                [
+                    "model",
+                    "leading oscillation (Hz)",
+                    "teacher limit cycle (Hz)",
+                    "teacher fixed-point frequencies (Hz)",
+                ],
+                rows,
+            )
+        )
         teacher_stable = sum(bool(p.get("stable")) for p in points)
         rows = []
         for model in models:
             found = (model.metrics or {}).get("n_stable_fixed_points")
-            rows.append([f"<td>{escape(model.name)}</td>", _cell((model.metrics or {}).get("n_fixed_points")),
-                         _cell(len(points)), _cell(found), _cell(teacher_stable),
-                         _cell(None if found is None else found == teacher_stable)])
+            rows.append(
+                [
+                    f"<td>{escape(model.name)}</td>",
+                    _cell((model.metrics or {}).get("n_fixed_points")),
+                    _cell(len(points)),
+                    _cell(found),
+                    _cell(teacher_stable),
+                    _cell(None if found is None else found == teacher_stable),
+                ]
+            )
         parts.append("<h3>Fixed points: models vs teacher</h3>")
-        parts.append(_table(["model", "fixed points", "teacher fixed points", "stable", "teacher stable",
-                             "stable count recovered"], rows))
+        parts.append(
+            _table(
+                ["model", "fixed points", "teacher fixed points", "stable", "teacher stable", "stable count recovered"],
+                rows,
+            )
+        )
     rest = {k: v for k, v in truth.items() if k in ("parameters", "config", "equations")}
     if rest:
         parts.append(_json_details("Teacher parameters", rest))
@@ -667,16 +846,23 @@ def _ground_truth_section(truth: dict[str, Any], models: Sequence[ModelResult]) 
 
 
 def _provenance_section(ds: xr.Dataset, models: Sequence[ModelResult]) -> str:
-    environment = {"neurodyn": __version__, "python": platform.python_version(),
-                   "numpy": np.__version__, "xarray": xr.__version__, "matplotlib": fg.matplotlib.__version__}
+    environment = {
+        "neurodyn": __version__,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "xarray": xr.__version__,
+        "matplotlib": fg.matplotlib.__version__,
+    }
     protocols = {m.name: {"family": m.family, "protocol": m.protocol or {}, "fit": m.fit or {}} for m in models}
-    return "\n".join([
-        '<section id="provenance">\n<h2>Protocol and provenance</h2>',
-        _json_details("Dataset attributes", dict(ds.attrs)),
-        _json_details("Model protocols", protocols),
-        _json_details("Report environment", environment),
-        "</section>",
-    ])
+    return "\n".join(
+        [
+            '<section id="provenance">\n<h2>Protocol and provenance</h2>',
+            _json_details("Dataset attributes", dict(ds.attrs)),
+            _json_details("Model protocols", protocols),
+            _json_details("Report environment", environment),
+            "</section>",
+        ]
+    )
 
 
 def _model_keys(models: Sequence[ModelResult]) -> list[str]:
@@ -691,8 +877,14 @@ def _model_keys(models: Sequence[ModelResult]) -> list[str]:
     return keys
 
 
-def build_report(dataset: xr.Dataset, models: list[ModelResult], *, title: str,
-                 ground_truth: dict[str, Any] | None = None, figures_dir: Path | None = None) -> str:
+def build_report(
+    dataset: xr.Dataset,
+    models: list[ModelResult],
+    *,
+    title: str,
+    ground_truth: dict[str, Any] | None = None,
+    figures_dir: Path | None = None,
+) -> str:
     """The full, self-contained HTML report of one dataset and its fitted models.
 
     Sections: header, dataset (summary table, example raster, rate histogram or channel
@@ -731,39 +923,84 @@ def build_report(dataset: xr.Dataset, models: list[ModelResult], *, title: str,
 # ----------------------------------------------------------------------------- index
 
 
-def build_theory_report(results: Sequence[tuple[str, dict[str, Any]]], *, title: str = "Trained reservoirs: theory",
-                        figures_dir: Path | None = None) -> str:
+def build_theory_report(
+    results: Sequence[tuple[str, dict[str, Any]]],
+    *,
+    title: str = "Trained reservoirs: theory",
+    figures_dir: Path | None = None,
+) -> str:
     """A page comparing the mean-field theory of trained reservoirs (Rivkind & Barak 2017) with
     finite networks. results: (label, :func:`neurodyn.theory.compare.compare_setting` output)."""
     writer = FigureWriter(figures_dir)
-    parts = [f"<h1>{escape(title)}</h1>",
-             '<p class="note">Networks ẋ = −x + W φ(x) + w_FB z, z = w_outᵀ φ(x), W_ij ~ N(0, g²/N), trained by '
-             "breaking the loop to hold each target A as a fixed point. Theory: σ², β₀, β₁ and the closed-loop "
-             "pole(s) of the mean-field theory; measured: the rightmost Jacobian eigenvalue outside the bulk, "
-             "and the error of the finite network's open-loop gain.</p>"]
+    parts = [
+        f"<h1>{escape(title)}</h1>",
+        '<p class="note">Networks ẋ = −x + W φ(x) + w_FB z, z = w_outᵀ φ(x), W_ij ~ N(0, g²/N), trained by '
+        "breaking the loop to hold each target A as a fixed point. Theory: σ², β₀, β₁ and the closed-loop "
+        "pole(s) of the mean-field theory; measured: the rightmost Jacobian eigenvalue outside the bulk, "
+        "and the error of the finite network's open-loop gain.</p>",
+    ]
     for label, result in results:
         name = f"{result['phi']}{'(x − ' + format(result['threshold'] or 0.1, 'g') + ')' if result['phi'] == 'relu' else ''}"
-        parts.append(f'<section id="theory-{escape(slug(label))}">\n<h2>{escape(label)}: φ = {escape(name)}, '
-                     f"g = {format_number(result['g'])}</h2>")
+        parts.append(
+            f'<section id="theory-{escape(slug(label))}">\n<h2>{escape(label)}: φ = {escape(name)}, '
+            f"g = {format_number(result['g'])}</h2>"
+        )
         rows = []
         theory = {s["target"]: s for s in result["theory"]}
         for row in result["finite"]:
             th = theory[row["target"]]
             measured = np.asarray(row["outliers"])
-            text = (f"{format_number(float(measured.real.mean()))} ± {format_number(float(measured.real.std()))}"
-                    + (f", |Im| {format_number(float(np.abs(measured.imag).mean()))}"
-                       if np.abs(measured.imag).max() > 1e-9 else "")) if measured.size else "inside the bulk"
+            text = (
+                (
+                    f"{format_number(float(measured.real.mean()))} ± {format_number(float(measured.real.std()))}"
+                    + (
+                        f", |Im| {format_number(float(np.abs(measured.imag).mean()))}"
+                        if np.abs(measured.imag).max() > 1e-9
+                        else ""
+                    )
+                )
+                if measured.size
+                else "inside the bulk"
+            )
             pole = complex(th["pole"])
-            predicted = format_number(pole.real) + (f" ± {format_number(abs(pole.imag))}i" if abs(pole.imag) > 1e-9
-                                                    else "") + ("" if th["outside_bulk"] else " (inside the bulk)")
-            rows.append([_cell(row["n_units"]), _cell(row["target"]), _cell(predicted),
-                         _cell("stable" if th["stable"] else "unstable"), _cell(text),
-                         _cell(f"{row['n_outliers']}/{row['n_networks']}"), _cell(row["gain_error_mean"])])
-        parts.append(_table(["N", "target A", "predicted pole (theory)", "theory says", "measured outlier (mean ± sd)",
-                             "networks with an outlier", "G_OL relative error"], rows))
-        parts.append(writer.embed(f"theory_{slug(label)}", lambda result=result: fg.theory_figure(result),
-                                  "Spectrum of the largest network with the theory's bulk and poles, and the "
-                                  "open-loop gain of theory and network."))
+            predicted = (
+                format_number(pole.real)
+                + (f" ± {format_number(abs(pole.imag))}i" if abs(pole.imag) > 1e-9 else "")
+                + ("" if th["outside_bulk"] else " (inside the bulk)")
+            )
+            rows.append(
+                [
+                    _cell(row["n_units"]),
+                    _cell(row["target"]),
+                    _cell(predicted),
+                    _cell("stable" if th["stable"] else "unstable"),
+                    _cell(text),
+                    _cell(f"{row['n_outliers']}/{row['n_networks']}"),
+                    _cell(row["gain_error_mean"]),
+                ]
+            )
+        parts.append(
+            _table(
+                [
+                    "N",
+                    "target A",
+                    "predicted pole (theory)",
+                    "theory says",
+                    "measured outlier (mean ± sd)",
+                    "networks with an outlier",
+                    "G_OL relative error",
+                ],
+                rows,
+            )
+        )
+        parts.append(
+            writer.embed(
+                f"theory_{slug(label)}",
+                lambda result=result: fg.theory_figure(result),
+                "Spectrum of the largest network with the theory's bulk and poles, and the "
+                "open-loop gain of theory and network.",
+            )
+        )
         parts.append("</section>")
     return _document(title, "\n".join(parts))
 
@@ -789,10 +1026,12 @@ def build_index(entries: list[dict[str, Any]], *, title: str = "neurodyn reports
         channels = info.get("n_channels")
         heldout = info.get("n_heldout_channels")
         channel_text = format_value(channels) + (f" ({format_value(heldout)})" if heldout is not None else "")
-        lead = [f'<td rowspan="{span}">{link}</td>',
-                f'<td rowspan="{span}">{escape(format_value(entry.get("kind", info.get("kind"))))}</td>',
-                f'<td rowspan="{span}" class="num">{escape(format_value(info.get("n_trials")))}</td>',
-                f'<td rowspan="{span}" class="num">{escape(channel_text)}</td>']
+        lead = [
+            f'<td rowspan="{span}">{link}</td>',
+            f'<td rowspan="{span}">{escape(format_value(entry.get("kind", info.get("kind"))))}</td>',
+            f'<td rowspan="{span}" class="num">{escape(format_value(info.get("n_trials")))}</td>',
+            f'<td rowspan="{span}" class="num">{escape(channel_text)}</td>',
+        ]
         if not models:
             rows.append(lead + [f"<td>{MISSING}</td>"] + [_cell(None) for _ in columns])
             continue
@@ -803,14 +1042,24 @@ def build_index(entries: list[dict[str, Any]], *, title: str = "neurodyn reports
             cells += [_cell(values.get(c.key), best=i in best[c.key]) for c in columns]
             rows.append(cells)
     generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    body = "\n".join([
-        f"<h1>{escape(title)}</h1>",
-        f'<p class="note">{len(entries)} datasets; generated {generated} by neurodyn {escape(__version__)}. '
-        '<span class="legend-best">Highlighted</span>: best model per dataset.</p>',
-        _table(header, rows, css_class="index") if entries else '<p class="note">No datasets.</p>',
-    ])
+    body = "\n".join(
+        [
+            f"<h1>{escape(title)}</h1>",
+            f'<p class="note">{len(entries)} datasets; generated {generated} by neurodyn {escape(__version__)}. '
+            '<span class="legend-best">Highlighted</span>: best model per dataset.</p>',
+            _table(header, rows, css_class="index") if entries else '<p class="note">No datasets.</p>',
+        ]
+    )
     return _document(title, body)
 
 
-__all__ = ["METRIC_COLUMNS", "FigureWriter", "ModelResult", "best_indices", "build_index", "build_report",
-           "format_number", "format_value"]
+__all__ = [
+    "METRIC_COLUMNS",
+    "FigureWriter",
+    "ModelResult",
+    "best_indices",
+    "build_index",
+    "build_report",
+    "format_number",
+    "format_value",
+]

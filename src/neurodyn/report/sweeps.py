@@ -55,8 +55,11 @@ class Sweep:
                 continue
             mean = sum(good) / len(good)
             var = sum((v - mean) ** 2 for v in good) / (len(good) - 1) if len(good) > 1 else 0.0
-            out.append(SweepPoint(x=x, mean=mean, sem=math.sqrt(var / len(good)), n=len(good),
-                                  n_missing=len(values) - len(good)))
+            out.append(
+                SweepPoint(
+                    x=x, mean=mean, sem=math.sqrt(var / len(good)), n=len(good), n_missing=len(values) - len(good)
+                )
+            )
         return out
 
 

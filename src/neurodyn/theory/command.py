@@ -32,8 +32,16 @@ def _targets(text: str) -> list[float]:
     return values
 
 
-def mft_report(phi: str, g: float, *, amplitude: float | None = None, targets: list[float] | None = None,
-               threshold: float | None = None, fb: str = "uniform", fb_scale: float = 1.0) -> dict[str, Any]:
+def mft_report(
+    phi: str,
+    g: float,
+    *,
+    amplitude: float | None = None,
+    targets: list[float] | None = None,
+    threshold: float | None = None,
+    fb: str = "uniform",
+    fb_scale: float = 1.0,
+) -> dict[str, Any]:
     """The JSON-ready result of ``neurodyn theory mft`` (one target, or M targets)."""
     from neurodyn.errors import ConfigError
     from neurodyn.theory.mft import (
@@ -50,8 +58,9 @@ def mft_report(phi: str, g: float, *, amplitude: float | None = None, targets: l
         mf = mean_field(phi, g, amplitude, threshold=threshold, fb=fb, fb_scale=fb_scale)
         out = {"M": 1, **mf.to_json()}
         pole = mf.open_loop_pole
-        out["nyquist_stable"] = nyquist_unstable_count(mf.open_loop_gain, open_loop_unstable=int(pole > 0),
-                                                       scale=max(1.0, abs(pole))) == 0
+        out["nyquist_stable"] = (
+            nyquist_unstable_count(mf.open_loop_gain, open_loop_unstable=int(pole > 0), scale=max(1.0, abs(pole))) == 0
+        )
         return out
     return mean_field_targets(phi, g, targets, threshold=threshold, fb=fb, fb_scale=fb_scale).to_json()
 
@@ -68,34 +77,58 @@ def _finite(value: Any) -> Any:
 
 
 def _cmd_theory_mft(args: argparse.Namespace) -> int:
-    payload = mft_report(args.phi, args.g, amplitude=args.amplitude, targets=args.targets,
-                         threshold=args.threshold, fb=args.fb, fb_scale=args.fb_scale)
+    payload = mft_report(
+        args.phi,
+        args.g,
+        amplitude=args.amplitude,
+        targets=args.targets,
+        threshold=args.threshold,
+        fb=args.fb,
+        fb_scale=args.fb_scale,
+    )
     print(json.dumps(_finite(payload), indent=2, allow_nan=False))
     return 0
 
 
 def add_theory_commands(sub) -> None:
     """Register ``theory mft`` on the ``neurodyn`` subparsers (handler in ``func``)."""
-    theory = sub.add_parser("theory", help="mean-field theory of trained reservoir networks (Rivkind & Barak 2017)",
-                            description="Analytical results on recurrent networks trained to hold fixed points.")
+    theory = sub.add_parser(
+        "theory",
+        help="mean-field theory of trained reservoir networks (Rivkind & Barak 2017)",
+        description="Analytical results on recurrent networks trained to hold fixed points.",
+    )
     theory_sub = theory.add_subparsers(dest="theory_command", required=True, metavar="THEORY_COMMAND")
     p = theory_sub.add_parser(
-        "mft", help="σ², β₀, β₁ and the closed-loop poles of a reservoir trained on fixed-point targets",
+        "mft",
+        help="σ², β₀, β₁ and the closed-loop poles of a reservoir trained on fixed-point targets",
         description="Mean-field theory of a random reservoir (W_ij ~ N(0, g²/N), feedback weights i.i.d.) "
-                    "whose readout is trained by breaking the loop to hold z = A (Rivkind & Barak, PRL 2017): "
-                    "σ² (Eq. 8), β₀, β₁ (Eq. 11), the closed-loop outlier λ_out = −(1 − Aβ₀ − β₁) (Eq. 14) "
-                    "for one target, or the M closed-loop poles around each of M targets with the all-poles "
-                    "and Nyquist stability verdicts (Eqs. 16–18). Prints JSON.")
-    p.add_argument("--phi", choices=("tanh", "relu"), default="tanh",
-                   help="nonlinearity: tanh, or relu φ(x) = max(0, x − threshold) (default tanh)")
+        "whose readout is trained by breaking the loop to hold z = A (Rivkind & Barak, PRL 2017): "
+        "σ² (Eq. 8), β₀, β₁ (Eq. 11), the closed-loop outlier λ_out = −(1 − Aβ₀ − β₁) (Eq. 14) "
+        "for one target, or the M closed-loop poles around each of M targets with the all-poles "
+        "and Nyquist stability verdicts (Eqs. 16–18). Prints JSON.",
+    )
+    p.add_argument(
+        "--phi",
+        choices=("tanh", "relu"),
+        default="tanh",
+        help="nonlinearity: tanh, or relu φ(x) = max(0, x − threshold) (default tanh)",
+    )
     p.add_argument("--threshold", type=float, help="relu threshold (default 0.1, the paper's)")
     p.add_argument("--g", type=float, required=True, help="connectivity gain g (W_ij ~ N(0, g²/N))")
     group = p.add_mutually_exclusive_group(required=True)
     group.add_argument("--amplitude", type=float, metavar="A", help="one target output level A (M = 1)")
-    group.add_argument("--targets", type=_targets, metavar="A1,A2,...",
-                       help="several target levels (M ≥ 2), comma-separated; --targets=-1,1 for a negative first")
-    p.add_argument("--fb", choices=("uniform", "normal"), default="uniform",
-                   help="feedback weight distribution: U(−s, s) (default, reproduces Figs. 1D and 2) or N(0, s²)")
+    group.add_argument(
+        "--targets",
+        type=_targets,
+        metavar="A1,A2,...",
+        help="several target levels (M ≥ 2), comma-separated; --targets=-1,1 for a negative first",
+    )
+    p.add_argument(
+        "--fb",
+        choices=("uniform", "normal"),
+        default="uniform",
+        help="feedback weight distribution: U(−s, s) (default, reproduces Figs. 1D and 2) or N(0, s²)",
+    )
     p.add_argument("--fb-scale", type=float, default=1.0, metavar="S", help="feedback weight scale s (default 1)")
     p.set_defaults(func=_cmd_theory_mft)
 

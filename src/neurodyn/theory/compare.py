@@ -26,21 +26,47 @@ def theory_of(phi: str, g: float, targets: Sequence[float], threshold: float | N
     targets = [float(t) for t in targets]
     if len(targets) == 1:
         mf = mean_field(phi, g, targets[0], threshold=threshold)
-        return [{"poles": np.array([complex(mf.lambda_out)]), "rho": mf.rho, "stable": bool(mf.stable),
-                 "nyquist_stable": bool(mf.stable), "gain": mf.open_loop_gain, "sigma2": mf.sigma2,
-                 "beta0": mf.beta0, "beta1": mf.beta1, "tau_out": mf.tau_out, "tau_net": mf.tau_net}]
+        return [
+            {
+                "poles": np.array([complex(mf.lambda_out)]),
+                "rho": mf.rho,
+                "stable": bool(mf.stable),
+                "nyquist_stable": bool(mf.stable),
+                "gain": mf.open_loop_gain,
+                "sigma2": mf.sigma2,
+                "beta0": mf.beta0,
+                "beta1": mf.beta1,
+                "tau_out": mf.tau_out,
+                "tau_net": mf.tau_net,
+            }
+        ]
     mt = mean_field_targets(phi, g, targets, threshold=threshold)
     out = []
     for n in range(len(targets)):
         loc = mt.local(n)
         poles = np.asarray(loc.poles, dtype=np.complex128)
-        out.append({"poles": poles[np.argsort(-poles.real)], "rho": loc.rho, "stable": bool(loc.stable),
-                    "nyquist_stable": bool(loc.nyquist_stable), "gain": loc.open_loop_gain})
+        out.append(
+            {
+                "poles": poles[np.argsort(-poles.real)],
+                "rho": loc.rho,
+                "stable": bool(loc.stable),
+                "nyquist_stable": bool(loc.nyquist_stable),
+                "gain": loc.open_loop_gain,
+            }
+        )
     return out
 
 
-def compare_setting(phi: str, g: float, targets: Sequence[float], *, sizes: Sequence[int] = (250, 500),
-                    seeds: int = 2, threshold: float | None = None, device: str | None = None) -> dict[str, Any]:
+def compare_setting(
+    phi: str,
+    g: float,
+    targets: Sequence[float],
+    *,
+    sizes: Sequence[int] = (250, 500),
+    seeds: int = 2,
+    threshold: float | None = None,
+    device: str | None = None,
+) -> dict[str, Any]:
     """Theory vs finite networks for one setting.
 
     Returns ``theory`` (per target: predicted rightmost pole, whether it lies outside the bulk, ρ,
@@ -67,20 +93,43 @@ def compare_setting(phi: str, g: float, targets: Sequence[float], *, sizes: Sequ
                     example.setdefault("eigenvalues", []).append(np.asarray(net.eigenvalues(n, device=device)))
                     example.setdefault("finite_gain", []).append(finite_gain)
         for n, t in enumerate(targets):
-            rows.append({"n_units": int(n_units), "target": float(t), "n_outliers": len(outliers[n]),
-                         "n_networks": seeds, "outliers": outliers[n],
-                         "gain_error_mean": float(np.mean(errors[n])), "gain_error_sd": float(np.std(errors[n]))})
+            rows.append(
+                {
+                    "n_units": int(n_units),
+                    "target": float(t),
+                    "n_outliers": len(outliers[n]),
+                    "n_networks": seeds,
+                    "outliers": outliers[n],
+                    "gain_error_mean": float(np.mean(errors[n])),
+                    "gain_error_sd": float(np.std(errors[n])),
+                }
+            )
     summary = []
     for t, th in zip(targets, theory):
         top = th["poles"][0]
-        summary.append({"target": float(t), "pole": top, "outside_bulk": bool(abs(top + 1) > th["rho"]),
-                        "rho": float(th["rho"]), "stable": th["stable"], "nyquist_stable": th["nyquist_stable"],
-                        "poles": th["poles"]})
+        summary.append(
+            {
+                "target": float(t),
+                "pole": top,
+                "outside_bulk": bool(abs(top + 1) > th["rho"]),
+                "rho": float(th["rho"]),
+                "stable": th["stable"],
+                "nyquist_stable": th["nyquist_stable"],
+                "poles": th["poles"],
+            }
+        )
     example["theory_gain"] = [th["gain"](OMEGA) for th in theory]
     example["omega"] = OMEGA
     example["rho"] = [th["rho"] for th in theory]
-    return {"phi": phi, "g": float(g), "targets": [float(t) for t in targets], "threshold": threshold,
-            "theory": summary, "finite": rows, "example": example}
+    return {
+        "phi": phi,
+        "g": float(g),
+        "targets": [float(t) for t in targets],
+        "threshold": threshold,
+        "theory": summary,
+        "finite": rows,
+        "example": example,
+    }
 
 
 def as_json(result: dict[str, Any]) -> dict[str, Any]:
@@ -90,9 +139,20 @@ def as_json(result: dict[str, Any]) -> dict[str, Any]:
         return [float(np.real(z)), float(np.imag(z))]
 
     return {
-        "phi": result["phi"], "g": result["g"], "targets": result["targets"], "threshold": result["threshold"],
-        "theory": [{**{k: v for k, v in s.items() if k not in ("pole", "poles")}, "pole": c(s["pole"]),
-                    "poles": [c(p) for p in s["poles"]]} for s in result["theory"]],
-        "finite": [{**{k: v for k, v in r.items() if k != "outliers"}, "outliers": [c(z) for z in r["outliers"]]}
-                   for r in result["finite"]],
+        "phi": result["phi"],
+        "g": result["g"],
+        "targets": result["targets"],
+        "threshold": result["threshold"],
+        "theory": [
+            {
+                **{k: v for k, v in s.items() if k not in ("pole", "poles")},
+                "pole": c(s["pole"]),
+                "poles": [c(p) for p in s["poles"]],
+            }
+            for s in result["theory"]
+        ],
+        "finite": [
+            {**{k: v for k, v in r.items() if k != "outliers"}, "outliers": [c(z) for z in r["outliers"]]}
+            for r in result["finite"]
+        ],
     }

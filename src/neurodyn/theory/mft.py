@@ -93,6 +93,7 @@ DEFAULT_QUADRATURE = Quadrature()
 # quadrature rules
 # ---------------------------------------------------------------------------------------------
 
+
 def hermite_rule(n: int) -> tuple[np.ndarray, np.ndarray]:
     """Nodes and weights with Σ wᵢ f(ξᵢ) ≈ ⟨f(ξ)⟩, ξ ~ N(0, 1) (probabilists' Gauss–Hermite)."""
     x, w = hermegauss(n)
@@ -119,8 +120,15 @@ def split_normal_rule(breaks: np.ndarray, n: int, cutoff: float = 9.0) -> tuple[
     return nodes.reshape(lead + (-1,)), weights.reshape(lead + (-1,))
 
 
-def gaussian_expectation(f: Callable[[np.ndarray], np.ndarray], mean: float = 0.0, var: float = 1.0, *,
-                         breakpoints: Sequence[float] = (), n: int | None = None, cutoff: float = 9.0) -> float:
+def gaussian_expectation(
+    f: Callable[[np.ndarray], np.ndarray],
+    mean: float = 0.0,
+    var: float = 1.0,
+    *,
+    breakpoints: Sequence[float] = (),
+    n: int | None = None,
+    cutoff: float = 9.0,
+) -> float:
     """⟨f(mean + √var ξ)⟩ for ξ ~ N(0, 1).
 
     Gauss–Hermite with ``n`` (default 64) nodes when f is smooth; with ``breakpoints`` (the x where
@@ -165,8 +173,7 @@ def _single_grid(phi: Nonlinearity, amplitude: float, sigma: float, fbr, quad: Q
     return w, y, ww[:, None] * gy
 
 
-def _pair_grid(phi: Nonlinearity, a_n: float, a_m: float, s_nn: float, s_nm: float, s_mm: float, fbr,
-               quad: Quadrature):
+def _pair_grid(phi: Nonlinearity, a_n: float, a_m: float, s_nn: float, s_nm: float, s_mm: float, fbr, quad: Quadrature):
     """(w, x̄¹_n, x̄¹_m, weight) of shape (n_w, n1, n2) for the joint measure of w and the Gaussian
     pair (x̄¹_n, x̄¹_m) with covariance [[s_nn, s_nm], [s_nm, s_mm]] (Cholesky: x̄¹_n = s y₁,
     x̄¹_m = c y₁ + d y₂)."""
@@ -206,6 +213,7 @@ def _pair_grid(phi: Nonlinearity, a_n: float, a_m: float, s_nn: float, s_nm: flo
 # one target (Eqs. 8, 11–15)
 # ---------------------------------------------------------------------------------------------
 
+
 def _check_gain(g: float) -> float:
     if isinstance(g, bool) or not isinstance(g, numbers.Real) or not math.isfinite(g) or g <= 0:
         raise ConfigError("g", f"must be a positive finite gain, got {g!r}")
@@ -213,23 +221,46 @@ def _check_gain(g: float) -> float:
 
 
 def _check_amplitude(amplitude: float, name: str = "amplitude") -> float:
-    if isinstance(amplitude, bool) or not isinstance(amplitude, numbers.Real) or not math.isfinite(amplitude) \
-            or amplitude == 0:
-        raise ConfigError(name, f"must be a finite non-zero target level, got {amplitude!r} (a zero target "
-                                f"gives rates r̄ = φ(x̄) that a readout cannot be normalised by)")
+    if (
+        isinstance(amplitude, bool)
+        or not isinstance(amplitude, numbers.Real)
+        or not math.isfinite(amplitude)
+        or amplitude == 0
+    ):
+        raise ConfigError(
+            name,
+            f"must be a finite non-zero target level, got {amplitude!r} (a zero target "
+            f"gives rates r̄ = φ(x̄) that a readout cannot be normalised by)",
+        )
     return float(amplitude)
 
 
-def rate_variance(phi: Nonlinearity, g: float, amplitude: float, sigma2: float, *, fb: str = "uniform",
-                  fb_scale: float = 1.0, quad: Quadrature = DEFAULT_QUADRATURE) -> float:
+def rate_variance(
+    phi: Nonlinearity,
+    g: float,
+    amplitude: float,
+    sigma2: float,
+    *,
+    fb: str = "uniform",
+    fb_scale: float = 1.0,
+    quad: Quadrature = DEFAULT_QUADRATURE,
+) -> float:
     """The right-hand side of Eq. 8: g² ∫𝒟w ∫Dy φ²(wA + σy)."""
     fbr = feedback_rule(fb, fb_scale, quad.n_fb)
     w, y, wt = _single_grid(phi, amplitude, math.sqrt(max(sigma2, 0.0)), fbr, quad)
     return float(g * g * np.sum(wt * phi(w * amplitude + math.sqrt(max(sigma2, 0.0)) * y) ** 2))
 
 
-def solve_sigma2(phi: str | Nonlinearity, g: float, amplitude: float, *, threshold: float | None = None,
-                 fb: str = "uniform", fb_scale: float = 1.0, quad: Quadrature = DEFAULT_QUADRATURE) -> float:
+def solve_sigma2(
+    phi: str | Nonlinearity,
+    g: float,
+    amplitude: float,
+    *,
+    threshold: float | None = None,
+    fb: str = "uniform",
+    fb_scale: float = 1.0,
+    quad: Quadrature = DEFAULT_QUADRATURE,
+) -> float:
     """The self-consistent variance σ² of Eq. 8 (its smallest positive root, the state reached
     from x = 0), by a log-spaced scan for the first sign change of F(σ²) = RHS − σ² and Brent's
     method there.
@@ -245,21 +276,26 @@ def solve_sigma2(phi: str | Nonlinearity, g: float, amplitude: float, *, thresho
         raise NoFadingMemoryError(
             f"no finite self-consistent sigma^2 (Eq. 8) for {phi} with g = {g:g}: <phi^2> grows like "
             f"{phi.growth:g}*sigma^2, so g^2*{phi.growth:g} = {g * g * phi.growth:.3g} >= 1 (g >= "
-            f"{1 / math.sqrt(phi.growth):.4g}) and the variance runs away; the open loop has no fading memory")
+            f"{1 / math.sqrt(phi.growth):.4g}) and the variance runs away; the open loop has no fading memory"
+        )
 
     def F(s: float) -> float:
         return rate_variance(phi, g, amplitude, s, fb=fb, fb_scale=fb_scale, quad=quad) - s
 
     f0 = F(0.0)
     if f0 <= 0.0:
-        raise ConfigError("amplitude", f"A = {amplitude:g} leaves every rate of {phi} at zero (sigma^2 = 0); "
-                                       f"the target cannot be read out")
+        raise ConfigError(
+            "amplitude",
+            f"A = {amplitude:g} leaves every rate of {phi} at zero (sigma^2 = 0); the target cannot be read out",
+        )
     s_hi = max(1.0, 4.0 * (amplitude * fb_scale) ** 2, 2.0 * f0)
     while F(s_hi) > 0.0:
         s_hi *= 4.0
         if s_hi > 1e14:
-            raise NoFadingMemoryError(f"no finite self-consistent sigma^2 (Eq. 8) for {phi} with g = {g:g}, "
-                                      f"A = {amplitude:g} below 1e14; the open loop has no fading memory")
+            raise NoFadingMemoryError(
+                f"no finite self-consistent sigma^2 (Eq. 8) for {phi} with g = {g:g}, "
+                f"A = {amplitude:g} below 1e14; the open loop has no fading memory"
+            )
     grid = np.concatenate([[0.0], np.geomspace(1e-9 * s_hi, s_hi, 90)])
     prev = 0.0
     for s in grid[1:]:
@@ -324,17 +360,38 @@ class MeanField:
         return gol / (1.0 - gol)
 
     def to_json(self) -> dict[str, Any]:
-        return {"phi": self.phi.name, "threshold": self.phi.threshold if self.phi.name == "relu" else None,
-                "g": self.g, "amplitude": self.amplitude, "fb": self.fb, "fb_scale": self.fb_scale,
-                "sigma2": self.sigma2, "beta0": self.beta0, "beta1": self.beta1, "rho": self.rho,
-                "lambda_out": self.lambda_out, "lambda_out_eq15": self.lambda_out_eq15,
-                "open_loop_pole": self.open_loop_pole, "dc_gain": self.dc_gain,
-                "tau_out": self.tau_out, "tau_net": self.tau_net, "stable": self.stable}
+        return {
+            "phi": self.phi.name,
+            "threshold": self.phi.threshold if self.phi.name == "relu" else None,
+            "g": self.g,
+            "amplitude": self.amplitude,
+            "fb": self.fb,
+            "fb_scale": self.fb_scale,
+            "sigma2": self.sigma2,
+            "beta0": self.beta0,
+            "beta1": self.beta1,
+            "rho": self.rho,
+            "lambda_out": self.lambda_out,
+            "lambda_out_eq15": self.lambda_out_eq15,
+            "open_loop_pole": self.open_loop_pole,
+            "dc_gain": self.dc_gain,
+            "tau_out": self.tau_out,
+            "tau_net": self.tau_net,
+            "stable": self.stable,
+        }
 
 
-def mean_field(phi: str | Nonlinearity = "tanh", g: float = 1.5, amplitude: float = 1.0, *,
-               threshold: float | None = None, fb: str = "uniform", fb_scale: float = 1.0,
-               quad: Quadrature = DEFAULT_QUADRATURE, require_fading_memory: bool = True) -> MeanField:
+def mean_field(
+    phi: str | Nonlinearity = "tanh",
+    g: float = 1.5,
+    amplitude: float = 1.0,
+    *,
+    threshold: float | None = None,
+    fb: str = "uniform",
+    fb_scale: float = 1.0,
+    quad: Quadrature = DEFAULT_QUADRATURE,
+    require_fading_memory: bool = True,
+) -> MeanField:
     """σ² (Eq. 8), β₀, β₁ (Eq. 11), ρ, λ_out (Eq. 14, and Eq. 15 independently) for one target A.
 
     Raises :class:`NoFadingMemoryError` when Eq. 8 has no finite root or (with
@@ -350,24 +407,44 @@ def mean_field(phi: str | Nonlinearity = "tanh", g: float = 1.5, amplitude: floa
     r, rp = phi(x), phi.derivative(x)
     rho = g * math.sqrt(float(np.sum(wt * rp**2)))
     if require_fading_memory and rho >= 1.0:
-        raise NoFadingMemoryError(f"the open loop driven by A = {amplitude:g} ({phi}, g = {g:g}) has "
-                                  f"rho = g*sqrt(<phi'^2>) = {rho:.4f} >= 1: its fixed point is not stable "
-                                  f"(no fading memory)")
+        raise NoFadingMemoryError(
+            f"the open loop driven by A = {amplitude:g} ({phi}, g = {g:g}) has "
+            f"rho = g*sqrt(<phi'^2>) = {rho:.4f} >= 1: its fixed point is not stable "
+            f"(no fading memory)"
+        )
     scale = g * g / s2
     beta0 = scale * float(np.sum(wt * r * rp * w))
     beta1 = scale * float(np.sum(wt * r * rp * sigma * y))
     lam15 = -scale * float(np.sum(wt * r * (r - x * rp)))
-    return MeanField(phi=phi, g=g, amplitude=amplitude, fb=fb, fb_scale=float(fb_scale), sigma2=s2, beta0=beta0,
-                     beta1=beta1, rho=rho, lambda_out_eq15=lam15)
+    return MeanField(
+        phi=phi,
+        g=g,
+        amplitude=amplitude,
+        fb=fb,
+        fb_scale=float(fb_scale),
+        sigma2=s2,
+        beta0=beta0,
+        beta1=beta1,
+        rho=rho,
+        lambda_out_eq15=lam15,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
 # M targets (Eqs. 16–18)
 # ---------------------------------------------------------------------------------------------
 
-def nyquist_unstable_count(gain: Callable[[np.ndarray], np.ndarray], *, critical: complex = 1.0 + 0.0j,
-                           open_loop_unstable: int = 0, scale: float = 1.0, n: int = 2001,
-                           max_step: float = 0.25, max_rounds: int = 30) -> int:
+
+def nyquist_unstable_count(
+    gain: Callable[[np.ndarray], np.ndarray],
+    *,
+    critical: complex = 1.0 + 0.0j,
+    open_loop_unstable: int = 0,
+    scale: float = 1.0,
+    n: int = 2001,
+    max_step: float = 0.25,
+    max_rounds: int = 30,
+) -> int:
     """Closed-loop right-half-plane poles Z from the Nyquist criterion on the open-loop gain.
 
     With positive feedback G_CL = G_OL/(1 − G_OL) (Eq. 7) the closed-loop poles are where
@@ -385,8 +462,10 @@ def nyquist_unstable_count(gain: Callable[[np.ndarray], np.ndarray], *, critical
             break
         theta = np.sort(np.concatenate([theta, 0.5 * (theta[bad] + theta[bad + 1])]))
     if np.min(np.abs(f)) < 1e-12:
-        raise NeurodynError("the open-loop gain passes through the critical point: a closed-loop pole lies on "
-                            "the imaginary axis (marginal stability)")
+        raise NeurodynError(
+            "the open-loop gain passes through the critical point: a closed-loop pole lies on "
+            "the imaginary axis (marginal stability)"
+        )
     total = float(np.sum(step) + np.angle(f[0] / f[-1]))
     turns = total / (2.0 * math.pi)
     return int(open_loop_unstable - round(turns))
@@ -450,8 +529,7 @@ class LocalDynamics:
         s = 1j * omega
         p = self.eq18()
         n = self.n
-        out = (self.a * (s - (self.D[n, n] - 1.0)) + self.D[:, n] * self.a[n]) / (
-            (s - p["p"]) * (s - p["p_nn"]))
+        out = (self.a * (s - (self.D[n, n] - 1.0)) + self.D[:, n] * self.a[n]) / ((s - p["p"]) * (s - p["p_nn"]))
         out[:, n] = self.a[n] / (s[:, 0] - p["p_nn"])
         return out
 
@@ -482,10 +560,17 @@ class LocalDynamics:
         return float(omega[i]), float(mag[i]), float(np.abs(self.closed_loop_gain(0.0))[0])
 
     def to_json(self) -> dict[str, Any]:
-        return {"index": self.n, "target": float(self.targets[self.n]), "sigma2": self.sigma2, "rho": self.rho,
-                "beta1": self.beta1, "poles": [[float(p.real), float(p.imag)] for p in self.poles],
-                "open_loop_poles": [[float(p.real), float(p.imag)] for p in self.open_loop_poles],
-                "stable": self.stable, "nyquist_stable": self.nyquist_stable}
+        return {
+            "index": self.n,
+            "target": float(self.targets[self.n]),
+            "sigma2": self.sigma2,
+            "rho": self.rho,
+            "beta1": self.beta1,
+            "poles": [[float(p.real), float(p.imag)] for p in self.poles],
+            "open_loop_poles": [[float(p.real), float(p.imag)] for p in self.open_loop_poles],
+            "stable": self.stable,
+            "nyquist_stable": self.nyquist_stable,
+        }
 
 
 @dataclass
@@ -560,20 +645,38 @@ class MultiTargetMeanField:
 
     def to_json(self) -> dict[str, Any]:
         locs = [self.local(n) for n in range(self.targets.size)]
-        return {"phi": self.phi.name, "threshold": self.phi.threshold if self.phi.name == "relu" else None,
-                "g": self.g, "targets": self.targets.tolist(), "M": int(self.targets.size), "fb": self.fb,
-                "fb_scale": self.fb_scale, "sigma2": self.sigma2.tolist(),
-                "beta0": [s.beta0 for s in self.singles], "beta1": [s.beta1 for s in self.singles],
-                "rho": [s.rho for s in self.singles], "k": self.k.tolist(), "C": self.C.tolist(),
-                "poles": [[[float(p.real), float(p.imag)] for p in loc.poles] for loc in locs],
-                "open_loop_poles": [[[float(p.real), float(p.imag)] for p in loc.open_loop_poles] for loc in locs],
-                "stable": [loc.stable for loc in locs], "nyquist_stable": [loc.nyquist_stable for loc in locs]}
+        return {
+            "phi": self.phi.name,
+            "threshold": self.phi.threshold if self.phi.name == "relu" else None,
+            "g": self.g,
+            "targets": self.targets.tolist(),
+            "M": int(self.targets.size),
+            "fb": self.fb,
+            "fb_scale": self.fb_scale,
+            "sigma2": self.sigma2.tolist(),
+            "beta0": [s.beta0 for s in self.singles],
+            "beta1": [s.beta1 for s in self.singles],
+            "rho": [s.rho for s in self.singles],
+            "k": self.k.tolist(),
+            "C": self.C.tolist(),
+            "poles": [[[float(p.real), float(p.imag)] for p in loc.poles] for loc in locs],
+            "open_loop_poles": [[[float(p.real), float(p.imag)] for p in loc.open_loop_poles] for loc in locs],
+            "stable": [loc.stable for loc in locs],
+            "nyquist_stable": [loc.nyquist_stable for loc in locs],
+        }
 
 
-def mean_field_targets(phi: str | Nonlinearity = "tanh", g: float = 1.0, targets: Sequence[float] = (0.5, 1.0, 1.5),
-                       *, threshold: float | None = None, fb: str = "uniform", fb_scale: float = 1.0,
-                       quad: Quadrature = DEFAULT_QUADRATURE, require_fading_memory: bool = True
-                       ) -> MultiTargetMeanField:
+def mean_field_targets(
+    phi: str | Nonlinearity = "tanh",
+    g: float = 1.0,
+    targets: Sequence[float] = (0.5, 1.0, 1.5),
+    *,
+    threshold: float | None = None,
+    fb: str = "uniform",
+    fb_scale: float = 1.0,
+    quad: Quadrature = DEFAULT_QUADRATURE,
+    require_fading_memory: bool = True,
+) -> MultiTargetMeanField:
     """The M-target theory: σ_m² (Eq. 8 per target), the cross-covariances Σ_mk = g²⟨φ(x̄_m)φ(x̄_k)⟩
     (self-consistent, a contraction with factor g²⟨φ'φ'⟩ ≤ ρ_mρ_k < 1, solved by Brent's method on
     the Cauchy–Schwarz bracket), C = Σ/g² and k = C⁻¹A (Eq. 16)."""
@@ -586,8 +689,10 @@ def mean_field_targets(phi: str | Nonlinearity = "tanh", g: float = 1.0, targets
         _check_amplitude(float(t), "targets")
     if np.unique(targets).size != targets.size:
         raise ConfigError("targets", f"must be distinct, got {targets.tolist()}")
-    singles = [mean_field(phi, g, float(t), fb=fb, fb_scale=fb_scale, quad=quad,
-                          require_fading_memory=require_fading_memory) for t in targets]
+    singles = [
+        mean_field(phi, g, float(t), fb=fb, fb_scale=fb_scale, quad=quad, require_fading_memory=require_fading_memory)
+        for t in targets
+    ]
     M = targets.size
     Sigma = np.diag([s.sigma2 for s in singles])
     fbr = feedback_rule(fb, fb_scale, quad.n_fb)
@@ -601,7 +706,7 @@ def mean_field_targets(phi: str | Nonlinearity = "tanh", g: float = 1.0, targets
 
             lo, hi = -bound, bound
             f_lo, f_hi = F(lo), F(hi)
-            if f_hi >= 0.0:       # perfectly correlated within quadrature accuracy
+            if f_hi >= 0.0:  # perfectly correlated within quadrature accuracy
                 c = hi
             elif f_lo <= 0.0:
                 c = lo
@@ -613,10 +718,12 @@ def mean_field_targets(phi: str | Nonlinearity = "tanh", g: float = 1.0, targets
     # targets give proportional rates (±A with an odd φ and a symmetric p_w)
     k = np.linalg.lstsq(C, targets, rcond=1e-10)[0]
     if np.max(np.abs(C @ k - targets)) > 1e-8 * np.max(np.abs(targets)):
-        raise ConfigError("targets", f"targets {targets.tolist()} give linearly dependent rates that no readout "
-                                     f"maps to these levels")
-    return MultiTargetMeanField(phi=phi, g=g, targets=targets, fb=fb, fb_scale=float(fb_scale), quad=quad,
-                                singles=singles, C=C, k=k)
+        raise ConfigError(
+            "targets", f"targets {targets.tolist()} give linearly dependent rates that no readout maps to these levels"
+        )
+    return MultiTargetMeanField(
+        phi=phi, g=g, targets=targets, fb=fb, fb_scale=float(fb_scale), quad=quad, singles=singles, C=C, k=k
+    )
 
 
 __all__ = [

@@ -155,8 +155,17 @@ class Reservoir:
     seed: int | None = None
 
     @classmethod
-    def random(cls, n_units: int, g: float, phi: str | Nonlinearity = "tanh", *, threshold: float | None = None,
-               fb: str = "uniform", fb_scale: float = 1.0, seed: int | None = 0) -> Reservoir:
+    def random(
+        cls,
+        n_units: int,
+        g: float,
+        phi: str | Nonlinearity = "tanh",
+        *,
+        threshold: float | None = None,
+        fb: str = "uniform",
+        fb_scale: float = 1.0,
+        seed: int | None = 0,
+    ) -> Reservoir:
         """Seeded W_ij ~ N(0, g²/N); w_FB and w_in i.i.d. from ``fb`` (N(0, s²) or U(−s, s))."""
         if n_units < 2:
             raise ConfigError("n_units", f"must be at least 2, got {n_units}")
@@ -173,8 +182,16 @@ class Reservoir:
     def n_units(self) -> int:
         return self.W.shape[0]
 
-    def open_loop_fixed_point(self, amplitude: float, *, x0: np.ndarray | None = None, tol: float = 1e-10,
-                              damping: float = 0.5, max_iter: int = 5000, newton_steps: int = 30) -> np.ndarray:
+    def open_loop_fixed_point(
+        self,
+        amplitude: float,
+        *,
+        x0: np.ndarray | None = None,
+        tol: float = 1e-10,
+        damping: float = 0.5,
+        max_iter: int = 5000,
+        newton_steps: int = 30,
+    ) -> np.ndarray:
         """x̄ solving x̄ = W φ(x̄) + w_FB A (Eq. 3), from x = 0 unless ``x0`` is given.
 
         Damped iteration x ← x + η(−x + W φ(x) + w_FB A) (η = ``damping``: Euler steps of the
@@ -214,9 +231,11 @@ class Reservoir:
             x, res = x_try, res_try
         if _converged(res, tol):
             return x
-        raise FixedPointError(f"open-loop fixed point for A = {amplitude:g} (N = {self.n_units}, g = {self.g:g}, "
-                              f"{self.phi}) not found: residual {np.max(np.abs(res)):.2e} > {tol:.0e}; the driven "
-                              f"open loop may lack fading memory")
+        raise FixedPointError(
+            f"open-loop fixed point for A = {amplitude:g} (N = {self.n_units}, g = {self.g:g}, "
+            f"{self.phi}) not found: residual {np.max(np.abs(res)):.2e} > {tol:.0e}; the driven "
+            f"open loop may lack fading memory"
+        )
 
     def train(self, targets, *, ridge: float = 0.0, tol: float = 1e-10) -> TrainedReservoir:
         """Train the readout on fixed-point targets A_1..A_M by breaking the loop (Eqs. 2–3, 16).
@@ -230,12 +249,12 @@ class Reservoir:
         if targets.size >= self.n_units:
             raise ConfigError("targets", f"needs fewer targets than units (M = {targets.size}, N = {self.n_units})")
         xs = np.stack([self.open_loop_fixed_point(a, tol=tol) for a in targets])
-        rates = self.phi(xs)                                    # M × N
+        rates = self.phi(xs)  # M × N
         gram = rates @ rates.T
         if ridge > 0:
             w_out = rates.T @ np.linalg.solve(gram + ridge * np.eye(targets.size), targets)
         else:
-            w_out = np.linalg.lstsq(rates, targets, rcond=None)[0]   # minimum-norm solution
+            w_out = np.linalg.lstsq(rates, targets, rcond=None)[0]  # minimum-norm solution
         return TrainedReservoir(reservoir=self, targets=targets, x=xs, w_out=w_out)
 
 
@@ -309,8 +328,9 @@ class TrainedReservoir:
         omega = np.atleast_1d(np.asarray(omega, dtype=float))
         return (coef[None, :] / (1.0 + 1j * omega[:, None] - lam[None, :])).sum(axis=1)
 
-    def simulate(self, x0: np.ndarray, t_max: float, dt: float = 0.05, *, u=None,
-                 record_every: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    def simulate(
+        self, x0: np.ndarray, t_max: float, dt: float = 0.05, *, u=None, record_every: int = 1
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Integrate the closed loop (Eq. 1) with RK4 from ``x0``; returns (t, z(t)).
 
         ``u`` is an optional callable t → scalar input delivered through ``w_in``.

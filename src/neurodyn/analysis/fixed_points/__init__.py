@@ -17,7 +17,7 @@ import torch
 from neurodyn.analysis.spectral import eigen_timescales
 from neurodyn.errors import ConfigError
 
-RESIDUAL_TOL = 1e-5   # ‖F(z) − z‖ bound for numerically found points returned by find_fixed_points
+RESIDUAL_TOL = 1e-5  # ‖F(z) − z‖ bound for numerically found points returned by find_fixed_points
 
 
 @dataclass
@@ -50,8 +50,9 @@ class FixedPoint:
         out: dict[str, Any] = {
             # the largest-|λ| mode that rotates: the slowest-decaying oscillation
             "leading_oscillation_hz": float(freq[rotating[0]]) if rotating else None,
-            "leading_oscillation_time_constant_s":
-                float(tau[rotating[0]]) if rotating and np.isfinite(tau[rotating[0]]) else None,
+            "leading_oscillation_time_constant_s": float(tau[rotating[0]])
+            if rotating and np.isfinite(tau[rotating[0]])
+            else None,
             "z": self.z.tolist(),
             "stable": bool(self.stable),
             "method": self.method,
@@ -78,8 +79,13 @@ def classify(eigenvalues: np.ndarray) -> str:
     return "saddle"
 
 
-def find_fixed_points(dynamics, u: np.ndarray | None = None, *, states: torch.Tensor | None = None,
-                      box: tuple[np.ndarray, np.ndarray] | None = None) -> list[FixedPoint]:
+def find_fixed_points(
+    dynamics,
+    u: np.ndarray | None = None,
+    *,
+    states: torch.Tensor | None = None,
+    box: tuple[np.ndarray, np.ndarray] | None = None,
+) -> list[FixedPoint]:
     """All fixed points the family's structure allows finding with constant input ``u``.
 
     * affine maps: the one exact fixed point (:mod:`.affine`);
@@ -106,7 +112,7 @@ def find_fixed_points(dynamics, u: np.ndarray | None = None, *, states: torch.Te
         pl = dynamics.piecewise_linear
         A, W, h = (pl[k].detach().double() for k in ("A", "W", "h"))
         if u_t is not None and pl.get("C") is not None and u_t.numel():
-            h = h + pl["C"].detach().double() @ u_t.to(h.device)   # a constant input folds into the bias
+            h = h + pl["C"].detach().double() @ u_t.to(h.device)  # a constant input folds into the bias
         points = plrnn.to_fixed_points(plrnn.plrnn_fixed_points(A, W, h, device=W.device))
         if box is not None:
             points = [p for p in points if np.all((p.z >= box[0]) & (p.z <= box[1]))]
@@ -122,8 +128,16 @@ def find_fixed_points(dynamics, u: np.ndarray | None = None, *, states: torch.Te
         offset = None
         if u_t is not None and pl.get("input_weights") is not None and u_t.numel():
             offset = pl["input_weights"].detach().double() @ u_t.to(pl["input_weights"].device)
-        result = exact_fixed_points(weights["M"], weights["N"], weights["h"], weights["a"], pl["nonlinearity"],
-                                    offset, box=box, device=weights["M"].device)
+        result = exact_fixed_points(
+            weights["M"],
+            weights["N"],
+            weights["h"],
+            weights["a"],
+            pl["nonlinearity"],
+            offset,
+            box=box,
+            device=weights["M"].device,
+        )
         return to_fixed_points(result)
     if states is not None:
         from neurodyn.analysis.fixed_points.numerical import adam_fixed_points
@@ -135,8 +149,10 @@ def find_fixed_points(dynamics, u: np.ndarray | None = None, *, states: torch.Te
         # Adam's acceptance threshold is loose so that slow candidates reach the Newton polish; callers
         # of this function get genuine fixed points only (the residual bound the Newton finder used)
         return [p for p in result.to_fixed_points() if p.residual < RESIDUAL_TOL]
-    raise ConfigError("analysis.fixed_points", "this model's dynamics expose no structure a fixed-point "
-                                               "solver here can use, and no visited states were given")
+    raise ConfigError(
+        "analysis.fixed_points",
+        "this model's dynamics expose no structure a fixed-point solver here can use, and no visited states were given",
+    )
 
 
 __all__ = ["FixedPoint", "classify", "find_fixed_points"]

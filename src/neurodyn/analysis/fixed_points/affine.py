@@ -7,8 +7,9 @@ import torch
 from neurodyn.analysis.fixed_points import FixedPoint
 
 
-def affine_fixed_point(A: torch.Tensor, B: torch.Tensor, b: torch.Tensor,
-                       u: torch.Tensor | None = None, *, cond_limit: float = 1e12) -> FixedPoint | None:
+def affine_fixed_point(
+    A: torch.Tensor, B: torch.Tensor, b: torch.Tensor, u: torch.Tensor | None = None, *, cond_limit: float = 1e12
+) -> FixedPoint | None:
     """Solve (I − A) z* = B u + b exactly.
 
     A: (L, L); B: (L, I); b: (L,); u: (I,) or None (zero input). Returns None when I − A is

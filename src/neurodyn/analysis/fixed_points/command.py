@@ -67,8 +67,11 @@ def _nonlinearity(path: Path, value: np.ndarray) -> str:
     from neurodyn.analysis.fixed_points.piecewise import NONLINEARITIES
 
     if value.size != 1 or value.dtype.kind not in "US":
-        raise InputFileError(path, f"field 'nonlinearity' must be one string ({' or '.join(NONLINEARITIES)}), "
-                                   f"got dtype {value.dtype} with shape {value.shape}")
+        raise InputFileError(
+            path,
+            f"field 'nonlinearity' must be one string ({' or '.join(NONLINEARITIES)}), "
+            f"got dtype {value.dtype} with shape {value.shape}",
+        )
     item = value.reshape(()).item()
     text = (item.decode("utf-8", "replace") if isinstance(item, bytes) else str(item)).strip()
     if text not in NONLINEARITIES:
@@ -80,12 +83,18 @@ def _load_plrnn(path: Path, raw: dict[str, np.ndarray]) -> dict[str, Any]:
     """Validate a PLRNN archive (A, W, h [, C, s]); see :func:`load_weights`."""
     mixed = [f for f in ("M", "N", "a", "nonlinearity", "offset") if f in raw]
     if mixed:
-        raise InputFileError(path, f"mixes PLRNN fields (A, W, h) with low-rank field"
-                                   f"{'s' if len(mixed) > 1 else ''} {', '.join(repr(m) for m in mixed)}")
+        raise InputFileError(
+            path,
+            f"mixes PLRNN fields (A, W, h) with low-rank field"
+            f"{'s' if len(mixed) > 1 else ''} {', '.join(repr(m) for m in mixed)}",
+        )
     missing = [f for f in PLRNN_FIELDS if f not in raw]
     if missing:
-        raise InputFileError(path, f"missing field{'s' if len(missing) > 1 else ''} {', '.join(repr(m) for m in missing)}"
-                                   f" (a PLRNN needs A (M or M×M diagonal), W (M×M), h (M))")
+        raise InputFileError(
+            path,
+            f"missing field{'s' if len(missing) > 1 else ''} {', '.join(repr(m) for m in missing)}"
+            f" (a PLRNN needs A (M or M×M diagonal), W (M×M), h (M))",
+        )
     W = _numeric(path, "W", raw["W"])
     if W.ndim != 2 or W.shape[0] != W.shape[1] or W.shape[0] < 1:
         raise InputFileError(path, f"field 'W' must be a square (M, M) matrix, got shape {W.shape}")
@@ -98,12 +107,16 @@ def _load_plrnn(path: Path, raw: dict[str, np.ndarray]) -> dict[str, Any]:
         off = np.argwhere(A - np.diag(np.diag(A)) != 0)
         if len(off):
             i, j = off[0]
-            raise InputFileError(path, f"field 'A' must be diagonal, but A[{i}, {j}] = {float(A[i, j])!r} "
-                                       f"({len(off)} non-zero off-diagonal entr{'ies' if len(off) > 1 else 'y'})")
+            raise InputFileError(
+                path,
+                f"field 'A' must be diagonal, but A[{i}, {j}] = {float(A[i, j])!r} "
+                f"({len(off)} non-zero off-diagonal entr{'ies' if len(off) > 1 else 'y'})",
+            )
         A = np.diag(A).copy()
     elif A.shape != (U,):
-        raise InputFileError(path, f"field 'A' must be (M,) = ({U},) or a diagonal ({U}, {U}) matrix, "
-                                   f"got shape {A.shape}")
+        raise InputFileError(
+            path, f"field 'A' must be (M,) = ({U},) or a diagonal ({U}, {U}) matrix, got shape {A.shape}"
+        )
     C = s = None
     if "C" in raw:
         C = _numeric(path, "C", raw["C"])
@@ -114,7 +127,9 @@ def _load_plrnn(path: Path, raw: dict[str, np.ndarray]) -> dict[str, Any]:
             raise InputFileError(path, "field 's' (a constant input) needs the input matrix field 'C' (M×K)")
         s = _numeric(path, "s", raw["s"])
         if s.shape != (C.shape[1],):
-            raise InputFileError(path, f"field 's' must be (K,) = ({C.shape[1]},) like C's columns, got shape {s.shape}")
+            raise InputFileError(
+                path, f"field 's' must be (K,) = ({C.shape[1]},) like C's columns, got shape {s.shape}"
+            )
     return {"kind": "plrnn", "A": A, "W": W, "h": h, "C": C, "s": s}
 
 
@@ -122,9 +137,12 @@ def _load_tanh(path: Path, raw: dict[str, np.ndarray]) -> dict[str, Any]:
     """Validate a vanilla tanh RNN archive (W, b); see :func:`load_weights`."""
     mixed = [f for f in ("h", "C", "s", "M", "N", "a", "nonlinearity", "offset") if f in raw]
     if mixed:
-        raise InputFileError(path, f"mixes tanh RNN fields (W, b) with field{'s' if len(mixed) > 1 else ''} "
-                                   f"{', '.join(repr(m) for m in mixed)} (a tanh RNN archive holds only W (n×n) "
-                                   f"and b (n); a PLRNN one A, W, h)")
+        raise InputFileError(
+            path,
+            f"mixes tanh RNN fields (W, b) with field{'s' if len(mixed) > 1 else ''} "
+            f"{', '.join(repr(m) for m in mixed)} (a tanh RNN archive holds only W (n×n) "
+            f"and b (n); a PLRNN one A, W, h)",
+        )
     if "W" not in raw:
         raise InputFileError(path, "missing field 'W' (a tanh RNN needs W (n×n) and b (n))")
     W = _numeric(path, "W", raw["W"])
@@ -149,19 +167,26 @@ def load_weights(path: str | os.PathLike[str]) -> dict[str, Any]:
     path = Path(path)
     raw = read_npz(path, "of named arrays")
     if "b" in raw and "A" in raw:
-        raise InputFileError(path, "mixes the tanh RNN bias field 'b' with the PLRNN field 'A' (a tanh RNN archive "
-                                   "holds W, b; a PLRNN one A, W, h)")
+        raise InputFileError(
+            path,
+            "mixes the tanh RNN bias field 'b' with the PLRNN field 'A' (a tanh RNN archive "
+            "holds W, b; a PLRNN one A, W, h)",
+        )
     if "b" in raw:
         return _load_tanh(path, raw)
     if "W" in raw and "A" not in raw and "h" not in raw:
-        raise InputFileError(path, "has field 'W' but neither 'b' (a tanh RNN: W, b) nor 'A' and 'h' "
-                                   "(a PLRNN: A, W, h)")
+        raise InputFileError(
+            path, "has field 'W' but neither 'b' (a tanh RNN: W, b) nor 'A' and 'h' (a PLRNN: A, W, h)"
+        )
     if "A" in raw or "W" in raw:
         return _load_plrnn(path, raw)
     missing = [f for f in FIELDS if f not in raw]
     if missing:
-        raise InputFileError(path, f"missing field{'s' if len(missing) > 1 else ''} {', '.join(repr(m) for m in missing)}"
-                                   f" (needs M (N×R), N (N×R), h (N), a, nonlinearity)")
+        raise InputFileError(
+            path,
+            f"missing field{'s' if len(missing) > 1 else ''} {', '.join(repr(m) for m in missing)}"
+            f" (needs M (N×R), N (N×R), h (N), a, nonlinearity)",
+        )
     nonlinearity = _nonlinearity(path, raw["nonlinearity"])
     M = _numeric(path, "M", raw["M"])
     if M.ndim != 2 or M.shape[1] < 1:
@@ -219,8 +244,15 @@ def _in_box(z: np.ndarray, box: tuple[np.ndarray, np.ndarray] | None) -> bool:
     return box is None or bool(np.all((z >= box[0]) & (z <= box[1])))
 
 
-def _plrnn_report(weights: dict[str, Any], weights_path: str | os.PathLike[str], *, box: list[str] | None,
-                  device: str, cycles: int | None, dt: float) -> dict[str, Any]:
+def _plrnn_report(
+    weights: dict[str, Any],
+    weights_path: str | os.PathLike[str],
+    *,
+    box: list[str] | None,
+    device: str,
+    cycles: int | None,
+    dt: float,
+) -> dict[str, Any]:
     """Fixed points (and k-cycles up to ``cycles``) of a PLRNN archive as JSON-ready data."""
     from neurodyn.analysis.fixed_points.plrnn import (
         continuous_time_fixed_points,
@@ -232,7 +264,7 @@ def _plrnn_report(weights: dict[str, Any], weights_path: str | os.PathLike[str],
 
     A, W, h = weights["A"], weights["W"], weights["h"]
     if weights["s"] is not None:
-        h = h + weights["C"] @ weights["s"]     # a constant input folds into the bias
+        h = h + weights["C"] @ weights["s"]  # a constant input folds into the bias
     M = W.shape[0]
     bounds = parse_box(box, M)
     dev = pick_device(device)
@@ -243,11 +275,19 @@ def _plrnn_report(weights: dict[str, Any], weights_path: str | os.PathLike[str],
         if _in_box(point.z, bounds):
             points.append({**point.to_json(dt), "on_boundary": bool(boundary), "continuous_time": ct.to_json()})
     payload: dict[str, Any] = {
-        "model": "plrnn", "weights": str(weights_path), "n_units": int(M), "device": str(dev), "dt": float(dt),
-        "fixed_points": points, "n_fixed_points": len(points), "method": result.method,
-        "n_linear_solves": int(result.n_linear_solves), "n_singular": int(result.n_singular),
+        "model": "plrnn",
+        "weights": str(weights_path),
+        "n_units": int(M),
+        "device": str(dev),
+        "dt": float(dt),
+        "fixed_points": points,
+        "n_fixed_points": len(points),
+        "method": result.method,
+        "n_linear_solves": int(result.n_linear_solves),
+        "n_singular": int(result.n_singular),
         # a consistent singular region holds a continuum of fixed points of its affine map (e.g. a line attractor)
-        "n_singular_regions": len(result.singular_regions), "singular_regions": result.singular_regions[:100],
+        "n_singular_regions": len(result.singular_regions),
+        "singular_regions": result.singular_regions[:100],
         "n_singular_unchecked": int(result.n_singular_unchecked),
         "box": None if bounds is None else [bounds[0].tolist(), bounds[1].tolist()],
         "seconds": float(result.seconds),
@@ -257,14 +297,27 @@ def _plrnn_report(weights: dict[str, Any], weights_path: str | os.PathLike[str],
         kept = [c.to_json() for c in found.cycles if all(_in_box(z, bounds) for z in c.points)]
         payload["cycles"] = kept
         payload["n_cycles"] = len(kept)
-        payload["cycle_search"] = {str(k): {"method": found.methods[k], "n_linear_solves": found.n_linear_solves[k],
-                                            "n_singular": found.n_singular[k]} for k in found.methods}
+        payload["cycle_search"] = {
+            str(k): {
+                "method": found.methods[k],
+                "n_linear_solves": found.n_linear_solves[k],
+                "n_singular": found.n_singular[k],
+            }
+            for k in found.methods
+        }
         payload["seconds"] = float(result.seconds + found.seconds)
     return payload
 
 
-def tanh_rnn_starts(W: torch.Tensor, b: torch.Tensor, n_starts: int, seed: int, *,
-                    n_trajectories: int = TANH_TRAJECTORIES, n_steps: int = TANH_STEPS) -> torch.Tensor:
+def tanh_rnn_starts(
+    W: torch.Tensor,
+    b: torch.Tensor,
+    n_starts: int,
+    seed: int,
+    *,
+    n_trajectories: int = TANH_TRAJECTORIES,
+    n_steps: int = TANH_STEPS,
+) -> torch.Tensor:
     """States a tanh RNN h ↦ tanh(W h + b) visits: (n_starts, n) starting points for the search.
 
     Runs ``n_trajectories`` trajectories from h₀ ~ N(0, 1) (seeded, drawn on the CPU) and takes the
@@ -290,8 +343,9 @@ def tanh_rnn_starts(W: torch.Tensor, b: torch.Tensor, n_starts: int, seed: int, 
     return out
 
 
-def _tanh_options(n_starts: int | None, tol_q: float | None, tol_unique: float | None, max_iters: int | None,
-                  seed: int | None) -> dict[str, Any]:
+def _tanh_options(
+    n_starts: int | None, tol_q: float | None, tol_unique: float | None, max_iters: int | None, seed: int | None
+) -> dict[str, Any]:
     """The numerical search's options, defaults filled in; ConfigError naming the option if one is bad."""
     given = {"n_starts": n_starts, "tol_q": tol_q, "tol_unique": tol_unique, "max_iters": max_iters, "seed": seed}
     opts = {**TANH_DEFAULTS, **{k: v for k, v in given.items() if v is not None}}
@@ -308,8 +362,15 @@ def _tanh_options(n_starts: int | None, tol_q: float | None, tol_unique: float |
     return opts
 
 
-def _tanh_report(weights: dict[str, Any], weights_path: str | os.PathLike[str], *, box: list[str] | None,
-                 device: str, dt: float, options: dict[str, Any]) -> dict[str, Any]:
+def _tanh_report(
+    weights: dict[str, Any],
+    weights_path: str | os.PathLike[str],
+    *,
+    box: list[str] | None,
+    device: str,
+    dt: float,
+    options: dict[str, Any],
+) -> dict[str, Any]:
     """Fixed points of a tanh RNN archive, found numerically, as JSON-ready data."""
     from neurodyn.analysis.fixed_points.numerical import adam_fixed_points
     from neurodyn.device import pick_device
@@ -325,27 +386,58 @@ def _tanh_report(weights: dict[str, Any], weights_path: str | os.PathLike[str], 
         return torch.tanh(h @ W.T + b)
 
     starts = tanh_rnn_starts(W, b, options["n_starts"], options["seed"])
-    result = adam_fixed_points(step, starts, tol_q=options["tol_q"], tol_unique=options["tol_unique"],
-                               max_iters=options["max_iters"], noise_scale=TANH_NOISE, seed=options["seed"],
-                               polish_newton=True)
+    result = adam_fixed_points(
+        step,
+        starts,
+        tol_q=options["tol_q"],
+        tol_unique=options["tol_unique"],
+        max_iters=options["max_iters"],
+        noise_scale=TANH_NOISE,
+        seed=options["seed"],
+        polish_newton=True,
+    )
     points = [p.to_json(dt) for p in result.to_fixed_points() if _in_box(p.z, bounds)]
     return {
-        "model": "tanh_rnn", "weights": str(weights_path), "n_units": int(n), "device": str(dev), "dt": float(dt),
-        "fixed_points": points, "n_fixed_points": len(points), "method": "adam",
-        "n_starts": result.n_starts, "n_converged": result.n_converged, "n_outliers": result.n_outliers,
-        "n_duplicates": result.n_duplicates, "iterations": result.iterations,
-        "search": {**options, "n_trajectories": TANH_TRAJECTORIES, "n_steps": TANH_STEPS,
-                   "noise_scale": TANH_NOISE, "newton_polish": True},
+        "model": "tanh_rnn",
+        "weights": str(weights_path),
+        "n_units": int(n),
+        "device": str(dev),
+        "dt": float(dt),
+        "fixed_points": points,
+        "n_fixed_points": len(points),
+        "method": "adam",
+        "n_starts": result.n_starts,
+        "n_converged": result.n_converged,
+        "n_outliers": result.n_outliers,
+        "n_duplicates": result.n_duplicates,
+        "iterations": result.iterations,
+        "search": {
+            **options,
+            "n_trajectories": TANH_TRAJECTORIES,
+            "n_steps": TANH_STEPS,
+            "noise_scale": TANH_NOISE,
+            "newton_polish": True,
+        },
         "box": None if bounds is None else [bounds[0].tolist(), bounds[1].tolist()],
         "seconds": float(time.perf_counter() - t0),
     }
 
 
-def fixed_points_report(weights_path: str | os.PathLike[str], *, box: list[str] | None = None,
-                        device: str = "auto", strategy: str = "auto", chunk_size: int = 1 << 17,
-                        cycles: int | None = None, dt: float | None = None, n_starts: int | None = None,
-                        tol_q: float | None = None, tol_unique: float | None = None, max_iters: int | None = None,
-                        seed: int | None = None) -> dict[str, Any]:
+def fixed_points_report(
+    weights_path: str | os.PathLike[str],
+    *,
+    box: list[str] | None = None,
+    device: str = "auto",
+    strategy: str = "auto",
+    chunk_size: int = 1 << 17,
+    cycles: int | None = None,
+    dt: float | None = None,
+    n_starts: int | None = None,
+    tol_q: float | None = None,
+    tol_unique: float | None = None,
+    max_iters: int | None = None,
+    seed: int | None = None,
+) -> dict[str, Any]:
     """Load, validate and solve; the JSON-ready result of ``neurodyn fixed-points``.
 
     ``cycles`` (k-cycles for k = 2..cycles) applies to PLRNN archives only; ``dt`` (seconds per step
@@ -360,44 +452,85 @@ def fixed_points_report(weights_path: str | os.PathLike[str], *, box: list[str] 
     if dt is not None and not (math.isfinite(dt) and dt > 0):
         raise ConfigError("--dt", f"must be a positive finite number of seconds per step, got {dt!r}")
     weights = load_weights(weights_path)
-    search = {"--n-starts": n_starts, "--tol-q": tol_q, "--tol-unique": tol_unique, "--max-iters": max_iters,
-              "--seed": seed}
+    search = {
+        "--n-starts": n_starts,
+        "--tol-q": tol_q,
+        "--tol-unique": tol_unique,
+        "--max-iters": max_iters,
+        "--seed": seed,
+    }
     if weights["kind"] == "tanh_rnn":
         if cycles is not None:
-            raise ConfigError("--cycles", f"k-cycles are only searched for PLRNN archives (A, W, h); "
-                                          f"{weights_path} is a tanh RNN (W, b)")
+            raise ConfigError(
+                "--cycles",
+                f"k-cycles are only searched for PLRNN archives (A, W, h); {weights_path} is a tanh RNN (W, b)",
+            )
         options = _tanh_options(n_starts, tol_q, tol_unique, max_iters, seed)
-        return _tanh_report(weights, weights_path, box=box, device=device, dt=1.0 if dt is None else dt,
-                            options=options)
+        return _tanh_report(
+            weights, weights_path, box=box, device=device, dt=1.0 if dt is None else dt, options=options
+        )
     given = [name for name, value in search.items() if value is not None]
     if given:
-        raise ConfigError(given[0], f"applies to the numerical search for tanh RNN archives (W, b) only; "
-                                    f"{weights_path} is solved exactly")
+        raise ConfigError(
+            given[0],
+            f"applies to the numerical search for tanh RNN archives (W, b) only; {weights_path} is solved exactly",
+        )
     if weights["kind"] == "plrnn":
-        return _plrnn_report(weights, weights_path, box=box, device=device, cycles=cycles,
-                             dt=1.0 if dt is None else dt)
+        return _plrnn_report(weights, weights_path, box=box, device=device, cycles=cycles, dt=1.0 if dt is None else dt)
     if cycles is not None:
-        raise ConfigError("--cycles", f"k-cycles are only searched for PLRNN archives (A, W, h); "
-                                      f"{weights_path} is a low-rank RNN (M, N, h, a, nonlinearity)")
+        raise ConfigError(
+            "--cycles",
+            f"k-cycles are only searched for PLRNN archives (A, W, h); "
+            f"{weights_path} is a low-rank RNN (M, N, h, a, nonlinearity)",
+        )
     if dt is not None:
-        raise ConfigError("--dt", f"time constants are only reported for PLRNN archives (A, W, h); "
-                                  f"{weights_path} is a low-rank RNN (M, N, h, a, nonlinearity)")
+        raise ConfigError(
+            "--dt",
+            f"time constants are only reported for PLRNN archives (A, W, h); "
+            f"{weights_path} is a low-rank RNN (M, N, h, a, nonlinearity)",
+        )
     R = weights["M"].shape[1]
     dev = pick_device(device)
-    result = exact_fixed_points(weights["M"], weights["N"], weights["h"], weights["a"], weights["nonlinearity"],
-                                weights["offset"], box=parse_box(box, R), device=dev, strategy=strategy,
-                                chunk_size=chunk_size)
+    result = exact_fixed_points(
+        weights["M"],
+        weights["N"],
+        weights["h"],
+        weights["a"],
+        weights["nonlinearity"],
+        weights["offset"],
+        box=parse_box(box, R),
+        device=dev,
+        strategy=strategy,
+        chunk_size=chunk_size,
+    )
     payload = result.to_json()
-    payload.update({"weights": str(weights_path), "nonlinearity": weights["nonlinearity"],
-                    "n_units": int(weights["M"].shape[0]), "rank": int(R), "device": str(dev)})
+    payload.update(
+        {
+            "weights": str(weights_path),
+            "nonlinearity": weights["nonlinearity"],
+            "n_units": int(weights["M"].shape[0]),
+            "rank": int(R),
+            "device": str(dev),
+        }
+    )
     return payload
 
 
 def _cmd_fixed_points(args: argparse.Namespace) -> int:
-    payload = fixed_points_report(args.weights, box=args.box, device=args.device, strategy=args.strategy,
-                                  chunk_size=args.chunk_size, cycles=args.cycles, dt=args.dt, n_starts=args.n_starts,
-                                  tol_q=args.tol_q, tol_unique=args.tol_unique, max_iters=args.max_iters,
-                                  seed=args.seed)
+    payload = fixed_points_report(
+        args.weights,
+        box=args.box,
+        device=args.device,
+        strategy=args.strategy,
+        chunk_size=args.chunk_size,
+        cycles=args.cycles,
+        dt=args.dt,
+        n_starts=args.n_starts,
+        tol_q=args.tol_q,
+        tol_unique=args.tol_unique,
+        max_iters=args.max_iters,
+        seed=args.seed,
+    )
     emit_json(payload, args.out)
     return 0
 
@@ -407,45 +540,82 @@ def add_fixed_point_commands(sub) -> None:
     from neurodyn.analysis.fixed_points.piecewise import STRATEGIES
 
     p = sub.add_parser(
-        "fixed-points", help="fixed points of a piecewise-linear low-rank RNN or PLRNN (exact) or a tanh RNN "
-                             "(numerical)",
+        "fixed-points",
+        help="fixed points of a piecewise-linear low-rank RNN or PLRNN (exact) or a tanh RNN (numerical)",
         description="Find every fixed point of F(z) = a z + Nᵀ φ(M z + offset), φ relu or clipped, from an .npz "
-                    "with M, N (N×R), h (N), a, nonlinearity [, offset]: one linear solve per vertex and per linear "
-                    "region of the hyperplane arrangement (Pals et al. 2024, Prop. 1); or of a PLRNN "
-                    "F(z) = A z + W max(0, z) + h (+ C s) from an .npz with A (M or diagonal M×M), W (M×M), "
-                    "h (M) [, C (M×K), s (K)]: one solve per activation pattern (2^M) up to 16 units, the SCYFI "
-                    "region iteration beyond (Schmidt et al. 2021; Eisenmann et al. 2023). For a vanilla tanh RNN "
-                    "F(h) = tanh(W h + b), from an .npz with W (n×n) and b (n), the fixed points are searched "
-                    "numerically (batched Adam on q = ½‖F(h) − h‖² from states along simulated trajectories, then "
-                    "Newton; Sussillo & Barak 2013, Golub & Sussillo 2018) and may be incomplete. Prints JSON.")
+        "with M, N (N×R), h (N), a, nonlinearity [, offset]: one linear solve per vertex and per linear "
+        "region of the hyperplane arrangement (Pals et al. 2024, Prop. 1); or of a PLRNN "
+        "F(z) = A z + W max(0, z) + h (+ C s) from an .npz with A (M or diagonal M×M), W (M×M), "
+        "h (M) [, C (M×K), s (K)]: one solve per activation pattern (2^M) up to 16 units, the SCYFI "
+        "region iteration beyond (Schmidt et al. 2021; Eisenmann et al. 2023). For a vanilla tanh RNN "
+        "F(h) = tanh(W h + b), from an .npz with W (n×n) and b (n), the fixed points are searched "
+        "numerically (batched Adam on q = ½‖F(h) − h‖² from states along simulated trajectories, then "
+        "Newton; Sussillo & Barak 2013, Golub & Sussillo 2018) and may be incomplete. Prints JSON.",
+    )
     p.add_argument("weights", type=Path, metavar="WEIGHTS.npz")
     p.add_argument("--out", type=Path, metavar="FILE.json", help="write the JSON here (atomically) instead of stdout")
-    p.add_argument("--box", nargs="+", metavar="LO HI",
-                   help="only fixed points in this box: LO HI for every dimension, or LO1 HI1 … LOR HIR "
-                        "(also --box=-5,5); default: the sound bound for clipped, none for relu")
+    p.add_argument(
+        "--box",
+        nargs="+",
+        metavar="LO HI",
+        help="only fixed points in this box: LO HI for every dimension, or LO1 HI1 … LOR HIR "
+        "(also --box=-5,5); default: the sound bound for clipped, none for relu",
+    )
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda[:k]")
-    p.add_argument("--strategy", default="auto", choices=STRATEGIES,
-                   help="auto: canonical lowest-vertex enumeration with a box, hashed deduplication without")
-    p.add_argument("--chunk-size", type=positive_int, default=1 << 17,
-                   help="line×hyperplane entries per streamed block (memory ≈ 100 B each; low-rank archives)")
-    p.add_argument("--cycles", type=positive_int, metavar="K",
-                   help="PLRNN archives: also every k-cycle for k = 2..K (exhaustive over the 2^(M·k) pattern "
-                        "sequences while M·k ≤ 16, else the SCYFI heuristic on F^k)")
-    p.add_argument("--dt", type=float, metavar="SECONDS",
-                   help="PLRNN and tanh RNN archives: seconds per step for time constants and frequencies "
-                        "(default 1: per step)")
+    p.add_argument(
+        "--strategy",
+        default="auto",
+        choices=STRATEGIES,
+        help="auto: canonical lowest-vertex enumeration with a box, hashed deduplication without",
+    )
+    p.add_argument(
+        "--chunk-size",
+        type=positive_int,
+        default=1 << 17,
+        help="line×hyperplane entries per streamed block (memory ≈ 100 B each; low-rank archives)",
+    )
+    p.add_argument(
+        "--cycles",
+        type=positive_int,
+        metavar="K",
+        help="PLRNN archives: also every k-cycle for k = 2..K (exhaustive over the 2^(M·k) pattern "
+        "sequences while M·k ≤ 16, else the SCYFI heuristic on F^k)",
+    )
+    p.add_argument(
+        "--dt",
+        type=float,
+        metavar="SECONDS",
+        help="PLRNN and tanh RNN archives: seconds per step for time constants and frequencies (default 1: per step)",
+    )
     d = TANH_DEFAULTS
-    p.add_argument("--n-starts", type=int, metavar="P",
-                   help=f"tanh RNN archives: starting states sampled along simulated trajectories (default {d['n_starts']})")
-    p.add_argument("--tol-q", type=float, metavar="Q",
-                   help=f"tanh RNN archives: a start stops descending once q = ½‖F(h) − h‖² < Q "
-                        f"(default {d['tol_q']:g}; points with q ≤ 1e-6 count as converged, then Newton polishes them)")
-    p.add_argument("--tol-unique", type=float, metavar="D",
-                   help=f"tanh RNN archives: points closer than D are one fixed point (default {d['tol_unique']:g})")
-    p.add_argument("--max-iters", type=int, metavar="K",
-                   help=f"tanh RNN archives: at most K Adam iterations (default {d['max_iters']})")
-    p.add_argument("--seed", type=int, help=f"tanh RNN archives: seeds the trajectories and the start noise "
-                                            f"(default {d['seed']})")
+    p.add_argument(
+        "--n-starts",
+        type=int,
+        metavar="P",
+        help=f"tanh RNN archives: starting states sampled along simulated trajectories (default {d['n_starts']})",
+    )
+    p.add_argument(
+        "--tol-q",
+        type=float,
+        metavar="Q",
+        help=f"tanh RNN archives: a start stops descending once q = ½‖F(h) − h‖² < Q "
+        f"(default {d['tol_q']:g}; points with q ≤ 1e-6 count as converged, then Newton polishes them)",
+    )
+    p.add_argument(
+        "--tol-unique",
+        type=float,
+        metavar="D",
+        help=f"tanh RNN archives: points closer than D are one fixed point (default {d['tol_unique']:g})",
+    )
+    p.add_argument(
+        "--max-iters",
+        type=int,
+        metavar="K",
+        help=f"tanh RNN archives: at most K Adam iterations (default {d['max_iters']})",
+    )
+    p.add_argument(
+        "--seed", type=int, help=f"tanh RNN archives: seeds the trajectories and the start noise (default {d['seed']})"
+    )
     p.set_defaults(func=_cmd_fixed_points)
 
 

@@ -50,11 +50,10 @@ def _jacobians(step: Step, z: Tensor, batch: int) -> Tensor:
     if z.shape[0] == 0:
         return z.new_zeros(0, z.shape[-1], z.shape[-1])
     jac = vmap(jacrev(step))
-    return torch.cat([jac(z[i:i + batch]) for i in range(0, z.shape[0], batch)])
+    return torch.cat([jac(z[i : i + batch]) for i in range(0, z.shape[0], batch)])
 
 
-def _newton_iterate(step: Step, z: Tensor, *, n_iter: int, tol: float, max_step: float,
-                    batch: int = 1024) -> Tensor:
+def _newton_iterate(step: Step, z: Tensor, *, n_iter: int, tol: float, max_step: float, batch: int = 1024) -> Tensor:
     """Damped Newton iterations on F(z) − z for all rows of z (P, L) at once; returns (P, L).
 
     Each iteration solves (J − I) δ = −(F(z) − z) for all rows in one batched least-squares solve
@@ -77,8 +76,9 @@ def _newton_iterate(step: Step, z: Tensor, *, n_iter: int, tol: float, max_step:
     return z
 
 
-def _newton_polish(f: Step, z: Tensor, q: Tensor, *, n_iter: int, tol_unique: float, tol: float,
-                   batch: int) -> tuple[Tensor, Tensor, Tensor]:
+def _newton_polish(
+    f: Step, z: Tensor, q: Tensor, *, n_iter: int, tol_unique: float, tol: float, batch: int
+) -> tuple[Tensor, Tensor, Tensor]:
     """Newton-polished rows of z (P, L) with q (P,); returns z, q and which rows took the polish.
 
     A row takes its polished position when q did not increase and the polish moved it at most
@@ -100,9 +100,15 @@ def _newton_polish(f: Step, z: Tensor, q: Tensor, *, n_iter: int, tol_unique: fl
     return torch.where(took.unsqueeze(-1), zn, z), torch.where(took, qn, q), took
 
 
-def newton_fixed_points(step: Step, starts: torch.Tensor, *,
-                        n_iter: int = 100, tol: float = 1e-10, merge_tol: float = 1e-6,
-                        max_step: float = 1.0) -> list[FixedPoint]:
+def newton_fixed_points(
+    step: Step,
+    starts: torch.Tensor,
+    *,
+    n_iter: int = 100,
+    tol: float = 1e-10,
+    merge_tol: float = 1e-6,
+    max_step: float = 1.0,
+) -> list[FixedPoint]:
     """Fixed points z* = step(z*) reached from ``starts`` (P, L) by damped Newton iterations.
 
     Each iteration solves (J − I) δ = −(F(z) − z) for all starts in one batched solve and caps
@@ -128,8 +134,16 @@ def newton_fixed_points(step: Step, starts: torch.Tensor, *,
     for zf, r, _ in found:
         J = jac(zf.unsqueeze(0))[0]
         eig = torch.linalg.eigvals(J).cpu().numpy()
-        points.append(FixedPoint(z=zf.cpu().numpy(), jacobian=J.cpu().numpy(), eigenvalues=eig,
-                                 stable=bool(np.all(np.abs(eig) < 1)), method="newton", residual=r))
+        points.append(
+            FixedPoint(
+                z=zf.cpu().numpy(),
+                jacobian=J.cpu().numpy(),
+                eigenvalues=eig,
+                stable=bool(np.all(np.abs(eig) < 1)),
+                method="newton",
+                residual=r,
+            )
+        )
     return points
 
 
@@ -187,16 +201,25 @@ class NumericalFixedPoints:
 
     def to_fixed_points(self, method: str = "adam") -> list[FixedPoint]:
         """The project's :class:`FixedPoint` list (residual ‖F(z) − z‖, q, eigenvectors), same order."""
-        return [FixedPoint(z=self.z[i].copy(), jacobian=self.jacobians[i].copy(),
-                           eigenvalues=self.eigenvalues[i].copy(), stable=bool(self.stable[i]), method=method,
-                           residual=float(self.residuals[i]), q=float(self.q[i]),
-                           right_eigenvectors=self.right_eigenvectors[i].copy(),
-                           left_eigenvectors=self.left_eigenvectors[i].copy())
-                for i in range(len(self))]
+        return [
+            FixedPoint(
+                z=self.z[i].copy(),
+                jacobian=self.jacobians[i].copy(),
+                eigenvalues=self.eigenvalues[i].copy(),
+                stable=bool(self.stable[i]),
+                method=method,
+                residual=float(self.residuals[i]),
+                q=float(self.q[i]),
+                right_eigenvectors=self.right_eigenvectors[i].copy(),
+                left_eigenvectors=self.left_eigenvectors[i].copy(),
+            )
+            for i in range(len(self))
+        ]
 
 
-def _check(name: str, value: float, *, integer: bool = False, allow_zero: bool = False,
-           allow_inf: bool = False) -> None:
+def _check(
+    name: str, value: float, *, integer: bool = False, allow_zero: bool = False, allow_inf: bool = False
+) -> None:
     """ConfigError unless ``value`` is a positive (or non-negative) number, finite unless allowed."""
     ok = isinstance(value, (int, float)) and not isinstance(value, bool) and not math.isnan(value)
     ok = ok and (value >= 0 if allow_zero else value > 0) and (allow_inf or math.isfinite(value))
@@ -209,8 +232,10 @@ def _check(name: str, value: float, *, integer: bool = False, allow_zero: bool =
 
 def _as_map(step: Step, dtype: torch.dtype, step_dtype: torch.dtype | None) -> Step:
     """``step`` evaluated in ``step_dtype`` (when given) and returned in the search dtype."""
+
     def f(z: Tensor) -> Tensor:
         return step(z if step_dtype is None else z.to(step_dtype)).to(dtype)
+
     return f
 
 
@@ -232,9 +257,20 @@ def _q_and_grad(f: Step, z: Tensor) -> tuple[Tensor, Tensor]:
     return q, g
 
 
-def _adam_descent(f: Step, z0: Tensor, *, tol_q: float, max_iters: int, lr: float, lr_growth: float,
-                  lr_shrink: float, progress_window: int, min_progress: float, betas: tuple[float, float],
-                  eps: float) -> tuple[Tensor, Tensor, Tensor, int]:
+def _adam_descent(
+    f: Step,
+    z0: Tensor,
+    *,
+    tol_q: float,
+    max_iters: int,
+    lr: float,
+    lr_growth: float,
+    lr_shrink: float,
+    progress_window: int,
+    min_progress: float,
+    betas: tuple[float, float],
+    eps: float,
+) -> tuple[Tensor, Tensor, Tensor, int]:
     """Batched Adam on q with a per-candidate adaptive learning rate and per-candidate stopping.
 
     z0: (P, L). Every candidate has its own first/second moments m, v (with their own counts for
@@ -259,8 +295,8 @@ def _adam_descent(f: Step, z0: Tensor, *, tol_q: float, max_iters: int, lr: floa
     z = z0
     q, g = _q_and_grad(f, z)
     m, v = torch.zeros_like(z), torch.zeros_like(z)
-    tm = torch.zeros(P, dtype=z.dtype, device=z.device)   # steps m has averaged since its last restart
-    tv = torch.zeros(P, dtype=z.dtype, device=z.device)   # steps v has averaged
+    tm = torch.zeros(P, dtype=z.dtype, device=z.device)  # steps m has averaged since its last restart
+    tv = torch.zeros(P, dtype=z.dtype, device=z.device)  # steps v has averaged
     eta = torch.full((P,), float(lr), dtype=z.dtype, device=z.device)
     grow, shrink = eta.new_tensor(lr_growth), eta.new_tensor(lr_shrink)
     q_ref = q.clone()
@@ -281,14 +317,14 @@ def _adam_descent(f: Step, z0: Tensor, *, tol_q: float, max_iters: int, lr: floa
         tm1, tv1 = tm + 1, tv + 1
         m1 = b1 * m + (1 - b1) * g
         v1 = b2 * v + (1 - b2) * g * g
-        m_hat = m1 / (1 - b1 ** tm1).unsqueeze(-1)
-        v_hat = v1 / (1 - b2 ** tv1).unsqueeze(-1)
+        m_hat = m1 / (1 - b1**tm1).unsqueeze(-1)
+        v_hat = v1 / (1 - b2**tv1).unsqueeze(-1)
         z1 = z - eta.unsqueeze(-1) * m_hat / (v_hat.sqrt() + eps)
         q1, g1 = _q_and_grad(f, z1)
         ok = q1 <= q
         ok2 = ok.unsqueeze(-1)
         z, g, v = (torch.where(ok2, new, old) for new, old in ((z1, z), (g1, g), (v1, v)))
-        m = torch.where(ok2, m1, torch.zeros_like(m))                       # restart on rejection
+        m = torch.where(ok2, m1, torch.zeros_like(m))  # restart on rejection
         tm, tv = torch.where(ok, tm1, torch.zeros_like(tm)), torch.where(ok, tv1, tv)
         q = torch.where(ok, q1, q)
         eta = eta * torch.where(ok, grow, shrink)
@@ -342,13 +378,30 @@ def linearise(f: Step, z: Tensor, *, batch: int = 256) -> tuple[Tensor, Tensor, 
     return J, lam, R.gather(-1, cols), left.gather(-1, cols)
 
 
-def adam_fixed_points(step: Step, starts: Tensor, *, tol_q: float = 1e-12, accept_q: float = 1e-6,
-                      tol_unique: float = 1e-3, max_iters: int = 5000, lr: float = 0.1,
-                      lr_growth: float = 1.2, lr_shrink: float = 0.5, progress_window: int = 100,
-                      min_progress: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                      outlier_distance: float = 10.0, noise_scale: float = 0.0, seed: int = 0,
-                      polish_newton: bool = True, newton_iters: int = 20, dtype: torch.dtype = torch.float64,
-                      step_dtype: torch.dtype | None = None, jacobian_batch: int = 256) -> NumericalFixedPoints:
+def adam_fixed_points(
+    step: Step,
+    starts: Tensor,
+    *,
+    tol_q: float = 1e-12,
+    accept_q: float = 1e-6,
+    tol_unique: float = 1e-3,
+    max_iters: int = 5000,
+    lr: float = 0.1,
+    lr_growth: float = 1.2,
+    lr_shrink: float = 0.5,
+    progress_window: int = 100,
+    min_progress: float = 1e-3,
+    betas: tuple[float, float] = (0.9, 0.999),
+    eps: float = 1e-8,
+    outlier_distance: float = 10.0,
+    noise_scale: float = 0.0,
+    seed: int = 0,
+    polish_newton: bool = True,
+    newton_iters: int = 20,
+    dtype: torch.dtype = torch.float64,
+    step_dtype: torch.dtype | None = None,
+    jacobian_batch: int = 256,
+) -> NumericalFixedPoints:
     """Fixed points of ``step`` by batched Adam on q(h) = ½‖F(h) − h‖² (Sussillo & Barak 2013;
     Golub & Sussillo 2018).
 
@@ -397,8 +450,14 @@ def adam_fixed_points(step: Step, starts: Tensor, *, tol_q: float = 1e-12, accep
     """
     t0 = time.perf_counter()
     _check("accept_q", accept_q, allow_inf=True)
-    for name, value in (("tol_q", tol_q), ("tol_unique", tol_unique), ("lr", lr),
-                        ("lr_growth", lr_growth), ("lr_shrink", lr_shrink), ("eps", eps)):
+    for name, value in (
+        ("tol_q", tol_q),
+        ("tol_unique", tol_unique),
+        ("lr", lr),
+        ("lr_growth", lr_growth),
+        ("lr_shrink", lr_shrink),
+        ("eps", eps),
+    ):
         _check(name, value)
     _check("max_iters", max_iters, integer=True)
     _check("progress_window", progress_window, integer=True)
@@ -423,12 +482,23 @@ def adam_fixed_points(step: Step, starts: Tensor, *, tol_q: float = 1e-12, accep
     with torch.no_grad():
         probe = f(z0[:1])
     if probe.shape != z0[:1].shape:
-        raise ConfigError("step", f"must map (B, L) states to (B, L), got {tuple(probe.shape)} "
-                                  f"for input {tuple(z0[:1].shape)}")
+        raise ConfigError(
+            "step", f"must map (B, L) states to (B, L), got {tuple(probe.shape)} for input {tuple(z0[:1].shape)}"
+        )
 
     z, q, cand_it, iterations = _adam_descent(
-        f, z0, tol_q=tol_q, max_iters=max_iters, lr=lr, lr_growth=lr_growth, lr_shrink=lr_shrink,
-        progress_window=progress_window, min_progress=min_progress, betas=betas, eps=eps)
+        f,
+        z0,
+        tol_q=tol_q,
+        max_iters=max_iters,
+        lr=lr,
+        lr_growth=lr_growth,
+        lr_shrink=lr_shrink,
+        progress_window=progress_window,
+        min_progress=min_progress,
+        betas=betas,
+        eps=eps,
+    )
 
     # outliers: candidates that ran far from the region the starts cover
     centroid = z0.mean(0)
@@ -446,8 +516,9 @@ def adam_fixed_points(step: Step, starts: Tensor, *, tol_q: float = 1e-12, accep
     if polish_newton and zk.shape[0]:
         # Newton stops once every residual is at the rounding level of the map's dtype
         rounding = torch.finfo(step_dtype or dtype).eps * (1 + float(zk.norm(dim=-1).max()))
-        zk, qk, polished = _newton_polish(f, zk, qk, n_iter=newton_iters, tol_unique=tol_unique,
-                                          tol=100 * rounding, batch=jacobian_batch)
+        zk, qk, polished = _newton_polish(
+            f, zk, qk, n_iter=newton_iters, tol_unique=tol_unique, tol=100 * rounding, batch=jacobian_batch
+        )
         # points that the polish moved together are one fixed point
         again, counts = _merge(zk, qk, counts, tol_unique)
         zk, qk, polished = zk[again], qk[again], polished[again]
@@ -463,11 +534,25 @@ def adam_fixed_points(step: Step, starts: Tensor, *, tol_q: float = 1e-12, accep
         return x.detach().cpu().numpy()
 
     return NumericalFixedPoints(
-        z=cpu(zk), q=cpu(qk), jacobians=cpu(J), eigenvalues=cpu(lam), right_eigenvectors=cpu(right),
-        left_eigenvectors=cpu(left), stable=cpu(stable).astype(bool), counts=cpu(counts).astype(np.int64),
-        polished=cpu(polished).astype(bool), n_starts=int(z0.shape[0]), n_converged=n_converged,
-        n_outliers=int(outlier.sum()), n_duplicates=n_converged - int(zk.shape[0]), iterations=int(iterations),
-        candidate_q=cpu(q), candidate_iterations=cpu(cand_it), seconds=time.perf_counter() - t0, device=str(device))
+        z=cpu(zk),
+        q=cpu(qk),
+        jacobians=cpu(J),
+        eigenvalues=cpu(lam),
+        right_eigenvectors=cpu(right),
+        left_eigenvectors=cpu(left),
+        stable=cpu(stable).astype(bool),
+        counts=cpu(counts).astype(np.int64),
+        polished=cpu(polished).astype(bool),
+        n_starts=int(z0.shape[0]),
+        n_converged=n_converged,
+        n_outliers=int(outlier.sum()),
+        n_duplicates=n_converged - int(zk.shape[0]),
+        iterations=int(iterations),
+        candidate_q=cpu(q),
+        candidate_iterations=cpu(cand_it),
+        seconds=time.perf_counter() - t0,
+        device=str(device),
+    )
 
 
 __all__ = ["NumericalFixedPoints", "adam_fixed_points", "linearise", "newton_fixed_points"]

@@ -116,13 +116,13 @@ from neurodyn.errors import ConfigError
 NONLINEARITIES = ("relu", "clipped")
 STRATEGIES = ("auto", "canonical", "dedup")
 
-_PRIME = 2**31 - 1          # modulus of the two universal hashes of dedup mode
-_TOL_PAR = 1e-12            # |wₖ·d| below this (unit vectors): hyperplane parallel to a line
-_TOL_DEP = 1e-10            # normalised volume below which normals count as dependent
-_SINGULAR = 1e-13           # |det| / Π‖rows‖ below this: singular cell system
-_ILL = 1e-6                 # ... below this: re-solve with pivoted LU instead of Cramer's rule
-_BOX_INFLATE = 1e-6         # relative inflation of a box so points on its faces are kept
-_N_SCREEN = 64              # hyperplanes of the cheap screening check of a candidate fixed point
+_PRIME = 2**31 - 1  # modulus of the two universal hashes of dedup mode
+_TOL_PAR = 1e-12  # |wₖ·d| below this (unit vectors): hyperplane parallel to a line
+_TOL_DEP = 1e-10  # normalised volume below which normals count as dependent
+_SINGULAR = 1e-13  # |det| / Π‖rows‖ below this: singular cell system
+_ILL = 1e-6  # ... below this: re-solve with pivoted LU instead of Cramer's rule
+_BOX_INFLATE = 1e-6  # relative inflation of a box so points on its faces are kept
+_N_SCREEN = 64  # hyperplanes of the cheap screening check of a candidate fixed point
 
 Tensor = torch.Tensor
 
@@ -175,16 +175,18 @@ class PiecewiseFixedPoints:
         """A JSON-ready summary (the ``neurodyn fixed-points`` output)."""
         points = []
         for i in range(len(self)):
-            points.append({
-                "z": [float(x) for x in self.z[i]],
-                "stable": bool(self.stable[i]),
-                "eigenvalues": [[float(e.real), float(e.imag)] for e in self.eigenvalues[i]],
-                "spectral_radius": float(self.spectral_radius[i]),
-                "region": self.regions[i],
-                "isolated": bool(self.isolated[i]),
-                "on_boundary": bool(self.on_boundary[i]),
-                "residual": float(self.residuals[i]),
-            })
+            points.append(
+                {
+                    "z": [float(x) for x in self.z[i]],
+                    "stable": bool(self.stable[i]),
+                    "eigenvalues": [[float(e.real), float(e.imag)] for e in self.eigenvalues[i]],
+                    "spectral_radius": float(self.spectral_radius[i]),
+                    "region": self.regions[i],
+                    "isolated": bool(self.isolated[i]),
+                    "on_boundary": bool(self.on_boundary[i]),
+                    "residual": float(self.residuals[i]),
+                }
+            )
         return {
             "fixed_points": points,
             "n_linear_solves": int(self.n_linear_solves),
@@ -257,8 +259,9 @@ def _resolve_device(device: Any) -> torch.device:
     return dev
 
 
-def _network(M: Any, N: Any, h: Any, a: Any, nonlinearity: str, offset: Any,
-             device: torch.device, dtype: torch.dtype) -> _Network:
+def _network(
+    M: Any, N: Any, h: Any, a: Any, nonlinearity: str, offset: Any, device: torch.device, dtype: torch.dtype
+) -> _Network:
     if nonlinearity not in NONLINEARITIES:
         raise ConfigError("nonlinearity", f"must be one of {', '.join(NONLINEARITIES)}, got {nonlinearity!r}")
     M_t = _tensor(M, "M", device, dtype)
@@ -318,14 +321,17 @@ def _parse_box(box: Any, R: int, device: torch.device, dtype: torch.dtype) -> tu
     lo_t = lo_t.expand(R).clone() if lo_t.numel() == 1 else lo_t
     hi_t = hi_t.expand(R).clone() if hi_t.numel() == 1 else hi_t
     if lo_t.shape != (R,) or hi_t.shape != (R,):
-        raise ConfigError("box", f"lo and hi must have R = {R} entries, got {tuple(lo_t.shape)} and {tuple(hi_t.shape)}")
+        raise ConfigError(
+            "box", f"lo and hi must have R = {R} entries, got {tuple(lo_t.shape)} and {tuple(hi_t.shape)}"
+        )
     if not bool((lo_t < hi_t).all()):
         raise ConfigError("box", "needs lo < hi in every dimension")
     return lo_t, hi_t
 
 
-def _effective_box(net: _Network, box: Any, device: torch.device,
-                   dtype: torch.dtype) -> tuple[tuple[Tensor, Tensor] | None, bool]:
+def _effective_box(
+    net: _Network, box: Any, device: torch.device, dtype: torch.dtype
+) -> tuple[tuple[Tensor, Tensor] | None, bool]:
     """(lo, hi) to search — the user's box intersected with the sound default — and whether it is
     empty (a user box entirely outside the region where fixed points can exist)."""
     user = _parse_box(box, net.R, device, dtype)
@@ -388,8 +394,13 @@ def _cramer(A: Tensor, rhs: Tensor) -> tuple[Tensor, Tensor]:
         z = rhs / det[:, None]
     elif R == 2:
         det = A[:, 0, 0] * A[:, 1, 1] - A[:, 0, 1] * A[:, 1, 0]
-        z = torch.stack([rhs[:, 0] * A[:, 1, 1] - A[:, 0, 1] * rhs[:, 1],
-                         A[:, 0, 0] * rhs[:, 1] - A[:, 1, 0] * rhs[:, 0]], dim=1) / det[:, None]
+        z = (
+            torch.stack(
+                [rhs[:, 0] * A[:, 1, 1] - A[:, 0, 1] * rhs[:, 1], A[:, 0, 0] * rhs[:, 1] - A[:, 1, 0] * rhs[:, 0]],
+                dim=1,
+            )
+            / det[:, None]
+        )
     else:
         # adjugate by cofactors, written out: batched tiny reductions are slow in torch
         a00, a01, a02 = A[:, 0, 0], A[:, 0, 1], A[:, 0, 2]
@@ -414,8 +425,8 @@ def _solve_systems(states: Tensor, a: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     (so J = diag(a) + S), singular (n,) bool.
     """
     n, R = states.shape[0], a.shape[0]
-    S = states[:, :R * R].reshape(n, R, R)
-    rhs = states[:, R * R:]
+    S = states[:, : R * R].reshape(n, R, R)
+    rhs = states[:, R * R :]
     A = torch.diag(1 - a).expand(n, R, R) - S
     if R <= 3:
         z, proxy = _cramer(A, rhs)
@@ -484,8 +495,9 @@ def _orth_complement(g: np.ndarray) -> np.ndarray:
     return q[:, 1:n]
 
 
-def _small_cells(W: np.ndarray, b: np.ndarray, tol: float, rng: np.random.Generator,
-                 counter: list[int] | None = None) -> np.ndarray:
+def _small_cells(
+    W: np.ndarray, b: np.ndarray, tol: float, rng: np.random.Generator, counter: list[int] | None = None
+) -> np.ndarray:
     """Every cell of the affine arrangement {x : W x + b = 0} as a sign pattern.
 
     W: (m, n); b: (m,). Returns (cells, m) bool, σ = [W x + b > 0] on each cell (rows with a zero
@@ -540,8 +552,9 @@ def _small_cells(W: np.ndarray, b: np.ndarray, tol: float, rng: np.random.Genera
     return out
 
 
-def _local_cells(Wl: np.ndarray, g: np.ndarray | None, tol: float, rng: np.random.Generator,
-                 counter: list[int] | None = None) -> np.ndarray:
+def _local_cells(
+    Wl: np.ndarray, g: np.ndarray | None, tol: float, rng: np.random.Generator, counter: list[int] | None = None
+) -> np.ndarray:
     """Cells of the central arrangement {u : Wl u = 0} around a vertex, as sign patterns.
 
     Wl: (m, n) normals of the incident hyperplanes. g None: all cells (a random slicing
@@ -610,8 +623,11 @@ class _Arrangement:
         z: (n, R) the fixed points, where the sides of dropped inert hyperplanes are evaluated.
         """
         rep = self.src_rep.clamp_min(0)
-        out = sigma[:, rep] ^ self.src_flip[None, :] if sigma.shape[1] else \
-            torch.zeros(sigma.shape[0], rep.numel(), dtype=torch.bool, device=sigma.device)
+        out = (
+            sigma[:, rep] ^ self.src_flip[None, :]
+            if sigma.shape[1]
+            else torch.zeros(sigma.shape[0], rep.numel(), dtype=torch.bool, device=sigma.device)
+        )
         out = torch.where(self.src_rep[None, :] >= 0, out, self.src_const[None, :])
         inert = self.src_rep == -2
         if bool(inert.any()):
@@ -628,7 +644,7 @@ def _merge_coincident(W: Tensor, b: Tensor, scale: float, tol: float) -> tuple[T
     flip = torch.zeros(K, dtype=torch.bool, device=W.device)
     big = K + 1
     for s in range(0, K, 1024):
-        blk = X[s:s + 1024]
+        blk = X[s : s + 1024]
         # exact differences, not the matmul expansion (whose self-distance is ~1e-8, not 0)
         same = torch.cdist(blk, X, compute_mode="donot_use_mm_for_euclid_dist") <= tol
         opp = torch.cdist(blk, -X, compute_mode="donot_use_mm_for_euclid_dist") <= tol
@@ -637,8 +653,8 @@ def _merge_coincident(W: Tensor, b: Tensor, scale: float, tol: float) -> tuple[T
         i_same = torch.minimum(torch.where(same, ar, big).amin(1), own)
         i_opp = torch.where(opp, ar, big).amin(1)
         use_opp = i_opp < i_same
-        rep[s:s + 1024] = torch.where(use_opp, i_opp, i_same)
-        flip[s:s + 1024] = use_opp
+        rep[s : s + 1024] = torch.where(use_opp, i_opp, i_same)
+        flip[s : s + 1024] = use_opp
     # chains (a ~ b ~ c with a !~ c at the tolerance edge): follow to a fixed point
     for _ in range(64):
         nxt = rep[rep]
@@ -671,8 +687,9 @@ def _arrangement(net: _Network, box: tuple[Tensor, Tensor] | None, tol: float, s
         margin = tol * scale_b
         above, below = (fc - rad > margin) & nz, (fc + rad < -margin) & nz
         fixed = fixed | above | below
-        fixed_side = torch.where(above, torch.ones_like(fixed_side), torch.where(below, torch.zeros_like(fixed_side),
-                                                                                   fixed_side))
+        fixed_side = torch.where(
+            above, torch.ones_like(fixed_side), torch.where(below, torch.zeros_like(fixed_side), fixed_side)
+        )
     keep = torch.nonzero(~fixed).reshape(-1)
     const = (fixed_side & fixed).to(dt) @ net.C1 if K0 else torch.zeros(D, dtype=dt, device=dev)
     W, b, C1 = Wn[keep], bn[keep], net.C1[keep]
@@ -751,8 +768,12 @@ def _line_frames(WS: Tensor, bS: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor
     B, q, r = WS.shape
     dev, dt = WS.device, WS.dtype
     if r == 1:
-        return (torch.ones(B, 1, dtype=dt, device=dev), torch.zeros(B, 1, dtype=dt, device=dev),
-                torch.zeros(B, 1, 0, dtype=dt, device=dev), torch.ones(B, dtype=torch.bool, device=dev))
+        return (
+            torch.ones(B, 1, dtype=dt, device=dev),
+            torch.zeros(B, 1, dtype=dt, device=dev),
+            torch.zeros(B, 1, 0, dtype=dt, device=dev),
+            torch.ones(B, dtype=torch.bool, device=dev),
+        )
     if r == 2:
         w = WS[:, 0]
         d = torch.stack([-w[:, 1], w[:, 0]], dim=1)
@@ -883,8 +904,8 @@ def _sweep_chunk(run: _Run, lines: Tensor) -> None:
     B = lines.shape[0]
     if B == 0:
         return
-    alpha = d @ W.T                       # (B, K) wₖᵀd
-    beta = torch.addmm(b, p, W.T)         # (B, K) wₖᵀp + bₖ
+    alpha = d @ W.T  # (B, K) wₖᵀd
+    beta = torch.addmm(b, p, W.T)  # (B, K) wₖᵀp + bₖ
     par = alpha.abs() <= _TOL_PAR
     if q:
         par.scatter_(1, lines, True)
@@ -897,7 +918,7 @@ def _sweep_chunk(run: _Run, lines: Tensor) -> None:
     lo_t = hi_t = None
     if req.numel():
         s = run.required_sign[None, :]
-        A_, B_ = s * alpha[:, req], s * beta[:, req]   # need A_ t + B_ ≥ 0
+        A_, B_ = s * alpha[:, req], s * beta[:, req]  # need A_ t + B_ ≥ 0
         par_r = par[:, req]
         tq = -B_ / torch.where(par_r, torch.ones_like(A_), A_)
         lo_t = torch.where(~par_r & (A_ > 0), tq, torch.full_like(tq, -math.inf)).amax(1)
@@ -907,7 +928,8 @@ def _sweep_chunk(run: _Run, lines: Tensor) -> None:
         if not bool(reach.all()):
             keep = torch.nonzero(reach).reshape(-1)
             lines, d, p, E, alpha, beta, par, online, line_deg, lo_t, hi_t = (
-                x[keep] for x in (lines, d, p, E, alpha, beta, par, online, line_deg, lo_t, hi_t))
+                x[keep] for x in (lines, d, p, E, alpha, beta, par, online, line_deg, lo_t, hi_t)
+            )
             B = lines.shape[0]
             if B == 0:
                 return
@@ -932,7 +954,7 @@ def _sweep_chunk(run: _Run, lines: Tensor) -> None:
         li, pj = torch.nonzero(first, as_tuple=True)
         run.degenerate.append(p[li] + ts[li, pj, None] * d[li])
     emit = counted & ~deg
-    gd = d @ arr.g if run.strategy == "canonical" else None              # (B,) gᵀd
+    gd = d @ arr.g if run.strategy == "canonical" else None  # (B,) gᵀd
     if gd is not None and req.numel():
         # a box face crossed at this vertex must be on its inside in the cell (σₖ = [gᵀd/αₖ > 0]);
         # filtered on the grid, before any per-cell work
@@ -968,16 +990,16 @@ def _sweep_chunk(run: _Run, lines: Tensor) -> None:
         # whose lowest point along g this vertex is has σ = [gᵀe > 0] on each of them
         ratio = gd.index_select(0, li) / alpha_k
         sig_k = ratio > 0
-        coef_k = sig_k.to(torch.int64) - (alpha_k > 0).to(torch.int64)   # σₖ − [αₖ > 0] ∈ {−1, 0, 1}
+        coef_k = sig_k.to(torch.int64) - (alpha_k > 0).to(torch.int64)  # σₖ − [αₖ > 0] ∈ {−1, 0, 1}
         idx_k = torch.where(coef_k == 0, 2 * K, k + K * (coef_k < 0))
         state += arr.table.index_select(0, idx_k)
         if q:
-            gE = (E * arr.g[None, :, None]).sum(1)                        # (B, q) gᵀEⱼ
-            WE = torch.matmul(W, E).reshape(B * K, q)                     # wₘᵀEⱼ per line
+            gE = (E * arr.g[None, :, None]).sum(1)  # (B, q) gᵀEⱼ
+            WE = torch.matmul(W, E).reshape(B * K, q)  # wₘᵀEⱼ per line
             sig_S = (gE.index_select(0, li) - WE.index_select(0, li * K + k) * ratio[:, None]) > 0
             S_idx = lines.index_select(0, li)
             # the 2^q possible terms of the line's own hyperplanes, one gather per cell
-            bits = run.bit_patterns[q]                                    # (2^q, q)
+            bits = run.bit_patterns[q]  # (2^q, q)
             s_table = (bits.to(dt)[None, :, :, None] * C1[lines][:, None]).sum(2).reshape(-1, D)
             code = (sig_S.to(torch.int64) * run.bit_weights[:q]).sum(1)
             state += s_table.index_select(0, li * bits.shape[0] + code)
@@ -1009,8 +1031,9 @@ def _sweep_chunk(run: _Run, lines: Tensor) -> None:
     hbase = below.to(torch.int64) @ arr.hash_coef
     pj = flat % K
     hstate = hbase[li] + hcum[li, pj] - (alpha_k < 0).to(torch.int64)[:, None] * arr.hash_coef[k]
-    local = torch.tensor(np.array(np.meshgrid(*[[0, 1]] * r, indexing="ij")).reshape(r, -1).T,
-                         dtype=torch.bool, device=dev)                   # (2^r, r)
+    local = torch.tensor(
+        np.array(np.meshgrid(*[[0, 1]] * r, indexing="ij")).reshape(r, -1).T, dtype=torch.bool, device=dev
+    )  # (2^r, r)
     n, P = li.shape[0], local.shape[0]
     sig = local[None].expand(n, P, r)
     req_inc = arr.required[incident][:, None, :]
@@ -1029,8 +1052,9 @@ def _sweep_chunk(run: _Run, lines: Tensor) -> None:
     _check_cells(run, cell_state.reshape(n * P, -1)[pick], incident[vi], sig.reshape(n * P, r)[pick], v[vi])
 
 
-def _check_cells(run: _Run, state: Tensor, incident: Tensor, sig: Tensor,
-                 v: Tensor | tuple[Tensor, Tensor, Tensor, Tensor]) -> None:
+def _check_cells(
+    run: _Run, state: Tensor, incident: Tensor, sig: Tensor, v: Tensor | tuple[Tensor, Tensor, Tensor, Tensor]
+) -> None:
     """Solve the cells' systems and keep solutions inside their cell.
 
     state: (n, D); incident: (n, r) the vertex's hyperplanes, sig: (n, r) their sides in the cell;
@@ -1053,6 +1077,7 @@ def _check_cells(run: _Run, state: Tensor, incident: Tensor, sig: Tensor,
 
         def vert(sel: Tensor) -> Tensor:
             return v_[sel]
+
     z, S, singular = _solve_systems(state, run.net.a)
     keep = torch.arange(n, device=z.device)
     if bool(singular.any()):
@@ -1061,10 +1086,10 @@ def _check_cells(run: _Run, state: Tensor, incident: Tensor, sig: Tensor,
         keep = torch.nonzero(~singular).reshape(-1)
         z, S, incident, sig = z[keep], S[keep], incident[keep], sig[keep]
     tol_c = _tol_cons(run, z)
-    Wi = arr.Wz[incident]                                                 # (n, r, R)
+    Wi = arr.Wz[incident]  # (n, r, R)
     f_inc = arr.b[incident]
     for c in range(z.shape[1]):  # R small: explicit products beat a batched tiny bmm
-        f_inc = f_inc + Wi[:, :, c] * z[:, c:c + 1]
+        f_inc = f_inc + Wi[:, :, c] * z[:, c : c + 1]
     ok = torch.where(sig, f_inc >= -tol_c[:, None], f_inc <= tol_c[:, None]).all(1)
     v = None
     if run.screen.numel() and bool(ok.any()):
@@ -1137,8 +1162,11 @@ def _degenerate_vertices(run: _Run) -> None:
         sides = (F[i] > 0)[None, :].repeat(local.shape[0], 1)
         sides[:, cols] = torch.as_tensor(local, device=dev)
         req = arr.required >= 0
-        good = (sides[:, req] == (arr.required[req] == 1)[None, :]).all(1) if bool(req.any()) else \
-            torch.ones(sides.shape[0], dtype=torch.bool, device=dev)
+        good = (
+            (sides[:, req] == (arr.required[req] == 1)[None, :]).all(1)
+            if bool(req.any())
+            else torch.ones(sides.shape[0], dtype=torch.bool, device=dev)
+        )
         sides = sides[good]
         if sides.shape[0] == 0:
             continue
@@ -1181,15 +1209,15 @@ def _singular_cells(run: _Run) -> None:
         pt = _continuum_point(run, states[i], sides[i])
         if pt is not None:
             z, S = pt
-            run.found.append((z[None], S[None], sides[i:i + 1], torch.zeros(1, dtype=torch.bool, device=z.device)))
+            run.found.append((z[None], S[None], sides[i : i + 1], torch.zeros(1, dtype=torch.bool, device=z.device)))
 
 
 def _continuum_point(run: _Run, state: Tensor, sides: Tensor) -> tuple[Tensor, Tensor] | None:
     R = run.net.R
     a = run.net.a
-    S = state[:R * R].reshape(R, R)
+    S = state[: R * R].reshape(R, R)
     A = (torch.diag(1 - a) - S).cpu().double().numpy()
-    rhs = state[R * R:].cpu().double().numpy()
+    rhs = state[R * R :].cpu().double().numpy()
     z_ls, *_ = np.linalg.lstsq(A, rhs, rcond=None)
     scale = 1 + np.abs(rhs).max() + np.abs(A).max() * np.abs(z_ls).max()
     if np.abs(A @ z_ls - rhs).max() > 1e3 * run.tol * scale:
@@ -1209,8 +1237,7 @@ def _continuum_point(run: _Run, state: Tensor, sides: Tensor) -> tuple[Tensor, T
     # sgn·(Wz (z_ls + null λ) + b) ≥ 0
     A_ub = -(sgn[:, None] * (Wz @ null))
     b_ub = sgn * (Wz @ z_ls + b)
-    res = linprog(np.zeros(null.shape[1]), A_ub=A_ub, b_ub=b_ub, bounds=[(None, None)] * null.shape[1],
-                  method="highs")
+    res = linprog(np.zeros(null.shape[1]), A_ub=A_ub, b_ub=b_ub, bounds=[(None, None)] * null.shape[1], method="highs")
     if res.status != 0:
         return None
     z = torch.as_tensor(z_ls + null @ res.x, dtype=state.dtype, device=state.device)
@@ -1241,8 +1268,16 @@ def _labels(net: _Network, sides_orig: np.ndarray) -> list[str]:
     return out
 
 
-def _assemble(net: _Network, zs: Tensor, Ss: Tensor, sides_orig: Tensor, isolated: Tensor,
-              box: tuple[Tensor, Tensor] | None, tol: float, scale: float) -> dict[str, Any]:
+def _assemble(
+    net: _Network,
+    zs: Tensor,
+    Ss: Tensor,
+    sides_orig: Tensor,
+    isolated: Tensor,
+    box: tuple[Tensor, Tensor] | None,
+    tol: float,
+    scale: float,
+) -> dict[str, Any]:
     """Deduplicate candidate fixed points and compute Jacobians, spectra, labels, residuals."""
     R = net.R
     Z = zs.detach().cpu().double().numpy().reshape(-1, R)
@@ -1278,8 +1313,15 @@ def _assemble(net: _Network, zs: Tensor, Ss: Tensor, sides_orig: Tensor, isolate
     eord = np.argsort(-np.abs(eig), axis=1, kind="stable")
     eig = np.take_along_axis(eig, eord, axis=1)
     zt = torch.as_tensor(z, dtype=torch.float64)
-    Fz = piecewise_map(zt, net.M.cpu().double(), net.Nt.cpu().double(), net.h.cpu().double(),
-                       net.a.cpu().double(), net.nonlinearity, net.c.cpu().double()).numpy()
+    Fz = piecewise_map(
+        zt,
+        net.M.cpu().double(),
+        net.Nt.cpu().double(),
+        net.h.cpu().double(),
+        net.a.cpu().double(),
+        net.nonlinearity,
+        net.c.cpu().double(),
+    ).numpy()
     residuals = np.abs(Fz - z).max(1) if P else np.zeros(0)
     W0, b0 = net.W0.cpu().double().numpy(), net.b0.cpu().double().numpy()
     norms = np.linalg.norm(W0, axis=1)
@@ -1291,8 +1333,17 @@ def _assemble(net: _Network, zs: Tensor, Ss: Tensor, sides_orig: Tensor, isolate
         on_boundary = np.zeros(P, bool)
     stable = np.abs(eig).max(1) < 1 if P else np.zeros(0, bool)
     box_np = None if box is None else (box[0].cpu().double().numpy(), box[1].cpu().double().numpy())
-    return {"z": z, "jacobians": jac, "eigenvalues": eig, "stable": stable, "regions": labels,
-            "isolated": isolated_out, "on_boundary": on_boundary, "residuals": residuals, "box": box_np}
+    return {
+        "z": z,
+        "jacobians": jac,
+        "eigenvalues": eig,
+        "stable": stable,
+        "regions": labels,
+        "isolated": isolated_out,
+        "on_boundary": on_boundary,
+        "residuals": residuals,
+        "box": box_np,
+    }
 
 
 # --------------------------------------------------------------------------------------------
@@ -1300,10 +1351,22 @@ def _assemble(net: _Network, zs: Tensor, Ss: Tensor, sides_orig: Tensor, isolate
 # --------------------------------------------------------------------------------------------
 
 
-def exact_fixed_points(M: Any, N: Any, h: Any, a: Any, nonlinearity: str = "relu", offset: Any = None, *,
-                       box: Any = None, chunk_size: int = 1 << 17, device: Any = None,
-                       dtype: torch.dtype = torch.float64, tol: float = 1e-9, strategy: str = "auto",
-                       seed: int = 0) -> PiecewiseFixedPoints:
+def exact_fixed_points(
+    M: Any,
+    N: Any,
+    h: Any,
+    a: Any,
+    nonlinearity: str = "relu",
+    offset: Any = None,
+    *,
+    box: Any = None,
+    chunk_size: int = 1 << 17,
+    device: Any = None,
+    dtype: torch.dtype = torch.float64,
+    tol: float = 1e-9,
+    strategy: str = "auto",
+    seed: int = 0,
+) -> PiecewiseFixedPoints:
     """All fixed points of F(z) = a ⊙ z + Nᵀ φ(M z + offset) (Pals et al. 2024, Prop. 1).
 
     Parameters
@@ -1340,8 +1403,17 @@ def exact_fixed_points(M: Any, N: Any, h: Any, a: Any, nonlinearity: str = "relu
     gen = torch.Generator().manual_seed(seed + 1)
     n_screen = min(_N_SCREEN, arr.K)
     screen = torch.randperm(arr.K, generator=gen)[:n_screen].to(dev)
-    run = _Run(net, arr, strat, tol, tol * arr.scale, chunk_size, _SeenKeys() if strat == "dedup" else None,
-               screen, np.random.default_rng(seed))
+    run = _Run(
+        net,
+        arr,
+        strat,
+        tol,
+        tol * arr.scale,
+        chunk_size,
+        _SeenKeys() if strat == "dedup" else None,
+        screen,
+        np.random.default_rng(seed),
+    )
     if empty_box:
         pass  # the box lies outside the sound region: nothing to search
     elif arr.r == 0:
@@ -1375,14 +1447,32 @@ def _finish(run: _Run, box: tuple[Tensor, Tensor] | None, t0: float, method: str
         iso = torch.zeros(0, dtype=torch.bool)
     parts = _assemble(net, zs, Ss, sides, iso, box, run.tol, arr.scale)
     return PiecewiseFixedPoints(
-        n_linear_solves=run.n_vertex_systems + run.n_regions, n_regions=run.n_regions, n_vertices=run.n_vertices,
-        seconds=time.perf_counter() - t0, n_vertex_systems=run.n_vertex_systems, n_line_systems=run.n_line_systems,
-        method=method, strategy=run.strategy, **parts)
+        n_linear_solves=run.n_vertex_systems + run.n_regions,
+        n_regions=run.n_regions,
+        n_vertices=run.n_vertices,
+        seconds=time.perf_counter() - t0,
+        n_vertex_systems=run.n_vertex_systems,
+        n_line_systems=run.n_line_systems,
+        method=method,
+        strategy=run.strategy,
+        **parts,
+    )
 
 
-def brute_force_fixed_points(M: Any, N: Any, h: Any, a: Any, nonlinearity: str = "relu", offset: Any = None, *,
-                             device: Any = None, dtype: torch.dtype = torch.float64, tol: float = 1e-9,
-                             chunk_size: int = 1 << 14, max_units: int = 20) -> PiecewiseFixedPoints:
+def brute_force_fixed_points(
+    M: Any,
+    N: Any,
+    h: Any,
+    a: Any,
+    nonlinearity: str = "relu",
+    offset: Any = None,
+    *,
+    device: Any = None,
+    dtype: torch.dtype = torch.float64,
+    tol: float = 1e-9,
+    chunk_size: int = 1 << 14,
+    max_units: int = 20,
+) -> PiecewiseFixedPoints:
     """Every activation pattern: 2^N (relu) or 3^N (clipped: off / linear / saturated per unit).
 
     Each pattern's R×R system is solved (torch, in chunks) and the solution kept if every unit is
@@ -1396,18 +1486,21 @@ def brute_force_fixed_points(M: Any, N: Any, h: Any, a: Any, nonlinearity: str =
     if U > max_units:
         raise ConfigError("N", f"brute force over {U} units is infeasible (max_units={max_units})")
     n_pieces = 2 if nonlinearity == "relu" else 3
-    total = n_pieces ** U
+    total = n_pieces**U
     # per unit and piece: (s1, s2); clipped middle piece is (1, 0) for h ≥ 0 and (0, 1) for h < 0
     pos_h = net.h >= 0
     W0, b0, C1 = net.W0, net.b0, net.C1
     norms = torch.linalg.vector_norm(W0, dim=1).clamp_min(1e-300)
-    scale = 1 + float((b0.abs() / norms)[torch.linalg.vector_norm(W0, dim=1) > 0].max()) \
-        if bool((torch.linalg.vector_norm(W0, dim=1) > 0).any()) else 1.0
+    scale = (
+        1 + float((b0.abs() / norms)[torch.linalg.vector_norm(W0, dim=1) > 0].max())
+        if bool((torch.linalg.vector_norm(W0, dim=1) > 0).any())
+        else 1.0
+    )
     powers = n_pieces ** torch.arange(U, device=dev, dtype=torch.int64)
     found = []
     for start in range(0, total, chunk_size):
         ids = torch.arange(start, min(total, start + chunk_size), device=dev, dtype=torch.int64)
-        digits = (ids[:, None] // powers[None, :]) % n_pieces      # (n, U)
+        digits = (ids[:, None] // powers[None, :]) % n_pieces  # (n, U)
         if nonlinearity == "relu":
             sides = digits == 1
         else:
@@ -1424,19 +1517,29 @@ def brute_force_fixed_points(M: Any, N: Any, h: Any, a: Any, nonlinearity: str =
         for i in torch.nonzero(singular).reshape(-1).tolist():
             pt = _brute_continuum(net, state[i], sides[i], tol, scale)
             if pt is not None:
-                found.append((pt[0][None], pt[1][None], sides[i:i + 1], torch.zeros(1, dtype=torch.bool, device=dev)))
+                found.append((pt[0][None], pt[1][None], sides[i : i + 1], torch.zeros(1, dtype=torch.bool, device=dev)))
     zs, Ss, sd, iso = _concat_found(found, R, W0.shape[0])
     parts = _assemble(net, zs, Ss, sd, iso, None, tol, scale)
-    return PiecewiseFixedPoints(n_linear_solves=total, n_regions=total, n_vertices=0,
-                                seconds=time.perf_counter() - t0, method="brute force", strategy="brute force",
-                                **parts)
+    return PiecewiseFixedPoints(
+        n_linear_solves=total,
+        n_regions=total,
+        n_vertices=0,
+        seconds=time.perf_counter() - t0,
+        method="brute force",
+        strategy="brute force",
+        **parts,
+    )
 
 
 def _concat_found(found: list[tuple[Tensor, Tensor, Tensor, Tensor]], R: int, K: int):
     """Concatenate (z (P,R), Jacobian-system S (P,R,R), sides (P,K), isolated (P,)) blocks; empty when none."""
     if not found:
-        return (torch.zeros(0, R), torch.zeros(0, R, R), torch.zeros(0, K, dtype=torch.bool),
-                torch.zeros(0, dtype=torch.bool))
+        return (
+            torch.zeros(0, R),
+            torch.zeros(0, R, R),
+            torch.zeros(0, K, dtype=torch.bool),
+            torch.zeros(0, dtype=torch.bool),
+        )
     return tuple(torch.cat([f[i] for f in found]) for i in range(4))
 
 
@@ -1444,19 +1547,45 @@ def _brute_continuum(net: _Network, state: Tensor, sides: Tensor, tol: float, sc
     """Singular pattern of the brute force: a point of the solution set inside the pattern's cell."""
     W0, b0 = net.W0, net.b0
     norms = torch.linalg.vector_norm(W0, dim=1).clamp_min(1e-300)
-    fake = _Arrangement(W0 / norms[:, None], W0 / norms[:, None], b0 / norms, net.C1, torch.zeros_like(state),
-                        torch.full((W0.shape[0],), -1, dtype=torch.int8, device=W0.device),
-                        torch.zeros(0, dtype=torch.int64), torch.zeros(0, dtype=torch.bool),
-                        torch.zeros(0, dtype=torch.bool), scale, torch.zeros(0), torch.zeros(0, 2, dtype=torch.int64), 0)
-    run = _Run(net, fake, "brute", tol, tol * scale, 1, None, torch.zeros(0, dtype=torch.int64),
-               np.random.default_rng(0))
+    fake = _Arrangement(
+        W0 / norms[:, None],
+        W0 / norms[:, None],
+        b0 / norms,
+        net.C1,
+        torch.zeros_like(state),
+        torch.full((W0.shape[0],), -1, dtype=torch.int8, device=W0.device),
+        torch.zeros(0, dtype=torch.int64),
+        torch.zeros(0, dtype=torch.bool),
+        torch.zeros(0, dtype=torch.bool),
+        scale,
+        torch.zeros(0),
+        torch.zeros(0, 2, dtype=torch.int64),
+        0,
+    )
+    run = _Run(
+        net, fake, "brute", tol, tol * scale, 1, None, torch.zeros(0, dtype=torch.int64), np.random.default_rng(0)
+    )
     return _continuum_point(run, state, sides)
 
 
-def random_restart_fixed_points(M: Any, N: Any, h: Any, a: Any, nonlinearity: str, offset: Any = None, *,
-                                n_solves: int, seed: int = 0, box: Any = None, max_iter: int = 30,
-                                batch: int = 256, init: str = "point", device: Any = None,
-                                dtype: torch.dtype = torch.float64, tol: float = 1e-9) -> PiecewiseFixedPoints:
+def random_restart_fixed_points(
+    M: Any,
+    N: Any,
+    h: Any,
+    a: Any,
+    nonlinearity: str,
+    offset: Any = None,
+    *,
+    n_solves: int,
+    seed: int = 0,
+    box: Any = None,
+    max_iter: int = 30,
+    batch: int = 256,
+    init: str = "point",
+    device: Any = None,
+    dtype: torch.dtype = torch.float64,
+    tol: float = 1e-9,
+) -> PiecewiseFixedPoints:
     """Baseline: region iteration from random starts (Eisenmann et al. 2023; Pals et al. 2024, B.5).
 
     Up to ``batch`` chains run in lock-step (fewer when ``n_solves`` is small). Each step takes the cell of a chain's current point, solves
@@ -1511,8 +1640,7 @@ def random_restart_fixed_points(M: Any, N: Any, h: Any, a: Any, nonlinearity: st
     n_unique = 0
     z = fresh(batch)
     by_pattern = torch.full((batch,), init == "pattern", dtype=torch.bool, device=dev)
-    pattern = fresh_sides(batch) if init == "pattern" else torch.zeros(batch, W0.shape[0], dtype=torch.bool,
-                                                                        device=dev)
+    pattern = fresh_sides(batch) if init == "pattern" else torch.zeros(batch, W0.shape[0], dtype=torch.bool, device=dev)
     it = torch.zeros(batch, dtype=torch.int64, device=dev)
     done = 0
     found = []
@@ -1540,20 +1668,33 @@ def random_restart_fixed_points(M: Any, N: Any, h: Any, a: Any, nonlinearity: st
         it = torch.cat([torch.where(restart, torch.zeros_like(it[:nb]), it[:nb] + 1), it[nb:]])
     zs, Ss, sd, iso = _concat_found(found, R, W0.shape[0])
     parts = _assemble(net, zs, Ss, sd, iso, eff, tol, scale)
-    return PiecewiseFixedPoints(n_linear_solves=done, n_regions=n_unique, n_vertices=0,
-                                seconds=time.perf_counter() - t0, method="random restart (region iteration)",
-                                strategy="random restart", **parts)
+    return PiecewiseFixedPoints(
+        n_linear_solves=done,
+        n_regions=n_unique,
+        n_vertices=0,
+        seconds=time.perf_counter() - t0,
+        method="random restart (region iteration)",
+        strategy="random restart",
+        **parts,
+    )
 
 
 def to_fixed_points(result: PiecewiseFixedPoints, method: str = "exact piecewise-linear") -> list:
     """The project's :class:`~neurodyn.analysis.fixed_points.FixedPoint` list for a result."""
     from neurodyn.analysis.fixed_points import FixedPoint
 
-    return [FixedPoint(z=result.z[i].copy(), jacobian=result.jacobians[i].copy(),
-                       eigenvalues=result.eigenvalues[i].copy(), stable=bool(result.stable[i]),
-                       method=method if result.isolated[i] else f"{method} (non-isolated: singular cell system)",
-                       residual=float(result.residuals[i]), region=result.regions[i])
-            for i in range(len(result))]
+    return [
+        FixedPoint(
+            z=result.z[i].copy(),
+            jacobian=result.jacobians[i].copy(),
+            eigenvalues=result.eigenvalues[i].copy(),
+            stable=bool(result.stable[i]),
+            method=method if result.isolated[i] else f"{method} (non-isolated: singular cell system)",
+            residual=float(result.residuals[i]),
+            region=result.regions[i],
+        )
+        for i in range(len(result))
+    ]
 
 
 __all__ = [

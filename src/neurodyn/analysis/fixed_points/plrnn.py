@@ -57,20 +57,22 @@ from neurodyn.errors import ConfigError
 
 METHODS = ("auto", "exhaustive", "heuristic")
 
-_ELEMENTS_PER_CHUNK = 1 << 21   # float64 entries of one (chunk, M, M) batch: 16 MiB per tensor
-_MAX_EXHAUSTIVE_BITS = 40       # 2^40 systems is already beyond any budget; codes must also fit in int64
+_ELEMENTS_PER_CHUNK = 1 << 21  # float64 entries of one (chunk, M, M) batch: 16 MiB per tensor
+_MAX_EXHAUSTIVE_BITS = 40  # 2^40 systems is already beyond any budget; codes must also fit in int64
 
 
 # --- parameters ---------------------------------------------------------------------------------
 
 
 def _as_tensor(x: Any, device: torch.device) -> torch.Tensor:
-    return torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x.detach(),
-                           dtype=torch.float64).to(device)
+    return torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x.detach(), dtype=torch.float64).to(
+        device
+    )
 
 
-def plrnn_parameters(A: Any, W: Any, h: Any, device: str | torch.device | None = None
-                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def plrnn_parameters(
+    A: Any, W: Any, h: Any, device: str | torch.device | None = None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Validated float64 tensors (a (M,), W (M, M), h (M,)) on ``device``.
 
     A: (M,) diagonal entries or an (M, M) diagonal matrix; W: (M, M); h: (M,) (numpy or torch).
@@ -162,8 +164,9 @@ def _singular(L: torch.Tensor, rtol: float) -> tuple[torch.Tensor, torch.Tensor,
     return singular, LU, pivots
 
 
-def _solve_sequences(a: torch.Tensor, W: torch.Tensor, h: torch.Tensor, seqs: torch.Tensor,
-                     tol: float, singular_rtol: float) -> _Solved:
+def _solve_sequences(
+    a: torch.Tensor, W: torch.Tensor, h: torch.Tensor, seqs: torch.Tensor, tol: float, singular_rtol: float
+) -> _Solved:
     """Solve F^k(z) = z restricted to the pattern sequences ``seqs`` (B, k, M) bool, batched."""
     B, k, M = seqs.shape
     eye = torch.eye(M, dtype=W.dtype, device=W.device)
@@ -189,7 +192,7 @@ def _solve_sequences(a: torch.Tensor, W: torch.Tensor, h: torch.Tensor, seqs: to
     boundary = (pts.abs() <= tol_s).any((1, 2))
     consistent = ~singular & ~outside
     for p in range(1, k):
-        if k % p == 0:   # an orbit of period p < k also solves F^k = id; it is not a k-cycle
+        if k % p == 0:  # an orbit of period p < k also solves F^k = id; it is not a k-cycle
             repeat = (pts[:, p] - pts[:, 0]).abs().amax(-1) <= tol_s[:, 0, 0]
             consistent &= ~repeat
     singular_consistent = torch.zeros_like(singular)
@@ -222,10 +225,10 @@ def _is_necklace(codes: torch.Tensor, k: int, M: int) -> torch.Tensor:
 class _Candidates:
     """Consistent solutions gathered by a search, before deduplication (numpy, on the CPU)."""
 
-    points: list[np.ndarray] = field(default_factory=list)      # (n, k, M) blocks
-    seqs: list[np.ndarray] = field(default_factory=list)        # (n, k, M) bool blocks
-    boundary: list[np.ndarray] = field(default_factory=list)    # (n,) blocks
-    singular_consistent: dict[bytes, np.ndarray] = field(default_factory=dict)   # unique (k, M) sequences
+    points: list[np.ndarray] = field(default_factory=list)  # (n, k, M) blocks
+    seqs: list[np.ndarray] = field(default_factory=list)  # (n, k, M) bool blocks
+    boundary: list[np.ndarray] = field(default_factory=list)  # (n,) blocks
+    singular_consistent: dict[bytes, np.ndarray] = field(default_factory=dict)  # unique (k, M) sequences
     n_solves: int = 0
     n_singular: int = 0
 
@@ -260,13 +263,21 @@ def _continuum_point(a: np.ndarray, W: np.ndarray, h: np.ndarray, seq: np.ndarra
         rhs.append(-sign * mt + tol * (1.0 + np.abs(mt)))
         J = np.diag(a) + W * d.astype(float)[None, :]
         Mt, mt = J @ Mt, J @ mt + h
-    res = linprog(np.zeros(M), A_ub=np.vstack(rows), b_ub=np.concatenate(rhs), A_eq=np.eye(M) - Mt, b_eq=mt,
-                  bounds=[(None, None)] * M, method="highs")
+    res = linprog(
+        np.zeros(M),
+        A_ub=np.vstack(rows),
+        b_ub=np.concatenate(rhs),
+        A_eq=np.eye(M) - Mt,
+        b_eq=mt,
+        bounds=[(None, None)] * M,
+        method="highs",
+    )
     return res.x if res.status == 0 else None
 
 
-def _continua(found: _Candidates, a: torch.Tensor, W: torch.Tensor, h: torch.Tensor, tol: float,
-              max_checks: int) -> tuple[list[str], list[np.ndarray], int]:
+def _continua(
+    found: _Candidates, a: torch.Tensor, W: torch.Tensor, h: torch.Tensor, tol: float, max_checks: int
+) -> tuple[list[str], list[np.ndarray], int]:
     """(labels, one start point each, number left unchecked) of the singular consistent sequences
     whose solution sets meet their regions; at most ``max_checks`` linear programs are run."""
     a_np, W_np, h_np = a.cpu().numpy(), W.cpu().numpy(), h.cpu().numpy()
@@ -280,8 +291,16 @@ def _continua(found: _Candidates, a: torch.Tensor, W: torch.Tensor, h: torch.Ten
     return labels, points, max(0, len(seqs) - max_checks)
 
 
-def _exhaustive(a: torch.Tensor, W: torch.Tensor, h: torch.Tensor, k: int, *, tol: float,
-                singular_rtol: float, chunk_size: int | None) -> _Candidates:
+def _exhaustive(
+    a: torch.Tensor,
+    W: torch.Tensor,
+    h: torch.Tensor,
+    k: int,
+    *,
+    tol: float,
+    singular_rtol: float,
+    chunk_size: int | None,
+) -> _Candidates:
     """Every pattern sequence of length k (one rotation each), in chunks of (chunk, M, M) systems."""
     M = a.numel()
     total = 1 << (M * k)
@@ -298,8 +317,19 @@ def _exhaustive(a: torch.Tensor, W: torch.Tensor, h: torch.Tensor, k: int, *, to
     return found
 
 
-def _heuristic(a: torch.Tensor, W: torch.Tensor, h: torch.Tensor, k: int, *, n_restarts: int, max_iters: int,
-               seed: int, tol: float, singular_rtol: float, history: int = 8) -> _Candidates:
+def _heuristic(
+    a: torch.Tensor,
+    W: torch.Tensor,
+    h: torch.Tensor,
+    k: int,
+    *,
+    n_restarts: int,
+    max_iters: int,
+    seed: int,
+    tol: float,
+    singular_rtol: float,
+    history: int = 8,
+) -> _Candidates:
     """SCYFI-style region iteration (Eisenmann et al. 2023, Algorithm 1) on F^k, all chains batched.
 
     Each of the n_restarts chains starts from its own random pattern sequence and ends when it is
@@ -309,7 +339,7 @@ def _heuristic(a: torch.Tensor, W: torch.Tensor, h: torch.Tensor, k: int, *, n_r
     M = a.numel()
     gen = torch.Generator().manual_seed(seed)
     seqs = (torch.rand((n_restarts, k, M), generator=gen) < 0.5).to(W.device)
-    past = seqs.unsqueeze(1)                                   # (B, ≤ history, k, M)
+    past = seqs.unsqueeze(1)  # (B, ≤ history, k, M)
     found = _Candidates()
     for _ in range(max_iters):
         if not seqs.shape[0]:
@@ -360,7 +390,7 @@ def _dedupe(found: _Candidates, tol: float) -> tuple[np.ndarray, np.ndarray, np.
         if not keep[i]:
             continue
         scale = tol * (1.0 + np.abs(points[i]).max())
-        for j in b_idx[n + 1:]:
+        for j in b_idx[n + 1 :]:
             if not keep[j]:
                 continue
             shifts = [r for r in range(k) if np.abs(np.roll(points[j], -r, axis=0) - points[i]).max() <= 10 * scale]
@@ -443,11 +473,22 @@ def _eigs(mats: np.ndarray) -> np.ndarray:
     return np.take_along_axis(eig, order, axis=1)
 
 
-def plrnn_fixed_points(A: Any, W: Any, h: Any, *, method: str = "auto", max_exhaustive_units: int = 16,
-                       n_restarts: int = 1024, max_iters: int = 100, seed: int = 0,
-                       device: str | torch.device | None = None, tol: float = 1e-9,
-                       singular_rtol: float = 1e-11, chunk_size: int | None = None,
-                       max_singular_checks: int = 1000) -> PLRNNFixedPoints:
+def plrnn_fixed_points(
+    A: Any,
+    W: Any,
+    h: Any,
+    *,
+    method: str = "auto",
+    max_exhaustive_units: int = 16,
+    n_restarts: int = 1024,
+    max_iters: int = 100,
+    seed: int = 0,
+    device: str | torch.device | None = None,
+    tol: float = 1e-9,
+    singular_rtol: float = 1e-11,
+    chunk_size: int | None = None,
+    max_singular_checks: int = 1000,
+) -> PLRNNFixedPoints:
     """Every fixed point of F(z) = A z + W max(0, z) + h (exhaustive), or those SCYFI finds (heuristic).
 
     A: (M,) or diagonal (M, M); W: (M, M); h: (M,) (fold a constant input in: h + C s).
@@ -466,8 +507,9 @@ def plrnn_fixed_points(A: Any, W: Any, h: Any, *, method: str = "auto", max_exha
     if chosen == "exhaustive":
         found = _exhaustive(a, W_t, h_t, 1, tol=tol, singular_rtol=singular_rtol, chunk_size=chunk_size)
     else:
-        found = _heuristic(a, W_t, h_t, 1, n_restarts=n_restarts, max_iters=max_iters, seed=seed, tol=tol,
-                           singular_rtol=singular_rtol)
+        found = _heuristic(
+            a, W_t, h_t, 1, n_restarts=n_restarts, max_iters=max_iters, seed=seed, tol=tol, singular_rtol=singular_rtol
+        )
     points, seqs, boundary = _dedupe(found, tol)
     a_np, W_np, h_np = a.cpu().numpy(), W_t.cpu().numpy(), h_t.cpu().numpy()
     if len(points):
@@ -480,13 +522,21 @@ def plrnn_fixed_points(A: Any, W: Any, h: Any, *, method: str = "auto", max_exha
     eig = _eigs(jac)
     labels, continua, unchecked = _continua(found, a, W_t, h_t, tol, max_singular_checks)
     return PLRNNFixedPoints(
-        z=z, jacobians=jac, eigenvalues=eig,
+        z=z,
+        jacobians=jac,
+        eigenvalues=eig,
         stable=np.abs(eig).max(axis=1) < 1 if len(z) else np.zeros(0, bool),
-        regions=[region_label(di) for di in d], on_boundary=boundary.astype(bool),
+        regions=[region_label(di) for di in d],
+        on_boundary=boundary.astype(bool),
         residuals=_residuals(a_np, W_np, h_np, z[:, None, :]),
-        method=chosen, n_linear_solves=found.n_solves, n_singular=found.n_singular,
-        singular_regions=labels, singular_points=np.array(continua).reshape(-1, M),
-        n_singular_unchecked=unchecked, seconds=time.perf_counter() - t0)
+        method=chosen,
+        n_linear_solves=found.n_solves,
+        n_singular=found.n_singular,
+        singular_regions=labels,
+        singular_points=np.array(continua).reshape(-1, M),
+        n_singular_unchecked=unchecked,
+        seconds=time.perf_counter() - t0,
+    )
 
 
 def to_fixed_points(result: PLRNNFixedPoints) -> list:
@@ -494,11 +544,18 @@ def to_fixed_points(result: PLRNNFixedPoints) -> list:
     from neurodyn.analysis.fixed_points import FixedPoint
 
     name = f"exact PLRNN ({result.method})"
-    return [FixedPoint(z=result.z[i].copy(), jacobian=result.jacobians[i].copy(),
-                       eigenvalues=result.eigenvalues[i].copy(), stable=bool(result.stable[i]),
-                       method=f"{name}, on a region boundary" if result.on_boundary[i] else name,
-                       residual=float(result.residuals[i]), region=result.regions[i])
-            for i in range(len(result))]
+    return [
+        FixedPoint(
+            z=result.z[i].copy(),
+            jacobian=result.jacobians[i].copy(),
+            eigenvalues=result.eigenvalues[i].copy(),
+            stable=bool(result.stable[i]),
+            method=f"{name}, on a region boundary" if result.on_boundary[i] else name,
+            residual=float(result.residuals[i]),
+            region=result.regions[i],
+        )
+        for i in range(len(result))
+    ]
 
 
 # --- cycles --------------------------------------------------------------------------------------
@@ -524,10 +581,17 @@ class PLRNNCycle:
     method: str
 
     def to_json(self) -> dict[str, Any]:
-        return {"order": int(self.order), "points": self.points.tolist(), "stable": bool(self.stable),
-                "eigenvalues": [[float(e.real), float(e.imag)] for e in self.eigenvalues],
-                "spectral_radius": float(np.abs(self.eigenvalues).max()), "regions": list(self.regions),
-                "on_boundary": bool(self.on_boundary), "residual": float(self.residual), "method": self.method}
+        return {
+            "order": int(self.order),
+            "points": self.points.tolist(),
+            "stable": bool(self.stable),
+            "eigenvalues": [[float(e.real), float(e.imag)] for e in self.eigenvalues],
+            "spectral_radius": float(np.abs(self.eigenvalues).max()),
+            "regions": list(self.regions),
+            "on_boundary": bool(self.on_boundary),
+            "residual": float(self.residual),
+            "method": self.method,
+        }
 
 
 @dataclass
@@ -552,10 +616,23 @@ class PLRNNCycles:
         return [c for c in self.cycles if c.order == k]
 
 
-def plrnn_cycles(A: Any, W: Any, h: Any, max_order: int, *, method: str = "auto", max_exhaustive_bits: int = 16,
-                 n_restarts: int = 1024, max_iters: int = 100, seed: int = 0,
-                 device: str | torch.device | None = None, tol: float = 1e-9, singular_rtol: float = 1e-11,
-                 chunk_size: int | None = None, max_singular_checks: int = 1000) -> PLRNNCycles:
+def plrnn_cycles(
+    A: Any,
+    W: Any,
+    h: Any,
+    max_order: int,
+    *,
+    method: str = "auto",
+    max_exhaustive_bits: int = 16,
+    n_restarts: int = 1024,
+    max_iters: int = 100,
+    seed: int = 0,
+    device: str | torch.device | None = None,
+    tol: float = 1e-9,
+    singular_rtol: float = 1e-11,
+    chunk_size: int | None = None,
+    max_singular_checks: int = 1000,
+) -> PLRNNCycles:
     """k-cycles (minimal period k) of F(z) = A z + W max(0, z) + h for k = 2..max_order.
 
     For each k: exhaustive over the 2^{M k} pattern sequences (one rotation each) when M·k ≤
@@ -576,8 +653,17 @@ def plrnn_cycles(A: Any, W: Any, h: Any, max_order: int, *, method: str = "auto"
         if chosen == "exhaustive":
             found = _exhaustive(a, W_t, h_t, k, tol=tol, singular_rtol=singular_rtol, chunk_size=chunk_size)
         else:
-            found = _heuristic(a, W_t, h_t, k, n_restarts=n_restarts, max_iters=max_iters, seed=seed + k,
-                               tol=tol, singular_rtol=singular_rtol)
+            found = _heuristic(
+                a,
+                W_t,
+                h_t,
+                k,
+                n_restarts=n_restarts,
+                max_iters=max_iters,
+                seed=seed + k,
+                tol=tol,
+                singular_rtol=singular_rtol,
+            )
         methods[k], solves[k], singular[k] = chosen, found.n_solves, found.n_singular
         labels, _, left = _continua(found, a, W_t, h_t, tol, max_singular_checks)
         singular_seqs.extend(labels)
@@ -588,14 +674,30 @@ def plrnn_cycles(A: Any, W: Any, h: Any, max_order: int, *, method: str = "auto"
         for i in range(len(points)):
             P = _orbit_jacobian(a_np, W_np, seqs[i])
             eig = _eigs(P[None])[0]
-            block.append(PLRNNCycle(order=k, points=points[i], regions=[region_label(d) for d in seqs[i]],
-                                    jacobian=P, eigenvalues=eig, stable=bool(np.abs(eig).max() < 1),
-                                    residual=float(residuals[i]), on_boundary=bool(boundary[i]), method=chosen))
+            block.append(
+                PLRNNCycle(
+                    order=k,
+                    points=points[i],
+                    regions=[region_label(d) for d in seqs[i]],
+                    jacobian=P,
+                    eigenvalues=eig,
+                    stable=bool(np.abs(eig).max() < 1),
+                    residual=float(residuals[i]),
+                    on_boundary=bool(boundary[i]),
+                    method=chosen,
+                )
+            )
         block.sort(key=lambda c: tuple(c.points[0]))
         cycles.extend(block)
-    return PLRNNCycles(cycles=cycles, methods=methods, n_linear_solves=solves, n_singular=singular,
-                       singular_sequences=singular_seqs, n_singular_unchecked=unchecked,
-                       seconds=time.perf_counter() - t0)
+    return PLRNNCycles(
+        cycles=cycles,
+        methods=methods,
+        n_linear_solves=solves,
+        n_singular=singular,
+        singular_sequences=singular_seqs,
+        n_singular_unchecked=unchecked,
+        seconds=time.perf_counter() - t0,
+    )
 
 
 # --- continuous time -----------------------------------------------------------------------------
@@ -621,8 +723,12 @@ class ContinuousTimeRegion:
     time_constants: np.ndarray | None = None
 
     def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"region": self.region, "dt": float(self.dt), "convertible": bool(self.convertible),
-                               "reason": self.reason}
+        out: dict[str, Any] = {
+            "region": self.region,
+            "dt": float(self.dt),
+            "convertible": bool(self.convertible),
+            "reason": self.reason,
+        }
         if self.convertible:
             out["eigenvalues"] = [[float(e.real), float(e.imag)] for e in self.eigenvalues]
             out["time_constants"] = [float(t) if np.isfinite(t) else None for t in self.time_constants]
@@ -637,8 +743,16 @@ def _log_ratio(lam: np.ndarray) -> np.ndarray:
     return np.where(near, 1 - x / 2 + x * x / 3 - x**3 / 4, np.log(safe) / (safe - 1))
 
 
-def continuous_time_region(A: Any, W: Any, h: Any, region: str | np.ndarray | torch.Tensor, dt: float = 1.0, *,
-                           cond_limit: float = 1e10, tol: float = 1e-10) -> ContinuousTimeRegion:
+def continuous_time_region(
+    A: Any,
+    W: Any,
+    h: Any,
+    region: str | np.ndarray | torch.Tensor,
+    dt: float = 1.0,
+    *,
+    cond_limit: float = 1e10,
+    tol: float = 1e-10,
+) -> ContinuousTimeRegion:
     """Convert F in one region to ζ̇ = W̃ ζ + h̃ with ζ(Δt) = F(ζ(0)) (Schmidt et al. Suppl. Eqs. 9–20).
 
     A, W, h as in :func:`plrnn_fixed_points`; region: ``"0110…"`` or a (M,) 0/1 pattern; dt: Δt > 0.
@@ -674,8 +788,9 @@ def continuous_time_region(A: Any, W: Any, h: Any, region: str | np.ndarray | to
     return ContinuousTimeRegion(label, dt, True, None, W_c.real, h_c.real, mu, tau)
 
 
-def continuous_time_fixed_points(A: Any, W: Any, h: Any, result: PLRNNFixedPoints,
-                                 dt: float = 1.0) -> list[ContinuousTimeRegion]:
+def continuous_time_fixed_points(
+    A: Any, W: Any, h: Any, result: PLRNNFixedPoints, dt: float = 1.0
+) -> list[ContinuousTimeRegion]:
     """:func:`continuous_time_region` of each fixed point's region (continuous eigenvalues, τ)."""
     return [continuous_time_region(A, W, h, r, dt) for r in result.regions]
 

@@ -13,7 +13,7 @@ BIN   := $(VENV)/bin
 STAMP := $(VENV)/.neurodyn-installed
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: demo test test-all bench dry-run clean venv
+.PHONY: demo test test-all lint bench dry-run clean venv
 
 venv: $(STAMP)
 
@@ -33,6 +33,11 @@ dry-run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks workflow
+	$(BIN)/ruff format --check src tests benchmarks workflow
+	$(BIN)/lint-imports
 
 test-all: $(STAMP)
 	$(BIN)/python -m pytest --run-slow $(PYTEST_ARGS)

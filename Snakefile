@@ -4,7 +4,7 @@
 #   snakemake --workflow-profile workflow/profiles/slurm  (cluster, GPU fit jobs)
 from pathlib import Path
 
-from snakemake.utils import min_version, validate
+from snakemake.utils import min_version
 
 min_version("9.0")
 
@@ -13,9 +13,9 @@ min_version("9.0")
 if not workflow.config_settings.configfiles:
     configfile: str(Path(workflow.basedir) / "config" / "config.yaml")
 
-validate(config, "workflow/schemas/config.schema.yaml")
 
-
+# the package checks the configuration first (one line naming the first wrong key), then the
+# schema generated from the same option dataclasses validates it and fills in top-level defaults
 include: "workflow/rules/common.smk"
 include: "workflow/rules/ingest.smk"
 include: "workflow/rules/fit.smk"

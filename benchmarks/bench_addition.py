@@ -24,7 +24,7 @@ import torch
 from timing import write_record
 
 from neurodyn.device import pick_device
-from neurodyn.models.plrnn_bptt import (
+from neurodyn.studies.plrnn_addition.bptt import (
     addition_problem,
     evaluate,
     make_matched_lstm,

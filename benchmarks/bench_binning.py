@@ -13,7 +13,7 @@ import argparse
 import numpy as np
 from timing import best_of
 
-from neurodyn.binning import bin_edges, spike_counts
+from neurodyn.data.binning import bin_edges, spike_counts
 
 
 def make_spikes(n_spikes: int, n_units: int, duration: float, seed: int = 0):

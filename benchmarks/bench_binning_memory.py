@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from neurodyn.dataset import write_dataset
-from neurodyn.ingest import BinningOptions, bin_recording, bin_to_store
-from neurodyn.recording import SpikeRecording
+from neurodyn.data.binned import BinningOptions, bin_recording, bin_to_store
+from neurodyn.data.dataset import write_dataset
+from neurodyn.data.recording import SpikeRecording
 
 
 def long_recording(n_units: int, seconds: float, rate_hz: float, seed: int = 0) -> SpikeRecording:

@@ -12,16 +12,16 @@ On held-out trials (context task: the evaluation μ set) the script prints
   0.0097);
 * the fixed-point linearisation error of each RNN: one step from the true h_{t−1} around the
   nearest numerical fixed point of the trial's u* (paper ≈ 0.27 / 0.39 for the standard RNN;
-  :func:`neurodyn.jslds.evaluate.linearisation_baseline`), and the same switching linear system
+  :func:`neurodyn.studies.jslds_tasks.evaluate.linearisation_baseline`), and the same switching linear system
   run freely from h_0 (``mode="free"``, like for like with the JSLDS rollout); fixed points from
-  :func:`neurodyn.jslds.evaluate.find_fixed_points` started at 512 visited states (q < 1e-10, or
+  :func:`neurodyn.studies.jslds_tasks.evaluate.find_fixed_points` started at 512 visited states (q < 1e-10, or
   the 32 slowest points per input condition when fewer reach it);
 * training wall time and optimiser steps per second,
 
 and the ratios co-trained JSLDS error / standard RNN's linearisation error (paper 0.17 / 0.025).
 
 The default budget is small (hidden 32, batch 64, 2000 steps; the learning rate — 0.02 for 3-bit as
-in the paper, 0.005 for context, see :class:`neurodyn.jslds.tasks.TaskSpec` — warms up over 200
+in the paper, 0.005 for context, see :class:`neurodyn.studies.jslds_tasks.tasks.TaskSpec` — warms up over 200
 steps and decays to 2 % of its initial value over the run) so that the whole run takes about 2.5 minutes on one CPU thread;
 ``--paper`` selects the paper's sizes (hidden 100 / 128, batch 256) and 20,000 steps, meant for a GPU.
 
@@ -37,10 +37,10 @@ import time
 import torch
 from timing import write_record
 
-from neurodyn.jslds.command import PUBLISHED
-from neurodyn.jslds.evaluate import evaluate_model
-from neurodyn.jslds.tasks import TASKS, task_spec
-from neurodyn.jslds.train import train_task
+from neurodyn.studies.jslds_tasks.command import PUBLISHED
+from neurodyn.studies.jslds_tasks.evaluate import evaluate_model
+from neurodyn.studies.jslds_tasks.tasks import TASKS, task_spec
+from neurodyn.studies.jslds_tasks.train import train_task
 
 ACCURACY = {"3bit": "sign_accuracy", "context": "choice_accuracy"}
 

@@ -12,7 +12,7 @@ BPTT of the test MSE and of the wall time (< 1: regression better / faster). Pre
 MSE 1.
 
 The regression "wall time" is the fit: OMP, the least-squares readout and the choice of the input
-gain among 7 values by training MSE (:func:`neurodyn.lowrank.tasks.select_input_gain`).
+gain among 7 values by training MSE (:func:`neurodyn.studies.lowrank_tasks.tasks.select_input_gain`).
 
     python benchmarks/bench_lowrank_tasks.py --quick          # < 1 min on one CPU thread
     python benchmarks/bench_lowrank_tasks.py                  # a few minutes on one CPU thread
@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from timing import write_record
 
-from neurodyn.lowrank.tasks import (
+from neurodyn.studies.lowrank_tasks.tasks import (
     decision_trials,
     fit_decision_regression,
     fit_flipflop_regression,

@@ -28,7 +28,8 @@ import numpy as np
 import torch
 
 from neurodyn.analysis import metrics
-from neurodyn.ingest import BinningOptions, bin_recording, read_source
+from neurodyn.data.binned import BinningOptions, bin_recording
+from neurodyn.io.registry import read_source
 from neurodyn.models import get_family
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "dsr" / "burstingneuron_train.npy"

@@ -17,7 +17,7 @@ import argparse
 import torch
 from timing import best_of
 
-from neurodyn.models.plrnn_core import (
+from neurodyn.models.plrnn_em.core import (
     Observations,
     block_tridiag_solve,
     hessian_blocks,

@@ -45,7 +45,7 @@ if ARGS is not None:  # BLAS threads must be fixed before numpy loads
 
 import numpy as np  # noqa: E402 — after the thread settings above
 
-from neurodyn.theory.compare import compare_setting  # noqa: E402
+from neurodyn.studies.reservoir_theory.compare import compare_setting  # noqa: E402
 
 PANELS = (
     ("1A", "tanh", 1.5, (1.0,)),

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 import xarray as xr
 
-from neurodyn.models.smc_lowrank import SMCLowRank
+from neurodyn.models.smc_lowrank.model import SMCLowRank
 
 
 def dataset(kind: str, n_channels: int, n_time: int, n_trials: int = 12) -> xr.Dataset:

@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 
 from neurodyn.cli import main
-from neurodyn.dataset import open_dataset
+from neurodyn.data.binned import BinningOptions, bin_recording
+from neurodyn.data.dataset import open_dataset
 from neurodyn.errors import ConfigError, InputFileError
-from neurodyn.ingest import BinningOptions, bin_recording, detect_kind, read_source
+from neurodyn.io.registry import detect_kind, read_source
 
 
 def _signal(n=400, c=3, seed=0):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from neurodyn import binning
+from neurodyn.data import binning
 
 
 def brute_force_counts(spike_times, spike_units, n_units, starts, bin_size, n_bins):

@@ -388,7 +388,7 @@ def test_cli_finds_the_fixed_points_of_a_tanh_archive(tmp_path, capsys):
     ],
 )
 def test_cli_rejects_bad_tanh_archives_naming_file_and_field(tmp_path, capsys, override, field):
-    from neurodyn.analysis.fixed_points.command import load_weights
+    from neurodyn.cli.fixed_points import load_weights
 
     path = _tanh_archive(tmp_path, **override)
     target = tmp_path / "out" / "fp.json"
@@ -401,7 +401,7 @@ def test_cli_rejects_bad_tanh_archives_naming_file_and_field(tmp_path, capsys, o
 
 
 def test_cli_rejects_bad_search_options_and_options_that_do_not_apply(tmp_path, capsys):
-    from neurodyn.analysis.fixed_points.command import fixed_points_report
+    from neurodyn.cli.fixed_points import fixed_points_report
 
     path = _tanh_archive(tmp_path)
     target = tmp_path / "fp.json"

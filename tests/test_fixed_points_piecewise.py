@@ -18,7 +18,6 @@ import pytest
 import torch
 
 from neurodyn.analysis.fixed_points import FixedPoint
-from neurodyn.analysis.fixed_points.command import add_fixed_point_commands, load_weights
 from neurodyn.analysis.fixed_points.piecewise import (
     _small_cells,
     brute_force_fixed_points,
@@ -27,6 +26,7 @@ from neurodyn.analysis.fixed_points.piecewise import (
     random_restart_fixed_points,
     to_fixed_points,
 )
+from neurodyn.cli.fixed_points import add_fixed_point_commands, load_weights
 from neurodyn.errors import ConfigError, InputFileError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -288,7 +288,17 @@ def test_box_pruning_equals_unpruned_result_restricted_to_the_box(nonlinearity):
         box = _box_away_from(full.z.reshape(-1, rank), rank, rng)
         pruned = exact_fixed_points(M, N, h, a, nonlinearity, c, box=box)
         assert_same_points(pruned, full, box=box, atol=1e-10)
-        assert pruned.n_regions <= full.n_regions or nonlinearity == "relu"
+        # a box meets no more cells than a larger box around it (like with like: a search with a box
+        # counts the cells inside its box; relu's unpruned search counts unbounded cells instead)
+        points = full.z.reshape(-1, rank)
+        lo, hi = box
+        if len(points):
+            lo, hi = np.minimum(lo, points.min(0)), np.maximum(hi, points.max(0))
+        larger = exact_fixed_points(M, N, h, a, nonlinearity, c, box=(lo - 1.0, hi + 1.0))
+        assert pruned.n_regions <= larger.n_regions
+        assert_same_points(larger, full, atol=1e-10)
+        if nonlinearity == "clipped":  # the unpruned clipped search is itself a box search (the sound box)
+            assert pruned.n_regions <= full.n_regions
         # the other strategy inside the same box visits the same cells
         dedup = exact_fixed_points(M, N, h, a, nonlinearity, c, box=box, strategy="dedup")
         assert dedup.n_regions == pruned.n_regions
@@ -486,7 +496,7 @@ def test_command_in_a_subprocess(tmp_path):
     path = _weights(tmp_path)
     code = (
         "import argparse, sys\n"
-        "from neurodyn.analysis.fixed_points.command import add_fixed_point_commands\n"
+        "from neurodyn.cli.fixed_points import add_fixed_point_commands\n"
         "p = argparse.ArgumentParser(prog='neurodyn'); add_fixed_point_commands(p.add_subparsers(dest='c'))\n"
         "a = p.parse_args(sys.argv[1:]); sys.exit(a.func(a))\n"
     )

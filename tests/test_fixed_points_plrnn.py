@@ -507,14 +507,14 @@ def test_cli_rejects_bad_plrnn_archives_naming_file_and_field(tmp_path, capsys, 
     err = capsys.readouterr().err
     assert str(path) in err and field in err
     assert not target.exists() and not (target.parent.exists() and any(target.parent.iterdir()))
-    from neurodyn.analysis.fixed_points.command import load_weights
+    from neurodyn.cli.fixed_points import load_weights
 
     with pytest.raises(InputFileError, match=field):
         load_weights(path)
 
 
 def test_cli_options_that_do_not_apply_are_errors(tmp_path, capsys):
-    from neurodyn.analysis.fixed_points.command import fixed_points_report
+    from neurodyn.cli.fixed_points import fixed_points_report
 
     rng = np.random.default_rng(0)
     low_rank = tmp_path / "lowrank.npz"

@@ -12,10 +12,11 @@ import pytest
 from conftest import write_nwb
 
 from neurodyn.cli import main
-from neurodyn.dataset import open_dataset, validate_dataset, write_dataset
+from neurodyn.data.binned import BinningOptions, bin_recording
+from neurodyn.data.dataset import open_dataset, validate_dataset, write_dataset
+from neurodyn.data.recording import load_recording, save_recording
 from neurodyn.errors import ConfigError, DatasetContractError
-from neurodyn.ingest import BinningOptions, bin_recording, read_source
-from neurodyn.recording import load_recording, save_recording
+from neurodyn.io.registry import read_source
 
 # --- real recordings ----------------------------------------------------------------------------
 
@@ -350,7 +351,7 @@ def test_edf_band_pass_and_resample(tmp_path):
 @pytest.mark.parametrize("kind", ["spikes", "continuous"])
 def test_streamed_store_equals_in_memory_dataset(small_nwb, tmp_path, kind):
     """Writing in blocks of a few trials gives exactly the dataset binned in one piece."""
-    from neurodyn.ingest import bin_to_store
+    from neurodyn.data.binned import bin_to_store
 
     if kind == "spikes":
         rec = read_source(small_nwb)
@@ -388,7 +389,7 @@ def test_streamed_store_equals_in_memory_dataset(small_nwb, tmp_path, kind):
 
 
 def test_summary_of_a_lazy_store_reduces_in_blocks(small_nwb, tmp_path):
-    from neurodyn.dataset import summary, trial_blocks
+    from neurodyn.data.dataset import summary, trial_blocks
 
     assert trial_blocks(10, 100, 350) == [slice(0, 3), slice(3, 6), slice(6, 9), slice(9, 10)]
     ds = bin_recording(read_source(small_nwb), BinningOptions.from_config({"bin_size_s": 0.05}))
@@ -402,7 +403,7 @@ def test_summary_of_a_lazy_store_reduces_in_blocks(small_nwb, tmp_path):
 
 
 def test_block_moments_match_numpy_despite_a_large_offset():
-    from neurodyn.dataset import combine_moments
+    from neurodyn.data.dataset import combine_moments
 
     x = 1e6 + np.random.default_rng(0).normal(size=(10000, 3))
     moments = (0, 0.0, 0.0)

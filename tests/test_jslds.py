@@ -1,4 +1,4 @@
-"""Tests for neurodyn.jslds: JSLDS co-training (Smith, Linderman & Sussillo 2021, NeurIPS)."""
+"""Tests for neurodyn.studies.jslds_tasks: JSLDS co-training (Smith, Linderman & Sussillo 2021, NeurIPS)."""
 
 from __future__ import annotations
 
@@ -10,26 +10,27 @@ import torch
 from torch import nn
 
 from neurodyn.errors import ConfigError, InputFileError
-from neurodyn.jslds import (
+from neurodyn.models.lfads_jslds.cells import GRUCell, TanhRNNCell
+from neurodyn.models.lfads_jslds.jslds import (
     ExpansionNetwork,
-    GRUCell,
     JSLDSWeights,
-    TanhRNNCell,
-    context_integration,
     cotraining_loss,
     jacobians_at,
     jslds_step,
     jslds_step_explicit,
-    linearisation_baseline,
-    relative_error,
     rollout,
     rollout_rnn,
-    three_bit_memory,
-    train_task,
 )
-from neurodyn.jslds.command import add_jslds_commands, analyse_selection, load_trained
-from neurodyn.jslds.evaluate import FixedPointSet, find_fixed_points, task_metrics
-from neurodyn.jslds.tasks import EVAL_MUS, make_batch
+from neurodyn.studies.jslds_tasks.command import add_jslds_commands, analyse_selection, load_trained
+from neurodyn.studies.jslds_tasks.evaluate import (
+    FixedPointSet,
+    find_fixed_points,
+    linearisation_baseline,
+    relative_error,
+    task_metrics,
+)
+from neurodyn.studies.jslds_tasks.tasks import EVAL_MUS, context_integration, make_batch, three_bit_memory
+from neurodyn.studies.jslds_tasks.train import train_task
 
 torch.set_num_threads(1)
 # torch's forward-mode AD loads its decompositions with torch.jit.script once per process (internal)

@@ -10,14 +10,14 @@ import torch
 from torch import nn
 
 from neurodyn.errors import ConfigError
-from neurodyn.jslds import train_task
-from neurodyn.jslds.analysis import (
+from neurodyn.studies.jslds_tasks.analysis import (
     effective_inputs,
     flip_table,
     group_by_output_state,
     normalised_products,
     three_bit_selection,
 )
+from neurodyn.studies.jslds_tasks.train import train_task
 
 torch.set_num_threads(1)
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated")

@@ -11,11 +11,11 @@ import xarray as xr
 
 from neurodyn.errors import ConfigError, DatasetContractError
 from neurodyn.models import load_model
-from neurodyn.models.lfads import (
+from neurodyn.models.lfads_jslds.model import (
     LFADSJSLDS,
+    LFADSJSLDSOptions,
     ar1_log_density,
     gaussian_kl,
-    resolve_config,
 )
 
 F64 = torch.float64
@@ -88,7 +88,85 @@ def counts_dataset(
 )
 def test_config_is_checked(bad, field):
     with pytest.raises(ConfigError, match=f"models.lfads_jslds.{field}"):
-        resolve_config(bad)
+        LFADSJSLDS.resolve_config(bad)
+
+
+@pytest.mark.parametrize(
+    "bad, field",
+    [
+        ({"gen_dim": "four"}, "gen_dim"),
+        ({"epochs": None}, "epochs"),
+        ({"lambda_e": "lots"}, "lambda_e"),
+        ({"gen_dims": 4}, "gen_dims"),
+        ({"lr": math.inf}, "lr"),
+        ({"lambda_a": -math.inf}, "lambda_a"),
+        ({"kl_ic_scale": math.inf}, "kl_ic_scale"),
+        ({"gen_clip": math.nan}, "gen_clip"),
+        ({"dtype": "float16"}, "dtype"),
+        ({"keep_prob": 1.01}, "keep_prob"),
+        ({"valid_drop": 0}, "valid_drop"),
+        ({"kl_ramp_epochs": -1}, "kl_ramp_epochs"),
+        ({"patience": 0}, "patience"),
+        ({"jslds": 1}, "jslds"),
+    ],
+)
+def test_wrong_options_name_the_option(bad, field):
+    with pytest.raises(ConfigError) as err:
+        LFADSJSLDS.resolve_config(bad)
+    assert err.value.field == f"models.lfads_jslds.{field}"
+
+
+def test_options_take_what_a_user_means_and_keep_the_fit_settings_out():
+    cfg = LFADSJSLDS.resolve_config({"family": "lfads_jslds", "seed": 3, "device": "cpu", "lr": "1e-3", "gen_clip": 5})
+    assert cfg["lr"] == 0.001 and isinstance(cfg["lr"], float)
+    assert cfg["gen_clip"] == 5.0 and isinstance(cfg["gen_clip"], float)
+    assert "family" not in cfg and "seed" not in cfg and "device" not in cfg
+    assert LFADSJSLDSOptions.parse({"epochs": 10.0}, "m").epochs == 10
+
+
+def test_defaults_are_the_documented_ones():
+    expected = {
+        "gen_dim": 64,
+        "ic_enc_dim": 64,
+        "ic_dim": 32,
+        "ci_enc_dim": 32,
+        "con_dim": 32,
+        "co_dim": 0,
+        "factors_dim": 8,
+        "gen_clip": 5.0,
+        "keep_prob": 0.98,
+        "cd_keep": 0.7,
+        "valid_drop": 0.2,
+        "ic_prior_var": 0.1,
+        "co_prior_tau": 10.0,
+        "co_prior_var": 0.1,
+        "kl_ic_scale": 1.0,
+        "kl_co_scale": 1.0,
+        "kl_ramp_epochs": 50,
+        "l2_gen_scale": 0.0,
+        "l2_con_scale": 0.0,
+        "l2_ramp_epochs": 50,
+        "jslds": True,
+        "lambda_rnn": 1.0,
+        "lambda_jslds": 1.0,
+        "lambda_e": 100.0,
+        "lambda_a": 20.0,
+        "epochs": 300,
+        "batch_size": 32,
+        "lr": 5e-3,
+        "lr_end": 1e-4,
+        "grad_clip": 200.0,
+        "patience": 60,
+        "posterior_samples": 16,
+        "checkpoint_every": 10,
+        "dtype": "float32",
+    }
+    resolved = LFADSJSLDS.resolve_config({})
+    assert resolved == expected
+    assert list(resolved) == list(expected)  # definition order, as model.json records it
+    assert {k: type(v) for k, v in resolved.items()} == {k: type(v) for k, v in expected.items()}
+    assert LFADSJSLDS.resolve_config(None) == expected
+    assert all(o.help and "\n" not in o.help for o in LFADSJSLDSOptions.describe())
 
 
 def test_continuous_data_and_all_heldout_are_refused():
@@ -173,7 +251,7 @@ def test_jslds_branch_tracks_the_generator_and_regularisers_shrink():
 
 
 def test_killed_fit_resumes_from_checkpoint(tmp_path, monkeypatch):
-    from neurodyn.models import lfads
+    from neurodyn.models.lfads_jslds import model as lfads
 
     ds = counts_dataset(seed=4)
     cfg = {**TINY, "epochs": 6, "checkpoint_every": 2, "seed": 5}
@@ -225,8 +303,8 @@ def demo_spikes_dataset(tmp_path) -> xr.Dataset:
     import yaml
     from conftest import REPO
 
-    from neurodyn.dataset import open_dataset
-    from neurodyn.pipeline import bin_stage, ingest_stage, synthesize_stage
+    from neurodyn.data.dataset import open_dataset
+    from neurodyn.stages import bin_stage, ingest_stage, synthesize_stage
 
     config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
     files = synthesize_stage(config["synthetic"]["demo"], tmp_path / "synthetic")

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from scipy.optimize import brentq
 
+from neurodyn.cli.lowrank import add_lowrank_commands, load_samples
 from neurodyn.errors import ConfigError, InputFileError
 from neurodyn.lowrank import (
     LowRankFlow,
@@ -23,7 +24,6 @@ from neurodyn.lowrank import (
     omp_lowrank,
     sample_basis,
 )
-from neurodyn.lowrank.command import add_lowrank_commands, load_samples
 
 
 def bistable(z: np.ndarray) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Tests for neurodyn.lowrank.inputs (Sec. 5, time-varying inputs) and neurodyn.lowrank.tasks (Sec. 6).
+"""Tests for neurodyn.studies.lowrank_tasks.inputs (Sec. 5, time-varying inputs) and neurodyn.studies.lowrank_tasks.tasks (Sec. 6).
 
 Reference: "A new look at low-rank recurrent neural networks" (anonymous, under review).
 """
@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from neurodyn.errors import ConfigError
-from neurodyn.lowrank.inputs import (
+from neurodyn.studies.lowrank_tasks.inputs import (
     TARGET_KINDS,
     InputDrivenFlow,
     NominalTrajectory,
@@ -25,7 +25,7 @@ from neurodyn.lowrank.inputs import (
     time_from_input,
     trajectory_targets,
 )
-from neurodyn.lowrank.tasks import (
+from neurodyn.studies.lowrank_tasks.tasks import (
     TorchRNN,
     decision_targets,
     decision_trials,

@@ -9,9 +9,10 @@ import torch
 from neurodyn.analysis.fixed_points import classify, find_fixed_points
 from neurodyn.analysis.fixed_points.affine import affine_fixed_point
 from neurodyn.analysis.spectral import discrete_to_continuous, eigen_timescales
-from neurodyn.dataset import build_dataset
-from neurodyn.errors import DatasetContractError, InputFileError
+from neurodyn.data.dataset import build_dataset
+from neurodyn.errors import ConfigError, DatasetContractError, InputFileError
 from neurodyn.models import get_family, load_model
+from neurodyn.models.lds import LDSBaseline, LDSOptions
 from neurodyn.models.readout import fit_gaussian_readout, fit_poisson_glm
 
 CPU = torch.device("cpu")
@@ -57,6 +58,50 @@ def linear_system_dataset(kind: str, *, n_trials=60, n_time=80, n_channels=24, s
     )
     ds["truth"] = (("trial", "time", "channel"), truth, {"units": units, "long_name": "generating mean"})
     return ds, A
+
+
+@pytest.mark.parametrize(
+    ("given", "option"),
+    [
+        ({"latent_dim": "four"}, "latent_dim"),
+        ({"latent_dim": None}, "latent_dim"),
+        ({"latent_dim": 0}, "latent_dim"),
+        ({"latent_dim": 2.5}, "latent_dim"),
+        ({"smoothing_s": "x"}, "smoothing_s"),
+        ({"smoothing_s": -0.01}, "smoothing_s"),
+        ({"ridge": -1}, "ridge"),
+        ({"readout_l2": -1e-3}, "readout_l2"),
+        ({"transform": "log"}, "transform"),
+        ({"latent_dims": 3}, "latent_dims"),
+    ],
+)
+def test_lds_wrong_options_name_the_option(given, option):
+    with pytest.raises(ConfigError) as err:
+        get_family("lds").resolve_config(given)
+    assert err.value.field == f"models.lds.{option}"
+
+
+def test_lds_options_parse_what_is_meant():
+    cfg = LDSBaseline.resolve_config({"ridge": "1e-3", "smoothing_s": 0, "latent_dim": 4.0, "family": "lds", "seed": 1})
+    assert cfg["ridge"] == 0.001 and isinstance(cfg["ridge"], float)
+    assert cfg["smoothing_s"] == 0.0 and isinstance(cfg["smoothing_s"], float)
+    assert cfg["latent_dim"] == 4 and isinstance(cfg["latent_dim"], int)
+    assert "family" not in cfg and "seed" not in cfg
+    assert LDSBaseline.Options is LDSOptions
+
+
+def test_lds_defaults_are_the_former_defaults():
+    expected = {"latent_dim": 6, "smoothing_s": 0.05, "transform": "auto", "ridge": 1e-4, "readout_l2": 1e-3}
+    cfg = LDSBaseline.resolve_config({})
+    assert cfg == expected and list(cfg) == list(expected)
+    assert LDSOptions.defaults() == expected
+    assert all(o.help and "\n" not in o.help for o in LDSOptions.describe())
+
+
+def test_lds_records_the_resolved_options():
+    ds, _ = linear_system_dataset("continuous", n_trials=10)
+    model = get_family("lds").fit(ds, {"latent_dim": 2, "ridge": "1e-3", "seed": 0}, CPU)
+    assert model.meta["config"] == {**LDSOptions.defaults(), "latent_dim": 2, "ridge": 0.001}
 
 
 def test_lds_recovers_eigenvalues_of_a_known_system():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from neurodyn.models.plrnn_bptt import (
+from neurodyn.studies.plrnn_addition.bptt import (
     PLRNN,
     addition_problem,
     evaluate,

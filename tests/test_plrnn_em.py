@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from neurodyn.models.plrnn_core import (
+from neurodyn.models.plrnn_em.core import (
     Observations,
     PLRNNParams,
     annealing_stages,
@@ -276,7 +276,7 @@ def test_family_fits_roundtrips_and_exposes_exact_dynamics(tmp_path):
 
     from neurodyn.analysis.fixed_points import find_fixed_points
     from neurodyn.models import load_model
-    from neurodyn.models.plrnn_em import PLRNNEM
+    from neurodyn.models.plrnn_em.model import PLRNNEM
     from tests.test_smc_lowrank import small_dataset
 
     ds = small_dataset("continuous")
@@ -307,8 +307,8 @@ def test_family_fits_roundtrips_and_exposes_exact_dynamics(tmp_path):
 
 
 def test_family_resumes_from_its_checkpoint(tmp_path, monkeypatch):
-    from neurodyn.models import plrnn_core
-    from neurodyn.models.plrnn_em import PLRNNEM
+    from neurodyn.models.plrnn_em import core as plrnn_core
+    from neurodyn.models.plrnn_em.model import PLRNNEM
     from tests.test_smc_lowrank import small_dataset
 
     ds = small_dataset("continuous")
@@ -333,14 +333,86 @@ def test_family_resumes_from_its_checkpoint(tmp_path, monkeypatch):
 
 def test_family_rejects_counts_and_bad_options():
     from neurodyn.errors import ConfigError, DatasetContractError
-    from neurodyn.models.plrnn_em import PLRNNEM, resolve_config
+    from neurodyn.models.plrnn_em.model import PLRNNEM
     from tests.test_smc_lowrank import small_dataset
 
     with pytest.raises(DatasetContractError, match="spike counts"):
         PLRNNEM.fit(small_dataset("counts"), FAST, torch.device("cpu"))
     with pytest.raises(ConfigError, match="em_iters"):
-        resolve_config({"em_iters": [1, 2]})
+        PLRNNEM.resolve_config({"em_iters": [1, 2]})
     with pytest.raises(ConfigError, match="tau"):
-        resolve_config({"tau": -1})
+        PLRNNEM.resolve_config({"tau": -1})
     with pytest.raises(ConfigError, match="unknown"):
-        resolve_config({"latent_dims": 3})
+        PLRNNEM.resolve_config({"latent_dims": 3})
+
+
+@pytest.mark.parametrize(
+    ("bad", "field"),
+    [
+        ({"latent_dim": "four"}, "latent_dim"),
+        ({"restarts": None}, "restarts"),
+        ({"ridge": "small"}, "ridge"),
+        ({"latent_dims": 3}, "latent_dims"),
+        ({"em_iters": [1, 2]}, "em_iters"),
+        ({"sigmas": [1.0, 0.1], "em_iters": [1, 2, 3, 4]}, "em_iters"),
+        ({"em_iters": [5, 5, -1, 5, 5]}, "em_iters[2]"),
+        ({"em_iters": [5, 5, 1.5, 5, 5]}, "em_iters[2]"),
+        ({"sigmas": []}, "sigmas"),
+        ({"sigmas": [1.0, 0.0, 0.01, 0.001]}, "sigmas[1]"),
+        ({"sigmas": [1.0, math.inf, 0.01, 0.001]}, "sigmas[1]"),
+        ({"tau": -1}, "tau"),
+        ({"tau": math.inf}, "tau"),
+        ({"ridge": -1e-6}, "ridge"),
+        ({"ridge": math.inf}, "ridge"),
+        ({"reg_fraction": 1.5}, "reg_fraction"),
+        ({"observation": "poisson"}, "observation"),
+        ({"polish_iters": -1}, "polish_iters"),
+        ({"max_mode_iters": 0}, "max_mode_iters"),
+        ({"checkpoint_every": 0}, "checkpoint_every"),
+        ({"learn_inputs": "yes"}, "learn_inputs"),
+    ],
+)
+def test_wrong_options_name_the_option(bad, field):
+    from neurodyn.errors import ConfigError
+    from neurodyn.models.plrnn_em.model import PLRNNEM
+
+    with pytest.raises(ConfigError) as err:
+        PLRNNEM.resolve_config(bad)
+    assert err.value.field == f"models.plrnn_em.{field}"
+
+
+def test_options_take_what_a_user_means_and_keep_the_fit_settings_out():
+    from neurodyn.models.plrnn_em.model import PLRNNEM
+
+    cfg = PLRNNEM.resolve_config({"family": "plrnn_em", "seed": 1, "device": "cpu", "tau": "1e-2", "reg_fraction": 1})
+    assert cfg["tau"] == 0.01 and isinstance(cfg["tau"], float)
+    assert cfg["reg_fraction"] == 1.0 and isinstance(cfg["reg_fraction"], float)
+    assert "family" not in cfg and "seed" not in cfg and "device" not in cfg
+    cfg = PLRNNEM.resolve_config({"sigmas": [1, 0.1], "em_iters": [3, 4.0, 5]})
+    assert cfg["sigmas"] == [1.0, 0.1] and cfg["em_iters"] == [3, 4, 5]
+
+
+def test_defaults_are_the_documented_ones():
+    from neurodyn.models.plrnn_em.model import PLRNNEM, PLRNNEMOptions
+
+    expected = {
+        "latent_dim": 10,
+        "tau": 0.0,
+        "reg_fraction": 0.5,
+        "restarts": 4,
+        "em_iters": [20, 30, 15, 15, 15],
+        "sigmas": [1.0, 0.1, 0.01, 0.001],
+        "observation": "relu",
+        "learn_inputs": True,
+        "ridge": 1e-6,
+        "max_mode_iters": 20,
+        "polish_iters": 0,
+        "checkpoint_every": 5,
+        "sample_noise": True,
+    }
+    resolved = PLRNNEM.resolve_config({})
+    assert resolved == expected
+    assert list(resolved) == list(expected)  # definition order, as model.json records it
+    assert {k: type(v) for k, v in resolved.items()} == {k: type(v) for k, v in expected.items()}
+    assert PLRNNEM.resolve_config(None) == expected
+    assert all(o.help and "\n" not in o.help for o in PLRNNEMOptions.describe())

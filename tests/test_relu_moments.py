@@ -1,4 +1,4 @@
-"""Exact Gaussian ReLU moments and the bivariate normal CDF (neurodyn.models.relu_moments).
+"""Exact Gaussian ReLU moments and the bivariate normal CDF (neurodyn.models.plrnn_em.relu_moments).
 
 References used here are independent of the implementation: Owen's T function
 (scipy.special.owens_t, Owen 1956) and 1-D/2-D adaptive quadrature for Φ₂ and the moments,
@@ -16,7 +16,7 @@ import pytest
 import torch
 from scipy import integrate, special, stats
 
-from neurodyn.models.relu_moments import (
+from neurodyn.models.plrnn_em.relu_moments import (
     bivariate_normal_cdf,
     cross_phi_phi,
     cross_z_phi,

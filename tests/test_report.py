@@ -19,11 +19,12 @@ import pytest
 import torch
 
 from neurodyn.analysis.evaluate import evaluate
-from neurodyn.ingest import BinningOptions, bin_recording, read_source
-from neurodyn.io.synthetic import TeacherConfig, synthesize
+from neurodyn.data.binned import BinningOptions, bin_recording
+from neurodyn.io.registry import read_source
 from neurodyn.models import get_family
 from neurodyn.report import ModelResult, build_index, build_report
 from neurodyn.report.html import best_indices, format_number, format_value
+from neurodyn.synthetic import TeacherConfig, synthesize
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 TITLE = "Synthetic teacher — counts"
@@ -91,7 +92,7 @@ def _embedded_figures(html: str) -> dict[str, bytes]:
     return {name: base64.b64decode(data, validate=True) for name, data in found}
 
 
-def _table(html: str, css_class: str) -> tuple[list[str], list[list[tuple[str, str]]]]:
+def html_table(html: str, css_class: str) -> tuple[list[str], list[list[tuple[str, str]]]]:
     """(header labels, rows of (cell attributes, cell text)) of the first table with that class."""
     match = re.search(rf'<table class="{css_class}">(.*?)</table>', html, re.S)
     assert match, f"no table of class {css_class}"
@@ -129,7 +130,7 @@ def test_report_is_a_complete_document_with_header_and_sections(inputs, counts_r
 
 def test_dataset_summary_table_shows_the_summary(inputs, counts_report):
     html, _, _ = counts_report
-    _, rows = _table(html, "summary")
+    _, rows = html_table(html, "summary")
     values = {r[0][1] for r in rows}
     ds = inputs["counts"]
     assert str(ds.sizes["trial"]) in values
@@ -139,7 +140,7 @@ def test_dataset_summary_table_shows_the_summary(inputs, counts_report):
 
 def test_comparison_table_has_a_row_per_model_with_formatted_metrics(inputs, counts_report):
     html, _, _ = counts_report
-    header, rows = _table(html, "comparison")
+    header, rows = html_table(html, "comparison")
     assert [r[0][1] for r in rows] == ["lds_4", "lds_2"]
     for model, row in zip(inputs["models"], rows):
         cells = dict(zip(header, (text for _, text in row)))
@@ -152,7 +153,7 @@ def test_comparison_table_has_a_row_per_model_with_formatted_metrics(inputs, cou
 
 def test_best_value_per_column_is_highlighted_on_the_right_model(inputs, counts_report):
     html, _, _ = counts_report
-    header, rows = _table(html, "comparison")
+    header, rows = html_table(html, "comparison")
     models = inputs["models"]
     for label, key, pick in (
         ("co-bps (bits/spike)", "co_bps", max),
@@ -213,7 +214,7 @@ def test_report_leaves_pyplot_state_alone(inputs):
 def test_fixed_points_protocol_and_ground_truth_are_shown(inputs, counts_report):
     html, _, _ = counts_report
     model = inputs["models"][0]
-    _, rows = _table(html, "fixed-points")
+    _, rows = html_table(html, "fixed-points")
     assert rows[0][1][1] == model.fixed_points[0]["kind"]
     assert rows[0][3][1] == format_number(model.fixed_points[0]["spectral_radius"])
     assert "<details><summary>Evaluation protocol</summary>" in html
@@ -240,7 +241,7 @@ def test_missing_metrics_and_optional_parts_render_as_dash(inputs, tmp_path):
     html = build_report(
         ds, [full, sparse, no_psd], title="sparse", figures_dir=tmp_path, ground_truth={"something_new": [1, 2]}
     )
-    header, rows = _table(html, "comparison")
+    header, rows = html_table(html, "comparison")
     cells = dict(zip(header, (text for _, text in rows[1])))
     assert cells["co-bps (bits/spike)"] == "—"
     assert cells["PSTH R² held-out"] == "—"
@@ -267,7 +268,7 @@ def test_continuous_dataset_renders(inputs, tmp_path):
     html = build_report(inputs["continuous"], [model], title="Synthetic EEG", figures_dir=tmp_path)
     assert "<h1>Synthetic EEG</h1>" in html and "eeg.edf" in html
     assert FAILED_FIGURE not in html
-    header, rows = _table(html, "comparison")
+    header, rows = html_table(html, "comparison")
     assert "co-bps (bits/spike)" not in header
     cells = dict(zip(header, (text for _, text in rows[0])))
     assert cells["R² held-out"] == format_number(model.metrics["r2_heldout"])
@@ -320,7 +321,7 @@ def test_index_links_each_report_with_headline_numbers(inputs):
     for entry in entries[:2]:
         assert f'<a href="{entry["report"]}">{entry["dataset"]}</a>' in html
     assert '<a href="unfitted/report.html">unfitted &amp; new</a>' in html
-    header, rows = _table(html, "index")
+    header, rows = html_table(html, "index")
     assert len(rows) == 4  # two counts models, one continuous model, one dataset without models
     co_bps = format_number(counts_models["lds_4"]["co_bps"])
     assert co_bps in html

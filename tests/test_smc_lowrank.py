@@ -11,7 +11,7 @@ import xarray as xr
 
 from neurodyn.errors import ConfigError
 from neurodyn.models import load_model
-from neurodyn.models.smc_core import (
+from neurodyn.models.smc_lowrank.core import (
     LowRankSSM,
     backward_simulation,
     genealogy_paths,
@@ -19,7 +19,7 @@ from neurodyn.models.smc_core import (
     smc,
     transition_mean,
 )
-from neurodyn.models.smc_lowrank import SMCLowRank, resolve_config
+from neurodyn.models.smc_lowrank.model import SMCLowRank, SMCLowRankOptions
 
 F64 = torch.float64
 
@@ -189,16 +189,98 @@ def test_smoothers_shapes_and_consistency():
 
 
 def test_config_is_checked():
+    resolve = SMCLowRank.resolve_config
     with pytest.raises(ConfigError, match="nonlinearity"):
-        resolve_config({"nonlinearity": "sigmoid"})
+        resolve({"nonlinearity": "sigmoid"})
     with pytest.raises(ConfigError, match="particles"):
-        resolve_config({"particles": 0})
+        resolve({"particles": 0})
     with pytest.raises(ConfigError, match="rnak"):
-        resolve_config({"rnak": 2})
+        resolve({"rnak": 2})
     with pytest.raises(ConfigError, match="proposal"):
-        resolve_config({"observation": "poisson", "proposal": "optimal"})
+        resolve({"observation": "poisson", "proposal": "optimal"})
     with pytest.raises(ConfigError, match="encoder"):
-        resolve_config({"encoder_kernels": [5, 1], "encoder_channels": [8, 8]})
+        resolve({"encoder_kernels": [5, 1], "encoder_channels": [8, 8]})
+
+
+@pytest.mark.parametrize(
+    ("given", "option"),
+    [
+        ({"rank": "four"}, "rank"),
+        ({"rank": None}, "rank"),
+        ({"lr": "x"}, "lr"),
+        ({"ranks": 2}, "ranks"),
+        ({"window_steps": 1}, "window_steps"),
+        ({"windows_per_epoch": 0}, "windows_per_epoch"),
+        ({"init_decay": 1.0}, "init_decay"),
+        ({"init_decay": 0}, "init_decay"),
+        ({"ess_threshold": 0}, "ess_threshold"),
+        ({"ess_threshold": 1.5}, "ess_threshold"),
+        ({"lr_end": 0}, "lr_end"),
+        ({"init_noise": -0.1}, "init_noise"),
+        ({"grad_clip": 0}, "grad_clip"),
+        ({"encoder_kernels": []}, "encoder_kernels"),
+        ({"encoder_kernels": [5, 0, 1]}, "encoder_kernels[1]"),
+        ({"encoder_channels": [8, 0]}, "encoder_channels[1]"),
+        ({"encoder_channels": [8]}, "encoder_channels"),
+        ({"observation": "poisson", "proposal": "optimal"}, "proposal"),
+        ({"filter_inputs": "yes"}, "filter_inputs"),
+        ({"epochs": 2.5}, "epochs"),
+    ],
+)
+def test_wrong_options_name_the_option(given, option):
+    with pytest.raises(ConfigError) as err:
+        SMCLowRank.resolve_config(given)
+    assert err.value.field == f"models.smc_lowrank.{option}"
+
+
+def test_options_parse_what_is_meant():
+    cfg = SMCLowRank.resolve_config({"lr": "1e-3", "lr_end": 1, "epochs": 5.0, "family": "smc_lowrank", "seed": 3})
+    assert cfg["lr"] == 0.001 and isinstance(cfg["lr"], float)
+    assert cfg["lr_end"] == 1.0 and isinstance(cfg["lr_end"], float)
+    assert cfg["epochs"] == 5 and isinstance(cfg["epochs"], int)
+    assert "family" not in cfg and "seed" not in cfg and "device" not in cfg
+    assert SMCLowRank.Options is SMCLowRankOptions
+
+
+def test_defaults_are_the_former_defaults():
+    expected = {
+        "rank": 2,
+        "n_units": 64,
+        "nonlinearity": "clipped",
+        "observation": "auto",
+        "poisson_link": "softplus",
+        "proposal": "auto",
+        "noise_cov": "full",
+        "particles": 16,
+        "epochs": 100,
+        "batch_size": 16,
+        "window_steps": None,
+        "windows_per_epoch": None,
+        "lr": 1e-3,
+        "lr_end": 1e-5,
+        "optimizer": "radam",
+        "grad_clip": 10.0,
+        "resample": "always",
+        "ess_threshold": 0.5,
+        "init_decay": 0.9,
+        "init_noise": 0.1,
+        "init_readout": "pca",
+        "filter_inputs": False,
+        "encoder_kernels": [11, 5, 1],
+        "encoder_channels": [32, 32],
+        "eval_particles": 64,
+        "smoother": "genealogy",
+        "smoother_draws": 32,
+        "checkpoint_every": 10,
+        "orthonormalise": True,
+        "dtype": "float32",
+    }
+    cfg = SMCLowRank.resolve_config({})
+    assert cfg == expected
+    assert list(cfg) == list(expected)  # the order model.json records
+    assert SMCLowRankOptions.defaults() == expected
+    # every option has its one line of help
+    assert all(o.help and "\n" not in o.help for o in SMCLowRankOptions.describe())
 
 
 # --- fitting on small real datasets --------------------------------------------------------------
@@ -337,8 +419,8 @@ def test_student_recovers_teacher_stable_fixed_points_and_rhythm(tmp_path):
     from conftest import REPO
 
     from neurodyn.analysis.evaluate import evaluate
-    from neurodyn.dataset import open_dataset
-    from neurodyn.pipeline import bin_stage, ingest_stage, synthesize_stage
+    from neurodyn.data.dataset import open_dataset
+    from neurodyn.stages import bin_stage, ingest_stage, synthesize_stage
 
     config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
     files = synthesize_stage(config["synthetic"]["demo"], tmp_path / "synthetic")
@@ -393,7 +475,8 @@ def test_long_protocol_reproduces_the_published_smoothed_eeg(eeg_s001r01):
     from conftest import shared_file
 
     from neurodyn.analysis.evaluate import long_protocol
-    from neurodyn.ingest import BinningOptions, bin_recording, read_source
+    from neurodyn.data.binned import BinningOptions, bin_recording
+    from neurodyn.io.registry import read_source
 
     published = np.load(shared_file(eeg_s001r01.parents[2] / "dsr" / "EEG_S001R01_smoothed_zscored.npy"))
     opts = BinningOptions.from_config(
@@ -409,7 +492,7 @@ def test_long_protocol_reproduces_the_published_smoothed_eeg(eeg_s001r01):
 
 
 def test_input_drive_low_pass_and_options():
-    from neurodyn.models.smc_lowrank import input_drive
+    from neurodyn.models.smc_lowrank.model import input_drive
 
     u = torch.zeros(1, 6, 1, dtype=F64)
     u[0, 0, 0] = 1.0

@@ -9,10 +9,10 @@ from dataclasses import replace
 import pytest
 from test_report import _embedded_figures, inputs  # noqa: F401  (module-scoped fixture)
 
-from neurodyn.config import expand_sweeps
 from neurodyn.errors import ConfigError
 from neurodyn.report import build_report
 from neurodyn.report.sweeps import find_sweeps, sweep_rows
+from neurodyn.stages.config import expand_sweeps
 
 
 def test_expand_sweeps_names_every_combination_and_rewrites_datasets():

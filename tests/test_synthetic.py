@@ -1,7 +1,8 @@
-"""Tests of the synthetic low-rank-RNN teacher dataset (neurodyn.io.synthetic)."""
+"""Tests of the synthetic low-rank-RNN teacher dataset (neurodyn.synthetic)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -10,9 +11,9 @@ import numpy as np
 import pytest
 from scipy import signal
 
+from neurodyn import synthetic as syn
 from neurodyn.errors import ConfigError
-from neurodyn.io import synthetic as syn
-from neurodyn.io.synthetic import (
+from neurodyn.synthetic import (
     TeacherConfig,
     latent_jacobian,
     latent_velocity,
@@ -25,6 +26,7 @@ from neurodyn.io.synthetic import (
     write_ground_truth,
     write_nwb,
 )
+from neurodyn.synthetic import write as synthetic_write
 
 SMALL = dict(n_trials=12, n_units=20, seed=3)
 
@@ -73,7 +75,62 @@ def test_config_from_dict_roundtrip_and_defaults():
 def test_config_unknown_key_raises():
     with pytest.raises(ConfigError) as exc:
         TeacherConfig.from_dict({"n_units": 10, "n_neurons": 10})
-    assert exc.value.field == "n_neurons"
+    assert exc.value.field == "synthetic.n_neurons"
+    assert "unknown option" in exc.value.problem and "n_units" in exc.value.problem
+
+
+@pytest.mark.parametrize(
+    "given, field, says",
+    [
+        ({"n_units": "many"}, "synthetic.n_units", "expected an integer, got 'many'"),
+        ({"n_units": None}, "synthetic.n_units", "expected integer, got null"),
+        ({"n_trials": 2.5}, "synthetic.n_trials", "expected an integer"),
+        ({"seed": True}, "synthetic.seed", "expected an integer"),
+        ({"tau_s": "fast"}, "synthetic.tau_s", "expected a number, got 'fast'"),
+        ({"tau_s": None}, "synthetic.tau_s", "expected number, got null"),
+        ({"tau_s": "inf"}, "synthetic.tau_s", "must be finite"),
+        ({"dynamics": 3}, "synthetic.dynamics", "expected text"),
+        ({"split_fractions": 0.5}, "synthetic.split_fractions", "expected list of number"),
+        ({"split_fractions": [0.5, 0.5]}, "synthetic.split_fractions", "expected 3 values"),
+        ({"split_fractions": [1.2, -0.1, -0.1]}, "synthetic.split_fractions[1]", "must be >= 0"),
+        ({"n_neurons": 10}, "synthetic.n_neurons", "unknown option"),
+    ],
+)
+def test_config_types_are_checked_as_options_specify(given, field, says):
+    with pytest.raises(ConfigError) as exc:
+        TeacherConfig.from_dict(given)
+    assert exc.value.field == field
+    assert says in exc.value.problem
+    assert "\n" not in str(exc.value)
+
+
+def test_config_takes_what_a_user_means():
+    # YAML reads 1e-2 (no dot) as a string: a float option takes it as the number
+    cfg = TeacherConfig.from_dict({"latent_noise": "1e-2", "n_trials": 5.0, "split_fractions": [1, 0, 0]})
+    assert cfg.latent_noise == 0.01 and isinstance(cfg.latent_noise, float)
+    assert cfg.n_trials == 5 and isinstance(cfg.n_trials, int)
+    assert cfg.split_fractions == (1.0, 0.0, 0.0)
+    assert TeacherConfig.from_dict(None) == TeacherConfig()
+    with pytest.raises(ConfigError) as exc:
+        TeacherConfig.from_dict([1, 2])
+    assert exc.value.field == "synthetic"
+
+
+def test_config_errors_name_the_given_prefix():
+    """A workflow names its generator: every error, per field or between fields, carries it."""
+    for bad, field in (({"n_unitz": 5}, "n_unitz"), ({"n_units": 1}, "n_units"), ({"gain": 1.1}, "gain")):
+        with pytest.raises(ConfigError) as exc:
+            TeacherConfig.from_dict(bad, where="synthetic.tiny")
+        assert exc.value.field == f"synthetic.tiny.{field}"
+
+
+def test_config_options_are_described():
+    info = {o.name: o for o in TeacherConfig.describe()}
+    assert list(info) == [f.name for f in dataclasses.fields(TeacherConfig)]
+    assert all(o.help for o in info.values())
+    assert info["dynamics"].constraints == "one of limit_cycle, ring"
+    assert info["split_fractions"].default == [0.7, 0.15, 0.15]
+    assert TeacherConfig.defaults() == TeacherConfig().to_dict()
 
 
 @pytest.mark.parametrize(
@@ -83,12 +140,20 @@ def test_config_unknown_key_raises():
         ({"n_trials": 0}, "n_trials"),
         ({"dt_s": 0.0}, "dt_s"),
         ({"dt_s": -0.001}, "dt_s"),
+        ({"dt_s": 0.02, "tau_s": 0.05}, "dt_s"),  # coarser than the spike-time resolution
+        ({"dt_s": 0.005, "tau_s": 0.005}, "dt_s"),  # not smaller than tau_s
         ({"dynamics": "chaos"}, "dynamics"),
         ({"nonlinearity": "relu"}, "nonlinearity"),
         ({"gain": 1.1}, "gain"),  # 1.1 cos(ω) < 1: origin stable, no limit cycle
+        ({"rotation_rad": 2.0}, "rotation_rad"),
         ({"dynamics": "ring", "gain": 0.9}, "gain"),
         ({"n_units": "many"}, "n_units"),
         ({"eeg_sfreq": 300.0}, "eeg_sfreq"),  # 1/300 s is not a multiple of 1 ms
+        ({"eeg_sfreq": 62.5, "dt_s": 0.0005}, "eeg_sfreq"),  # EDF needs whole Hz
+        ({"cursor_sfreq": 300.0}, "cursor_sfreq"),
+        ({"eeg_noise_ar": 1.0}, "eeg_noise_ar"),
+        ({"heldout_fraction": 1.0}, "heldout_fraction"),
+        ({"latent_noise": -0.1}, "latent_noise"),
         ({"stim_onset_s": 0.95}, "stim_duration_s"),
         ({"split_fractions": [0.5, 0.5, 0.5]}, "split_fractions"),
     ],
@@ -96,12 +161,23 @@ def test_config_unknown_key_raises():
 def test_config_bad_values_raise(bad, field):
     with pytest.raises(ConfigError) as exc:
         TeacherConfig.from_dict(bad)
-    assert exc.value.field == field
+    assert exc.value.field == f"synthetic.{field}"
 
 
 def test_config_direct_construction_validates():
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError) as exc:
         TeacherConfig(n_units=1)
+    assert exc.value.field == "TeacherConfig.n_units"
+    with pytest.raises(ConfigError) as exc:
+        TeacherConfig(gain=1.1)
+    assert exc.value.field == "TeacherConfig.gain"
+    # coerced as a parsed mapping would be; numpy scalars are numbers
+    cfg = TeacherConfig(seed=np.int64(3), tau_s=1, split_fractions=[0.5, 0.25, 0.25])
+    assert cfg.seed == 3 and type(cfg.seed) is int
+    assert cfg.tau_s == 1.0 and isinstance(cfg.tau_s, float)
+    assert cfg.split_fractions == (0.5, 0.25, 0.25)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.seed = 4  # type: ignore[misc]
 
 
 # ------------------------------------------------------------------------------- session
@@ -395,7 +471,7 @@ def test_synthesize_leaves_no_partial_files_on_failure(tmp_path, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(syn, "write_edf", broken)
+    monkeypatch.setattr(synthetic_write, "write_edf", broken)
     out = tmp_path / "out"
     with pytest.raises(RuntimeError, match="disk full"):
         synthesize(TeacherConfig(n_trials=3, n_units=5), out)

@@ -1,4 +1,4 @@
-"""Mean-field theory of trained reservoirs (neurodyn.theory; Rivkind & Barak, PRL 2017).
+"""Mean-field theory of trained reservoirs (neurodyn.studies.reservoir_theory; Rivkind & Barak, PRL 2017).
 
 Every reference here is independent of the quadrature being tested: Monte Carlo with its standard
 error, closed forms, finite networks (dense eigenvalues of the Jacobian of Eq. 4) and RK4
@@ -19,20 +19,18 @@ import pytest
 import torch
 
 from neurodyn.errors import ConfigError, NeurodynError
-from neurodyn.theory import (
+from neurodyn.studies.reservoir_theory.command import add_theory_commands
+from neurodyn.studies.reservoir_theory.command import main as theory_main
+from neurodyn.studies.reservoir_theory.mft import (
     NoFadingMemoryError,
-    Reservoir,
-    eigenvalues,
     gaussian_expectation,
-    make_nonlinearity,
     mean_field,
     mean_field_targets,
     nyquist_unstable_count,
     rate_variance,
     solve_sigma2,
 )
-from neurodyn.theory.command import add_theory_commands
-from neurodyn.theory.command import main as theory_main
+from neurodyn.studies.reservoir_theory.reservoir import Reservoir, eigenvalues, make_nonlinearity
 
 N_MC = 400_000
 TANH = make_nonlinearity("tanh")

@@ -134,14 +134,25 @@ def test_run_writes_reports_metrics_and_index(finished_run):
     assert len(fixed[0]["eigenvalues"]) == 3
     smc = json.loads((results / "spikes" / "analysis" / "smc" / "metrics.json").read_text())
     assert smc["family"] == "smc_lowrank" and smc["metrics"]["n_fixed_points"] >= 1
-    assert 0 <= smc["metrics"]["n_stable_fixed_points"] <= smc["metrics"]["n_fixed_points"]
     assert smc["spike_statistics"]["rates"]["n_channels_used"] == 20
     smc_fixed = json.loads((results / "spikes" / "analysis" / "smc" / "fixed_points.json").read_text())
     assert all(p["method"].startswith("exact") for p in smc_fixed)
+    # the counts agree with the listed points, and each point's stability with its eigenvalues
+    assert smc["metrics"]["n_fixed_points"] == len(smc_fixed)
+    assert smc["metrics"]["n_stable_fixed_points"] == sum(p["stable"] for p in smc_fixed)
+    for point in smc_fixed:
+        radius = max(abs(complex(re, im)) for re, im in point["eigenvalues"])
+        assert point["stable"] == (radius < 1.0)
     assert (results / "spikes" / "checkpoints" / "smc" / "checkpoint.pt").is_file()
     assert "Fixed points: models vs teacher" in (results / "spikes" / "report.html").read_text()
     truth = json.loads((results / "spikes" / "metrics.json").read_text())["ground_truth"]
-    assert truth["n_stable_fixed_points"] >= 0 and set(truth["stable_count_recovered"]) == {"lds", "smc", "lfads"}
+    teacher = json.loads((finished_run / "resources" / "synthetic" / "tiny" / "teacher.json").read_text())
+    assert truth["n_stable_fixed_points"] == sum(bool(p["stable"]) for p in teacher["fixed_points"])
+    combined = json.loads((results / "spikes" / "metrics.json").read_text())["models"]
+    assert truth["stable_count_recovered"] == {
+        name: combined[name]["n_stable_fixed_points"] == truth["n_stable_fixed_points"]
+        for name in ("lds", "smc", "lfads")
+    }
     fit_log = (results / "spikes" / "logs" / "fit_lds.log").read_text()
     assert "lds: PCA of" in fit_log and "readout fitted" in fit_log  # progress lines in the job log
     assert (finished_run / "resources" / "synthetic" / "tiny" / "teacher.json").is_file()
@@ -154,8 +165,10 @@ def test_lfads_jslds_model(finished_run):
     lfads = json.loads((results / "analysis" / "lfads" / "metrics.json").read_text())
     values = lfads["metrics"]
     assert lfads["family"] == "lfads_jslds" and -1.0 < values["co_bps"] < 1.0
-    assert 0.0 <= values["jslds_relative_error"] and -1.0 < values["jslds_co_bps"] < 1.0
-    assert values["expansion_speed_median"] >= 0.0
+    # a separate linear system, not a copy of the generator's states (its accuracy after real training
+    # is tested in test_lfads); three epochs leave it finite but far from converged
+    assert 0.0 < values["jslds_relative_error"] < np.inf and -1.0 < values["jslds_co_bps"] < 1.0
+    assert np.isfinite(values["expansion_speed_median"])
     # the JSLDS's modes along the trial, and jPCA of the condition averages against its eigen-planes
     anchors = lfads["jslds_analysis"]["expansion_modes"]
     assert len(anchors) == 8 and all(len(a["eigenvalues"]) == 8 for a in anchors)

@@ -33,4 +33,4 @@ class ConfigError(NeurodynError):
 
 
 class DatasetContractError(NeurodynError):
-    """A binned dataset does not follow the data contract (see neurodyn.dataset)."""
+    """A binned dataset does not follow the data contract (see neurodyn.data.dataset)."""

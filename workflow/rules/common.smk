@@ -1,7 +1,8 @@
 # Shared names and input functions. No science here: everything calls the neurodyn package.
 from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
 
-from neurodyn.config import analysis_options, check_workflow_config, expand_sweeps, model_options
+from neurodyn.stages.config import analysis_options, check_workflow_config, expand_sweeps, job_resource, model_options
 from neurodyn.errors import NeurodynError
 
 try:
@@ -9,6 +10,7 @@ try:
     check_workflow_config(config)
 except NeurodynError as exc:
     raise WorkflowError(f"invalid configuration: {exc}")
+validate(config, str(Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"))
 
 RESULTS = config["results"]
 RESOURCES = config["resources_dir"]
@@ -48,5 +50,5 @@ def ground_truth(wildcards):
     return []
 
 
-def model_job(model, key, default):
-    return config["models"][model].get(key, default)
+def model_job(model, key):
+    return job_resource(config, model, key)

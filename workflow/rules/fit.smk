@@ -12,11 +12,11 @@ rule fit:
         device=config["device"],
         # not an output: survives a failed or killed job so the next run resumes from it
         checkpoints=lambda wc: f"{RESULTS}/{wc.dataset}/checkpoints/{wc.model}",
-    threads: lambda wc: model_job(wc.model, "threads", 1)
+    threads: lambda wc: model_job(wc.model, "threads")
     resources:
-        gpu=lambda wc: model_job(wc.model, "gpus", 1),
-        mem_mb=lambda wc: model_job(wc.model, "mem_mb", 4000),
-        runtime=lambda wc: model_job(wc.model, "runtime", 120),
+        gpu=lambda wc: model_job(wc.model, "gpus"),
+        mem_mb=lambda wc: model_job(wc.model, "mem_mb"),
+        runtime=lambda wc: model_job(wc.model, "runtime"),
     log:
         f"{RESULTS}/{{dataset}}/logs/fit_{{model}}.log",
     script:

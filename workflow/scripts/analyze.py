@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from neurodyn.pipeline import analyze_stage, stage_logging
+from neurodyn.stages import analyze_stage, stage_logging
 
 with stage_logging(snakemake.log[0], threads=snakemake.threads):
     analyze_stage(

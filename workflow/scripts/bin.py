@@ -1,6 +1,6 @@
 """Snakemake glue: bin a recording into the dataset store."""
 
-from neurodyn.pipeline import bin_stage, stage_logging
+from neurodyn.stages import bin_stage, stage_logging
 
 with stage_logging(snakemake.log[0]):
     bin_stage(snakemake.input.recording, snakemake.params.dataset, snakemake.output.dataset)

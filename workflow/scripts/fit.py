@@ -1,6 +1,6 @@
 """Snakemake glue: fit one model to one dataset (resuming from checkpoints when present)."""
 
-from neurodyn.pipeline import fit_stage, stage_logging
+from neurodyn.stages import fit_stage, stage_logging
 
 with stage_logging(snakemake.log[0], threads=snakemake.threads):
     fit_stage(
@@ -10,4 +10,5 @@ with stage_logging(snakemake.log[0], threads=snakemake.threads):
         device=snakemake.params.device,
         checkpoint_dir=snakemake.params.checkpoints,
         resume=True,
+        where=f"models.{snakemake.wildcards.model}",
     )

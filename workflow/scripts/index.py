@@ -1,6 +1,6 @@
 """Snakemake glue: the index page across datasets."""
 
-from neurodyn.pipeline import index_stage, stage_logging
+from neurodyn.stages import index_stage, stage_logging
 
 with stage_logging(snakemake.log[0]):
     index_stage(dict(zip(snakemake.params.datasets, snakemake.input.metrics)), snakemake.output.html)

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from neurodyn.pipeline import report_stage, stage_logging
+from neurodyn.stages import report_stage, stage_logging
 
 with stage_logging(snakemake.log[0]):
     analyses = {model: Path(path).parent for model, path in zip(snakemake.params.models, snakemake.input.metrics)}

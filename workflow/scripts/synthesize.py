@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from neurodyn.pipeline import stage_logging, synthesize_stage
+from neurodyn.stages import stage_logging, synthesize_stage
 
 with stage_logging(snakemake.log[0]):
     synthesize_stage(snakemake.params.generator, Path(snakemake.output.nwb).parent)

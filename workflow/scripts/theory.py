@@ -1,6 +1,7 @@
 """Snakemake glue: the theory page (mean-field theory vs finite trained reservoirs)."""
 
-from neurodyn.pipeline import stage_logging, theory_stage
+from neurodyn.stages import stage_logging
+from neurodyn.studies.reservoir_theory.stage import theory_stage
 
 with stage_logging(snakemake.log[0], threads=snakemake.threads):
     theory_stage(

@@ -20,6 +20,7 @@ when the dataset has no such trials — the split used is recorded):
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -28,73 +29,60 @@ import xarray as xr
 
 from neurodyn.analysis import metrics, spectral
 from neurodyn.analysis.distill import distill_dynamics
+from neurodyn.analysis.expansion import expansion_modes, jpca_comparison
 from neurodyn.analysis.fixed_points import classify, find_fixed_points
 from neurodyn.analysis.spike_stats import compare_spike_statistics
+from neurodyn.data.smoothing import smooth_in_time
 from neurodyn.errors import ConfigError, NeurodynError
 from neurodyn.models.base import FittedModel
-from neurodyn.models.lds import smooth_in_time
+from neurodyn.options import Options, option
 
 log = logging.getLogger(__name__)
 
-DEFAULTS: dict[str, Any] = {
-    "eval_split": "test",
-    "smoothing_s": 0.05,
-    "dstsp_dims": 3,
-    "dstsp_bins": 30,
-    "hellinger_sigma": 20.0,
-    "spectrum_split_hz": 50.0,  # power-spectrum error in bands ≤ and > this frequency
-    # distil the latent map into the smallest low-rank tanh RNN within this relative MSE
-    "distill": True,
-    "distill_tol": 1e-2,
-    "distill_max_neurons": 100,
-    "seed": 0,
-    # generation: "trials" — as many free-running trials as the evaluation split has;
-    # "long" — one long trajectory after a burn-in, scored against the evaluation trials joined in
-    # time (the dynamical-systems-reconstruction protocol, e.g. EEG S001R01)
-    "generation": "trials",
-    "burn_in_steps": 2400,
-    "generated_steps": None,  # long: default = as many steps as the reference
-    "reference_steps": None,  # long: first steps of the joined evaluation trials (default all)
-    "hann_window": None,  # long: causal Hann smoothing (bins) of reference and generated data
-    "zscore": False,  # long: z-score reference and generated data per channel after smoothing
-    # JSLDS models: expansion points sampled along the trial, and jPCA principal components
-    "expansion_anchors": 8,
-    "jpca_components": 6,
-}
+
+@dataclass(frozen=True)
+class AnalysisOptions(Options):
+    """How a fitted model is evaluated: the `analysis` section, global or per dataset."""
+
+    eval_split: str = option(
+        "test", "trials the model is scored on (falls back to valid, then train)", choices=("train", "valid", "test")
+    )
+    smoothing_s: float = option(0.05, "Gaussian smoothing of spike counts into rates, seconds (sd)", ge=0)
+    dstsp_dims: int = option(3, "principal components of the recorded activity that D_stsp compares in", ge=1)
+    dstsp_bins: int = option(30, "histogram bins per dimension of D_stsp (published protocol: 30)", ge=2)
+    hellinger_sigma: float = option(
+        20.0, "Gaussian smoothing of power spectra for D_H, in frequency bins (0: none)", ge=0
+    )
+    spectrum_split_hz: float = option(
+        50.0, "power-spectrum error is reported for bands <= and > this frequency, Hz", gt=0
+    )
+    distill: bool = option(True, "distil each model's latent map into the smallest low-rank tanh RNN")
+    distill_tol: float = option(1e-2, "relative MSE the distilled flow must reach", gt=0, lt=1)
+    distill_max_neurons: int = option(100, "largest distilled network tried", ge=1)
+    seed: int = option(0, "seed of free-running generation and of D_stsp's sampling")
+    generation: str = option(
+        "trials",
+        "trials: as many free-running trials as the evaluation split has; long: one long run after a "
+        "burn-in, scored against the evaluation trials joined in time",
+        choices=("trials", "long"),
+    )
+    burn_in_steps: int = option(2400, "long generation: steps run and discarded before scoring", ge=0)
+    generated_steps: int | None = option(None, "long generation: steps scored (null: as many as the reference)", ge=1)
+    reference_steps: int | None = option(
+        None, "long generation: first steps of the joined recording used (null: all)", ge=1
+    )
+    hann_window: int | None = option(None, "long generation: causal Hann smoothing of both, in bins", ge=1)
+    zscore: bool = option(False, "long generation: z-score recording and free run per channel after smoothing")
+    expansion_anchors: int = option(
+        8, "JSLDS models: expansion points sampled along the trial for their Jacobian spectra", ge=1
+    )
+    jpca_components: int = option(6, "JSLDS models: principal components jPCA fits its rotations in", ge=2, even=True)
 
 
-def resolve_config(config: dict[str, Any] | None) -> dict[str, Any]:
-    config = dict(config or {})
-    unknown = sorted(set(config) - set(DEFAULTS))
-    if unknown:
-        raise ConfigError(f"analysis.{unknown[0]}", "unknown option")
-    cfg = {**DEFAULTS, **config}
-    if cfg["eval_split"] not in ("train", "valid", "test"):
-        raise ConfigError("analysis.eval_split", "must be train, valid or test")
-    if int(cfg["dstsp_dims"]) < 1:
-        raise ConfigError("analysis.dstsp_dims", "must be >= 1")
-    if int(cfg["dstsp_bins"]) < 2:
-        raise ConfigError("analysis.dstsp_bins", "must be >= 2")
-    if cfg["generation"] not in ("trials", "long"):
-        raise ConfigError("analysis.generation", "must be 'trials' or 'long'")
-    for key in ("generated_steps", "reference_steps", "hann_window"):
-        if cfg[key] is not None and (not isinstance(cfg[key], int) or cfg[key] < 1):
-            raise ConfigError(f"analysis.{key}", "must be an integer >= 1 or null")
-    if not isinstance(cfg["spectrum_split_hz"], (int, float)) or cfg["spectrum_split_hz"] <= 0:
-        raise ConfigError("analysis.spectrum_split_hz", "must be a positive frequency in Hz")
-    if not isinstance(cfg["distill"], bool):
-        raise ConfigError("analysis.distill", "must be true or false")
-    if not isinstance(cfg["distill_tol"], (int, float)) or not 0 < cfg["distill_tol"] < 1:
-        raise ConfigError("analysis.distill_tol", "must be a relative MSE in (0, 1)")
-    if not isinstance(cfg["distill_max_neurons"], int) or cfg["distill_max_neurons"] < 1:
-        raise ConfigError("analysis.distill_max_neurons", "must be an integer >= 1")
-    if not isinstance(cfg["burn_in_steps"], int) or cfg["burn_in_steps"] < 0:
-        raise ConfigError("analysis.burn_in_steps", "must be an integer >= 0")
-    if not isinstance(cfg["expansion_anchors"], int) or cfg["expansion_anchors"] < 1:
-        raise ConfigError("analysis.expansion_anchors", "must be an integer >= 1")
-    if not isinstance(cfg["jpca_components"], int) or cfg["jpca_components"] < 2 or cfg["jpca_components"] % 2:
-        raise ConfigError("analysis.jpca_components", "must be an even integer >= 2")
-    return cfg
+def resolve_config(config: dict[str, Any] | None, where: str = "analysis") -> dict[str, Any]:
+    """The analysis options with defaults filled in, as plain values; wrong keys, types or values
+    raise ConfigError naming ``<where>.<option>``."""
+    return AnalysisOptions.parse(config, where).as_dict()
 
 
 def causal_hann(x: np.ndarray, window: int | None) -> np.ndarray:
@@ -368,8 +356,6 @@ def jslds_planes(
     """The JSLDS's linear dynamics along the trial and their rotation planes against jPCA
     (:mod:`neurodyn.analysis.expansion`): ``{"expansion_modes": [...], "jpca": {...} or None,
     "jpca_skipped": reason}`` and (jPCA projection (C, T, 2), condition labels) or None."""
-    from neurodyn.analysis.expansion import expansion_modes, jpca_comparison
-
     u_t = None if u0 is None else torch.as_tensor(u0, dtype=torch.float64)
 
     def step(z: torch.Tensor) -> torch.Tensor:

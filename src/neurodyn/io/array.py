@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import os
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from neurodyn.data.recording import ContinuousRecording
 from neurodyn.errors import ConfigError, InputFileError
-from neurodyn.recording import ContinuousRecording, file_sha256
+from neurodyn.options import Options, option
+from neurodyn.storage import file_sha256
 
 NPY_SIGNATURE = b"\x93NUMPY"
 ZIP_SIGNATURE = b"PK\x03\x04"
@@ -45,6 +48,22 @@ def _load(path: Path, key: str | None) -> np.ndarray:
         return np.load(path, mmap_mode="r", allow_pickle=False)
     except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
         raise InputFileError(path, f"is not a readable NumPy array ({type(exc).__name__}: {exc})") from None
+
+
+@dataclass(frozen=True)
+class ArrayOptions(Options):
+    """How a (sample × channel) NumPy array becomes a continuous recording."""
+
+    sfreq: float | None = option(None, "sampling rate in Hz (required: the file has none)", gt=0)
+    key: str | None = option(None, "which array of an .npz archive (null: its only array)")
+    start_sample: int = option(0, "first sample kept", ge=0)
+    n_samples: int | None = option(None, "number of samples kept (null: to the end)", ge=2)
+    channel_names: list[str] | None = option(None, "one name per column (null: ch0, ch1, ...)")
+    unit: str = option("a.u.", "physical unit of the values")
+
+    def check(self, where: str) -> None:
+        if self.sfreq is None:
+            raise ConfigError(f"{where}.sfreq", "is required for array sources (the file has no sampling rate)")
 
 
 def read_array(

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from neurodyn.data.recording import ContinuousRecording
 from neurodyn.errors import ConfigError, InputFileError
-from neurodyn.recording import ContinuousRecording, file_sha256
+from neurodyn.options import Options, option
+from neurodyn.storage import file_sha256
 
 EDF_SIGNATURE = b"0       "
 BDF_SIGNATURE = b"\xffBIOSEMI"
@@ -70,6 +73,17 @@ def check_edf_size(path: Path) -> None:
             f"is truncated: its header promises {n_records} data records "
             f"({expected} bytes) but the file has {actual} bytes",
         )
+
+
+@dataclass(frozen=True)
+class EDFOptions(Options):
+    """How an EDF/BDF file is read: channels kept, optional band-pass and resampling (mne)."""
+
+    channels: list[str] | None = option(None, "channels to keep, by cleaned name (null: every data channel)")
+    l_freq: float | None = option(None, "band-pass low edge in Hz (mne's zero-phase FIR filter; null: none)", gt=0)
+    h_freq: float | None = option(None, "band-pass high edge in Hz (null: none)", gt=0)
+    resample_hz: float | None = option(None, "resample to this rate in Hz after filtering (null: keep)", gt=0)
+    unit: str = option("uV", "physical unit the signal is stored in", choices=("uV", "mV", "V"))
 
 
 def read_edf(

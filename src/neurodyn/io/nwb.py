@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import os
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from neurodyn.data.recording import SampledSeries, SpikeRecording
 from neurodyn.errors import InputFileError
-from neurodyn.recording import SampledSeries, SpikeRecording, file_sha256
+from neurodyn.options import Options, option
+from neurodyn.storage import file_sha256
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
@@ -146,6 +149,13 @@ def _trials_table(nwbfile, path: Path) -> dict[str, np.ndarray] | None:
         if required not in columns:
             raise InputFileError(path, f"trials table lacks the required column '{required}'")
     return columns
+
+
+@dataclass(frozen=True)
+class NWBOptions(Options):
+    """What an NWB reader takes beyond the file (trial and condition columns are binning options)."""
+
+    inputs: list[str] = option([], "stimulus time series (acquisition or stimulus) to bin as conditioning inputs")
 
 
 def read_nwb(path: str | os.PathLike[str], *, inputs: list[str] | None = None) -> SpikeRecording:

@@ -9,16 +9,17 @@ import torch
 from neurodyn.errors import ConfigError, InputFileError
 from neurodyn.models.base import Dynamics, FittedModel, read_model_files
 from neurodyn.models.lds import LDSBaseline
-from neurodyn.models.lfads import LFADSJSLDS
-from neurodyn.models.plrnn_em import PLRNNEM
-from neurodyn.models.smc_lowrank import SMCLowRank
+from neurodyn.models.lfads_jslds.model import LFADSJSLDS
+from neurodyn.models.plrnn_em.model import PLRNNEM
+from neurodyn.models.smc_lowrank.model import SMCLowRank
 
 FAMILIES: dict[str, type[FittedModel]] = {cls.family: cls for cls in (LDSBaseline, SMCLowRank, PLRNNEM, LFADSJSLDS)}
 
 
-def get_family(name: str) -> type[FittedModel]:
+def get_family(name: str, where: str = "family") -> type[FittedModel]:
+    """The registered family called ``name``; ConfigError naming ``where`` otherwise."""
     if name not in FAMILIES:
-        raise ConfigError("family", f"unknown model family {name!r} (known: {sorted(FAMILIES)})")
+        raise ConfigError(where, f"unknown model family {name!r} (known: {sorted(FAMILIES)})")
     return FAMILIES[name]
 
 

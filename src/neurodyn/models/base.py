@@ -13,7 +13,7 @@ import os
 import pickle
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -21,9 +21,10 @@ import numpy as np
 import torch
 import xarray as xr
 
-from neurodyn import __version__
-from neurodyn.errors import DatasetContractError, InputFileError
-from neurodyn.recording import write_atomically
+from neurodyn.errors import ConfigError, DatasetContractError, InputFileError
+from neurodyn.options import Options, option
+from neurodyn.storage import config_hash, write_atomically
+from neurodyn.version import __version__
 
 WEIGHTS_FILE = "weights.pt"
 META_FILE = "model.json"
@@ -46,14 +47,44 @@ class Dynamics:
     piecewise_linear: dict[str, Any] | None = field(default=None)
 
 
+@dataclass(frozen=True)
+class FitSettings(Options):
+    """How any family's fit runs (beside the family's own options in the same model entry)."""
+
+    passthrough = ("family",)
+
+    seed: int = option(0, "seed of initialisation, minibatches and sampling", ge=0)
+    device: str = option("auto", "auto (CUDA when present), cpu, cuda or cuda:N")
+
+    def check(self, where: str) -> None:
+        if self.device != "auto" and self.device != "cpu" and not self.device.startswith("cuda"):
+            raise ConfigError(f"{where}.device", f"must be auto, cpu, cuda or cuda:N, got {self.device!r}")
+
+
 class FittedModel(ABC):
-    """A fitted latent dynamical model of one binned dataset."""
+    """A fitted latent dynamical model of one binned dataset.
+
+    A family sets ``family`` (its registered name) and ``Options`` (the dataclass of its options:
+    the only place they are defined) and implements the abstract methods.
+    """
 
     family: ClassVar[str]
+    Options: ClassVar[type[Options]]
 
     def __init__(self, tensors: dict[str, torch.Tensor], meta: dict[str, Any]):
         self.tensors = tensors
         self.meta = meta
+
+    @classmethod
+    def resolve_config(cls, config: dict[str, Any] | None, where: str | None = None) -> dict[str, Any]:
+        """The family's options from a model entry, defaults filled in, as plain values; the fit
+        settings (``seed``, ``device``) and ``family`` are not the family's and are left out. Wrong
+        keys, types or values raise ConfigError naming ``<where>.<option>`` (``models.<family>``
+        by default)."""
+        options = dict(config or {})
+        for key in ("family", *(f.name for f in fields(FitSettings))):
+            options.pop(key, None)
+        return cls.Options.parse(options, where or f"models.{cls.family}").as_dict()
 
     # --- fitting and storage ---
     @classmethod
@@ -170,8 +201,6 @@ def checkpoint_fingerprint(
 ) -> str:
     """What a checkpoint must share with the fit that resumes it: the options that change training
     (all of ``cfg`` but ``ignore``), the channels, the number of training trials and the seed."""
-    from neurodyn.dataset import config_hash
-
     relevant = {
         "config": {k: v for k, v in cfg.items() if k not in ignore},
         "channels": meta["channels"],
@@ -240,27 +269,3 @@ def resume_training(
     generator.set_state(state["generator"].cpu())
     log.info("%s: resumed from %s at epoch %d", family, path, int(state["epoch"]))
     return state
-
-
-def resolve_options(
-    family: str,
-    config: dict[str, Any],
-    defaults: dict[str, Any],
-    choices: dict[str, tuple],
-    positive_ints: tuple[str, ...],
-) -> dict[str, Any]:
-    """``config`` with ``defaults`` filled in; unknown keys, values outside ``choices`` and
-    non-positive integers raise ConfigError naming ``models.<family>.<key>``."""
-    from neurodyn.errors import ConfigError
-
-    unknown = sorted(set(config) - set(defaults) - {"family", "seed", "device"})
-    if unknown:
-        raise ConfigError(f"models.{family}.{unknown[0]}", "unknown option")
-    cfg = {**defaults, **{k: v for k, v in config.items() if k in defaults}}
-    for key, allowed in choices.items():
-        if cfg[key] not in allowed:
-            raise ConfigError(f"models.{family}.{key}", f"must be one of {list(allowed)}, got {cfg[key]!r}")
-    for key in positive_ints:
-        if not isinstance(cfg[key], int) or isinstance(cfg[key], bool) or cfg[key] < 1:
-            raise ConfigError(f"models.{family}.{key}", f"must be an integer >= 1, got {cfg[key]!r}")
-    return cfg

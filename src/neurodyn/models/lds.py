@@ -17,59 +17,46 @@ from __future__ import annotations
 import logging
 import os
 import time as _time
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 import xarray as xr
-from scipy.ndimage import gaussian_filter1d
 
+from neurodyn.data.smoothing import smooth_in_time
 from neurodyn.errors import ConfigError
 from neurodyn.models.base import Dynamics, FittedModel, latent_dataset
+from neurodyn.models.pca import fit_pca
 from neurodyn.models.readout import fit_gaussian_readout, fit_poisson_glm
+from neurodyn.options import Options, option
 
 log = logging.getLogger(__name__)
 
-DEFAULTS: dict[str, Any] = {
-    "latent_dim": 6,
-    "smoothing_s": 0.05,
-    "transform": "auto",  # sqrt for counts, none for continuous
-    "ridge": 1e-4,
-    "readout_l2": 1e-3,
-}
-TRANSFORMS = ("auto", "sqrt", "none")
 
+@dataclass(frozen=True)
+class LDSOptions(Options):
+    """Options of the ``lds`` baseline."""
 
-def smooth_in_time(values: np.ndarray, observed: np.ndarray, sigma_bins: float) -> np.ndarray:
-    """Gaussian smoothing along time by normalised convolution.
-
-    values, observed: (trial, time, channel) → (trial, time, channel) float64; bins with no
-    observed neighbour are filled with the channel's observed mean.
-    """
-    x = np.where(observed, values, 0.0).astype(np.float64)
-    if sigma_bins <= 0:
-        weight = observed.astype(np.float64)
-        num = x
-    else:
-        num = gaussian_filter1d(x, sigma_bins, axis=1, mode="nearest")
-        weight = gaussian_filter1d(observed.astype(np.float64), sigma_bins, axis=1, mode="nearest")
-    channel_mean = x.sum((0, 1)) / np.maximum(observed.sum((0, 1)), 1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out = np.where(weight > 1e-6, num / weight, channel_mean)
-    return out
-
-
-def fit_pca(features: torch.Tensor, n_components: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """features: (sample, channel) → mean (channel,), components (channel, k) orthonormal,
-    explained-variance ratio (k,)."""
-    mean = features.mean(0)
-    centred = features - mean
-    _, s, vh = torch.linalg.svd(centred, full_matrices=False)
-    var = s**2
-    components = vh[:n_components].T
-    # fix signs so the largest loading of each component is positive (deterministic output)
-    signs = torch.sign(components.gather(0, components.abs().argmax(0, keepdim=True)))
-    return mean, components * signs, var[:n_components] / var.sum()
+    latent_dim: int = option(6, "latent dimensions (principal components of the smoothed held-in data)", ge=1)
+    smoothing_s: float = option(
+        0.05, "standard deviation in seconds of the Gaussian smoothing in time before PCA; 0: none", ge=0
+    )
+    transform: str = option(
+        "auto",
+        "transform of the smoothed data before PCA: sqrt, none, or auto (sqrt for spike counts, none otherwise)",
+        choices=("auto", "sqrt", "none"),
+    )
+    ridge: float = option(
+        1e-4,
+        "ridge penalty of the latent dynamics fit, as a fraction of the mean squared latent (and input) value",
+        ge=0,
+    )
+    readout_l2: float = option(
+        1e-3,
+        "L2 (ridge) penalty on the weights that read each channel out from the latents (offsets are not penalised)",
+        ge=0,
+    )
 
 
 def fit_linear_dynamics(z: torch.Tensor, u: torch.Tensor | None, ridge: float):
@@ -107,21 +94,9 @@ class LDSBaseline(FittedModel):
 
     family = "lds"
 
-    # --- configuration and features ---
-    @staticmethod
-    def resolve_config(config: dict[str, Any]) -> dict[str, Any]:
-        unknown = sorted(set(config) - set(DEFAULTS) - {"family", "seed", "device"})
-        if unknown:
-            raise ConfigError(f"models.lds.{unknown[0]}", "unknown option")
-        cfg = {**DEFAULTS, **{k: v for k, v in config.items() if k in DEFAULTS}}
-        if int(cfg["latent_dim"]) < 1:
-            raise ConfigError("models.lds.latent_dim", "must be >= 1")
-        if cfg["transform"] not in TRANSFORMS:
-            raise ConfigError("models.lds.transform", f"must be one of {TRANSFORMS}")
-        if cfg["smoothing_s"] < 0 or cfg["ridge"] < 0 or cfg["readout_l2"] < 0:
-            raise ConfigError("models.lds", "smoothing_s, ridge and readout_l2 must be >= 0")
-        return cfg
+    Options = LDSOptions
 
+    # --- features ---
     def _features(self, dataset: xr.Dataset) -> np.ndarray:
         """(trial, time, held-in channel) smoothed, transformed features."""
         meta = self.meta

@@ -1,5 +1,5 @@
 """HTML reports of fitted models: figures (:mod:`.figures`) and page assembly (:mod:`.html`)."""
 
-from neurodyn.report.html import ModelResult, build_index, build_report, build_theory_report
+from neurodyn.report.html import ModelResult, build_index, build_report
 
-__all__ = ["ModelResult", "build_index", "build_report", "build_theory_report"]
+__all__ = ["ModelResult", "build_index", "build_report"]

@@ -45,7 +45,7 @@ def figure_png(fig: Figure, *, dpi: int = DPI) -> bytes:
     return buffer.getvalue()
 
 
-def _new_figure(width: float, height: float) -> Figure:
+def new_figure(width: float, height: float) -> Figure:
     return Figure(figsize=(width, height), dpi=DPI, layout="constrained")
 
 
@@ -295,7 +295,7 @@ def _count_raster(ds: xr.Dataset, trials: list[int]) -> Figure:
             values = np.where(ds["mask"].values[index], values, np.nan)
         blocks.append(values)
     vmin, vmax, cmap = _image_scale("counts", *blocks)
-    fig = _new_figure(2.6 * len(trials) + 1.4, 4.0)
+    fig = new_figure(2.6 * len(trials) + 1.4, 4.0)
     axes = np.atleast_1d(fig.subplots(1, len(trials), sharey=True))
     image = None
     for ax, index, values in zip(axes, trials, blocks):
@@ -318,7 +318,7 @@ def _trace_stack(ds: xr.Dataset, index: int, max_channels: int = 8) -> Figure:
         values = np.where(ds["mask"].values[index], values, np.nan)
     shown = np.arange(min(max_channels, values.shape[1]))
     offset = trace_offset(values[:, shown])
-    fig = _new_figure(6.4, 4.0)
+    fig = new_figure(6.4, 4.0)
     ax = fig.subplots()
     _draw_traces(ax, ds["time"].values, values, shown, offset, heldout, channel_names(ds))
     ax.set_xlabel(time_label(ds))
@@ -335,7 +335,7 @@ def rate_histogram_figure(ds: xr.Dataset) -> Figure:
     heldout = heldout_mask(ds)
     finite = rates[np.isfinite(rates)]
     edges = np.linspace(0.0, max(1.0, float(finite.max()) if finite.size else 1.0) * 1.02, 21)
-    fig = _new_figure(6.0, 3.6)
+    fig = new_figure(6.0, 3.6)
     ax = fig.subplots()
     groups = [rates[~heldout & np.isfinite(rates)], rates[heldout & np.isfinite(rates)]]
     ax.hist(
@@ -360,7 +360,7 @@ def channel_variance_figure(ds: xr.Dataset) -> Figure:
     heldout = heldout_mask(ds)
     names = channel_names(ds)
     units = str(ds["data"].attrs.get("units", "a.u."))
-    fig = _new_figure(6.0, 3.6)
+    fig = new_figure(6.0, 3.6)
     ax = fig.subplots()
     positions = np.arange(variances.size)
     ax.bar(positions, np.nan_to_num(variances), color=np.where(heldout, HELDOUT_COLOR, HELDIN_COLOR))
@@ -401,7 +401,7 @@ def psth_figure(ds: xr.Dataset, n_channels: int = 4) -> Figure:
     names = channel_names(ds)
     n_cols = 2 if len(shown) > 1 else 1
     n_rows = int(np.ceil(len(shown) / n_cols))
-    fig = _new_figure(6.4 + 1.2, 2.0 * n_rows + 0.6)
+    fig = new_figure(6.4 + 1.2, 2.0 * n_rows + 0.6)
     axes = np.atleast_1d(fig.subplots(n_rows, n_cols, sharex=True, squeeze=False)).ravel()
     for ax, channel in zip(axes, shown):
         for condition in conditions:
@@ -458,7 +458,7 @@ def recorded_vs_generated_figure(
     n_channels = recorded.shape[1]
     heldout = np.zeros(n_channels, bool) if heldout is None else np.asarray(heldout, bool)
     names = [str(c) for c in range(n_channels)] if names is None else list(names)
-    fig = _new_figure(7.6, 4.0)
+    fig = new_figure(7.6, 4.0)
     axes = fig.subplots(1, 2, sharey=True, sharex=True)
     if kind == "counts":
         vmin, vmax, cmap = _image_scale(kind, recorded, generated)
@@ -535,7 +535,7 @@ def latent_trajectories_figure(
     if one_dim:
         clock = np.arange(latents.shape[1], dtype=np.float64) if time is None else np.asarray(time, np.float64)
         projected = np.stack([np.broadcast_to(clock, latents.shape[:2]), latents[..., 0]], axis=-1)
-    fig = _new_figure(6.8, 4.6)
+    fig = new_figure(6.8, 4.6)
     ax = fig.subplots()
     handles: list[Any] = []
     shown = np.arange(min(n_trials, max_trials))
@@ -655,7 +655,7 @@ def eigenvalue_figure(fixed_points: Sequence[dict], *, n_annotate: int = 3) -> F
     plane; right: a zoom on the eigenvalues, the ``n_annotate`` leading modes of the first fixed
     point annotated with their time constant and frequency.
     """
-    fig = _new_figure(7.6, 4.0)
+    fig = new_figure(7.6, 4.0)
     full, zoom = fig.subplots(1, 2)
     circle = np.exp(1j * np.linspace(0, 2 * np.pi, 400))
     markers = "osD^v<>ph*"
@@ -754,7 +754,7 @@ def spectra_figure(
     """
     frequency = np.asarray(frequency, dtype=np.float64)
     keep = frequency > 0
-    fig = _new_figure(6.0, 3.8)
+    fig = new_figure(6.0, 3.8)
     ax = fig.subplots()
     for psd, color, label in (
         (psd_recorded, RECORDED_COLOR, "recorded"),
@@ -782,7 +782,7 @@ def transfer_figure(frequency: np.ndarray, gain: np.ndarray, stable: Sequence[bo
 
     frequency: (F,) Hz; gain: (P, F) largest singular value of H(ω) per fixed point; stable: (P,).
     """
-    fig = _new_figure(6.0, 3.6)
+    fig = new_figure(6.0, 3.6)
     ax = fig.subplots()
     gain = np.asarray(gain, dtype=np.float64)
     for i, row in enumerate(gain):
@@ -810,7 +810,7 @@ def coherence_figure(frequency: np.ndarray, coherence: np.ndarray) -> Figure:
 
     frequency: (F,) Hz; coherence: (latent, channel, F) in [0, 1].
     """
-    fig = _new_figure(6.0, 3.6)
+    fig = new_figure(6.0, 3.6)
     ax = fig.subplots()
     coherence = np.asarray(coherence, dtype=np.float64)
     colors = matplotlib.colormaps["tab10"](np.arange(coherence.shape[0]) % 10)
@@ -830,60 +830,6 @@ def coherence_figure(frequency: np.ndarray, coherence: np.ndarray) -> Figure:
     return fig
 
 
-def theory_figure(result: dict[str, Any]) -> Figure:
-    """Mean-field theory vs one finite trained reservoir, per target (a row each).
-
-    result: :func:`neurodyn.theory.compare.compare_setting` output. Left: the closed-loop Jacobian
-    spectrum of the largest network (dots), the bulk disk |λ + 1| ≤ ρ of the theory and its
-    predicted poles (crosses); right: the open-loop gain G_OL(ω), theory (solid) vs network (dashed).
-    """
-    example, theory = result["example"], result["theory"]
-    rows = len(theory)
-    fig = _new_figure(9.0, 3.0 * rows)
-    axes = np.atleast_2d(fig.subplots(rows, 2))
-    omega = example["omega"]
-    for r, summary in enumerate(theory):
-        ax = axes[r, 0]
-        eig = np.asarray(example["eigenvalues"][r])
-        ax.scatter(
-            eig.real,
-            eig.imag,
-            s=3,
-            color="0.5",
-            label=f"finite network, N = {max(f['n_units'] for f in result['finite'])}",
-        )
-        circle = np.exp(1j * np.linspace(0, 2 * np.pi, 200)) * summary["rho"] - 1
-        ax.plot(circle.real, circle.imag, color="black", lw=0.8, label="bulk radius ρ (theory)")
-        poles = np.asarray(summary["poles"])
-        ax.scatter(
-            poles.real,
-            poles.imag,
-            marker="x",
-            s=60,
-            color=STABLE_COLOR if summary["stable"] else UNSTABLE_COLOR,
-            label="predicted poles",
-            zorder=3,
-        )
-        ax.axvline(0, color="0.7", lw=0.8, ls=":")
-        ax.set_xlabel("Re λ")
-        ax.set_ylabel("Im λ")
-        ax.set_title(f"target A = {summary['target']:g}: {'stable' if summary['stable'] else 'unstable'}", fontsize=9)
-        ax.set_aspect("equal", adjustable="datalim")
-        if r == 0:
-            ax.legend(fontsize=7, loc="upper left")
-        ax = axes[r, 1]
-        theory_gain, finite = np.asarray(example["theory_gain"][r]), np.asarray(example["finite_gain"][r])
-        ax.plot(omega, theory_gain.real, color="tab:blue", label="Re G_OL, theory")
-        ax.plot(omega, theory_gain.imag, color="tab:orange", label="Im G_OL, theory")
-        ax.plot(omega, finite.real, color="tab:blue", ls="--", lw=1, label="finite network")
-        ax.plot(omega, finite.imag, color="tab:orange", ls="--", lw=1)
-        ax.set_xlabel("ω (1/τ)")
-        ax.set_title("open-loop gain", fontsize=9)
-        if r == 0:
-            ax.legend(fontsize=7)
-    return fig
-
-
 def sweep_figure(panels: Sequence[tuple[str, dict[str, Sequence[Any]], Sequence[Any]]], x_label: str) -> Figure:
     """Metrics against a swept option, one panel per metric.
 
@@ -894,7 +840,7 @@ def sweep_figure(panels: Sequence[tuple[str, dict[str, Sequence[Any]], Sequence[
     than two decades.
     """
     n = max(len(panels), 1)
-    fig = _new_figure(min(3.4 * n, 13.0), 3.3)
+    fig = new_figure(min(3.4 * n, 13.0), 3.3)
     axes = np.atleast_1d(fig.subplots(1, n))
     for ax, (label, series, pooled) in zip(axes, panels):
         colors = matplotlib.colormaps["viridis"](np.linspace(0, 0.85, max(len(series), 1)))
@@ -944,40 +890,6 @@ def sweep_figure(panels: Sequence[tuple[str, dict[str, Sequence[Any]], Sequence[
 # ----------------------------------------------------------------------------- JSLDS analyses
 
 
-def selection_figure(
-    values: np.ndarray,
-    state_labels: Sequence[str],
-    input_labels: Sequence[str],
-    row_labels: Sequence[str],
-    *,
-    title: str,
-) -> Figure:
-    """One heatmap per stored state (Smith et al. 2021, Figs. A.1–A.2).
-
-    values: (S, r, I) normalised products in [0, 1] (rows: selection vectors or readout rows,
-    columns: effective inputs); state_labels: (S,), e.g. "+ − +"; input_labels: (I,); row_labels: (r,).
-    """
-    values = np.asarray(values, dtype=float)
-    n_states = values.shape[0]
-    cols = min(4, max(n_states, 1))
-    rows = int(np.ceil(n_states / cols)) if n_states else 1
-    fig = _new_figure(2.3 * cols + 0.8, 0.25 * values.shape[1] * rows + 1.2 * rows + 0.6)
-    axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
-    image = None
-    for k, ax in enumerate(axes):
-        if k >= n_states:
-            ax.axis("off")
-            continue
-        image = ax.imshow(values[k], vmin=0, vmax=1, cmap="viridis", aspect="auto", interpolation="nearest")
-        ax.set_title(f"state {state_labels[k]}", fontsize=8)
-        ax.set_xticks(range(len(input_labels)), input_labels, fontsize=7)
-        ax.set_yticks(range(len(row_labels)), row_labels if k % cols == 0 else [""] * len(row_labels), fontsize=7)
-    if image is not None:
-        fig.colorbar(image, ax=list(axes), shrink=0.8, label="|vᵀ e| / (‖v‖ ‖e‖)")
-    fig.suptitle(title, fontsize=10)
-    return fig
-
-
 def expansion_modes_figure(anchors: Sequence[dict]) -> Figure:
     """Eigenvalues of the JSLDS Jacobian J_h at expansion points along the trial.
 
@@ -985,7 +897,7 @@ def expansion_modes_figure(anchors: Sequence[dict]) -> Figure:
     ``time_constants_s`` and ``frequencies_hz`` (aligned). Left: the complex plane with the unit
     circle, colour = time in the trial; right: each mode's frequency against its decay time constant.
     """
-    fig = _new_figure(8.4, 3.8)
+    fig = new_figure(8.4, 3.8)
     plane, modes = fig.subplots(1, 2)
     circle = np.exp(1j * np.linspace(0, 2 * np.pi, 400))
     plane.plot(circle.real, circle.imag, color="0.5", lw=0.8)
@@ -1025,7 +937,7 @@ def jpca_figure(
     angles: (A, B) mean principal angle (degrees) between jPCA plane a and JSLDS eigen-plane b;
     jpca_hz: (A,) and jslds_hz: (B,) their rotation frequencies, for the axis labels.
     """
-    fig = _new_figure(8.6, 3.8)
+    fig = new_figure(8.6, 3.8)
     traj, heat = fig.subplots(1, 2)
     projection = np.asarray(projection, dtype=float)
     colors = matplotlib.colormaps["hsv"](np.linspace(0, 0.9, max(projection.shape[0], 1)))
@@ -1063,9 +975,7 @@ __all__ = [
     "raster_figure",
     "rate_histogram_figure",
     "recorded_vs_generated_figure",
-    "selection_figure",
     "spectra_figure",
     "sweep_figure",
-    "theory_figure",
     "transfer_figure",
 ]

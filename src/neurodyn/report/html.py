@@ -24,10 +24,10 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from neurodyn import __version__
-from neurodyn.dataset import summary
+from neurodyn.data.dataset import summary
 from neurodyn.report import figures as fg
 from neurodyn.report import sweeps
+from neurodyn.version import __version__
 
 log = logging.getLogger(__name__)
 
@@ -219,7 +219,7 @@ def slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", str(text)).strip("_") or "model"
 
 
-def _cell(value: Any, *, best: bool = False, tag: str = "td") -> str:
+def table_cell(value: Any, *, best: bool = False, tag: str = "td") -> str:
     classes = []
     if numeric(value) is not None:
         classes.append("num")
@@ -230,7 +230,7 @@ def _cell(value: Any, *, best: bool = False, tag: str = "td") -> str:
     return f"<{tag}{attr}{title}>{escape(format_value(value))}</{tag}>"
 
 
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]], *, css_class: str = "") -> str:
+def html_table(header: Sequence[str], rows: Sequence[Sequence[str]], *, css_class: str = "") -> str:
     """A table from escaped header labels and rows of ready ``<td>`` cells."""
     cls = f' class="{css_class}"' if css_class else ""
     head = "".join(f"<th>{escape(h)}</th>" for h in header)
@@ -251,7 +251,7 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
-def _document(title: str, body: str) -> str:
+def html_document(title: str, body: str) -> str:
     return (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
@@ -317,8 +317,8 @@ def _summary_table(info: dict[str, Any]) -> str:
             rows.append([f"<th>{escape(SUMMARY_LABELS[key])}</th>", f"<td>{escape(text)}</td>"])
             continue
         label = SUMMARY_LABELS.get(key, readable_key(key))
-        rows.append([f"<th>{escape(label)}</th>", _cell(value)])
-    return _table(["property", "value"], rows, css_class="summary")
+        rows.append([f"<th>{escape(label)}</th>", table_cell(value)])
+    return html_table(["property", "value"], rows, css_class="summary")
 
 
 def _dataset_section(ds: xr.Dataset, writer: FigureWriter) -> str:
@@ -373,8 +373,8 @@ def _comparison_section(models: Sequence[ModelResult], kind: str, anchors: Seque
     rows = []
     for i, (model, anchor) in enumerate(zip(models, anchors)):
         cells = [f'<td><a href="#{escape(anchor)}">{escape(model.name)}</a></td>', f"<td>{escape(model.family)}</td>"]
-        cells += [_cell((model.metrics or {}).get(c.key), best=i in best[c.key]) for c in columns]
-        cells += [_cell((model.fit or {}).get("seconds")), _cell((model.fit or {}).get("device"))]
+        cells += [table_cell((model.metrics or {}).get(c.key), best=i in best[c.key]) for c in columns]
+        cells += [table_cell((model.fit or {}).get("seconds")), table_cell((model.fit or {}).get("device"))]
         rows.append(cells)
     header = ["model", "family"] + [c.label for c in columns] + ["fit time (s)", "device"]
     ranked = ", ".join(
@@ -383,7 +383,7 @@ def _comparison_section(models: Sequence[ModelResult], kind: str, anchors: Seque
     note = (
         f'<p class="note"><span class="legend-best">Highlighted</span>: best value per column — {escape(ranked)}.</p>'
     )
-    table = _table(header, rows, css_class="comparison")
+    table = html_table(header, rows, css_class="comparison")
     return f'<section id="comparison">\n<h2>Model comparison</h2>\n{table}\n{note}\n</section>'
 
 
@@ -395,17 +395,17 @@ def _fixed_point_table(points: Sequence[dict[str, Any]]) -> str:
         taus = list(p.get("time_constants_s", []) or [])
         freqs = list(p.get("frequencies_hz", []) or [])
         tau = taus[0] if taus else None
-        tau_cell = "<td>∞</td>" if taus and tau is None else _cell(tau)
+        tau_cell = "<td>∞</td>" if taus and tau is None else table_cell(tau)
         rows.append(
             [
-                _cell(i),
-                _cell(p.get("kind")),
-                _cell(p.get("stable")),
-                _cell(p.get("spectral_radius")),
+                table_cell(i),
+                table_cell(p.get("kind")),
+                table_cell(p.get("stable")),
+                table_cell(p.get("spectral_radius")),
                 tau_cell,
-                _cell(freqs[0] if freqs else None),
-                _cell(p.get("leading_oscillation_hz")),
-                _cell(p.get("method")),
+                table_cell(freqs[0] if freqs else None),
+                table_cell(p.get("leading_oscillation_hz")),
+                table_cell(p.get("method")),
             ]
         )
     header = [
@@ -418,7 +418,7 @@ def _fixed_point_table(points: Sequence[dict[str, Any]]) -> str:
         "leading oscillation (Hz)",
         "method",
     ]
-    return _table(header, rows, css_class="fixed-points")
+    return html_table(header, rows, css_class="fixed-points")
 
 
 def _recorded_trial(ds: xr.Dataset, arrays: xr.Dataset) -> tuple[np.ndarray, str]:
@@ -663,10 +663,10 @@ def _sweep_section(models: Sequence[ModelResult], writer: FigureWriter) -> str:
         header = [sweep.x_key] + [label for _, label in shown]
         rows = []
         for row in sweeps.sweep_rows(sweep, metrics, [k for k, _ in shown]):
-            cells = [_cell(row[0])]
+            cells = [table_cell(row[0])]
             for value in row[1:]:
                 if value is None:
-                    cells.append(_cell(None))
+                    cells.append(table_cell(None))
                     continue
                 mean, sem, n, missing = value
                 text = f"{format_number(mean)} ± {format_number(sem)} (n={n}" + (
@@ -674,7 +674,7 @@ def _sweep_section(models: Sequence[ModelResult], writer: FigureWriter) -> str:
                 )
                 cells.append(f'<td class="num">{escape(text)}</td>')
             rows.append(cells)
-        parts.append(_table(header, rows))
+        parts.append(html_table(header, rows))
         parts.append(
             '<p class="note">Missing: the metric could not be computed, e.g. the free-running model diverged.</p>'
         )
@@ -701,13 +701,13 @@ def _distillation_section(models: Sequence[ModelResult]) -> str:
         d, c = m.distillation, m.distillation.get("comparison", {})
         rows.append(
             [
-                _cell(m.name),
-                _cell(d.get("n_neurons")),
-                _cell(d.get("rel_mse")),
-                _cell(f"{c.get('n_source')} ({c.get('n_source_stable')})"),
-                _cell(f"{c.get('n_distilled')} ({c.get('n_distilled_stable')})"),
-                _cell(c.get("n_matched")),
-                _cell("yes" if c.get("same") else "no"),
+                table_cell(m.name),
+                table_cell(d.get("n_neurons")),
+                table_cell(d.get("rel_mse")),
+                table_cell(f"{c.get('n_source')} ({c.get('n_source_stable')})"),
+                table_cell(f"{c.get('n_distilled')} ({c.get('n_distilled_stable')})"),
+                table_cell(c.get("n_matched")),
+                table_cell("yes" if c.get("same") else "no"),
             ]
         )
     tol = next((m.protocol.get("distill_tol") for m in done if m.protocol.get("distill_tol")), None)
@@ -721,7 +721,7 @@ def _distillation_section(models: Sequence[ModelResult]) -> str:
     return "\n".join(
         [
             '<section id="distillation">\n<h2>Distilled low-rank RNNs</h2>',
-            _table(header, rows),
+            html_table(header, rows),
             f'<p class="note">{escape(note)}</p>',
             "</section>",
         ]
@@ -754,18 +754,18 @@ def _ground_truth_section(truth: dict[str, Any], models: Sequence[ModelResult]) 
             freqs = sorted({round(float(f), 6) for f in p.get("frequencies_hz", []) or [] if numeric(f) is not None})
             rows.append(
                 [
-                    _cell(i),
-                    _cell(p.get("kind")),
-                    _cell(p.get("stable")),
-                    _cell(p.get("z")),
+                    table_cell(i),
+                    table_cell(p.get("kind")),
+                    table_cell(p.get("stable")),
+                    table_cell(p.get("z")),
                     f"<td>{escape(eig)}</td>",
-                    _cell(freqs or None),
-                    _cell(p.get("time_constants_s")),
+                    table_cell(freqs or None),
+                    table_cell(p.get("time_constants_s")),
                 ]
             )
         parts.append("<h3>Teacher fixed points (continuous time)</h3>")
         parts.append(
-            _table(
+            html_table(
                 [
                     "#",
                     "kind",
@@ -785,12 +785,12 @@ def _ground_truth_section(truth: dict[str, Any], models: Sequence[ModelResult]) 
     if isinstance(cycle, dict) and cycle:
         cycle_hz = numeric(cycle.get("frequency_hz"))
         rows = [
-            [f"<th>{escape(readable_key(str(k)))}</th>", _cell(v)]
+            [f"<th>{escape(readable_key(str(k)))}</th>", table_cell(v)]
             for k, v in cycle.items()
             if not isinstance(v, (dict, list))
         ]
         parts.append("<h3>Teacher limit cycle</h3>")
-        parts.append(_table(["property", "value"], rows))
+        parts.append(html_table(["property", "value"], rows))
     if models:
         teacher_freqs = sorted(
             {round(float(f), 3) for p in points for f in p.get("frequencies_hz", []) or [] if numeric(f) is not None}
@@ -800,14 +800,14 @@ def _ground_truth_section(truth: dict[str, Any], models: Sequence[ModelResult]) 
             rows.append(
                 [
                     f"<td>{escape(model.name)}</td>",
-                    _cell((model.metrics or {}).get("leading_oscillation_hz")),
-                    _cell(cycle_hz),
-                    _cell(teacher_freqs or None),
+                    table_cell((model.metrics or {}).get("leading_oscillation_hz")),
+                    table_cell(cycle_hz),
+                    table_cell(teacher_freqs or None),
                 ]
             )
         parts.append("<h3>Frequencies: models vs teacher</h3>")
         parts.append(
-            _table(
+            html_table(
                 [
                     "model",
                     "leading oscillation (Hz)",
@@ -824,16 +824,16 @@ def _ground_truth_section(truth: dict[str, Any], models: Sequence[ModelResult]) 
             rows.append(
                 [
                     f"<td>{escape(model.name)}</td>",
-                    _cell((model.metrics or {}).get("n_fixed_points")),
-                    _cell(len(points)),
-                    _cell(found),
-                    _cell(teacher_stable),
-                    _cell(None if found is None else found == teacher_stable),
+                    table_cell((model.metrics or {}).get("n_fixed_points")),
+                    table_cell(len(points)),
+                    table_cell(found),
+                    table_cell(teacher_stable),
+                    table_cell(None if found is None else found == teacher_stable),
                 ]
             )
         parts.append("<h3>Fixed points: models vs teacher</h3>")
         parts.append(
-            _table(
+            html_table(
                 ["model", "fixed points", "teacher fixed points", "stable", "teacher stable", "stable count recovered"],
                 rows,
             )
@@ -917,92 +917,10 @@ def build_report(
         _ground_truth_section(ground_truth, models) if ground_truth else "",
         _provenance_section(dataset, models),
     ]
-    return _document(title, "\n".join(part for part in body if part))
+    return html_document(title, "\n".join(part for part in body if part))
 
 
 # ----------------------------------------------------------------------------- index
-
-
-def build_theory_report(
-    results: Sequence[tuple[str, dict[str, Any]]],
-    *,
-    title: str = "Trained reservoirs: theory",
-    figures_dir: Path | None = None,
-) -> str:
-    """A page comparing the mean-field theory of trained reservoirs (Rivkind & Barak 2017) with
-    finite networks. results: (label, :func:`neurodyn.theory.compare.compare_setting` output)."""
-    writer = FigureWriter(figures_dir)
-    parts = [
-        f"<h1>{escape(title)}</h1>",
-        '<p class="note">Networks ẋ = −x + W φ(x) + w_FB z, z = w_outᵀ φ(x), W_ij ~ N(0, g²/N), trained by '
-        "breaking the loop to hold each target A as a fixed point. Theory: σ², β₀, β₁ and the closed-loop "
-        "pole(s) of the mean-field theory; measured: the rightmost Jacobian eigenvalue outside the bulk, "
-        "and the error of the finite network's open-loop gain.</p>",
-    ]
-    for label, result in results:
-        name = f"{result['phi']}{'(x − ' + format(result['threshold'] or 0.1, 'g') + ')' if result['phi'] == 'relu' else ''}"
-        parts.append(
-            f'<section id="theory-{escape(slug(label))}">\n<h2>{escape(label)}: φ = {escape(name)}, '
-            f"g = {format_number(result['g'])}</h2>"
-        )
-        rows = []
-        theory = {s["target"]: s for s in result["theory"]}
-        for row in result["finite"]:
-            th = theory[row["target"]]
-            measured = np.asarray(row["outliers"])
-            text = (
-                (
-                    f"{format_number(float(measured.real.mean()))} ± {format_number(float(measured.real.std()))}"
-                    + (
-                        f", |Im| {format_number(float(np.abs(measured.imag).mean()))}"
-                        if np.abs(measured.imag).max() > 1e-9
-                        else ""
-                    )
-                )
-                if measured.size
-                else "inside the bulk"
-            )
-            pole = complex(th["pole"])
-            predicted = (
-                format_number(pole.real)
-                + (f" ± {format_number(abs(pole.imag))}i" if abs(pole.imag) > 1e-9 else "")
-                + ("" if th["outside_bulk"] else " (inside the bulk)")
-            )
-            rows.append(
-                [
-                    _cell(row["n_units"]),
-                    _cell(row["target"]),
-                    _cell(predicted),
-                    _cell("stable" if th["stable"] else "unstable"),
-                    _cell(text),
-                    _cell(f"{row['n_outliers']}/{row['n_networks']}"),
-                    _cell(row["gain_error_mean"]),
-                ]
-            )
-        parts.append(
-            _table(
-                [
-                    "N",
-                    "target A",
-                    "predicted pole (theory)",
-                    "theory says",
-                    "measured outlier (mean ± sd)",
-                    "networks with an outlier",
-                    "G_OL relative error",
-                ],
-                rows,
-            )
-        )
-        parts.append(
-            writer.embed(
-                f"theory_{slug(label)}",
-                lambda result=result: fg.theory_figure(result),
-                "Spectrum of the largest network with the theory's bulk and poles, and the "
-                "open-loop gain of theory and network.",
-            )
-        )
-        parts.append("</section>")
-    return _document(title, "\n".join(parts))
 
 
 def build_index(entries: list[dict[str, Any]], *, title: str = "neurodyn reports") -> str:
@@ -1033,13 +951,13 @@ def build_index(entries: list[dict[str, Any]], *, title: str = "neurodyn reports
             f'<td rowspan="{span}" class="num">{escape(channel_text)}</td>',
         ]
         if not models:
-            rows.append(lead + [f"<td>{MISSING}</td>"] + [_cell(None) for _ in columns])
+            rows.append(lead + [f"<td>{MISSING}</td>"] + [table_cell(None) for _ in columns])
             continue
         metrics = [m or {} for m in models.values()]
         best = {c.key: best_indices([m.get(c.key) for m in metrics], c.better) for c in columns}
         for i, (model_name, values) in enumerate(zip(models, metrics)):
             cells = (lead if i == 0 else []) + [f"<td>{escape(str(model_name))}</td>"]
-            cells += [_cell(values.get(c.key), best=i in best[c.key]) for c in columns]
+            cells += [table_cell(values.get(c.key), best=i in best[c.key]) for c in columns]
             rows.append(cells)
     generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     body = "\n".join(
@@ -1047,10 +965,10 @@ def build_index(entries: list[dict[str, Any]], *, title: str = "neurodyn reports
             f"<h1>{escape(title)}</h1>",
             f'<p class="note">{len(entries)} datasets; generated {generated} by neurodyn {escape(__version__)}. '
             '<span class="legend-best">Highlighted</span>: best model per dataset.</p>',
-            _table(header, rows, css_class="index") if entries else '<p class="note">No datasets.</p>',
+            html_table(header, rows, css_class="index") if entries else '<p class="note">No datasets.</p>',
         ]
     )
-    return _document(title, body)
+    return html_document(title, body)
 
 
 __all__ = [

@@ -8,75 +8,17 @@ numerically from visited states (:mod:`.numerical`: Adam on q = ½‖F(z) − z�
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
-
 import numpy as np
 import torch
 
-from neurodyn.analysis.spectral import eigen_timescales
+from neurodyn.analysis.fixed_points import plrnn
+from neurodyn.analysis.fixed_points.affine import affine_fixed_point
+from neurodyn.analysis.fixed_points.numerical import adam_fixed_points
+from neurodyn.analysis.fixed_points.piecewise import exact_fixed_points, to_fixed_points
+from neurodyn.analysis.fixed_points.point import FixedPoint, classify
 from neurodyn.errors import ConfigError
 
 RESIDUAL_TOL = 1e-5  # ‖F(z) − z‖ bound for numerically found points returned by find_fixed_points
-
-
-@dataclass
-class FixedPoint:
-    """A fixed point z* = F(z*, u) of a discrete-time latent map.
-
-    z: (latent,); jacobian: (latent, latent) ∂F/∂z at z*; eigenvalues: (latent,) complex;
-    stable: all |eigenvalue| < 1; method: how it was found; residual: ‖F(z*) − z*‖ where known;
-    region: piecewise-linear region label where applicable; q: ½‖F(z*) − z*‖² for numerically
-    found points (None otherwise); right_eigenvectors, left_eigenvectors: (latent, latent) complex,
-    column i belonging to eigenvalues[i] (J r = λ r, lᵀ J = λ lᵀ, lᵀ r = 1), where the finder
-    computed them (None otherwise).
-    """
-
-    z: np.ndarray
-    jacobian: np.ndarray
-    eigenvalues: np.ndarray
-    stable: bool
-    method: str
-    residual: float = 0.0
-    region: str | None = None
-    q: float | None = None
-    right_eigenvectors: np.ndarray | None = None
-    left_eigenvectors: np.ndarray | None = None
-
-    def to_json(self, dt: float) -> dict[str, Any]:
-        tau, freq = eigen_timescales(self.eigenvalues, dt)
-        order = np.argsort(-np.abs(self.eigenvalues), kind="stable")
-        rotating = [i for i in order if abs(self.eigenvalues[i].imag) > 1e-12]
-        out: dict[str, Any] = {
-            # the largest-|λ| mode that rotates: the slowest-decaying oscillation
-            "leading_oscillation_hz": float(freq[rotating[0]]) if rotating else None,
-            "leading_oscillation_time_constant_s": float(tau[rotating[0]])
-            if rotating and np.isfinite(tau[rotating[0]])
-            else None,
-            "z": self.z.tolist(),
-            "stable": bool(self.stable),
-            "method": self.method,
-            "residual": float(self.residual),
-            "region": self.region,
-            "eigenvalues": [[float(e.real), float(e.imag)] for e in self.eigenvalues[order]],
-            "time_constants_s": [float(x) if np.isfinite(x) else None for x in tau[order]],
-            "frequencies_hz": [float(x) for x in freq[order]],
-            "spectral_radius": float(np.abs(self.eigenvalues).max()),
-        }
-        if self.q is not None:
-            out["q"] = float(self.q)
-        return out
-
-
-def classify(eigenvalues: np.ndarray) -> str:
-    """A readable name for a discrete-time fixed point: stable/unstable, node/spiral, saddle."""
-    mod = np.abs(eigenvalues)
-    rotating = bool(np.any(np.abs(np.asarray(eigenvalues).imag) > 1e-9))
-    if np.all(mod < 1):
-        return "stable spiral" if rotating else "stable node"
-    if np.all(mod > 1):
-        return "unstable spiral" if rotating else "unstable node"
-    return "saddle"
 
 
 def find_fixed_points(
@@ -101,14 +43,10 @@ def find_fixed_points(
     """
     u_t = None if u is None else torch.as_tensor(u, dtype=torch.float64)
     if dynamics.affine is not None:
-        from neurodyn.analysis.fixed_points.affine import affine_fixed_point
-
         aff = {k: v.detach().cpu().double() for k, v in dynamics.affine.items()}
         point = affine_fixed_point(aff["A"], aff["B"], aff["b"], u_t)
         return [] if point is None else [point]
     if dynamics.piecewise_linear is not None and dynamics.piecewise_linear.get("kind") == "plrnn":
-        from neurodyn.analysis.fixed_points import plrnn
-
         pl = dynamics.piecewise_linear
         A, W, h = (pl[k].detach().double() for k in ("A", "W", "h"))
         if u_t is not None and pl.get("C") is not None and u_t.numel():
@@ -118,11 +56,6 @@ def find_fixed_points(
             points = [p for p in points if np.all((p.z >= box[0]) & (p.z <= box[1]))]
         return points
     if dynamics.piecewise_linear is not None:
-        from neurodyn.analysis.fixed_points.piecewise import (
-            exact_fixed_points,
-            to_fixed_points,
-        )
-
         pl = dynamics.piecewise_linear
         weights = {k: pl[k].detach().double() for k in ("M", "N", "h", "a")}
         offset = None
@@ -140,7 +73,6 @@ def find_fixed_points(
         )
         return to_fixed_points(result)
     if states is not None:
-        from neurodyn.analysis.fixed_points.numerical import adam_fixed_points
 
         def step(z: torch.Tensor) -> torch.Tensor:
             return dynamics.step(z, None if u_t is None else u_t.to(z).expand(*z.shape[:-1], -1)).to(z.dtype)

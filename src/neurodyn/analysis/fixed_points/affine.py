@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from neurodyn.analysis.fixed_points import FixedPoint
+from neurodyn.analysis.fixed_points.point import FixedPoint
 
 
 def affine_fixed_point(

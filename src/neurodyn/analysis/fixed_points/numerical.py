@@ -34,7 +34,7 @@ import torch
 from torch import Tensor
 from torch.func import jacrev, vmap
 
-from neurodyn.analysis.fixed_points import FixedPoint
+from neurodyn.analysis.fixed_points.point import FixedPoint
 from neurodyn.errors import ConfigError
 
 Step = Callable[[Tensor], Tensor]

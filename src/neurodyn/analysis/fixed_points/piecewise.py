@@ -111,6 +111,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from neurodyn.analysis.fixed_points.point import FixedPoint
 from neurodyn.errors import ConfigError
 
 NONLINEARITIES = ("relu", "clipped")
@@ -1681,7 +1682,6 @@ def random_restart_fixed_points(
 
 def to_fixed_points(result: PiecewiseFixedPoints, method: str = "exact piecewise-linear") -> list:
     """The project's :class:`~neurodyn.analysis.fixed_points.FixedPoint` list for a result."""
-    from neurodyn.analysis.fixed_points import FixedPoint
 
     return [
         FixedPoint(

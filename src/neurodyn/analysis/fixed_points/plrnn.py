@@ -53,6 +53,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from neurodyn.analysis.fixed_points.point import FixedPoint
 from neurodyn.errors import ConfigError
 
 METHODS = ("auto", "exhaustive", "heuristic")
@@ -541,7 +542,6 @@ def plrnn_fixed_points(
 
 def to_fixed_points(result: PLRNNFixedPoints) -> list:
     """The project's :class:`~neurodyn.analysis.fixed_points.FixedPoint` list (region = the 0/1 pattern)."""
-    from neurodyn.analysis.fixed_points import FixedPoint
 
     name = f"exact PLRNN ({result.method})"
     return [

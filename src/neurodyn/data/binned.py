@@ -1,0 +1,556 @@
+"""Ingest: read a source file into a recording, and bin a recording into a dataset.
+
+``read_source`` picks the reader from the file's signature (NWB/HDF5 or EDF/BDF);
+``bin_recording`` turns a recording into the binned dataset of :mod:`neurodyn.data.dataset`
+according to :class:`BinningOptions`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from neurodyn.data import binning
+from neurodyn.data.dataset import (
+    build_dataset,
+    combine_moments,
+    dataset_encoding,
+    open_dataset,
+    trial_blocks,
+    validate_dataset,
+)
+from neurodyn.data.recording import ContinuousRecording, Recording, SpikeRecording
+from neurodyn.data.trials import (
+    SPLITS,
+    TrialWindows,
+    from_annotations,
+    from_trials_table,
+    normalise_split_labels,
+    seeded_heldout,
+    seeded_split,
+    tiling,
+)
+from neurodyn.errors import ConfigError, InputFileError
+from neurodyn.options import Options, option
+from neurodyn.storage import write_atomically
+
+log = logging.getLogger(__name__)
+
+SEGMENTS = ("auto", "trials", "events", "windows", "continuous")
+
+
+@dataclass(frozen=True)
+class SplitOptions(Options):
+    """Which trials train, validate and test a model."""
+
+    column: str | None = option(
+        "auto",
+        "trials column holding train/valid/test labels; auto: a 'split' column when it has training "
+        "trials; null: a seeded split stratified by condition",
+    )
+    fractions: dict[str, float] = option(
+        {"train": 0.7, "valid": 0.15, "test": 0.15}, "fractions of train/valid/test trials of a seeded split"
+    )
+    seed: int = option(0, "seed of the seeded split")
+
+    def check(self, where: str) -> None:
+        fr = self.fractions
+        if (
+            any(
+                k not in SPLITS or not isinstance(v, int | float) or isinstance(v, bool) or v < 0 for k, v in fr.items()
+            )
+            or fr.get("valid", 0) + fr.get("test", 0) >= 1
+        ):
+            raise ConfigError(
+                f"{where}.fractions", f"need non-negative train/valid/test with valid + test < 1, got {fr}"
+            )
+
+
+@dataclass(frozen=True)
+class HeldoutOptions(Options):
+    """Which channels are held out of the encoder and scored by co-smoothing."""
+
+    column: str | None = option(
+        "auto",
+        "boolean units column marking held-out units; auto: a 'heldout' column when it marks any unit; "
+        "null: a seeded choice",
+    )
+    fraction: float = option(0.2, "fraction of channels held out when the choice is seeded", ge=0, lt=1)
+    seed: int = option(0, "seed of the held-out choice")
+
+
+@dataclass(frozen=True)
+class BinningOptions(Options):
+    """How a recording becomes trials × bins × channels.
+
+    The ``split`` and ``heldout`` groups come from their own sections of a dataset entry; the
+    windows themselves are built by :mod:`neurodyn.data.trials`.
+    """
+
+    bin_size_s: float | None = option(
+        0.02, "bin width in seconds (spikes: 0.001-0.1); null keeps a continuous signal's sampling period", gt=0, le=1
+    )
+    segment: str = option(
+        "auto",
+        "how trials are cut; auto: the trials table when there is one, else one continuous trial",
+        choices=SEGMENTS,
+    )
+    align_event: str | None = option(None, "trials-table column to align to (null: start_time)")
+    window_s: tuple[float, ...] | None = option(None, "[start, stop] in seconds around the alignment event", length=2)
+    segment_length_s: float | None = option(None, "window length in seconds for segment: windows", gt=0)
+    event_labels: list[str] | None = option(None, "annotation labels that start trials for segment: events (null: all)")
+    condition_column: str | None = option(
+        "auto", "trials column with condition labels; auto: 'condition' when present; null: none"
+    )
+    on_missing_event: str = option(
+        "error",
+        "a trial whose alignment event is missing: stop with an error, or drop the trial",
+        choices=("error", "drop"),
+    )
+    min_spikes: int = option(1, "drop units with fewer spikes in the binned data", ge=0)
+    zscore: bool = option(False, "z-score each continuous channel")
+    split: SplitOptions = field(default_factory=SplitOptions)
+    heldout: HeldoutOptions = field(default_factory=HeldoutOptions)
+
+    @classmethod
+    def from_config(
+        cls, binning_cfg: dict | None = None, split: dict | None = None, heldout: dict | None = None
+    ) -> BinningOptions:
+        """Build from a dataset entry's ``binning``, ``split`` and ``heldout`` sections, naming any
+        unknown key or bad value."""
+        opts = cls.parse(binning_cfg, "binning")
+        return replace(opts, split=SplitOptions.parse(split, "split"), heldout=HeldoutOptions.parse(heldout, "heldout"))
+
+    def check(self, where: str) -> None:
+        if self.window_s is not None:
+            if not self.window_s[1] > self.window_s[0]:
+                raise ConfigError(f"{where}.window_s", f"stop must be after start, got {list(self.window_s)}")
+            if self.bin_size_s is not None and self.window_s[1] - self.window_s[0] < self.bin_size_s:
+                raise ConfigError(f"{where}.window_s", f"{list(self.window_s)} is shorter than one bin")
+
+
+# --- binning a recording -----------------------------------------------------------------------
+
+
+def _check_inside(windows: TrialWindows, extent: tuple[float, float], source: str) -> None:
+    starts = windows.starts
+    stops = starts + windows.n_bins * windows.bin_size
+    slack = 1e-6 * windows.bin_size
+    outside = (starts < extent[0] - slack) | (stops > extent[1] + slack)
+    if outside.any():
+        i = int(np.flatnonzero(outside)[0])
+        raise InputFileError(
+            source,
+            f"{int(outside.sum())} trial window(s) lie outside the recording "
+            f"[{extent[0]:.3f}, {extent[1]:.3f}] s, e.g. trial {windows.trial_ids[i]} "
+            f"at [{starts[i]:.3f}, {stops[i]:.3f}] s",
+        )
+
+
+def _segment(rec: Recording, opts: BinningOptions, bin_size: float) -> TrialWindows:
+    segment = opts.segment
+    if segment == "auto":
+        segment = "trials" if isinstance(rec, SpikeRecording) and rec.trials is not None else "continuous"
+    if segment == "trials":
+        if not isinstance(rec, SpikeRecording) or rec.trials is None:
+            raise InputFileError(rec.source, "has no trials table (use segment: windows or continuous)")
+        condition = opts.condition_column
+        if condition == "auto":
+            condition = "condition" if "condition" in rec.trials else None
+        return from_trials_table(
+            rec.trials,
+            bin_size=bin_size,
+            align_event=opts.align_event,
+            window=opts.window_s,
+            condition_column=condition,
+            on_missing_event=opts.on_missing_event,
+        )
+    if segment == "events":
+        if not isinstance(rec, ContinuousRecording) or not len(rec.annotations.get("onset", [])):
+            raise InputFileError(rec.source, "has no annotations to align to (segment: events)")
+        if opts.window_s is None:
+            raise ConfigError("binning.window_s", "is required with segment: events")
+        return from_annotations(rec.annotations, bin_size=bin_size, labels=opts.event_labels, window=opts.window_s)
+    length = opts.segment_length_s if segment == "windows" else None
+    if segment == "windows" and length is None:
+        raise ConfigError("binning.segment_length_s", "is required with segment: windows")
+    return tiling(rec.extent, bin_size=bin_size, length=length)
+
+
+def _split_labels(windows: TrialWindows, opts: SplitOptions, source: str) -> np.ndarray:
+    column = opts.column
+    if column == "auto":
+        column = None
+        if "split" in windows.columns:
+            labels = normalise_split_labels(windows.columns["split"], "split")
+            if (labels == "train").any():
+                return labels
+            log.info("split column has no training trials; using a seeded split instead")
+    if column is not None:
+        if column not in windows.columns:
+            raise ConfigError("split.column", f"trials table of {source} has no column '{column}'")
+        labels = normalise_split_labels(windows.columns[column], column)
+        if not (labels == "train").any():
+            raise ConfigError(
+                "split.column", f"column '{column}' marks no trial as train; use split.column: null for a seeded split"
+            )
+        return labels
+    if windows.trial_ids.size == 1:
+        return np.asarray(["train"], dtype=object)
+    return seeded_split(windows.trial_ids.size, fractions=opts.fractions, seed=opts.seed, conditions=windows.conditions)
+
+
+def _heldout_flags(info: dict[str, np.ndarray], n_channels: int, opts: HeldoutOptions) -> np.ndarray:
+    column = opts.column
+    if column == "auto":
+        column = "heldout" if "heldout" in info and np.asarray(info["heldout"], bool).any() else None
+    if column is not None:
+        if column not in info:
+            raise ConfigError("heldout.column", f"no per-channel column '{column}' (have {sorted(info)})")
+        flags = np.asarray(info[column], dtype=bool)
+        if flags.all():
+            raise ConfigError("heldout.column", f"column '{column}' holds out every channel")
+        return flags
+    return seeded_heldout(n_channels, fraction=opts.fraction, seed=opts.seed)
+
+
+def _sampled(series_list, edges, kind: str, source: str):
+    if not series_list:
+        return None
+    blocks, names = [], []
+    for series in series_list:
+        values = binning.resample_series(series.timestamps, series.values, edges)
+        if kind == "inputs" and np.isnan(values).any():
+            log.warning("%s: input '%s' does not cover every bin; uncovered bins set to 0", source, series.name)
+            values = np.nan_to_num(values, nan=0.0)
+        blocks.append(values)
+        names.extend(series.columns)
+    return np.concatenate(blocks, axis=-1), names
+
+
+DEFAULT_BLOCK_BYTES = 256 << 20
+
+
+@dataclass
+class _Plan:
+    """Everything about a binned dataset except its per-bin arrays, decided once for all blocks."""
+
+    kind: str
+    windows: TrialWindows
+    channel_ids: np.ndarray
+    heldout: np.ndarray
+    split: np.ndarray
+    channel_coords: dict[str, np.ndarray]
+    trial_coords: dict[str, np.ndarray]
+    attrs: dict[str, Any]
+    data_units: str
+    dtype: np.dtype
+    keep: np.ndarray | None = None  # spikes: which units are kept
+    labels: np.ndarray | None = None  # spikes: (spike,) unit index
+    samples_per_bin: int = 1  # continuous
+    zscore: tuple[np.ndarray, np.ndarray] | None = None  # continuous: per-channel mean, std
+    bad_intervals: np.ndarray | None = None  # continuous: spans annotated BAD*
+    extra_vars: dict[str, xr.Variable] = field(default_factory=dict)
+    cached: tuple[np.ndarray, np.ndarray] | None = None  # spikes: (counts, mask) of all trials, if computed
+
+    @property
+    def n_trials(self) -> int:
+        return int(self.windows.trial_ids.size)
+
+
+def bin_recording(rec: Recording, opts: BinningOptions, *, config_hash: str = "") -> xr.Dataset:
+    """Bin a recording into an in-memory, contract-conforming dataset (see :mod:`neurodyn.data.dataset`)."""
+    plan = _plan(rec, opts, config_hash, block_bytes=None)
+    dataset = _block_dataset(rec, plan, slice(0, plan.n_trials))
+    validate_dataset(dataset)
+    return dataset
+
+
+def bin_to_store(
+    rec: Recording,
+    opts: BinningOptions,
+    out: str | os.PathLike[str],
+    *,
+    config_hash: str = "",
+    block_bytes: int = DEFAULT_BLOCK_BYTES,
+) -> Path:
+    """Bin a recording and write the dataset store, holding about ``block_bytes`` of binned data
+    in memory at a time: trials are binned in blocks appended to the store, which is written
+    under a temporary name and renamed into place once complete and valid."""
+    plan = _plan(rec, opts, config_hash, block_bytes=block_bytes)
+    per_trial = plan.windows.n_bins * plan.channel_ids.size * (plan.dtype.itemsize + 1)
+    blocks = trial_blocks(plan.n_trials, per_trial, block_bytes)
+
+    def write(tmp: Path) -> None:
+        for k, trials in enumerate(blocks):
+            block = _block_dataset(rec, plan, trials)
+            if k == 0:
+                encoding = dataset_encoding(block, trials_per_chunk=trials.stop - trials.start)
+                block.to_zarr(tmp, mode="w", zarr_format=3, consolidated=False, encoding=encoding)
+            else:
+                block.to_zarr(tmp, append_dim="trial", zarr_format=3, consolidated=False)
+            if len(blocks) > 1:
+                log.info("binned trials %d–%d of %d", trials.start, trials.stop - 1, plan.n_trials)
+        validate_dataset(open_dataset(tmp, load=False, validate=False), str(out))
+
+    return write_atomically(write, out)
+
+
+def _plan(rec: Recording, opts: BinningOptions, config_hash: str, block_bytes: int | None) -> _Plan:
+    if isinstance(rec, SpikeRecording):
+        return _plan_spikes(rec, opts, config_hash, block_bytes)
+    return _plan_continuous(rec, opts, config_hash, block_bytes)
+
+
+def _common_attrs(rec: Recording, windows: TrialWindows, config_hash: str) -> dict:
+    return {
+        "bin_size_s": float(windows.bin_size),
+        "align_event": windows.align_event,
+        "window_s": [float(windows.offset), float(windows.offset + windows.n_bins * windows.bin_size)],
+        "source": rec.source,
+        "source_sha256": rec.source_sha256,
+        "config_hash": config_hash,
+        "description": rec.description,
+    }
+
+
+def _block_dataset(rec: Recording, plan: _Plan, trials: slice) -> xr.Dataset:
+    """The dataset of one block of trials (not yet validated: a block may lack training trials)."""
+    windows = plan.windows.select(np.arange(plan.n_trials)[trials])
+    edges = windows.edges()
+    whole = (trials.start, trials.stop) == (0, plan.n_trials)
+    if plan.kind == "counts":
+        counts, mask = plan.cached if plan.cached is not None and whole else _spike_block(rec, plan.labels, windows)
+        data, mask = counts[:, :, plan.keep].astype(plan.dtype), mask[:, :, plan.keep]
+        inputs = _sampled(rec.inputs, edges, "inputs", rec.source)
+        behavior = _sampled(rec.behavior, edges, "behavior", rec.source)
+    else:
+        data, mask = _continuous_block(rec, plan, windows)
+        inputs = behavior = None
+    return build_dataset(
+        data=data,
+        kind=plan.kind,
+        data_units=plan.data_units,
+        time=windows.time,
+        trial_ids=windows.trial_ids,
+        align_times=windows.align_times,
+        conditions=windows.conditions,
+        split=plan.split[trials],
+        channel_ids=plan.channel_ids,
+        heldout=plan.heldout,
+        mask=mask,
+        channel_coords=plan.channel_coords,
+        trial_coords={k: v[trials] for k, v in plan.trial_coords.items()},
+        inputs=inputs,
+        behavior=behavior,
+        extra_vars=plan.extra_vars,
+        attrs=plan.attrs,
+        validate=False,
+    )
+
+
+# --- spikes ------------------------------------------------------------------------------------
+
+
+def _spikes_between(rec: SpikeRecording, labels: np.ndarray, lo: float, hi: float):
+    """Spikes with lo <= t < hi, found per unit by bisection (spikes are sorted within units)."""
+    firsts, lasts = [], []
+    for unit in range(rec.n_units):
+        a, b = rec.unit_offsets[unit], rec.unit_offsets[unit + 1]
+        firsts.append(a + np.searchsorted(rec.spike_times[a:b], lo, side="left"))
+        lasts.append(a + np.searchsorted(rec.spike_times[a:b], hi, side="left"))
+    lengths = np.asarray(lasts) - np.asarray(firsts)
+    index = np.repeat(np.asarray(firsts) - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths) + np.arange(
+        lengths.sum()
+    )
+    return rec.spike_times[index], labels[index]
+
+
+def _spike_block(rec: SpikeRecording, labels: np.ndarray, windows: TrialWindows) -> tuple[np.ndarray, np.ndarray]:
+    """(counts, mask) of every unit for these windows: (trial, time, unit) uint32 and bool."""
+    edges = windows.edges()
+    lo, hi = float(edges.min()), float(edges.max()) + windows.bin_size
+    if lo <= rec.extent[0] and hi > rec.extent[1]:  # the block spans the recording: no need to subset
+        times, units = rec.spike_times, labels
+    else:
+        times, units = _spikes_between(rec, labels, lo, hi)
+    counts = binning.spike_counts(times, units, rec.n_units, windows.starts, windows.bin_size, windows.n_bins)
+    if rec.obs_intervals is None:
+        return counts, np.ones(counts.shape, dtype=bool)
+    return counts, binning.observed_mask(rec.obs_intervals, edges, tolerance=1e-6 * windows.bin_size)
+
+
+def _plan_spikes(rec: SpikeRecording, opts: BinningOptions, config_hash: str, block_bytes: int | None) -> _Plan:
+    if opts.bin_size_s is None or not (0.001 - 1e-12 <= opts.bin_size_s <= 0.1 + 1e-12):
+        raise ConfigError("binning.bin_size_s", f"spike data needs a bin size of 1–100 ms, got {opts.bin_size_s}")
+    windows = _segment(rec, opts, opts.bin_size_s)
+    if windows.trial_ids.size == 0:
+        raise InputFileError(rec.source, "no trials left after filtering")
+    _check_inside(windows, rec.extent, rec.source)
+    labels = rec.unit_labels()
+
+    # first pass: spikes per unit in observed bins (for min_spikes) and the largest count (dtype)
+    n_trials = windows.trial_ids.size
+    blocks = (
+        [slice(0, n_trials)]
+        if block_bytes is None
+        else trial_blocks(n_trials, windows.n_bins * rec.n_units * 5, block_bytes)
+    )
+    totals = np.zeros(rec.n_units, dtype=np.int64)
+    largest = np.zeros(rec.n_units, dtype=np.int64)
+    cached = None
+    for trials in blocks:
+        counts, mask = _spike_block(rec, labels, windows.select(np.arange(n_trials)[trials]))
+        totals += (counts * mask).sum(axis=(0, 1), dtype=np.int64)
+        largest = np.maximum(largest, counts.max(axis=(0, 1), initial=0))
+        cached = (counts, mask) if len(blocks) == 1 else None
+
+    keep = totals >= max(opts.min_spikes, 0)
+    if not keep.all():
+        log.warning(
+            "%s: dropping %d unit(s) with fewer than %d spike(s) in the binned data: ids %s",
+            rec.source,
+            int((~keep).sum()),
+            opts.min_spikes,
+            rec.unit_ids[~keep][:20].tolist(),
+        )
+    if not keep.any():
+        raise InputFileError(rec.source, f"no units left after filtering (min_spikes={opts.min_spikes})")
+    info = {k: np.asarray(v)[keep] for k, v in rec.unit_info.items()}
+    dtype = np.dtype(np.uint16 if largest[keep].max() <= np.iinfo(np.uint16).max else np.uint32)
+    return _Plan(
+        kind="counts",
+        windows=windows,
+        channel_ids=rec.unit_ids[keep],
+        heldout=_heldout_flags(info, int(keep.sum()), opts.heldout),
+        split=_split_labels(windows, opts.split, rec.source),
+        channel_coords={k: v for k, v in info.items() if k != "heldout"},
+        trial_coords={k: v for k, v in windows.columns.items() if k != "split"},
+        attrs=_common_attrs(rec, windows, config_hash),
+        data_units="count",
+        dtype=dtype,
+        keep=keep,
+        labels=labels,
+        cached=cached,
+    )
+
+
+# --- continuous signals ------------------------------------------------------------------------
+
+
+def _continuous_block(rec: ContinuousRecording, plan: _Plan, windows: TrialWindows) -> tuple[np.ndarray, np.ndarray]:
+    """(signal, mask) for these windows: (trial, time, channel) float32 and bool."""
+    try:
+        data = binning.continuous_windows(
+            rec.samples, rec.sfreq, rec.first_time, windows.starts, windows.n_bins, plan.samples_per_bin
+        )
+    except ValueError as exc:
+        raise InputFileError(rec.source, str(exc)) from None
+    if plan.zscore is not None:
+        mean, std = plan.zscore
+        data = (data - mean) / std
+    mask = np.ones(data.shape, dtype=bool)
+    if plan.bad_intervals is not None:  # mne convention: BAD* annotations mark unusable spans
+        good = binning.observed_mask([_complement(plan.bad_intervals, rec.extent)], windows.edges(), 1e-9)
+        mask &= good
+    return data.astype(np.float32), mask
+
+
+def _channel_moments(rec: ContinuousRecording, plan: _Plan, blocks: list[slice]) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel mean and std over all binned values, combined over blocks."""
+    moments = (0, 0.0, 0.0)
+    for trials in blocks:
+        data, _ = _continuous_block(rec, plan, plan.windows.select(np.arange(plan.n_trials)[trials]))
+        moments = combine_moments(moments, data.reshape(-1, data.shape[-1]).astype(np.float64))
+    count, mean, m2 = moments
+    return np.asarray(mean), np.sqrt(np.asarray(m2) / count)
+
+
+def _plan_continuous(
+    rec: ContinuousRecording, opts: BinningOptions, config_hash: str, block_bytes: int | None
+) -> _Plan:
+    if opts.bin_size_s is None:
+        samples_per_bin = 1
+    else:
+        ratio = opts.bin_size_s * rec.sfreq
+        samples_per_bin = int(round(ratio))
+        if samples_per_bin < 1 or abs(ratio - samples_per_bin) > 1e-6:
+            raise ConfigError(
+                "binning.bin_size_s",
+                f"{opts.bin_size_s} s is not a whole number of samples "
+                f"at {rec.sfreq} Hz; use source.resample_hz or bin_size_s: null",
+            )
+    if opts.segment == "trials":
+        raise ConfigError(
+            "binning.segment", "continuous recordings have no trials table; use events, windows or continuous"
+        )
+    windows = _segment(rec, opts, samples_per_bin / rec.sfreq)
+    _check_inside(windows, rec.extent, rec.source)
+    notes = rec.annotations
+    bad = None
+    if len(notes.get("onset", [])):
+        is_bad = np.char.startswith(np.asarray(notes["description"]).astype(str), "BAD")
+        if is_bad.any():
+            bad = np.stack([notes["onset"][is_bad], notes["onset"][is_bad] + notes["duration"][is_bad]], axis=1)
+    n_channels = rec.samples.shape[1]
+    plan = _Plan(
+        kind="continuous",
+        windows=windows,
+        channel_ids=np.arange(n_channels, dtype=np.int64),
+        heldout=_heldout_flags({}, n_channels, opts.heldout),
+        split=_split_labels(windows, opts.split, rec.source),
+        channel_coords={"channel_name": np.asarray(rec.channel_names), **rec.channel_info},
+        trial_coords={},
+        attrs={**_common_attrs(rec, windows, config_hash), "sfreq": float(rec.sfreq)},
+        data_units="z" if opts.zscore else rec.unit,
+        dtype=np.dtype(np.float32),
+        samples_per_bin=samples_per_bin,
+        bad_intervals=bad,
+        extra_vars=_annotation_vars(notes),
+    )
+    if opts.zscore:
+        per_trial = windows.n_bins * n_channels * 5
+        blocks = (
+            [slice(0, plan.n_trials)] if block_bytes is None else trial_blocks(plan.n_trials, per_trial, block_bytes)
+        )
+        mean, std = _channel_moments(rec, plan, blocks)
+        if (std == 0).any():
+            raise InputFileError(
+                rec.source, f"cannot z-score constant channel(s) {np.asarray(rec.channel_names)[std == 0].tolist()}"
+            )
+        plan.zscore = (mean, std)
+        plan.channel_coords.update(channel_mean=mean, channel_std=std)
+    return plan
+
+
+def _annotation_vars(notes: dict[str, np.ndarray]) -> dict[str, xr.Variable]:
+    if not len(notes.get("onset", [])):
+        return {}
+    return {
+        "annotation_onset": xr.Variable(
+            "annotation",
+            np.asarray(notes["onset"], float),
+            {"units": "s", "long_name": "annotation onset in the recording"},
+        ),
+        "annotation_duration": xr.Variable(
+            "annotation", np.asarray(notes["duration"], float), {"units": "s", "long_name": "annotation duration"}
+        ),
+        "annotation_description": xr.Variable(
+            "annotation",
+            np.asarray([str(d) for d in notes["description"]], dtype=object),
+            {"units": "1", "long_name": "annotation label"},
+        ),
+    }
+
+
+def _complement(intervals: np.ndarray, extent: tuple[float, float]) -> np.ndarray:
+    """Parts of ``extent`` not covered by ``intervals`` ((k, 2) → (m, 2))."""
+    merged = binning.merge_intervals(intervals)
+    bounds = np.concatenate([[extent[0]], merged.ravel(), [extent[1]]]).reshape(-1, 2)
+    return bounds[bounds[:, 1] > bounds[:, 0]]

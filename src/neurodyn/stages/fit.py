@@ -1,0 +1,49 @@
+"""The fit stage: one model family fitted to a dataset store and saved."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from neurodyn.data.dataset import open_dataset
+from neurodyn.device import pick_device, seed_everything
+from neurodyn.errors import ConfigError
+from neurodyn.models import get_family
+from neurodyn.models.base import FitSettings
+
+log = logging.getLogger("neurodyn")
+
+
+def fit_stage(
+    dataset_path: str | os.PathLike[str],
+    model_cfg: dict[str, Any],
+    out_dir: str | os.PathLike[str],
+    *,
+    device: str = "auto",
+    checkpoint_dir: str | os.PathLike[str] | None = None,
+    resume: bool = False,
+    where: str | None = None,
+) -> Path:
+    """Fit one model family to a dataset and save it. ``model_cfg`` is a model entry: ``family``,
+    the fit settings (``seed``, ``device``; the entry's device wins over ``device``) and the
+    family's options; a wrong option stops before the dataset is read, naming
+    ``<where>.<option>`` (``where``: ``models.<name>`` in the workflow, ``models.<family>`` here)."""
+    if "family" not in model_cfg:
+        raise ConfigError(f"{where or 'models.<name>'}.family", "is required")
+    where = where or f"models.{model_cfg['family']}"
+    family = get_family(model_cfg["family"], f"{where}.family")
+    names = [o.name for o in FitSettings.describe()]
+    settings = FitSettings.parse({k: v for k, v in model_cfg.items() if k in names}, where)
+    family.resolve_config(model_cfg, where)  # every option checked before any work
+    dev = pick_device(settings.device if "device" in model_cfg else device)
+    seed_everything(settings.seed)
+    dataset = open_dataset(dataset_path)
+    log.info("fitting %s on %s (device %s)", family.family, dataset_path, dev)
+    started = time.perf_counter()
+    model = family.fit(dataset, dict(model_cfg), dev, checkpoint_dir=checkpoint_dir, resume=resume)
+    model.meta.setdefault("fit", {}).update(seconds=time.perf_counter() - started, device=str(dev))
+    model.meta["seed"] = settings.seed
+    return model.save(out_dir)

@@ -1,0 +1,1 @@
+"""Low-rank RNNs by regression on the flip-flop and decision tasks, and input-driven flows, against BPTT."""

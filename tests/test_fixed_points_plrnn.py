@@ -28,6 +28,7 @@ from neurodyn.analysis.fixed_points.plrnn import (
 from neurodyn.cli import main
 from neurodyn.errors import ConfigError, InputFileError
 from neurodyn.models.base import Dynamics
+from neurodyn.models.structure import PLRNNMap
 
 # --- independent references --------------------------------------------------------------------
 
@@ -411,8 +412,8 @@ def test_to_fixed_points_and_find_fixed_points_dispatch_with_input():
     u = np.array([0.3, -0.2])
     ref = plrnn_fixed_points(a, W, h + C @ u)
     assert len(ref) >= 2
-    pl = {"kind": "plrnn", "A": torch.tensor(a), "W": torch.tensor(W), "h": torch.tensor(h), "C": torch.tensor(C)}
-    dyn = Dynamics(latent_dim=6, input_dim=2, dt=0.01, step=lambda z, u: z, piecewise_linear=pl)
+    structure = PLRNNMap(A=torch.tensor(a), W=torch.tensor(W), h=torch.tensor(h), C=torch.tensor(C))
+    dyn = Dynamics(latent_dim=6, input_dim=2, dt=0.01, step=lambda z, u: z, structure=structure)
     points = find_fixed_points(dyn, u)
     assert all(isinstance(p, FixedPoint) for p in points)
     np.testing.assert_allclose([p.z for p in points], ref.z)

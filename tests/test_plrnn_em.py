@@ -23,6 +23,7 @@ from neurodyn.models.plrnn_em.core import (
     run_em,
     shift_to_positive,
 )
+from neurodyn.models.structure import PLRNNMap
 
 DT = torch.float64
 
@@ -298,12 +299,12 @@ def test_family_fits_roundtrips_and_exposes_exact_dynamics(tmp_path):
     gen = again.sample(4, 20, seed=3)
     assert gen["data"].shape == (4, 20, 10) and np.isfinite(gen["data"].values).all()
     dyn = again.dynamics()
-    assert dyn.piecewise_linear["kind"] == "plrnn"
+    assert isinstance(dyn.structure, PLRNNMap)
     points = find_fixed_points(dyn)
     for fp in points:  # every reported point is a fixed point of the model's own step
         z = torch.as_tensor(fp.z)
         assert torch.allclose(dyn.step(z[None], None)[0], z, atol=1e-8)
-    assert set(again.export_weights()) == {"A", "W", "h"}
+    assert set(dyn.structure.archive()) == {"structure", "A", "W", "h"}  # no inputs: no C
 
 
 def test_family_resumes_from_its_checkpoint(tmp_path, monkeypatch):

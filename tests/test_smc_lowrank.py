@@ -20,6 +20,7 @@ from neurodyn.models.smc_lowrank.core import (
     transition_mean,
 )
 from neurodyn.models.smc_lowrank.model import SMCLowRank, SMCLowRankOptions
+from neurodyn.models.structure import LowRankPiecewiseLinear
 
 F64 = torch.float64
 
@@ -355,9 +356,10 @@ def test_fit_improves_bound_and_roundtrips(kind, tmp_path):
     gen = again.sample(4, 20, seed=3)
     assert gen["data"].shape == (4, 20, 10)
     dyn = again.dynamics()
-    assert dyn.piecewise_linear is not None and dyn.piecewise_linear["nonlinearity"] == "clipped"
-    arrays = again.export_weights()
+    assert isinstance(dyn.structure, LowRankPiecewiseLinear) and dyn.structure.nonlinearity == "clipped"
+    arrays = dyn.structure.archive()
     assert arrays["M"].shape == (12, 2) and str(arrays["nonlinearity"]) == "clipped"
+    assert str(arrays["structure"]) == "lowrank_piecewise_linear"
 
 
 def test_orthonormalisation_leaves_the_model_unchanged():
@@ -527,7 +529,7 @@ def test_other_options_fit_and_analyse(options):
         z = torch.as_tensor(p.z)
         assert torch.allclose(dyn.step(z[None])[0], z, atol=1e-6)
     if options.get("nonlinearity") == "tanh":
-        assert dyn.piecewise_linear is None and all(p.method == "adam" for p in points)
+        assert dyn.structure is None and all(p.method == "adam" for p in points)
 
 
 @pytest.mark.gpu

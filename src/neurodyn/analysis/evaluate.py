@@ -258,7 +258,7 @@ def evaluate(model: FittedModel, dataset: xr.Dataset, config: dict[str, Any] | N
     visited = visited[np.isfinite(visited).all(axis=1)]
     starts = None
     expansion = post["expansion_points"].values.reshape(-1, dyn.latent_dim) if "expansion_points" in post else None
-    if dyn.affine is None and dyn.piecewise_linear is None:
+    if dyn.structure is None:
         rng = np.random.default_rng(int(cfg["seed"]))
         starts = visited[rng.choice(len(visited), size=min(len(visited), 512), replace=False)]
         if expansion is not None:  # JSLDS expansion points are trained to sit on fixed points

@@ -41,8 +41,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from neurodyn.analysis.fixed_points.affine import affine_fixed_point
 from neurodyn.cli.arguments import emit_json, positive_int, read_npz
 from neurodyn.errors import ConfigError, InputFileError
+from neurodyn.models.structure import ARCHIVE_KEY, AffineMap, LowRankPiecewiseLinear, PLRNNMap
 
 FIELDS = ("M", "N", "h", "a", "nonlinearity")
 OPTIONAL = ("offset",)
@@ -166,6 +168,15 @@ def load_weights(path: str | os.PathLike[str]) -> dict[str, Any]:
     """
     path = Path(path)
     raw = read_npz(path, "of named arrays")
+    if ARCHIVE_KEY in raw:  # written by export-weights: the form is named, not guessed from the fields
+        structure = str(raw.pop(ARCHIVE_KEY))
+        if structure == AffineMap.kind:
+            return _load_affine(path, raw)
+        if structure == PLRNNMap.kind:
+            return _load_plrnn(path, raw)
+        if structure != LowRankPiecewiseLinear.kind:
+            raise InputFileError(path, f"field '{ARCHIVE_KEY}' names an unknown form {structure!r}")
+        raw.pop("input_weights", None)  # inputs are zero in the fixed-point search
     if "b" in raw and "A" in raw:
         raise InputFileError(
             path,
@@ -214,6 +225,37 @@ def load_weights(path: str | os.PathLike[str]) -> dict[str, Any]:
         if offset.shape != (U,):
             raise InputFileError(path, f"field 'offset' must be (N,) = ({U},), got shape {offset.shape}")
     return {"kind": "low_rank", "M": M, "N": N, "h": h, "a": a, "nonlinearity": nonlinearity, "offset": offset}
+
+
+def _load_affine(path: Path, raw: dict[str, np.ndarray]) -> dict[str, Any]:
+    """Validate an affine archive (A (L, L), b (L,), optional B (L, I)); see :func:`load_weights`."""
+    missing = [f for f in ("A", "b") if f not in raw]
+    if missing:
+        raise InputFileError(path, f"missing field {missing[0]!r} (an affine map needs A (L×L) and b (L))")
+    A = _numeric(path, "A", raw["A"])
+    if A.ndim != 2 or A.shape[0] != A.shape[1] or A.shape[0] < 1:
+        raise InputFileError(path, f"field 'A' must be a square (L, L) matrix, got shape {A.shape}")
+    b = _numeric(path, "b", raw["b"])
+    if b.shape != (A.shape[0],):
+        raise InputFileError(path, f"field 'b' must be (L,) = ({A.shape[0]},), got shape {b.shape}")
+    return {"kind": "affine", "A": A, "b": b}
+
+
+def _affine_report(weights: dict[str, Any], weights_path: str | os.PathLike[str], *, dt: float) -> dict[str, Any]:
+    """The one fixed point of z ↦ A z + b (zero input), or none when I − A is singular."""
+    A, b = (torch.as_tensor(weights[k], dtype=torch.float64) for k in ("A", "b"))
+    point = affine_fixed_point(A, torch.zeros(A.shape[0], 0, dtype=torch.float64), b)
+    points = [] if point is None else [point.to_json(dt)]
+    return {
+        "model": "affine",
+        "weights": str(weights_path),
+        "latent_dim": int(A.shape[0]),
+        "dt": float(dt),
+        "fixed_points": points,
+        "n_fixed_points": len(points),
+        # a singular I − A: a continuum of fixed points (e.g. a line attractor) or none at all
+        "singular": point is None,
+    }
 
 
 def parse_box(tokens: list[str] | None, R: int) -> tuple[np.ndarray, np.ndarray] | None:
@@ -475,6 +517,11 @@ def fixed_points_report(
             given[0],
             f"applies to the numerical search for tanh RNN archives (W, b) only; {weights_path} is solved exactly",
         )
+    if weights["kind"] == "affine":
+        for flag, value in (("--cycles", cycles), ("--box", box)):
+            if value is not None:
+                raise ConfigError(flag, f"does not apply to an affine map ({weights_path}): it has one fixed point")
+        return _affine_report(weights, weights_path, dt=1.0 if dt is None else dt)
     if weights["kind"] == "plrnn":
         return _plrnn_report(weights, weights_path, box=box, device=device, cycles=cycles, dt=1.0 if dt is None else dt)
     if cycles is not None:

@@ -1,4 +1,9 @@
-"""``neurodyn export-weights``: a fitted model's latent map as the archive ``fixed-points`` reads."""
+"""``neurodyn export-weights``: a fitted model's latent map as the archive ``fixed-points`` reads.
+
+The archive is the map's exact form (:mod:`neurodyn.models.structure`): ``structure`` names it
+(affine, lowrank_piecewise_linear, plrnn) beside its arrays. The model modules are imported when
+the command runs, so that building the ``neurodyn`` parser stays fast.
+"""
 
 from __future__ import annotations
 
@@ -16,25 +21,21 @@ def _cmd_export_weights(args: argparse.Namespace) -> int:
     from neurodyn.storage import write_atomically
 
     model = load_model(args.model)
-    if not hasattr(model, "export_weights"):
-        raise NeurodynError(f"{args.model}: a '{model.family}' model has no low-rank weights to export")
-    arrays = model.export_weights()
+    dynamics = model.dynamics()
+    if dynamics.structure is None:
+        raise NeurodynError(
+            f"{args.model}: a '{model.family}' model's latent map has no exact form to export "
+            "(its fixed points are searched numerically by `neurodyn analyze`)"
+        )
+    arrays = dynamics.structure.archive()
 
     def write(tmp: Path) -> None:
         with open(tmp, "wb") as fh:
             np.savez(fh, **arrays)
 
     write_atomically(write, args.out)
-    print(
-        json.dumps(
-            {
-                "out": str(args.out),
-                "n_units": int(arrays["M"].shape[0]),
-                "rank": int(arrays["M"].shape[1]),
-                "nonlinearity": str(arrays["nonlinearity"]),
-            }
-        )
-    )
+    shapes = {name: list(a.shape) for name, a in arrays.items() if a.ndim}
+    print(json.dumps({"out": str(args.out), "structure": dynamics.structure.kind, "shapes": shapes}))
     return 0
 
 
@@ -42,10 +43,11 @@ def add_weights_commands(sub) -> None:
     """Register export-weights on the ``neurodyn`` parser."""
     export = sub.add_parser(
         "export-weights",
-        help="write a fitted low-rank model's map as .npz for fixed-points",
-        description="Write M, N, h, a and nonlinearity of a fitted smc_lowrank model "
-        "(the map z -> a z + N^T phi(M z + h)) to an .npz file that "
-        "`neurodyn fixed-points` reads.",
+        help="write a fitted model's latent map as .npz for fixed-points",
+        description="Write the exact form of a fitted model's latent map (affine: A, B, b; low-rank "
+        "piecewise-linear: M, N, h, a, nonlinearity; PLRNN: A, W, h, C) with its `structure` to an .npz "
+        "file that `neurodyn fixed-points` reads. Models without an exact form are refused; nothing is "
+        "written then.",
     )
     export.add_argument("model", type=Path, help="fitted model directory")
     export.add_argument("out", type=Path, help="output .npz")

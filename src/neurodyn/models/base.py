@@ -13,7 +13,7 @@ import os
 import pickle
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -22,6 +22,7 @@ import torch
 import xarray as xr
 
 from neurodyn.errors import ConfigError, DatasetContractError, InputFileError
+from neurodyn.models.structure import Structure
 from neurodyn.options import Options, option
 from neurodyn.storage import config_hash, write_atomically
 from neurodyn.version import __version__
@@ -35,16 +36,16 @@ class Dynamics:
     """The latent map z_next = step(z, u) of a fitted model.
 
     step: torch-differentiable, z (..., latent_dim), u (..., input_dim) or None → (..., latent_dim);
-    dt: seconds per step; affine: {"A": (L, L), "B": (L, I), "b": (L,)} when the map is affine
-    (exact fixed points); piecewise_linear: the exact parameters of piecewise-linear families.
+    dt: seconds per step; structure: the map's exact form when it has one
+    (:mod:`neurodyn.models.structure`: affine, low-rank piecewise-linear or PLRNN), which picks the
+    exact fixed-point solver and is what ``export-weights`` writes; None: searched numerically.
     """
 
     latent_dim: int
     input_dim: int
     dt: float
     step: Callable[[torch.Tensor, torch.Tensor | None], torch.Tensor]
-    affine: dict[str, torch.Tensor] | None = None
-    piecewise_linear: dict[str, Any] | None = field(default=None)
+    structure: Structure | None = None
 
 
 @dataclass(frozen=True)
@@ -64,12 +65,18 @@ class FitSettings(Options):
 class FittedModel(ABC):
     """A fitted latent dynamical model of one binned dataset.
 
-    A family sets ``family`` (its registered name) and ``Options`` (the dataclass of its options:
-    the only place they are defined) and implements the abstract methods.
+    A family sets ``family`` (its registered name), ``Options`` (the dataclass of its options: the
+    only place they are defined), ``data_kinds`` and ``quick_options``, and implements the abstract
+    methods; ``tests/test_family_contract.py`` then runs it through fit, save/load, posterior,
+    sampling, dynamics and fixed points.
     """
 
     family: ClassVar[str]
     Options: ClassVar[type[Options]]
+    # kinds of data the family models ("counts", "continuous")
+    data_kinds: ClassVar[tuple[str, ...]] = ("counts", "continuous")
+    # options that fit a small dataset in seconds: the family contract test and quick checks use them
+    quick_options: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, tensors: dict[str, torch.Tensor], meta: dict[str, Any]):
         self.tensors = tensors

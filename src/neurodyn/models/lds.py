@@ -29,6 +29,7 @@ from neurodyn.errors import ConfigError
 from neurodyn.models.base import Dynamics, FittedModel, latent_dataset
 from neurodyn.models.pca import fit_pca
 from neurodyn.models.readout import fit_gaussian_readout, fit_poisson_glm
+from neurodyn.models.structure import AffineMap
 from neurodyn.options import Options, option
 
 log = logging.getLogger(__name__)
@@ -93,8 +94,8 @@ class LDSBaseline(FittedModel):
     """PCA + linear dynamical system baseline (see module docstring)."""
 
     family = "lds"
-
     Options = LDSOptions
+    quick_options = {"latent_dim": 2}
 
     # --- features ---
     def _features(self, dataset: xr.Dataset) -> np.ndarray:
@@ -246,5 +247,5 @@ class LDSBaseline(FittedModel):
             input_dim=B.shape[1],
             dt=self.meta["bin_size_s"],
             step=step,
-            affine={"A": A, "B": B, "b": b},
+            structure=AffineMap(A=A, B=B, b=b),
         )

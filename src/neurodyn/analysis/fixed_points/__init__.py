@@ -1,7 +1,7 @@
 """Fixed points of fitted latent dynamics, with their Jacobians and stability.
 
-``find_fixed_points`` dispatches on what a model's :class:`~neurodyn.models.base.Dynamics`
-exposes: affine maps have one exact fixed point (:mod:`.affine`), piecewise-linear families are
+``find_fixed_points`` dispatches on the type of a model's ``Dynamics.structure``
+(:mod:`neurodyn.models.structure`): affine maps have one exact fixed point (:mod:`.affine`), piecewise-linear families are
 enumerated exactly (:mod:`.piecewise`, :mod:`.plrnn`), any other differentiable map is searched
 numerically from visited states (:mod:`.numerical`: Adam on q = ½‖F(z) − z‖², then Newton).
 """
@@ -17,6 +17,7 @@ from neurodyn.analysis.fixed_points.numerical import adam_fixed_points
 from neurodyn.analysis.fixed_points.piecewise import exact_fixed_points, to_fixed_points
 from neurodyn.analysis.fixed_points.point import FixedPoint, classify
 from neurodyn.errors import ConfigError
+from neurodyn.models.structure import AffineMap, LowRankPiecewiseLinear, PLRNNMap
 
 RESIDUAL_TOL = 1e-5  # ‖F(z) − z‖ bound for numerically found points returned by find_fixed_points
 
@@ -33,7 +34,7 @@ def find_fixed_points(
     * affine maps: the one exact fixed point (:mod:`.affine`);
     * piecewise-linear low-rank maps: every fixed point, exactly (:mod:`.piecewise`), inside
       ``box`` (lo (L,), hi (L,)) when given;
-    * PLRNNs (``piecewise_linear["kind"] == "plrnn"``: A (L,), W (L, L), h (L,), optional C (L, I)):
+    * PLRNNs (A (L,), W (L, L), h (L,), optional C (L, I)):
       every fixed point over the 2^L activation patterns, or the SCYFI heuristic for large L
       (:mod:`.plrnn`), inside ``box`` when given;
     * any other map: from ``states`` (P, L), states the model visits, batched Adam on
@@ -42,35 +43,25 @@ def find_fixed_points(
       can miss fixed points whose basin holds no start.
     """
     u_t = None if u is None else torch.as_tensor(u, dtype=torch.float64)
-    if dynamics.affine is not None:
-        aff = {k: v.detach().cpu().double() for k, v in dynamics.affine.items()}
-        point = affine_fixed_point(aff["A"], aff["B"], aff["b"], u_t)
+    structure = dynamics.structure
+    if isinstance(structure, AffineMap):
+        A, B, b = (t.detach().cpu().double() for t in (structure.A, structure.B, structure.b))
+        point = affine_fixed_point(A, B, b, u_t)
         return [] if point is None else [point]
-    if dynamics.piecewise_linear is not None and dynamics.piecewise_linear.get("kind") == "plrnn":
-        pl = dynamics.piecewise_linear
-        A, W, h = (pl[k].detach().double() for k in ("A", "W", "h"))
-        if u_t is not None and pl.get("C") is not None and u_t.numel():
-            h = h + pl["C"].detach().double() @ u_t.to(h.device)  # a constant input folds into the bias
+    if isinstance(structure, PLRNNMap):
+        A, W, h = (t.detach().double() for t in (structure.A, structure.W, structure.h))
+        if u_t is not None and structure.C is not None and u_t.numel():
+            h = h + structure.C.detach().double() @ u_t.to(h.device)  # a constant input folds into the bias
         points = plrnn.to_fixed_points(plrnn.plrnn_fixed_points(A, W, h, device=W.device))
         if box is not None:
             points = [p for p in points if np.all((p.z >= box[0]) & (p.z <= box[1]))]
         return points
-    if dynamics.piecewise_linear is not None:
-        pl = dynamics.piecewise_linear
-        weights = {k: pl[k].detach().double() for k in ("M", "N", "h", "a")}
+    if isinstance(structure, LowRankPiecewiseLinear):
+        M, N, h, a = (t.detach().double() for t in (structure.M, structure.N, structure.h, structure.a))
         offset = None
-        if u_t is not None and pl.get("input_weights") is not None and u_t.numel():
-            offset = pl["input_weights"].detach().double() @ u_t.to(pl["input_weights"].device)
-        result = exact_fixed_points(
-            weights["M"],
-            weights["N"],
-            weights["h"],
-            weights["a"],
-            pl["nonlinearity"],
-            offset,
-            box=box,
-            device=weights["M"].device,
-        )
+        if u_t is not None and structure.input_weights is not None and u_t.numel():
+            offset = structure.input_weights.detach().double() @ u_t.to(structure.input_weights.device)
+        result = exact_fixed_points(M, N, h, a, structure.nonlinearity, offset, box=box, device=M.device)
         return to_fixed_points(result)
     if states is not None:
 

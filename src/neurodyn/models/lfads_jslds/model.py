@@ -329,6 +329,18 @@ class LFADSJSLDS(FittedModel):
 
     family = "lfads_jslds"
     Options = LFADSJSLDSOptions
+    data_kinds = ("counts",)
+    quick_options = {
+        "gen_dim": 12,
+        "ic_enc_dim": 8,
+        "ic_dim": 4,
+        "factors_dim": 3,
+        "epochs": 3,
+        "batch_size": 8,
+        "kl_ramp_epochs": 2,
+        "l2_ramp_epochs": 2,
+        "posterior_samples": 4,
+    }
 
     # --- network ---
     def net(self) -> LFADSNet:

@@ -50,6 +50,7 @@ from neurodyn.models.plrnn_em.core import (
     run_em,
 )
 from neurodyn.models.plrnn_em.relu_moments import relu_moments
+from neurodyn.models.structure import PLRNNMap
 from neurodyn.options import Options, option
 
 log = logging.getLogger(__name__)
@@ -156,6 +157,8 @@ class PLRNNEM(FittedModel):
 
     family = "plrnn_em"
     Options = PLRNNEMOptions
+    data_kinds = ("continuous",)
+    quick_options = {"latent_dim": 3, "restarts": 2, "em_iters": [3, 4, 2, 2, 2], "tau": 0.5}
 
     # --- data ---
     def _observations(self, dataset: xr.Dataset, *, heldin_only: bool = True) -> Observations:
@@ -363,12 +366,8 @@ class PLRNNEM(FittedModel):
             input_dim=t["C"].shape[-1],
             dt=self.meta["bin_size_s"],
             step=step,
-            piecewise_linear={"kind": "plrnn", "A": t["A"], "W": t["W"], "h": t["h"], "C": t["C"]},
+            structure=PLRNNMap(A=t["A"], W=t["W"], h=t["h"], C=t["C"]),
         )
-
-    def export_weights(self) -> dict[str, np.ndarray]:
-        """A, W, h of z ↦ A z + W max(0, z) + h (the input term is left out) for ``neurodyn fixed-points``."""
-        return {k: self.tensors[k].detach().cpu().double().numpy() for k in ("A", "W", "h")}
 
 
 def observations_of(dataset: xr.Dataset, heldin_index, obs_phi: bool, device: torch.device) -> Observations:

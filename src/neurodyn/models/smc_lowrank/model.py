@@ -55,6 +55,7 @@ from neurodyn.models.smc_lowrank.core import (
     smc,
     transition_mean,
 )
+from neurodyn.models.structure import LowRankPiecewiseLinear
 from neurodyn.options import Options, option
 
 log = logging.getLogger(__name__)
@@ -342,8 +343,18 @@ class SMCLowRank(FittedModel):
     """Stochastic low-rank RNN fitted by variational SMC (see module docstring)."""
 
     family = "smc_lowrank"
-
     Options = SMCLowRankOptions
+    quick_options = {
+        "rank": 2,
+        "n_units": 12,
+        "particles": 8,
+        "epochs": 4,
+        "batch_size": 6,
+        "lr": 1e-2,
+        "eval_particles": 16,
+        "encoder_kernels": [5, 1],
+        "encoder_channels": [8],
+    }
 
     # --- assembling tensors into the model ---
     def ssm(self) -> LowRankSSM:
@@ -707,20 +718,12 @@ class SMCLowRank(FittedModel):
             drive = None if u is None or p.W_u is None else u.to(z.dtype) @ p.W_u.T.to(z.dtype)
             return transition_mean(z, drive, p if z.dtype == torch.float64 else p.to(z.dtype))
 
-        pl = None
+        structure = None
         if p.nonlinearity in PIECEWISE_LINEAR:
-            pl = {"M": p.M, "N": p.N, "h": p.h, "a": p.a, "nonlinearity": p.nonlinearity, "input_weights": p.W_u}
-        return Dynamics(latent_dim=p.rank, input_dim=n_in, dt=self.meta["bin_size_s"], step=step, piecewise_linear=pl)
-
-    def export_weights(self) -> dict[str, np.ndarray]:
-        """The map z ↦ a z + Nᵀ φ(M z + h) as arrays for ``neurodyn fixed-points``."""
-        p = self.ssm()
-        out = {"M": p.M, "N": p.N, "h": p.h, "a": p.a}
-        arrays = {k: v.detach().cpu().double().numpy() for k, v in out.items()}
-        arrays["nonlinearity"] = np.asarray(p.nonlinearity)
-        if p.W_u is not None:
-            arrays["input_weights"] = p.W_u.detach().cpu().double().numpy()
-        return arrays
+            structure = LowRankPiecewiseLinear(
+                M=p.M, N=p.N, h=p.h, a=p.a, nonlinearity=p.nonlinearity, input_weights=p.W_u
+            )
+        return Dynamics(latent_dim=p.rank, input_dim=n_in, dt=self.meta["bin_size_s"], step=step, structure=structure)
 
 
 def _window(x: torch.Tensor, idx: torch.Tensor, steps: torch.Tensor) -> torch.Tensor:

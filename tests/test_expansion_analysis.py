@@ -48,14 +48,14 @@ def test_jpca_planes_match_the_eigen_planes_of_the_linear_dynamics():
     expansion = 1e-3 * np.random.default_rng(1).standard_normal(latents.shape)
     summary, projection, names = jpca_comparison(step, latents, expansion, conditions, DT)
     assert summary["n_conditions"] == 10 and len(names) == 10 and projection.shape == (10, 50, 2)
-    np.testing.assert_allclose(sorted(summary["jslds_frequencies_hz"]), sorted(FREQS), rtol=1e-9)
-    np.testing.assert_allclose(summary["jslds_decay_s"], 5.0, rtol=1e-9)  # τ = 1 / 0.2 s
+    np.testing.assert_allclose(sorted(summary["expansion_frequencies_hz"]), sorted(FREQS), rtol=1e-9)
+    np.testing.assert_allclose(summary["expansion_decay_s"], 5.0, rtol=1e-9)  # τ = 1 / 0.2 s
     # each jPCA plane is one of the eigen-planes (angles < 1°), matched to the one rotating at its frequency
     assert max(summary["matched_angle_deg"]) < 1.0
-    jslds_hz = np.array(summary["jslds_frequencies_hz"])[summary["match"]]
+    jslds_hz = np.array(summary["expansion_frequencies_hz"])[summary["match"]]
     np.testing.assert_allclose(summary["jpca_frequencies_hz"], jslds_hz, rtol=0.01)
     assert summary["random_plane_angle_deg"] > 60 and summary["r2_skew"] > 0.95
-    assert summary["jslds_point_q"] < 1e-5
+    assert summary["expansion_point_q"] < 1e-5
 
 
 def test_expansion_modes_report_the_jacobian_spectrum_along_the_trial():

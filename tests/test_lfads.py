@@ -346,6 +346,6 @@ def test_lfads_beats_the_baseline_co_smoothing_on_the_teacher_dataset(tmp_path):
         },
         torch.device("cpu"),
     )
-    base_bps = evaluate(baseline, ds, analysis)[0]["metrics"]["co_bps"]
-    lfads_bps = evaluate(lfads, ds, analysis)[0]["metrics"]["co_bps"]
+    base_bps = evaluate(baseline, ds, analysis).metrics["co_bps"]
+    lfads_bps = evaluate(lfads, ds, analysis).metrics["co_bps"]
     assert lfads_bps > base_bps > 0.05, (lfads_bps, base_bps)

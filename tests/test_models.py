@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+import xarray as xr
 
 from neurodyn.analysis.fixed_points import classify, find_fixed_points
 from neurodyn.analysis.fixed_points.affine import affine_fixed_point
@@ -242,8 +243,8 @@ def test_a_diverging_free_run_is_flagged_and_its_generation_metrics_left_out():
 
     ds, _ = linear_system_dataset("continuous", n_trials=20)
     model = get_family("lds").fit(ds, {"latent_dim": 2}, torch.device("cpu"))
-    result, arrays, _ = evaluate(model, ds, {"eval_split": "train"})
-    assert result["metrics"]["generation_diverged"] is False and result["metrics"]["pse_low"] is not None
+    result = evaluate(model, ds, {"eval_split": "train"})
+    assert result.metrics["generation_diverged"] is False and result.metrics["pse_low"] is not None
     real_sample = model.sample
 
     def exploding(*args, **kwargs):
@@ -252,11 +253,11 @@ def test_a_diverging_free_run_is_flagged_and_its_generation_metrics_left_out():
         return out
 
     model.sample = exploding
-    result, arrays, _ = evaluate(model, ds, {"eval_split": "train"})
-    m = result["metrics"]
+    result = evaluate(model, ds, {"eval_split": "train"})
+    m = result.metrics
     assert m["generation_diverged"] is True
     assert all(m[k] is None for k in ("d_stsp", "d_h", "pse", "pse_low", "pse_high"))
-    assert m["r2_heldin"] is not None and np.isnan(arrays["psd_generated"].values).all()
+    assert m["r2_heldin"] is not None and np.isnan(result.arrays["psd_generated"].values).all()
 
 
 def test_transfer_function_poles_are_the_jacobian_eigenvalues():
@@ -299,3 +300,21 @@ def test_transfer_function_on_a_pole_is_infinite_not_an_error():
     freqs = np.linspace(0, 50, 11)
     out = resonance(freqs, transfer_function(np.eye(2), np.eye(2), np.eye(2), freqs, 0.01))  # a line attractor
     assert np.isinf(out["gain"][0]) and np.isfinite(out["gain"][1:]).all() and np.isinf(out["peak_gain"])
+
+
+def test_analysis_result_round_trips_through_its_folder(tmp_path):
+    from neurodyn.analysis.evaluate import AnalysisResult, evaluate
+
+    ds, _ = linear_system_dataset("continuous", n_trials=20)
+    model = get_family("lds").fit(ds, {"latent_dim": 2}, torch.device("cpu"))
+    result = evaluate(model, ds, {"eval_split": "train", "distill": False})
+    result.about = {"family": "lds", "model": "m"}
+    paths = result.save(tmp_path / "analysis")
+    assert sorted(p.name for p in paths.values()) == ["arrays.zarr", "fixed_points.json", "metrics.json"]
+    again = AnalysisResult.load(tmp_path / "analysis")
+    assert again.metrics == result.metrics and again.fixed_points == result.fixed_points
+    assert again.about == {"family": "lds", "model": "m"} and again.distillation is None
+    xr.testing.assert_allclose(again.arrays, result.arrays)
+    (tmp_path / "analysis" / "fixed_points.json").unlink()
+    with pytest.raises(InputFileError, match="incomplete analysis outputs"):
+        AnalysisResult.load(tmp_path / "analysis")

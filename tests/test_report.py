@@ -12,6 +12,7 @@ import json
 import re
 import time
 from dataclasses import replace
+from html import escape
 
 import matplotlib
 import matplotlib.pyplot as plt
@@ -23,7 +24,7 @@ from neurodyn.data.binned import BinningOptions, bin_recording
 from neurodyn.io.registry import read_source
 from neurodyn.models import get_family
 from neurodyn.report import ModelResult, build_index, build_report
-from neurodyn.report.html import best_indices, format_number, format_value
+from neurodyn.report.html import best_indices, format_number, format_value, metric_specs
 from neurodyn.synthetic import TeacherConfig, synthesize
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -35,16 +36,16 @@ def _model(ds, name: str, latent_dim: int) -> ModelResult:
     started = time.perf_counter()
     fitted = get_family("lds").fit(ds, {"latent_dim": latent_dim}, torch.device("cpu"))
     seconds = time.perf_counter() - started
-    result, arrays, fixed = evaluate(fitted, ds)
+    result = evaluate(fitted, ds)
     return ModelResult(
         name,
         "lds",
-        result["metrics"],
-        result["protocol"],
-        fixed,
-        arrays,
+        result.metrics,
+        result.protocol,
+        result.fixed_points,
+        result.arrays,
         {"seconds": seconds, "device": "cpu"},
-        distillation=result.get("distillation", {}),
+        distillation=result.distillation or {},
     )
 
 
@@ -97,7 +98,7 @@ def html_table(html: str, css_class: str) -> tuple[list[str], list[list[tuple[st
     match = re.search(rf'<table class="{css_class}">(.*?)</table>', html, re.S)
     assert match, f"no table of class {css_class}"
     head, body = match.group(1).split("</thead>")
-    header = [re.sub(r"<[^>]+>", "", h) for h in re.findall(r"<th>(.*?)</th>", head)]
+    header = [re.sub(r"<[^>]+>", "", h) for h in re.findall(r"<th[^>]*>(.*?)</th>", head)]
     rows = [
         [(attrs, re.sub(r"<[^>]+>", "", text)) for attrs, text in re.findall(r"<td([^>]*)>(.*?)</td>", row, re.S)]
         for row in re.findall(r"<tr>(.*?)</tr>", body, re.S)
@@ -145,10 +146,15 @@ def test_comparison_table_has_a_row_per_model_with_formatted_metrics(inputs, cou
     for model, row in zip(inputs["models"], rows):
         cells = dict(zip(header, (text for _, text in row)))
         assert cells["co-bps (bits/spike)"] == f"{model.metrics['co_bps']:.3f}"
-        assert cells["D_stsp"] == format_number(model.metrics["d_stsp"])
+        assert cells["D_stsp (nats)"] == format_number(model.metrics["d_stsp"])
         assert cells["PSTH R² held-in"] == f"{model.metrics['psth_r2_heldin']:.3f}"
         assert cells["eval split"] == model.metrics["eval_split"]
     assert "R² held-out" not in header  # continuous-only column, absent from counts metrics
+    # every registered metric's header carries its definition, and the glossary lists it
+    specs = metric_specs()
+    head = re.search(r'<table class="comparison">(.*?)</thead>', html, re.S).group(1)
+    assert f'title="{escape(specs["d_stsp"].definition)}"' in head
+    assert "What the columns mean" in html and escape(specs["co_bps"].definition) in html
 
 
 def test_best_value_per_column_is_highlighted_on_the_right_model(inputs, counts_report):
@@ -158,7 +164,7 @@ def test_best_value_per_column_is_highlighted_on_the_right_model(inputs, counts_
     for label, key, pick in (
         ("co-bps (bits/spike)", "co_bps", max),
         ("PSTH R² held-in", "psth_r2_heldin", max),
-        ("D_stsp", "d_stsp", min),
+        ("D_stsp (nats)", "d_stsp", min),
         ("D_H", "d_h", min),
     ):
         column = header.index(label)
@@ -245,7 +251,7 @@ def test_missing_metrics_and_optional_parts_render_as_dash(inputs, tmp_path):
     cells = dict(zip(header, (text for _, text in rows[1])))
     assert cells["co-bps (bits/spike)"] == "—"
     assert cells["PSTH R² held-out"] == "—"
-    assert cells["D_stsp"] == format_number(full.metrics["d_stsp"])
+    assert cells["D_stsp (nats)"] == format_number(full.metrics["d_stsp"])
     assert cells["fit time (s)"] == "—"
     assert "No fixed points found." in html
     assert FAILED_FIGURE not in html

@@ -431,10 +431,10 @@ def test_student_recovers_teacher_stable_fixed_points_and_rhythm(tmp_path):
     dataset = open_dataset(bin_stage(recording, spikes, tmp_path / "dataset.zarr"))
     model_cfg = {k: v for k, v in config["models"]["smc"].items() if k != "gpus"}
     model = SMCLowRank.fit(dataset, model_cfg, torch.device("cpu"))
-    result, _, _ = evaluate(model, dataset, config["analysis"])
+    result = evaluate(model, dataset, config["analysis"])
     teacher = json.loads(files["teacher_json"].read_text())
-    assert result["metrics"]["n_stable_fixed_points"] == sum(p["stable"] for p in teacher["fixed_points"])
-    assert result["metrics"]["co_bps"] > 0.1
+    assert result.metrics["n_stable_fixed_points"] == sum(p["stable"] for p in teacher["fixed_points"])
+    assert result.metrics["co_bps"] > 0.1
     sample = model.sample(20, 500, inputs=torch.zeros(20, 500, len(model.meta["inputs"])), seed=0)
     z = sample["latents"].values[:, 100:]
     freqs = np.fft.rfftfreq(z.shape[1], model.meta["bin_size_s"])

@@ -293,7 +293,7 @@ def test_stimulus_resets_latent_direction(small):
 
 
 def test_jacobian_matches_finite_differences():
-    for nl in ("tanh", "clipped_relu"):
+    for nl in ("tanh", "clipped"):
         params = make_teacher(TeacherConfig(nonlinearity=nl, n_units=30, seed=2))
         z = np.array([0.31, -0.22])
         eps = 1e-6
@@ -307,7 +307,7 @@ def test_jacobian_matches_finite_differences():
         np.testing.assert_allclose(latent_jacobian(params, z), fd, rtol=1e-5, atol=1e-3)
 
 
-@pytest.mark.parametrize("nonlinearity", ["tanh", "clipped_relu"])
+@pytest.mark.parametrize("nonlinearity", ["tanh", "clipped"])
 def test_limit_cycle_fixed_points_and_frequency(nonlinearity):
     params, fps = _fixed_points(nonlinearity=nonlinearity)
     assert len(fps) >= 1
@@ -332,7 +332,7 @@ def test_limit_cycle_fixed_points_and_frequency(nonlinearity):
     assert lc["frequency_hz"] == pytest.approx(math.tan(w) / (2 * math.pi * tau), rel=0.1)
 
 
-@pytest.mark.parametrize("nonlinearity", ["tanh", "clipped_relu"])
+@pytest.mark.parametrize("nonlinearity", ["tanh", "clipped"])
 def test_ring_has_several_stable_fixed_points(nonlinearity):
     params, fps = _fixed_points(dynamics="ring", nonlinearity=nonlinearity, seed=1)
     for fp in fps:

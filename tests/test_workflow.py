@@ -170,13 +170,13 @@ def test_lfads_jslds_model(finished_run):
     assert 0.0 < values["jslds_relative_error"] < np.inf and -1.0 < values["jslds_co_bps"] < 1.0
     assert np.isfinite(values["expansion_speed_median"])
     # the JSLDS's modes along the trial, and jPCA of the condition averages against its eigen-planes
-    anchors = lfads["jslds_analysis"]["expansion_modes"]
+    anchors = lfads["expansion"]["expansion_modes"]
     assert len(anchors) == 8 and all(len(a["eigenvalues"]) == 8 for a in anchors)
-    jpc = lfads["jslds_analysis"]["jpca"]
+    jpc = lfads["expansion"]["jpca"]
     assert jpc["n_conditions"] >= 2 and len(jpc["jpca_frequencies_hz"]) == 3
-    assert 0.0 <= values["jpca_jslds_angle_deg"] <= 90.0 and values["jpca_r2_skew"] == jpc["r2_skew"]
+    assert 0.0 <= values["jpca_plane_angle_deg"] <= 90.0 and values["jpca_r2_skew"] == jpc["r2_skew"]
     html = (results / "report.html").read_text()
-    assert "expansion_modes_lfads" in html and "jpca_lfads" in html and "expansion points." in html
+    assert "expansion_modes_lfads" in html and "jpca_lfads" in html and "the model linearises around" in html
     fixed = json.loads((results / "analysis" / "lfads" / "fixed_points.json").read_text())
     assert all(len(p["eigenvalues"]) == 8 for p in fixed)
     assert (results / "checkpoints" / "lfads" / "checkpoint.pt").is_file()

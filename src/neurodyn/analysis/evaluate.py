@@ -1,27 +1,35 @@
 """Evaluate a fitted model on a dataset: held-out prediction, generated data, fixed points.
 
 Everything is computed on the evaluation split (``test`` by default; ``valid``, then ``train``
-when the dataset has no such trials — the split used is recorded):
+when the dataset has no such trials — the split used is recorded). :func:`evaluate` runs named
+steps in order and returns one :class:`AnalysisResult`:
 
-* prediction — counts: co-smoothing bits/spike on held-out channels, PSTH R² (held-in and
-  held-out channels), Poisson log-likelihood per bin; continuous: R² on held-out and held-in
-  channels;
-* spike statistics (counts) — firing rates, ISI CVs and pairwise correlations of generated vs
-  evaluation trials (:mod:`neurodyn.analysis.spike_stats`);
-* generation — the model runs freely from its initial-state distribution for as many trials and
-  steps as the evaluation split has (with the same inputs when it is conditioned). Recorded and
-  generated activity (counts: Gaussian-smoothed, in Hz) are compared by D_stsp in the space of
-  the recorded activity's leading principal components and by D_H over channels, and their
-  Welch spectra are stored;
-* dynamics — fixed points with constant zero input, their Jacobian eigenvalues as time constants
-  and frequencies.
+* :func:`prediction_step` — counts: co-smoothing bits/spike on held-out channels, PSTH R²
+  (held-in and held-out channels), Poisson log-likelihood per bin; continuous: R² on held-out and
+  held-in channels; every further readout the posterior carries (``prediction_<name>``) is scored
+  on the held-out channels too (``<name>_co_bps`` / ``<name>_r2_heldout``);
+* :func:`generation_step` — the model runs freely from its initial-state distribution for as many
+  trials and steps as the evaluation split has (or one long run, the dynamical-systems protocol).
+  Recorded and generated activity (counts: Gaussian-smoothed, in Hz) are compared by D_stsp in the
+  recorded activity's leading principal components, by D_H and the power-spectrum error, and for
+  counts by single-neuron and pairwise spike statistics;
+* :func:`dynamics_step` — fixed points at zero input (exact where the map's structure allows),
+  their Jacobian spectra as time constants and frequencies, and transfer functions;
+* :func:`expansion_step` — for models that linearise their own map at expansion points along the
+  trial (``expansion_points`` in the posterior, e.g. a co-trained JSLDS): the modes along the
+  trial, how close the points sit to fixed points, and jPCA against their eigen-planes;
+* :func:`distillation_step` — the smallest low-rank tanh RNN reproducing the latent flow;
+* the family's own diagnostics (``FittedModel.diagnostics``).
 """
 
 from __future__ import annotations
 
+import json
 import logging
-from dataclasses import dataclass
-from typing import Any
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -30,12 +38,13 @@ import xarray as xr
 from neurodyn.analysis import metrics, spectral
 from neurodyn.analysis.distill import distill_dynamics
 from neurodyn.analysis.expansion import expansion_modes, jpca_comparison
-from neurodyn.analysis.fixed_points import classify, find_fixed_points
+from neurodyn.analysis.fixed_points import FixedPoint, classify, find_fixed_points
 from neurodyn.analysis.spike_stats import compare_spike_statistics
 from neurodyn.data.smoothing import smooth_in_time
-from neurodyn.errors import ConfigError, NeurodynError
-from neurodyn.models.base import FittedModel
+from neurodyn.errors import ConfigError, InputFileError, NeurodynError
+from neurodyn.models.base import Dynamics, FittedModel
 from neurodyn.options import Options, option
+from neurodyn.storage import strings_as_objects, write_atomically, write_json
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +86,66 @@ class AnalysisOptions(Options):
         8, "JSLDS models: expansion points sampled along the trial for their Jacobian spectra", ge=1
     )
     jpca_components: int = option(6, "JSLDS models: principal components jPCA fits its rotations in", ge=2, even=True)
+
+
+@dataclass
+class AnalysisResult:
+    """What the analysis of one model on one dataset produces, as written to and read from its
+    folder: ``metrics.json`` (metrics, protocol and the sections below), ``fixed_points.json`` and
+    ``arrays.zarr`` (latents, predictions, free runs, spectra, ... for figures)."""
+
+    metrics: dict[str, Any]
+    protocol: dict[str, Any]
+    fixed_points: list[dict[str, Any]]
+    arrays: xr.Dataset
+    spike_statistics: dict[str, Any] | None = None
+    distillation: dict[str, Any] | None = None
+    expansion: dict[str, Any] | None = None
+    # who was analysed: family, fit record and options (set by the caller that knows the model)
+    about: dict[str, Any] = field(default_factory=dict)
+
+    SECTIONS: ClassVar[tuple[str, ...]] = ("spike_statistics", "distillation", "expansion")
+
+    def __repr__(self) -> str:
+        shown = ("co_bps", "psth_r2_heldout", "r2_heldout", "d_stsp", "d_h", "n_fixed_points", "n_stable_fixed_points")
+        values = [f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in self.metrics.items() if k in shown]
+        family = self.about.get("family")
+        head = f"<AnalysisResult{' of ' + family if family else ''} on {self.metrics.get('n_eval_trials', '?')} "
+        return head + f"{self.metrics.get('eval_split', '?')} trials: {', '.join(values)}>"
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``metrics.json`` payload."""
+        out = {**self.about, "metrics": self.metrics, "protocol": self.protocol}
+        out.update({name: getattr(self, name) for name in self.SECTIONS if getattr(self, name) is not None})
+        return out
+
+    def save(self, directory: str | os.PathLike[str]) -> dict[str, Path]:
+        """Write ``metrics.json``, ``fixed_points.json`` and ``arrays.zarr`` into ``directory``,
+        each atomically."""
+        directory = Path(directory)
+        arrays = write_atomically(
+            lambda tmp: self.arrays.to_zarr(tmp, mode="w", zarr_format=3, consolidated=False),
+            directory / "arrays.zarr",
+        )
+        return {
+            "metrics": write_json(self.to_json(), directory / "metrics.json"),
+            "fixed_points": write_json(self.fixed_points, directory / "fixed_points.json"),
+            "arrays": arrays,
+        }
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike[str]) -> AnalysisResult:
+        """Read a result written by :meth:`save`; InputFileError names the folder when incomplete."""
+        directory = Path(directory)
+        try:
+            payload = json.loads((directory / "metrics.json").read_text())
+            fixed = json.loads((directory / "fixed_points.json").read_text())
+            arrays = strings_as_objects(xr.open_zarr(directory / "arrays.zarr", consolidated=False).load())
+        except (OSError, ValueError, KeyError) as exc:
+            raise InputFileError(directory, f"incomplete analysis outputs ({type(exc).__name__}: {exc})")
+        sections = {name: payload.pop(name, None) for name in cls.SECTIONS}
+        metrics, protocol = payload.pop("metrics", {}), payload.pop("protocol", {})
+        return cls(metrics=metrics, protocol=protocol, fixed_points=fixed, arrays=arrays, about=payload, **sections)
 
 
 def resolve_config(config: dict[str, Any] | None, where: str = "analysis") -> dict[str, Any]:
@@ -141,49 +210,113 @@ def _principal_axes(x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     return mean, vt[:k].T
 
 
-def evaluate(model: FittedModel, dataset: xr.Dataset, config: dict[str, Any] | None = None):
-    """Compute metrics, arrays for figures, and fixed points.
+# --- the steps ------------------------------------------------------------------------------------
 
-    Returns (metrics: dict, arrays: xr.Dataset, fixed_points: list[dict]).
-    """
-    cfg = resolve_config(config)
-    selection, split_used = evaluation_trials(dataset, cfg["eval_split"])
-    ev = dataset.isel(trial=selection)
-    kind = ev["data"].attrs["kind"]
-    bin_size = float(ev.attrs["bin_size_s"])
-    y = ev["data"].values
-    observed = ev["mask"].values
-    heldout = ev["heldout"].values.astype(bool)
-    post = model.posterior(ev)
+
+@dataclass
+class EvaluationData:
+    """The evaluation split of a dataset as the steps use it: y, observed (trial, time, channel),
+    heldout (channel,) bool, conditions (trial,) str, inputs (trial, time, input) or None."""
+
+    dataset: xr.Dataset
+    split: str
+    kind: str
+    bin_size: float
+    y: np.ndarray
+    observed: np.ndarray
+    heldout: np.ndarray
+    conditions: np.ndarray
+    inputs: torch.Tensor | None
+
+    @classmethod
+    def select(cls, dataset: xr.Dataset, wanted_split: str) -> EvaluationData:
+        selection, split_used = evaluation_trials(dataset, wanted_split)
+        ev = dataset.isel(trial=selection)
+        y = ev["data"].values
+        conditions = np.asarray(ev["condition"].values).astype(str) if "condition" in ev else np.zeros(y.shape[0], str)
+        return cls(
+            dataset=ev,
+            split=split_used,
+            kind=ev["data"].attrs["kind"],
+            bin_size=float(ev.attrs["bin_size_s"]),
+            y=y,
+            observed=ev["mask"].values,
+            heldout=ev["heldout"].values.astype(bool),
+            conditions=conditions,
+            inputs=torch.as_tensor(ev["inputs"].values, dtype=torch.float64) if "inputs" in ev else None,
+        )
+
+    def heldout_co_bps(self, prediction: np.ndarray) -> float | None:
+        """Co-smoothing bits/spike of ``prediction`` (trial, time, channel) on the held-out channels."""
+        h = self.heldout
+        if not h.any() or (self.y[:, :, h] * self.observed[:, :, h]).sum() <= 0:
+            return None
+        return metrics.bits_per_spike(self.y[:, :, h], prediction[:, :, h], self.observed[:, :, h])
+
+
+def prediction_step(data: EvaluationData, post: xr.Dataset, cfg: dict[str, Any]) -> tuple[dict[str, Any], np.ndarray]:
+    """Held-out prediction metrics and the per-channel R² (PSTH R² for counts) (channel,)."""
+    y, observed, heldout = data.y, data.observed, data.heldout
     pred = post["prediction"].values
-    conditions = np.asarray(ev["condition"].values).astype(str) if "condition" in ev else np.zeros(y.shape[0], str)
-
-    out: dict[str, Any] = {"eval_split": split_used, "n_eval_trials": int(y.shape[0])}
-    if kind == "counts":
-        sigma_bins = cfg["smoothing_s"] / bin_size
-        if heldout.any() and (y[:, :, heldout] * observed[:, :, heldout]).sum() > 0:
-            out["co_bps"] = metrics.bits_per_spike(y[:, :, heldout], pred[:, :, heldout], observed[:, :, heldout])
-        r2 = metrics.psth_r2(y, pred, conditions, smooth_sigma_bins=sigma_bins, mask=observed)
+    out: dict[str, Any] = {}
+    if data.kind == "counts":
+        co_bps = data.heldout_co_bps(pred)
+        if co_bps is not None:
+            out["co_bps"] = co_bps
+        sigma_bins = cfg["smoothing_s"] / data.bin_size
+        r2 = metrics.psth_r2(y, pred, data.conditions, smooth_sigma_bins=sigma_bins, mask=observed)
         out["psth_r2_heldin"] = _nanmean(r2[~heldout])
         out["psth_r2_heldout"] = _nanmean(r2[heldout]) if heldout.any() else None
-        n_obs = int(observed.sum())
-        out["poisson_ll_per_bin"] = metrics.poisson_log_likelihood(y, pred, observed) / max(n_obs, 1)
+        out["poisson_ll_per_bin"] = metrics.poisson_log_likelihood(y, pred, observed) / max(int(observed.sum()), 1)
     else:
         r2 = metrics.r2_score(y, pred, observed)
         out["r2_heldin"] = _nanmean(r2[~heldout])
         out["r2_heldout"] = _nanmean(r2[heldout]) if heldout.any() else None
-    coherence = None
-    if kind == "continuous" and y.shape[1] >= 8:
-        # how strongly each posterior latent is locked to each recorded channel, per frequency
-        coh_freqs, coh = metrics.latent_signal_coherence(
-            post["latents"].values, np.nan_to_num(y * observed), 1.0 / bin_size
-        )
-        coherence = (coh_freqs, coh)
-        band = coh[..., coh_freqs > 0]
-        out["latent_coherence_max"] = float(np.nanmax(band)) if np.isfinite(band).any() else None
+    # further readouts of the same data (e.g. a JSLDS's): scored on the held-out channels as well
+    for name in sorted(str(v) for v in post.data_vars if str(v).startswith("prediction_")):
+        variant = name.removeprefix("prediction_")
+        if data.kind == "counts":
+            score = data.heldout_co_bps(post[name].values)
+            if score is not None:
+                out[f"{variant}_co_bps"] = score
+        elif heldout.any():
+            out[f"{variant}_r2_heldout"] = _nanmean(metrics.r2_score(y, post[name].values, observed)[heldout])
+    return out, r2
 
-    # --- free-running generation, compared with the recording ---
-    inputs = torch.as_tensor(ev["inputs"].values, dtype=torch.float64) if "inputs" in ev else None
+
+def coherence_step(
+    data: EvaluationData, post: xr.Dataset
+) -> tuple[dict[str, Any], tuple[np.ndarray, np.ndarray] | None]:
+    """Continuous data with 8 or more bins per trial: how strongly each posterior latent is locked
+    to each recorded channel, per frequency."""
+    if data.kind != "continuous" or data.y.shape[1] < 8:
+        return {}, None
+    freqs, coh = metrics.latent_signal_coherence(
+        post["latents"].values, np.nan_to_num(data.y * data.observed), 1.0 / data.bin_size
+    )
+    band = coh[..., freqs > 0]
+    return {"latent_coherence_max": float(np.nanmax(band)) if np.isfinite(band).any() else None}, (freqs, coh)
+
+
+@dataclass
+class Generation:
+    """A free run and its comparison with the recording (see :func:`generation_step`)."""
+
+    metrics: dict[str, Any]
+    generated: xr.Dataset
+    psd: tuple[np.ndarray, np.ndarray, np.ndarray]  # frequencies, recorded (channel, F), generated
+    d_h_per_channel: np.ndarray
+    protocol: dict[str, Any]
+    spike_statistics: dict[str, Any] | None
+
+
+def generation_step(model: FittedModel, data: EvaluationData, cfg: dict[str, Any]) -> Generation:
+    """Free-running generation compared with the recording: D_stsp, D_H, power-spectrum errors,
+    spike statistics and Welch spectra. A free run that blows up (an unstable reconstruction) has
+    no state-space or spectral comparison: its metrics are missing and it is flagged."""
+    y, observed, kind, bin_size = data.y, data.observed, data.kind, data.bin_size
+    out: dict[str, Any] = {}
+    inputs = data.inputs
     real_act = activity(y, observed, kind, bin_size, cfg["smoothing_s"])
     long = cfg["generation"] == "long"
     if long:
@@ -206,8 +339,6 @@ def evaluate(model: FittedModel, dataset: xr.Dataset, config: dict[str, Any] | N
     real_flat = np.nan_to_num(real_act.reshape(-1, real_act.shape[-1]))
     gen_flat = gen_act.reshape(-1, gen_act.shape[-1])
     k = int(min(cfg["dstsp_dims"], real_flat.shape[1]))
-    # a free run that blows up (an unstable reconstruction) has no state-space or spectral
-    # comparison: its metrics are missing, and it is flagged rather than failing the analysis
     diverged = not bool(np.isfinite(gen_flat).all())
     out["generation_diverged"] = diverged
     real_clean = np.nan_to_num(real_act)
@@ -247,88 +378,175 @@ def evaluate(model: FittedModel, dataset: xr.Dataset, config: dict[str, Any] | N
         out["pairwise_correlation_r"] = spike_statistics["pairwise_correlations"]["pearson_r"]
     freqs, psd_real = metrics.welch_spectra(real_clean, 1.0 / bin_size)
     psd_gen = np.full_like(psd_real, np.nan) if diverged else metrics.welch_spectra(gen_act, 1.0 / bin_size)[1]
+    protocol = {
+        "d_stsp_space": f"top {k} principal components of the recorded activity",
+        "d_h_smoothing_sigma_used": sigma_used,
+        "activity": "Gaussian-smoothed counts in Hz" if kind == "counts" else "signal",
+    }
+    return Generation(out, generated, (freqs, psd_real, psd_gen), d_h_channels, protocol, spike_statistics)
 
-    # --- dynamics ---
-    dyn = model.dynamics()
-    u0 = np.zeros(dyn.input_dim) if dyn.input_dim else None
-    # states the model visits (posterior and generated): Newton starts, and where it is distilled
+
+def visited_states(post: xr.Dataset, generated: xr.Dataset, latent_dim: int) -> np.ndarray:
+    """(P, L) finite latent states the model visits: posterior and free run."""
     visited = np.concatenate(
-        [post["latents"].values.reshape(-1, dyn.latent_dim), generated["latents"].values.reshape(-1, dyn.latent_dim)]
+        [post["latents"].values.reshape(-1, latent_dim), generated["latents"].values.reshape(-1, latent_dim)]
     )
-    visited = visited[np.isfinite(visited).all(axis=1)]
+    return visited[np.isfinite(visited).all(axis=1)]
+
+
+def dynamics_step(
+    dyn: Dynamics, post: xr.Dataset, visited: np.ndarray, cfg: dict[str, Any]
+) -> tuple[list[FixedPoint], list[dict[str, Any]], dict[str, Any], tuple[np.ndarray, np.ndarray]]:
+    """Fixed points at zero input — exact when ``dyn.structure`` allows, else searched from visited
+    states and any expansion points — with their spectra and transfer functions: (points, their
+    JSON, metrics, (transfer frequencies (F,), gains (points, F)))."""
+    u0 = np.zeros(dyn.input_dim) if dyn.input_dim else None
     starts = None
-    expansion = post["expansion_points"].values.reshape(-1, dyn.latent_dim) if "expansion_points" in post else None
     if dyn.structure is None:
         rng = np.random.default_rng(int(cfg["seed"]))
         starts = visited[rng.choice(len(visited), size=min(len(visited), 512), replace=False)]
-        if expansion is not None:  # JSLDS expansion points are trained to sit on fixed points
+        if "expansion_points" in post:  # points a model linearises around are trained to sit near fixed points
+            expansion = post["expansion_points"].values.reshape(-1, dyn.latent_dim)
             starts = np.concatenate(
                 [starts, expansion[rng.choice(len(expansion), size=min(len(expansion), 256), replace=False)]]
             )
         starts = torch.as_tensor(starts)
     points = find_fixed_points(dyn, u0, states=starts)
-    jslds_analysis, jpca_arrays = None, None
-    if expansion is not None:
-        out.update(jslds_metrics(post, dyn, points, u0, y, observed, heldout, kind))
-        jslds_analysis, jpca_arrays = jslds_planes(post, dyn, u0, conditions, ev["time"].values, cfg)
-        jpc = jslds_analysis.get("jpca") or {}
-        out["jpca_r2_skew"] = jpc.get("r2_skew")
-        out["jpca_jslds_angle_deg"] = (jpc.get("matched_angle_deg") or [None])[0]
-    distilled = None
-    if cfg["distill"]:
-        try:
-            distilled = distill_dynamics(
-                dyn,
-                visited,
-                points,
-                tol=float(cfg["distill_tol"]),
-                max_neurons=int(cfg["distill_max_neurons"]),
-                seed=int(cfg["seed"]),
-            )
-        except NeurodynError as exc:  # e.g. a runaway model with too few usable states: say so, go on
-            log.warning("no distillation: %s", exc)
-            out["distill_skipped"] = str(exc)
-    if distilled is not None:
-        out["distill_n_neurons"] = distilled.n_neurons
-        out["distill_rel_mse"] = distilled.rel_mse
-        out["distill_fixed_points_same"] = distilled.comparison["same"]
     fixed = [{**p.to_json(dyn.dt), "kind": classify(p.eigenvalues)} for p in points]
-    tf_freqs, tf_gain = fixed_point_transfer(dyn, points[:MAX_TRANSFER_POINTS], u0, fixed)
-    out["n_fixed_points"] = len(fixed)
-    out["n_stable_fixed_points"] = sum(p["stable"] for p in fixed)
+    transfer = fixed_point_transfer(dyn, points[:MAX_TRANSFER_POINTS], u0, fixed)
+    out: dict[str, Any] = {"n_fixed_points": len(fixed), "n_stable_fixed_points": sum(p["stable"] for p in fixed)}
     if fixed:
-        slowest = max(fixed[0]["time_constants_s"], key=lambda t: np.inf if t is None else t)
-        out["slowest_time_constant_s"] = slowest
+        out["slowest_time_constant_s"] = max(fixed[0]["time_constants_s"], key=lambda t: np.inf if t is None else t)
         out["leading_oscillation_hz"] = fixed[0]["leading_oscillation_hz"]
+    return points, fixed, out, transfer
 
-    protocol = {
-        **cfg,
-        "d_stsp_space": f"top {k} principal components of the recorded activity",
-        "d_h_smoothing_sigma_used": sigma_used,
-        "activity": "Gaussian-smoothed counts in Hz" if kind == "counts" else "signal",
+
+def expansion_step(
+    dyn: Dynamics, post: xr.Dataset, points: list[FixedPoint], data: EvaluationData, cfg: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any], tuple[np.ndarray, list[str]] | None]:
+    """A model that linearises its own map at expansion points e* along the trial (posterior
+    ``expansion_points`` (trial, time, latent); Smith, Linderman & Sussillo 2021):
+
+    * ``expansion_speed_median``: median of ½‖F(e*, 0) − e*‖² over the points, the q the
+      fixed-point finder minimises;
+    * ``expansion_to_fixed_point_median``: median distance from a point to the nearest fixed point,
+      relative to the RMS norm of the posterior latents (None without fixed points);
+    * the modes along the trial and jPCA of the condition-averaged latents against the eigen-planes
+      at the central expansion point (:mod:`neurodyn.analysis.expansion`): ``jpca_r2_skew`` and
+      ``jpca_plane_angle_deg`` (jPCA plane 1 against its best-matching eigen-plane).
+
+    Returns (metrics, the section for metrics.json, (jPCA projection (C, T, 2), condition labels) or None).
+    """
+    u_t = None if not dyn.input_dim else torch.zeros(dyn.input_dim, dtype=torch.float64)
+    h = post["latents"].values
+    e = post["expansion_points"].values
+    out: dict[str, Any] = {}
+    with torch.no_grad():
+        e_t = torch.as_tensor(e.reshape(-1, h.shape[-1]), dtype=torch.float64)
+        speed = 0.5 * ((dyn.step(e_t, u_t) - e_t) ** 2).sum(-1)
+    out["expansion_speed_median"] = float(speed.median())
+    rms = max(float(np.sqrt(np.mean(np.linalg.norm(h, axis=-1) ** 2))), 1e-12)
+    if points:
+        z = torch.as_tensor(np.stack([p.z for p in points]), dtype=torch.float64)
+        out["expansion_to_fixed_point_median"] = float(torch.cdist(e_t, z).min(1).values.median()) / rms
+    else:
+        out["expansion_to_fixed_point_median"] = None
+
+    def step(zz: torch.Tensor) -> torch.Tensor:
+        return dyn.step(zz, u_t)
+
+    section: dict[str, Any] = {
+        "expansion_modes": expansion_modes(
+            step, e, data.dataset["time"].values, dyn.dt, n_anchors=int(cfg["expansion_anchors"])
+        )
     }
+    # without condition labels (e.g. NLB test files), each trial's posterior trajectory is its own condition
+    labelled = len(set(np.asarray(data.conditions).astype(str).tolist())) >= 2
+    try:
+        summary, projection, names = jpca_comparison(
+            step, h, e, data.conditions if labelled else None, dyn.dt, n_components=int(cfg["jpca_components"])
+        )
+    except ConfigError as exc:  # too few conditions or dimensions: say why, go on
+        log.warning("no jPCA comparison: %s", exc)
+        section["jpca"], section["jpca_skipped"] = None, str(exc)
+        return out, section, None
+    section["jpca"] = summary
+    out["jpca_r2_skew"] = summary.get("r2_skew")
+    out["jpca_plane_angle_deg"] = (summary.get("matched_angle_deg") or [None])[0]
+    return out, section, (projection, names)
+
+
+def distillation_step(
+    dyn: Dynamics, visited: np.ndarray, points: list[FixedPoint], cfg: dict[str, Any]
+) -> tuple[dict[str, Any], Any]:
+    """The smallest low-rank tanh RNN reproducing the latent flow on the visited states
+    (:mod:`neurodyn.analysis.distill`); a model with too few usable states is skipped with a reason."""
+    if not cfg["distill"]:
+        return {}, None
+    try:
+        distilled = distill_dynamics(
+            dyn,
+            visited,
+            points,
+            tol=float(cfg["distill_tol"]),
+            max_neurons=int(cfg["distill_max_neurons"]),
+            seed=int(cfg["seed"]),
+        )
+    except NeurodynError as exc:  # e.g. a runaway model with too few usable states: say so, go on
+        log.warning("no distillation: %s", exc)
+        return {"distill_skipped": str(exc)}, None
+    return {
+        "distill_n_neurons": distilled.n_neurons,
+        "distill_rel_mse": distilled.rel_mse,
+        "distill_fixed_points_same": distilled.comparison["same"],
+    }, distilled
+
+
+def evaluate(model: FittedModel, dataset: xr.Dataset, config: dict[str, Any] | None = None) -> AnalysisResult:
+    """Run every step on the evaluation split of ``dataset`` (see the module docstring)."""
+    cfg = resolve_config(config)
+    data = EvaluationData.select(dataset, cfg["eval_split"])
+    post = model.posterior(data.dataset)
+    out: dict[str, Any] = {"eval_split": data.split, "n_eval_trials": int(data.y.shape[0])}
+    predicted, r2 = prediction_step(data, post, cfg)
+    locked, coherence = coherence_step(data, post)
+    gen = generation_step(model, data, cfg)
+    dyn = model.dynamics()
+    visited = visited_states(post, gen.generated, dyn.latent_dim)
+    points, fixed, dynamics_metrics, (tf_freqs, tf_gain) = dynamics_step(dyn, post, visited, cfg)
+    out.update(predicted | locked | gen.metrics)
+    expansion, jpca_arrays = None, None
+    if "expansion_points" in post:
+        expanded, expansion, jpca_arrays = expansion_step(dyn, post, points, data, cfg)
+        out.update(expanded)
+    distill_metrics, distilled = distillation_step(dyn, visited, points, cfg)
+    out.update(distill_metrics | dynamics_metrics)
+    out.update(model.diagnostics(post, np.stack([p.z for p in points]) if points else np.zeros((0, dyn.latent_dim))))
+
+    freqs, psd_real, psd_gen = gen.psd
+    ev = data.dataset
     arrays = xr.Dataset(
         {
             "latents": (("trial", "time", "latent"), post["latents"].values),
-            "prediction": (("trial", "time", "channel"), pred),
-            "generated_latents": (("generated_trial", "generated_time", "latent"), generated["latents"].values),
-            "generated_data": (("generated_trial", "generated_time", "channel"), generated["data"].values),
+            "prediction": (("trial", "time", "channel"), post["prediction"].values),
+            "generated_latents": (("generated_trial", "generated_time", "latent"), gen.generated["latents"].values),
+            "generated_data": (("generated_trial", "generated_time", "channel"), gen.generated["data"].values),
             "psd_recorded": (("channel", "frequency"), psd_real),
             "psd_generated": (("channel", "frequency"), psd_gen),
-            "d_h_per_channel": (("channel",), d_h_channels),
+            "d_h_per_channel": (("channel",), gen.d_h_per_channel),
             "transfer_gain": (("fixed_point", "transfer_frequency"), tf_gain),
-            "psth_r2" if kind == "counts" else "r2": (("channel",), r2),
+            "psth_r2" if data.kind == "counts" else "r2": (("channel",), r2),
         },
         coords={
             "trial": ev["trial"].values,
             "time": ev["time"].values,
             "channel": ev["channel"].values,
             "frequency": freqs,
-            "condition": ("trial", conditions.astype(object)),
+            "condition": ("trial", data.conditions.astype(object)),
             "transfer_frequency": tf_freqs,
         },
     )
-    if expansion is not None:
+    if "expansion_points" in post:
         arrays["expansion_points"] = xr.Variable(("trial", "time", "latent"), post["expansion_points"].values)
     if jpca_arrays is not None:
         projection, names = jpca_arrays
@@ -340,84 +558,15 @@ def evaluate(model: FittedModel, dataset: xr.Dataset, config: dict[str, Any] | N
     for name, var in arrays.variables.items():
         var.attrs.setdefault("units", "1")
         var.attrs.setdefault("long_name", name.replace("_", " "))
-    result = {"metrics": _plain(out), "protocol": _plain(protocol)}
-    if spike_statistics is not None:
-        result["spike_statistics"] = spike_statistics
-    if distilled is not None:
-        result["distillation"] = distilled.to_json(dyn.dt)
-    if jslds_analysis is not None:
-        result["jslds_analysis"] = jslds_analysis
-    return result, arrays, fixed
-
-
-def jslds_planes(
-    post: xr.Dataset, dyn, u0, conditions: np.ndarray, time: np.ndarray, cfg: dict[str, Any]
-) -> tuple[dict[str, Any], tuple[np.ndarray, list[str]] | None]:
-    """The JSLDS's linear dynamics along the trial and their rotation planes against jPCA
-    (:mod:`neurodyn.analysis.expansion`): ``{"expansion_modes": [...], "jpca": {...} or None,
-    "jpca_skipped": reason}`` and (jPCA projection (C, T, 2), condition labels) or None."""
-    u_t = None if u0 is None else torch.as_tensor(u0, dtype=torch.float64)
-
-    def step(z: torch.Tensor) -> torch.Tensor:
-        return dyn.step(z, u_t)
-
-    e = post["expansion_points"].values
-    out: dict[str, Any] = {
-        "expansion_modes": expansion_modes(step, e, time, dyn.dt, n_anchors=int(cfg["expansion_anchors"]))
-    }
-    # without condition labels (e.g. NLB test files), each trial's posterior trajectory is its own condition
-    labelled = len(set(np.asarray(conditions).astype(str).tolist())) >= 2
-    try:
-        summary, projection, names = jpca_comparison(
-            step,
-            post["latents"].values,
-            e,
-            conditions if labelled else None,
-            dyn.dt,
-            n_components=int(cfg["jpca_components"]),
-        )
-    except ConfigError as exc:  # too few conditions or dimensions: say why, go on
-        log.warning("no jPCA comparison: %s", exc)
-        out["jpca"], out["jpca_skipped"] = None, str(exc)
-        return out, None
-    out["jpca"] = summary
-    return out, (projection, names)
-
-
-def jslds_metrics(
-    post: xr.Dataset, dyn, points, u0, y: np.ndarray, observed: np.ndarray, heldout: np.ndarray, kind: str
-) -> dict[str, Any]:
-    """How well a co-trained JSLDS stands in for its nonlinear RNN (Smith, Linderman & Sussillo 2021).
-
-    * ``jslds_relative_error``: mean over trials and steps of ‖h_t − a_t‖ / ‖h_t‖ (posterior
-      means of the RNN and JSLDS states);
-    * ``jslds_co_bps``: co-smoothing bits/spike of the rates read out from the JSLDS states;
-    * ``expansion_speed_median``: median of ½‖F(e*, u0) − e*‖² over the expansion points
-      (u0 = zero input), the q the fixed-point finder minimises;
-    * ``expansion_to_fixed_point_median``: median distance from an expansion point to the nearest
-      numerical fixed point, relative to the RMS norm of the RNN states (None without fixed points).
-    """
-    h = post["latents"].values
-    a = post["jslds_latents"].values
-    e = post["expansion_points"].values.reshape(-1, h.shape[-1])
-    out: dict[str, Any] = {}
-    norms = np.linalg.norm(h, axis=-1)
-    out["jslds_relative_error"] = float(np.mean(np.linalg.norm(h - a, axis=-1) / np.maximum(norms, 1e-12)))
-    pred = post["prediction_jslds"].values
-    if kind == "counts" and heldout.any() and (y[:, :, heldout] * observed[:, :, heldout]).sum() > 0:
-        out["jslds_co_bps"] = metrics.bits_per_spike(y[:, :, heldout], pred[:, :, heldout], observed[:, :, heldout])
-    with torch.no_grad():
-        e_t = torch.as_tensor(e, dtype=torch.float64)
-        u_t = None if u0 is None else torch.as_tensor(u0, dtype=torch.float64)
-        speed = 0.5 * ((dyn.step(e_t, u_t) - e_t) ** 2).sum(-1)
-    out["expansion_speed_median"] = float(speed.median())
-    if points:
-        z = torch.as_tensor(np.stack([p.z for p in points]), dtype=torch.float64)
-        dist = torch.cdist(e_t, z).min(1).values
-        out["expansion_to_fixed_point_median"] = float(dist.median()) / max(float(np.sqrt(np.mean(norms**2))), 1e-12)
-    else:
-        out["expansion_to_fixed_point_median"] = None
-    return out
+    return AnalysisResult(
+        metrics=_plain(out),
+        protocol=_plain({**cfg, **gen.protocol}),
+        fixed_points=fixed,
+        arrays=arrays,
+        spike_statistics=gen.spike_statistics,
+        distillation=None if distilled is None else distilled.to_json(dyn.dt),
+        expansion=expansion,
+    )
 
 
 MAX_TRANSFER_POINTS = 16

@@ -1,12 +1,13 @@
-"""Reverse-engineering a co-trained JSLDS through its expansion points (Smith, Linderman & Sussillo
-2021, NeurIPS, Fig. 4 and supplement A.5.2).
+"""Reverse-engineering a model through the points it linearises its own map around — expansion
+points e*, e.g. those of a co-trained JSLDS (Smith, Linderman & Sussillo 2021, NeurIPS, Fig. 4 and
+supplement A.5.2).
 
-* :func:`expansion_modes` — the linear dynamics the JSLDS uses along the trial: at expansion points
+* :func:`expansion_modes` — the linear dynamics the model uses along the trial: at expansion points
   sampled at evenly spaced times, the eigenvalues of the generator's Jacobian J_h(e*, u*) as
   discrete-time λ, decay time constants τ = −Δt / ln|λ| and frequencies arg λ / (2π Δt).
 * :func:`jpca_comparison` — jPCA of the condition-averaged (or single-trial) generator states
   (:func:`neurodyn.analysis.rotations.jpca`) against the eigen-planes of J_h at the central
-  expansion point: principal angles between every jPCA plane and every JSLDS plane, the best match
+  expansion point: principal angles between every jPCA plane and every eigen-plane, the best match
   of each jPCA plane, and the angle two random planes of the state space make (the chance level).
 
 Inputs are arrays (trial, time, state) and a map ``step`` h (..., n) → (..., n) with the input held
@@ -46,7 +47,7 @@ def _linearise(step: Step, points: np.ndarray) -> tuple[np.ndarray, np.ndarray, 
 def expansion_modes(
     step: Step, expansion: np.ndarray, time: np.ndarray, dt: float, *, n_anchors: int = 8, n_modes: int = 10
 ) -> list[dict[str, Any]]:
-    """Eigenmodes of the JSLDS at expansion points along the trial.
+    """Eigenmodes of the linearised map at expansion points along the trial.
 
     expansion: (B, T, n) expansion points e*_t of B trials; time: (T,) seconds; dt: the step.
     At ``n_anchors`` evenly spaced time bins, the expansion point (of any trial) nearest the
@@ -102,12 +103,12 @@ def jpca_comparison(
     n_components: int = 6,
     n_planes: int = 3,
 ) -> tuple[dict[str, Any], np.ndarray, list[str]]:
-    """jPCA planes of the condition-averaged states vs the JSLDS eigen-planes.
+    """jPCA planes of the condition-averaged states vs the eigen-planes at the central expansion point.
 
     latents: (B, T, n) generator states; expansion: (B, T, n) expansion points; conditions: (B,)
     labels (≥ 2 distinct), or None to treat every trial as its own condition (``grouping`` says
     which: a model's posterior states are smooth single-trial trajectories, so jPCA of trials is
-    meaningful when a recording has no condition labels). The JSLDS planes are those of the
+    meaningful when a recording has no condition labels). The eigen-planes are those of the
     ``n_planes`` largest-|λ| complex pairs of J_h at the expansion point nearest the mean of all
     expansion points. Returns (summary dict, projection (C, T, 2) of the condition averages on the
     fastest jPCA plane, condition labels).
@@ -141,10 +142,10 @@ def jpca_comparison(
         "r2_unconstrained": res.r2_unconstrained,
         "jpca_frequencies_hz": res.frequencies_hz.tolist(),
         "jpca_plane_variance": res.plane_variance.tolist(),
-        "jslds_point_q": float(q[0]),
-        "jslds_eigenvalues": [[float(v.real), float(v.imag)] for v in planes.eigenvalues],
-        "jslds_frequencies_hz": planes.frequencies_hz.tolist(),
-        "jslds_decay_s": [float(t) if np.isfinite(t) else None for t in planes.decay_s],
+        "expansion_point_q": float(q[0]),
+        "expansion_eigenvalues": [[float(v.real), float(v.imag)] for v in planes.eigenvalues],
+        "expansion_frequencies_hz": planes.frequencies_hz.tolist(),
+        "expansion_decay_s": [float(t) if np.isfinite(t) else None for t in planes.decay_s],
         "angles_deg": angles.tolist(),
         "match": match.tolist(),
         "matched_angle_deg": matched,

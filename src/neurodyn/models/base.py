@@ -22,6 +22,7 @@ import torch
 import xarray as xr
 
 from neurodyn.errors import ConfigError, DatasetContractError, InputFileError
+from neurodyn.metric_spec import MetricSpec
 from neurodyn.models.structure import Structure
 from neurodyn.options import Options, option
 from neurodyn.storage import config_hash, write_atomically
@@ -77,6 +78,8 @@ class FittedModel(ABC):
     data_kinds: ClassVar[tuple[str, ...]] = ("counts", "continuous")
     # options that fit a small dataset in seconds: the family contract test and quick checks use them
     quick_options: ClassVar[dict[str, Any]] = {}
+    # what ``diagnostics`` reports, for reports and the metric glossary
+    diagnostic_metrics: ClassVar[tuple[MetricSpec, ...]] = ()
 
     def __init__(self, tensors: dict[str, torch.Tensor], meta: dict[str, Any]):
         self.tensors = tensors
@@ -130,7 +133,14 @@ class FittedModel(ABC):
     @abstractmethod
     def posterior(self, dataset: xr.Dataset) -> xr.Dataset:
         """Per-trial latents and predictions: ``latents (trial, time, latent)`` and
-        ``prediction (trial, time, channel)`` (expected data per bin, in the data's units)."""
+        ``prediction (trial, time, channel)`` (expected data per bin, in the data's units).
+
+        Optional variables the analysis uses when present: ``prediction_<name> (trial, time,
+        channel)``, a further readout of the same data (scored on the held-out channels as
+        ``<name>_co_bps`` or ``<name>_r2_heldout``); ``expansion_points (trial, time, latent)``, the
+        states around which the model linearises its own map at each step (analysed by
+        :func:`neurodyn.analysis.evaluate.expansion_step`). Anything else is the family's own,
+        for its :meth:`diagnostics`."""
 
     @abstractmethod
     def sample(self, n_trials: int, n_steps: int, inputs: torch.Tensor | None = None, seed: int = 0) -> xr.Dataset:
@@ -140,6 +150,11 @@ class FittedModel(ABC):
     @abstractmethod
     def dynamics(self) -> Dynamics:
         """The latent map, for fixed-point and spectral analyses."""
+
+    def diagnostics(self, posterior: xr.Dataset, fixed_points: np.ndarray) -> dict[str, Any]:
+        """Metrics only this family has (declared in ``diagnostic_metrics``), from its posterior on
+        the evaluation trials and the fixed points (P, latent) the analysis found; none by default."""
+        return {}
 
     @property
     def device(self) -> torch.device:

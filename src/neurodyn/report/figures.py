@@ -524,7 +524,7 @@ def latent_trajectories_figure(
     condition means (circle at the start); without: up to ``max_trials`` single trials.
     A single latent dimension is drawn against time (s, from ``time`` (time,), else bins), its
     fixed points as horizontal lines (solid = stable, dashed = unstable). expansion_points:
-    (..., latent) JSLDS expansion points, drawn as small grey crosses in the same projection.
+    (..., latent) expansion points the model linearises around, drawn as small grey crosses in the same projection.
     """
     latents = np.asarray(latents, dtype=np.float64)
     n_trials, _, n_latent = latents.shape
@@ -570,7 +570,7 @@ def latent_trajectories_figure(
         if len(e):
             xy = (e - mean) @ axes
             ax.plot(xy[:, 0], xy[:, 1], "x", color="0.45", ms=3, mew=0.6, ls="none", zorder=4)
-            handles.append(Line2D([], [], marker="x", color="0.45", ls="none", ms=4, label="JSLDS expansion points"))
+            handles.append(Line2D([], [], marker="x", color="0.45", ls="none", ms=4, label="expansion points"))
     drawn = {True: False, False: False}
     for point in fixed_points:
         z = np.asarray(point.get("z", []), dtype=np.float64)
@@ -887,11 +887,11 @@ def sweep_figure(panels: Sequence[tuple[str, dict[str, Sequence[Any]], Sequence[
     return fig
 
 
-# ----------------------------------------------------------------------------- JSLDS analyses
+# ----------------------------------------------------------------------------- expansion points
 
 
 def expansion_modes_figure(anchors: Sequence[dict]) -> Figure:
-    """Eigenvalues of the JSLDS Jacobian J_h at expansion points along the trial.
+    """Eigenvalues of the Jacobian of the latent map at expansion points along the trial.
 
     anchors: dicts with ``time`` (s), ``eigenvalues`` ([re, im] pairs, discrete time),
     ``time_constants_s`` and ``frequencies_hz`` (aligned). Left: the complex plane with the unit
@@ -928,14 +928,14 @@ def jpca_figure(
     projection: np.ndarray,
     angles: np.ndarray,
     jpca_hz: Sequence[float],
-    jslds_hz: Sequence[float],
+    eigen_hz: Sequence[float],
     conditions: Sequence[str] | None = None,
 ) -> Figure:
-    """jPCA vs JSLDS eigen-planes.
+    """jPCA planes vs the eigen-planes at the central expansion point.
 
     projection: (C, T, 2) condition-averaged trajectories in the first (fastest) jPCA plane;
-    angles: (A, B) mean principal angle (degrees) between jPCA plane a and JSLDS eigen-plane b;
-    jpca_hz: (A,) and jslds_hz: (B,) their rotation frequencies, for the axis labels.
+    angles: (A, B) mean principal angle (degrees) between jPCA plane a and eigen-plane b;
+    jpca_hz: (A,) and eigen_hz: (B,) their rotation frequencies, for the axis labels.
     """
     fig = new_figure(8.6, 3.8)
     traj, heat = fig.subplots(1, 2)
@@ -956,8 +956,8 @@ def jpca_figure(
             heat.text(j, i, f"{v:.0f}°", ha="center", va="center", fontsize=7, color="white" if v < 45 else "black")
         fig.colorbar(image, ax=heat, label="mean principal angle (°)")
     heat.set_yticks(range(len(jpca_hz)), [f"jPCA {i + 1}\n{f:.3g} Hz" for i, f in enumerate(jpca_hz)], fontsize=7)
-    heat.set_xticks(range(len(jslds_hz)), [f"{f:.3g}" for f in jslds_hz], fontsize=7)
-    heat.set_xlabel("JSLDS eigen-plane frequency (Hz)")
+    heat.set_xticks(range(len(eigen_hz)), [f"{f:.3g}" for f in eigen_hz], fontsize=7)
+    heat.set_xlabel("eigen-plane frequency (Hz)")
     heat.set_title("angles between planes (90° = orthogonal)", fontsize=9)
     return fig
 

@@ -24,7 +24,11 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from neurodyn.analysis.evaluate import AnalysisResult
+from neurodyn.analysis.metrics.registry import metric_registry
 from neurodyn.data.dataset import summary
+from neurodyn.metric_spec import MetricSpec
+from neurodyn.models import FAMILIES
 from neurodyn.report import figures as fg
 from neurodyn.report import sweeps
 from neurodyn.version import __version__
@@ -44,9 +48,9 @@ class ModelResult:
     latent), prediction, generated_latents, generated_data, psd_recorded / psd_generated
     (channel, frequency), ...); fit: e.g. {"seconds": 1.2, "device": "cpu"}; config: the fitted
     model's options (with ``seed``), from which sweeps among models are found; distillation: the
-    smallest low-rank tanh RNN of the latent map (:mod:`neurodyn.analysis.distill`); jslds: the
-    expansion-point modes and the jPCA comparison of a JSLDS model
-    (:func:`neurodyn.analysis.evaluate.jslds_planes`).
+    smallest low-rank tanh RNN of the latent map (:mod:`neurodyn.analysis.distill`); expansion: the
+    expansion-point modes and the jPCA comparison of a model that linearises its map at expansion
+    points (:func:`neurodyn.analysis.evaluate.expansion_step`).
     """
 
     name: str
@@ -58,51 +62,48 @@ class ModelResult:
     fit: dict[str, Any] = field(default_factory=dict)
     config: dict[str, Any] = field(default_factory=dict)
     distillation: dict[str, Any] = field(default_factory=dict)
-    jslds: dict[str, Any] = field(default_factory=dict)
+    expansion: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_result(cls, name: str, result: AnalysisResult) -> ModelResult:
+        """What the report shows of an analysis result (family, fit and options from ``result.about``)."""
+        return cls(
+            name=name,
+            family=result.about.get("family", "?"),
+            metrics=result.metrics,
+            protocol=result.protocol,
+            fixed_points=result.fixed_points,
+            arrays=result.arrays,
+            fit=result.about.get("fit", {}),
+            config=result.about.get("model_config", {}),
+            distillation=result.distillation or {},
+            expansion=result.expansion or {},
+        )
 
 
 @dataclass(frozen=True)
 class MetricColumn:
-    """One column of the model comparison table.
-
-    better: "higher", "lower" or None (not ranked); kinds: dataset kinds that always show it.
-    """
+    """One column of a model table: a metric's key, header label (with unit), which direction is
+    better (None: not ranked) and its one-sentence definition (the header's tooltip)."""
 
     key: str
     label: str
     better: str | None = None
-    kinds: tuple[str, ...] = ()
+    definition: str = ""
+
+    @classmethod
+    def of(cls, spec: MetricSpec) -> MetricColumn:
+        return cls(spec.key, f"{spec.label} ({spec.unit})" if spec.unit else spec.label, spec.better, spec.definition)
 
 
-METRIC_COLUMNS: tuple[MetricColumn, ...] = (
-    MetricColumn("eval_split", "eval split", None, ("counts", "continuous")),
-    MetricColumn("n_eval_trials", "eval trials", None, ("counts", "continuous")),
-    MetricColumn("co_bps", "co-bps (bits/spike)", "higher", ("counts",)),
-    MetricColumn("psth_r2_heldin", "PSTH R² held-in", "higher", ("counts",)),
-    MetricColumn("psth_r2_heldout", "PSTH R² held-out", "higher", ("counts",)),
-    MetricColumn("poisson_ll_per_bin", "Poisson log-lik. per bin (nats)", "higher", ("counts",)),
-    MetricColumn("r2_heldin", "R² held-in", "higher", ("continuous",)),
-    MetricColumn("r2_heldout", "R² held-out", "higher", ("continuous",)),
-    MetricColumn("d_stsp", "D_stsp", "lower", ("counts", "continuous")),
-    MetricColumn("d_h", "D_H", "lower", ("counts", "continuous")),
-    MetricColumn("n_fixed_points", "fixed points", None, ("counts", "continuous")),
-    MetricColumn("n_stable_fixed_points", "stable fixed points", None, ("counts", "continuous")),
-    MetricColumn("slowest_time_constant_s", "slowest τ (s)", None, ("counts", "continuous")),
-    MetricColumn("leading_oscillation_hz", "leading oscillation (Hz)", None, ("counts", "continuous")),
-    # shown for models with a co-trained JSLDS only (no kinds: present in their metrics)
-    MetricColumn("jslds_co_bps", "JSLDS co-bps (bits/spike)", "higher"),
-    MetricColumn("jslds_relative_error", "JSLDS ‖h − a‖/‖h‖", "lower"),
-    MetricColumn("expansion_speed_median", "median ½‖F(e*) − e*‖²", "lower"),
-    MetricColumn("expansion_to_fixed_point_median", "expansion point → nearest fixed point (rel.)", "lower"),
-    MetricColumn("jpca_r2_skew", "jPCA rotational R²", None),
-    MetricColumn("jpca_jslds_angle_deg", "jPCA plane 1 ∠ JSLDS plane (°)", "lower"),
-)
+def metric_specs() -> dict[str, MetricSpec]:
+    """Every metric the analysis and the registered families declare, by key."""
+    return metric_registry(FAMILIES.values())
 
-INDEX_COLUMNS: tuple[MetricColumn, ...] = tuple(
-    c
-    for c in METRIC_COLUMNS
-    if c.key in ("co_bps", "psth_r2_heldout", "r2_heldout", "d_stsp", "d_h", "leading_oscillation_hz")
-)
+
+# the headline columns of the cross-dataset index
+INDEX_KEYS = ("co_bps", "psth_r2_heldout", "r2_heldout", "d_stsp", "d_h", "leading_oscillation_hz")
+
 
 SUMMARY_LABELS: dict[str, str] = {
     "kind": "kind",
@@ -353,16 +354,37 @@ def _dataset_section(ds: xr.Dataset, writer: FigureWriter) -> str:
 
 
 def comparison_columns(models: Sequence[ModelResult], kind: str) -> list[MetricColumn]:
-    """Known columns shown for this kind or present in any model, then unknown scalar metrics."""
-    present = {k for m in models for k in (m.metrics or {})}
-    columns = [c for c in METRIC_COLUMNS if kind in c.kinds or c.key in present]
-    known = {c.key for c in METRIC_COLUMNS}
-    extra = sorted(
-        k
-        for k in present
-        if k not in known and all(not isinstance((m.metrics or {}).get(k), (dict, list)) for m in models)
-    )
+    """The evaluation split, then every registered metric for this data kind that any model has (in
+    registry order), then unknown scalar metrics."""
+    present = {k for m in models for k, v in (m.metrics or {}).items() if not isinstance(v, dict | list)}
+    specs = metric_specs()
+    columns = [MetricColumn("eval_split", "eval split", None, "The trials the metrics are computed on.")]
+    columns += [MetricColumn.of(spec) for spec in specs.values() if spec.key in present and kind in spec.kinds]
+    extra = sorted(k for k in present if k not in specs and k != "eval_split")
     return columns + [MetricColumn(k, readable_key(k)) for k in extra]
+
+
+def _table_head(columns: Sequence[MetricColumn], before: Sequence[str], after: Sequence[str]) -> str:
+    cells = [f"<th>{escape(h)}</th>" for h in before]
+    cells += [
+        f'<th title="{escape(c.definition)}">{escape(c.label)}</th>' if c.definition else f"<th>{escape(c.label)}</th>"
+        for c in columns
+    ]
+    cells += [f"<th>{escape(h)}</th>" for h in after]
+    return f"<thead><tr>{''.join(cells)}</tr></thead>"
+
+
+def _glossary(columns: Sequence[MetricColumn]) -> str:
+    """The definitions of the metrics in a table, with their direction."""
+    items = []
+    for c in columns:
+        if not c.definition:
+            continue
+        direction = {"higher": " Higher is better.", "lower": " Lower is better."}.get(c.better or "", "")
+        items.append(f"<dt>{escape(c.label)}</dt><dd>{escape(c.definition + direction)}</dd>")
+    if not items:
+        return ""
+    return f'<details class="glossary"><summary>What the columns mean</summary>\n<dl>{"".join(items)}</dl>\n</details>'
 
 
 def _comparison_section(models: Sequence[ModelResult], kind: str, anchors: Sequence[str]) -> str:
@@ -376,15 +398,16 @@ def _comparison_section(models: Sequence[ModelResult], kind: str, anchors: Seque
         cells += [table_cell((model.metrics or {}).get(c.key), best=i in best[c.key]) for c in columns]
         cells += [table_cell((model.fit or {}).get("seconds")), table_cell((model.fit or {}).get("device"))]
         rows.append(cells)
-    header = ["model", "family"] + [c.label for c in columns] + ["fit time (s)", "device"]
+    head = _table_head(columns, ["model", "family"], ["fit time (s)", "device"])
+    body = "\n".join(f"<tr>{''.join(r)}</tr>" for r in rows)
+    table = f'<table class="comparison">\n{head}\n<tbody>\n{body}\n</tbody>\n</table>'
     ranked = ", ".join(
         f"{c.label} ({'higher' if c.better == 'higher' else 'lower'} is better)" for c in columns if c.better
     )
     note = (
         f'<p class="note"><span class="legend-best">Highlighted</span>: best value per column — {escape(ranked)}.</p>'
     )
-    table = html_table(header, rows, css_class="comparison")
-    return f'<section id="comparison">\n<h2>Model comparison</h2>\n{table}\n{note}\n</section>'
+    return f'<section id="comparison">\n<h2>Model comparison</h2>\n{table}\n{note}\n{_glossary(columns)}\n</section>'
 
 
 def _fixed_point_table(points: Sequence[dict[str, Any]]) -> str:
@@ -480,7 +503,11 @@ def _model_figures(ds: xr.Dataset, model: ModelResult, key: str, writer: FigureW
                 ),
                 "Posterior latent trajectories projected on their first two principal components; "
                 "fixed points projected alike (filled = stable, open = unstable)"
-                + ("; grey crosses: the JSLDS's expansion points." if "expansion_points" in arrays else "."),
+                + (
+                    "; grey crosses: the expansion points the model linearises around."
+                    if "expansion_points" in arrays
+                    else "."
+                ),
             )
         )
     out.append(
@@ -528,27 +555,28 @@ def _model_figures(ds: xr.Dataset, model: ModelResult, key: str, writer: FigureW
                 f"frequency; blue: stable, red: unstable." + _selectivity_note(points),
             )
         )
-    out.extend(_jslds_figures(model, arrays, key, writer))
+    out.extend(_expansion_figures(model, arrays, key, writer))
     if model.arrays is None:
         out.append('<p class="note">No evaluation arrays: data figures skipped.</p>')
     return out
 
 
-def _jslds_figures(model: ModelResult, arrays: xr.Dataset, key: str, writer: FigureWriter) -> list[str]:
-    """Expansion-point eigenmodes and the jPCA comparison of a JSLDS model (none otherwise)."""
+def _expansion_figures(model: ModelResult, arrays: xr.Dataset, key: str, writer: FigureWriter) -> list[str]:
+    """Expansion-point eigenmodes and the jPCA comparison of a model that linearises its map at
+    expansion points (none otherwise)."""
     out = []
-    anchors = (model.jslds or {}).get("expansion_modes") or []
+    anchors = (model.expansion or {}).get("expansion_modes") or []
     if anchors:
         out.append(
             writer.embed(
                 f"expansion_modes_{key}",
                 lambda: fg.expansion_modes_figure(anchors),
-                "Eigenvalues of the generator's Jacobian J_h at JSLDS expansion points sampled along the trial "
+                "Eigenvalues of the Jacobian of the latent map at the model's expansion points sampled along the trial "
                 "(the expansion point nearest the across-trial mean at each time), and each mode's frequency "
                 "against its decay time constant.",
             )
         )
-    jpc = (model.jslds or {}).get("jpca")
+    jpc = (model.expansion or {}).get("jpca")
     if jpc and "jpca_projection" in arrays:
         random = format_number(jpc.get("random_plane_angle_deg"))
         out.append(
@@ -558,12 +586,12 @@ def _jslds_figures(model: ModelResult, arrays: xr.Dataset, key: str, writer: Fig
                     arrays["jpca_projection"].values,
                     np.asarray(jpc["angles_deg"], dtype=float),
                     jpc["jpca_frequencies_hz"],
-                    jpc["jslds_frequencies_hz"],
+                    jpc["expansion_frequencies_hz"],
                 ),
                 f"jPCA of the {'condition-averaged' if jpc.get('grouping') == 'conditions' else 'single-trial'} "
-                f"generator states ({jpc['n_conditions']} {jpc.get('grouping', 'conditions')}, top "
+                f"latent states ({jpc['n_conditions']} {jpc.get('grouping', 'conditions')}, top "
                 f"{jpc['n_components']} PCs; skew-symmetric fit R² {format_number(jpc['r2_skew'])} vs "
-                f"{format_number(jpc['r2_unconstrained'])} unconstrained) against the eigen-planes of J_h at the "
+                f"{format_number(jpc['r2_unconstrained'])} unconstrained) against the eigen-planes of the Jacobian at the "
                 f"central expansion point: mean principal angles; two random planes of this state space make "
                 f"{random}°.",
             )
@@ -931,7 +959,9 @@ def build_index(entries: list[dict[str, Any]], *, title: str = "neurodyn reports
     dataset highlighted.
     """
     present = {k for e in entries for m in (e.get("models") or {}).values() for k in (m or {})}
-    columns = [c for c in INDEX_COLUMNS if c.key in present] or list(INDEX_COLUMNS)
+    specs = metric_specs()
+    index_columns = [MetricColumn.of(specs[k]) for k in INDEX_KEYS]
+    columns = [c for c in index_columns if c.key in present] or index_columns
     header = ["dataset", "kind", "trials", "channels (held-out)", "model"] + [c.label for c in columns]
     rows = []
     for entry in entries:
@@ -972,7 +1002,7 @@ def build_index(entries: list[dict[str, Any]], *, title: str = "neurodyn reports
 
 
 __all__ = [
-    "METRIC_COLUMNS",
+    "metric_specs",
     "FigureWriter",
     "ModelResult",
     "best_indices",

@@ -8,11 +8,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+import xarray as xr
+
 from neurodyn.data.dataset import open_dataset
 from neurodyn.device import pick_device, seed_everything
 from neurodyn.errors import ConfigError
 from neurodyn.models import get_family
-from neurodyn.models.base import FitSettings
+from neurodyn.models.base import FitSettings, FittedModel
 
 log = logging.getLogger("neurodyn")
 
@@ -27,23 +29,45 @@ def fit_stage(
     resume: bool = False,
     where: str | None = None,
 ) -> Path:
-    """Fit one model family to a dataset and save it. ``model_cfg`` is a model entry: ``family``,
-    the fit settings (``seed``, ``device``; the entry's device wins over ``device``) and the
-    family's options; a wrong option stops before the dataset is read, naming
-    ``<where>.<option>`` (``where``: ``models.<name>`` in the workflow, ``models.<family>`` here)."""
+    """Fit one model family to a dataset store and save it (see :func:`fit_model`)."""
+    check_model_config(model_cfg, where)
+    model = fit_model(
+        open_dataset(dataset_path), model_cfg, device=device, checkpoint_dir=checkpoint_dir, resume=resume, where=where
+    )
+    return model.save(out_dir)
+
+
+def check_model_config(model_cfg: dict[str, Any], where: str | None = None) -> tuple[type[FittedModel], FitSettings]:
+    """The family and fit settings of a model entry, every option checked; ConfigError names
+    ``<where>.<option>`` (``where``: ``models.<name>`` in the workflow, ``models.<family>`` otherwise)."""
     if "family" not in model_cfg:
         raise ConfigError(f"{where or 'models.<name>'}.family", "is required")
     where = where or f"models.{model_cfg['family']}"
     family = get_family(model_cfg["family"], f"{where}.family")
     names = [o.name for o in FitSettings.describe()]
     settings = FitSettings.parse({k: v for k, v in model_cfg.items() if k in names}, where)
-    family.resolve_config(model_cfg, where)  # every option checked before any work
+    family.resolve_config(model_cfg, where)
+    return family, settings
+
+
+def fit_model(
+    dataset: xr.Dataset,
+    model_cfg: dict[str, Any],
+    *,
+    device: str = "auto",
+    checkpoint_dir: str | os.PathLike[str] | None = None,
+    resume: bool = False,
+    where: str | None = None,
+) -> FittedModel:
+    """Fit the family of a model entry (``family``, the fit settings ``seed`` and ``device`` — the
+    entry's device wins over ``device`` — and the family's options) to ``dataset``, seeded; the
+    fit's time, device and seed are recorded in ``model.meta``."""
+    family, settings = check_model_config(model_cfg, where)
     dev = pick_device(settings.device if "device" in model_cfg else device)
     seed_everything(settings.seed)
-    dataset = open_dataset(dataset_path)
-    log.info("fitting %s on %s (device %s)", family.family, dataset_path, dev)
+    log.info("fitting %s (device %s)", family.family, dev)
     started = time.perf_counter()
     model = family.fit(dataset, dict(model_cfg), dev, checkpoint_dir=checkpoint_dir, resume=resume)
     model.meta.setdefault("fit", {}).update(seconds=time.perf_counter() - started, device=str(dev))
     model.meta["seed"] = settings.seed
-    return model.save(out_dir)
+    return model

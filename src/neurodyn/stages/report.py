@@ -8,8 +8,10 @@ import os
 from pathlib import Path
 from typing import Any
 
+import xarray as xr
+
 from neurodyn.data.dataset import open_dataset, summary
-from neurodyn.report import build_index, build_report
+from neurodyn.report import ModelResult, build_index, build_report
 from neurodyn.stages.analyze import load_analysis
 from neurodyn.storage import write_atomically, write_json
 
@@ -36,12 +38,31 @@ def report_stage(
     metrics_out: str | os.PathLike[str] | None = None,
     ground_truth: str | os.PathLike[str] | None = None,
 ) -> Path:
-    """Write the dataset's HTML report (and its figures and combined metrics, when asked)."""
+    """Write the dataset's HTML report (and its figures and combined metrics, when asked) from the
+    analysis folders ``analyses`` (model name → folder)."""
     dataset = open_dataset(dataset_path)
     models = [load_analysis(path, name) for name, path in analyses.items()]
     truth = json.loads(Path(ground_truth).read_text()) if ground_truth else None
+    return write_report(
+        dataset, models, out_html, title=title, figures_dir=figures_dir, metrics_out=metrics_out, ground_truth=truth
+    )
+
+
+def write_report(
+    dataset: xr.Dataset,
+    models: list[ModelResult],
+    out_html: str | os.PathLike[str],
+    *,
+    title: str,
+    figures_dir: str | os.PathLike[str] | None = None,
+    metrics_out: str | os.PathLike[str] | None = None,
+    ground_truth: dict[str, Any] | None = None,
+) -> Path:
+    """The report of ``models`` on ``dataset`` written to ``out_html`` (figures embedded, and also
+    written to ``figures_dir`` when given), each output atomically."""
     html = page_with_figures(
-        lambda figs: build_report(dataset, models, title=title, ground_truth=truth, figures_dir=figs), figures_dir
+        lambda figs: build_report(dataset, models, title=title, ground_truth=ground_truth, figures_dir=figs),
+        figures_dir,
     )
     if metrics_out is not None:
         combined = {
@@ -49,8 +70,8 @@ def report_stage(
             "summary": summary(dataset),
             "models": {m.name: {"family": m.family, **m.metrics} for m in models},
         }
-        if truth is not None:
-            combined["ground_truth"] = ground_truth_comparison(truth, combined["models"])
+        if ground_truth is not None:
+            combined["ground_truth"] = ground_truth_comparison(ground_truth, combined["models"])
         write_json(combined, metrics_out)
     return write_atomically(lambda tmp: Path(tmp).write_text(html), out_html)
 

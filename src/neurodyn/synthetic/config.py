@@ -21,7 +21,7 @@ from neurodyn.options import Options, option
 LATENT_DIM = 2
 N_INPUTS = 2
 DYNAMICS = ("limit_cycle", "ring")
-NONLINEARITIES = ("tanh", "clipped_relu")
+NONLINEARITIES = ("tanh", "clipped")
 SPLIT_NAMES = ("train", "val", "test")
 
 # child-stream ids of the session SeedSequence (fixed: changing them changes every output)
@@ -60,7 +60,11 @@ class TeacherConfig(Options):
     seed: int = option(0, "seed of every random stream (teacher, session, spikes, EEG, splits)", ge=0)
     # teacher dynamics
     dynamics: str = option("limit_cycle", "teacher flow: a limit cycle or a (broken) ring attractor", choices=DYNAMICS)
-    nonlinearity: str = option("tanh", "transfer function phi of the units", choices=NONLINEARITIES)
+    nonlinearity: str = option(
+        "tanh",
+        "transfer function phi of the units: tanh, or clipped: max(0, x + c) − max(0, x)",
+        choices=NONLINEARITIES,
+    )
     n_units: int = option(60, "number of rate units (recorded neurons)", ge=2)
     tau_s: float = option(0.02, "time constant tau of the units (s)", gt=0)
     dt_s: float = option(0.001, "simulation step (s); also the spike-time resolution, so at most 10 ms", gt=0, le=0.01)

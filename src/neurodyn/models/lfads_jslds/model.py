@@ -55,6 +55,7 @@ from torch import nn
 
 from neurodyn.device import seed_everything
 from neurodyn.errors import ConfigError, DatasetContractError, NeurodynError
+from neurodyn.metric_spec import MetricSpec
 from neurodyn.models.base import (
     Dynamics,
     FittedModel,
@@ -329,6 +330,25 @@ class LFADSJSLDS(FittedModel):
 
     family = "lfads_jslds"
     Options = LFADSJSLDSOptions
+    diagnostic_metrics = (
+        MetricSpec(
+            "jslds_relative_error",
+            "JSLDS ‖h − a‖/‖h‖",
+            "",
+            "lower",
+            ("counts",),
+            "Mean over trials and steps of the distance between the generator state h and the co-trained JSLDS "
+            "state a, relative to |h|: how well the switching linear system stands in for the RNN.",
+        ),
+        MetricSpec(
+            "jslds_co_bps",
+            "JSLDS co-bps",
+            "bits/spike",
+            "higher",
+            ("counts",),
+            "Co-smoothing bits per spike of the rates read out from the JSLDS states instead of the generator's.",
+        ),
+    )
     data_kinds = ("counts",)
     quick_options = {
         "gen_dim": 12,
@@ -650,6 +670,17 @@ class LFADSJSLDS(FittedModel):
                 {"long_name": "inferred input (posterior mean over samples)"},
             )
         return out
+
+    def diagnostics(self, posterior: xr.Dataset, fixed_points: np.ndarray) -> dict[str, Any]:
+        """How well the co-trained JSLDS stands in for its generator (Smith, Linderman & Sussillo 2021):
+        ``jslds_relative_error``, the mean over trials and steps of ‖h_t − a_t‖ / ‖h_t‖ (posterior
+        means of generator and JSLDS states). Its readout is scored by the analysis as ``jslds_co_bps``
+        (the posterior's ``prediction_jslds``)."""
+        if "jslds_latents" not in posterior:
+            return {}
+        h, a = posterior["latents"].values, posterior["jslds_latents"].values
+        norms = np.maximum(np.linalg.norm(h, axis=-1), 1e-12)
+        return {"jslds_relative_error": float(np.mean(np.linalg.norm(h - a, axis=-1) / norms))}
 
     def sample(self, n_trials: int, n_steps: int, inputs: torch.Tensor | None = None, seed: int = 0) -> xr.Dataset:
         """Free runs: g0 from its prior, inferred inputs from their AR(1) prior, Poisson counts."""

@@ -26,7 +26,7 @@ from timing import write_record
 from neurodyn.device import pick_device
 from neurodyn.studies.plrnn_addition.bptt import (
     addition_problem,
-    evaluate,
+    addition_scores,
     make_matched_lstm,
     make_plrnn,
     make_rplrnn,
@@ -60,7 +60,7 @@ def run_one(T: int, seed: int, args, device: torch.device) -> dict[str, dict]:
             generator=gen,
             reduction=args.reduction,
         )
-        ev = evaluate(model, test)
+        ev = addition_scores(model, test)
         out[name] = {
             "params": model.n_parameters(),
             "mse": ev["mse"],

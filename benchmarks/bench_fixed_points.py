@@ -22,11 +22,10 @@ import torch
 from timing import best_of
 
 from neurodyn.analysis.fixed_points.piecewise import (
-    brute_force_fixed_points,
     exact_fixed_points,
     piecewise_map,
-    random_restart_fixed_points,
 )
+from neurodyn.analysis.fixed_points.piecewise_reference import brute_force_fixed_points, random_restart_fixed_points
 
 
 def random_net(n_units: int, rank: int, nonlinearity: str, seed: int):

@@ -14,7 +14,7 @@ On held-out trials (context task: the evaluation μ set) the script prints
   nearest numerical fixed point of the trial's u* (paper ≈ 0.27 / 0.39 for the standard RNN;
   :func:`neurodyn.studies.jslds_tasks.evaluate.linearisation_baseline`), and the same switching linear system
   run freely from h_0 (``mode="free"``, like for like with the JSLDS rollout); fixed points from
-  :func:`neurodyn.studies.jslds_tasks.evaluate.find_fixed_points` started at 512 visited states (q < 1e-10, or
+  :func:`neurodyn.studies.jslds_tasks.evaluate.cell_fixed_points` started at 512 visited states (q < 1e-10, or
   the 32 slowest points per input condition when fewer reach it);
 * training wall time and optimiser steps per second,
 

@@ -69,7 +69,13 @@ def test_expansion_modes_report_the_jacobian_spectrum_along_the_trial():
         np.testing.assert_allclose(got, lam, rtol=1e-9)
         np.testing.assert_allclose(a["time_constants_s"], 5.0, rtol=1e-6)
         assert sorted(set(np.round(a["frequencies_hz"], 6))) == pytest.approx(sorted(FREQS), rel=1e-6)
-        assert a["q"] >= 0 and a["spread"] >= 0
+        # the anchor is the trial nearest the across-trial mean at its bin; q and spread as defined
+        b = int(np.argmin(np.abs(time - a["time"])))
+        mean = latents[:, b].mean(0)
+        assert a["trial"] == int(np.argmin(((latents[:, b] - mean) ** 2).sum(-1)))
+        z = latents[a["trial"], b]
+        assert a["q"] == pytest.approx(0.5 * np.sum((jac @ z - z) ** 2), rel=1e-9)
+        assert a["spread"] == pytest.approx(np.sqrt(((latents[:, b] - mean) ** 2).sum(-1).mean()), rel=1e-12)
     with pytest.raises(ConfigError, match="expansion"):
         expansion_modes(step, latents[0], time, DT)
 

@@ -130,3 +130,23 @@ def test_export_weights_round_trip(name, kind, fitted, tmp_path, capsys):
     got = sorted(tuple(np.round(p["z"], 6)) for p in report["fixed_points"])
     want = sorted(tuple(np.round(p.z, 6)) for p in direct)
     np.testing.assert_allclose(got, want, atol=1e-6)
+
+
+@pytest.mark.parametrize(("name", "kind"), CASES)
+def test_diagnostics_are_declared_metrics(name, kind, fitted):
+    from neurodyn.analysis.metrics.registry import ANALYSIS_METRICS, metric_registry
+    from neurodyn.report import ModelResult
+    from neurodyn.report.html import MetricColumn, comparison_columns
+
+    model, dataset, _ = fitted(name, kind)
+    family = FAMILIES[name]
+    declared = {spec.key for spec in family.diagnostic_metrics}
+    assert not declared & {spec.key for spec in ANALYSIS_METRICS}, "a family's metric shadows an analysis metric"
+    out = model.diagnostics(model.posterior(dataset), np.zeros((0, model.dynamics().latent_dim)))
+    assert set(out) <= declared
+    assert all(v is None or np.isfinite(v) for v in out.values())
+    # the report renders them from the registry, with their definitions
+    registry = metric_registry(FAMILIES.values())
+    columns = comparison_columns([ModelResult(name, name, metrics=out)], kind)
+    for key in out:
+        assert MetricColumn.of(registry[key]) in columns and registry[key].definition

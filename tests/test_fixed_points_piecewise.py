@@ -20,12 +20,11 @@ import torch
 from neurodyn.analysis.fixed_points import FixedPoint
 from neurodyn.analysis.fixed_points.piecewise import (
     _small_cells,
-    brute_force_fixed_points,
     exact_fixed_points,
     piecewise_map,
-    random_restart_fixed_points,
     to_fixed_points,
 )
+from neurodyn.analysis.fixed_points.piecewise_reference import brute_force_fixed_points, random_restart_fixed_points
 from neurodyn.cli.fixed_points import add_fixed_point_commands, load_weights
 from neurodyn.errors import ConfigError, InputFileError
 

@@ -24,7 +24,7 @@ from neurodyn.models.lfads_jslds.jslds import (
 from neurodyn.studies.jslds_tasks.command import add_jslds_commands, analyse_selection, load_trained
 from neurodyn.studies.jslds_tasks.evaluate import (
     FixedPointSet,
-    find_fixed_points,
+    cell_fixed_points,
     linearisation_baseline,
     relative_error,
     task_metrics,
@@ -277,7 +277,7 @@ def test_linearisation_baseline_is_exact_for_a_linear_cell():
     assert linearisation_baseline(cell, None, inputs, h, exact, u_star, mode="free")["relative_error"] < 1e-12
     assert bool((out["index"][::2] == 1).all()) and bool((out["index"][1::2] == 0).all())
     # the numerical finder recovers them (Newton is exact on a linear map)
-    found = find_fixed_points(
+    found = cell_fixed_points(
         cell, torch.randn(8, 4, generator=g, dtype=torch.float64), conditions.repeat(4, 1), max_iters=50
     )
     # one fixed point per input condition: the four starts of each merge into it
@@ -288,7 +288,7 @@ def test_linearisation_baseline_is_exact_for_a_linear_cell():
     tanh = _cell("tanh", m=3, n=4)
     with torch.no_grad():
         h_tanh = rollout_rnn(tanh, None, inputs)
-    fp = find_fixed_points(tanh, h_tanh.reshape(-1, 4)[:10], torch.zeros(3, dtype=torch.float64))
+    fp = cell_fixed_points(tanh, h_tanh.reshape(-1, 4)[:10], torch.zeros(3, dtype=torch.float64))
     one_step = linearisation_baseline(tanh, None, inputs, h_tanh, fp)["relative_error"]
     assert one_step > 1e-3
     assert linearisation_baseline(tanh, None, inputs, h_tanh, fp, mode="free")["relative_error"] > 1e-3

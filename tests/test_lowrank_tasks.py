@@ -29,11 +29,11 @@ from neurodyn.studies.lowrank_tasks.tasks import (
     TorchRNN,
     decision_targets,
     decision_trials,
-    find_fixed_points,
     fit_decision_regression,
     fit_flipflop_regression,
     flipflop_targets,
     flipflop_trials,
+    flow_fixed_points,
     masked_loss,
     masked_mse,
     select_input_gain,
@@ -268,7 +268,7 @@ def test_flipflop_regression_has_cube_corner_attractors():
     assert model.n_neurons == 3 and model.rank == 3  # Fig. 5A: 3 neurons, rank 3
     assert np.linalg.matrix_rank(model.J) == 3
     starts = np.array(list(itertools.product([-1.0, 0.0, 1.0], repeat=3)))
-    points, stable = find_fixed_points(model.flow, starts)
+    points, stable = flow_fixed_points(model.flow, starts)
     assert len(points) == 27  # 3 per register: −1, 0, +1
     assert stable.sum() == 8
     corners = points[stable]
@@ -295,7 +295,7 @@ def test_decision_regression_with_ten_neurons():
     model = fit_decision_regression(n_neurons=10, seed=0)
     assert model.n_neurons == 10 and model.rank == 1
     assert model.rel_mse < 1e-3
-    points, stable = find_fixed_points(model.flow, np.array([[-1.0], [0.0], [1.0]]))
+    points, stable = flow_fixed_points(model.flow, np.array([[-1.0], [0.0], [1.0]]))
     np.testing.assert_allclose(np.sort(points[:, 0]), [-1.0, 0.0, 1.0], atol=0.02)
     np.testing.assert_array_equal(stable[np.argsort(points[:, 0])], [True, False, True])
     trials = decision_trials(400, seed=11)

@@ -8,7 +8,7 @@ import torch
 from neurodyn.studies.plrnn_addition.bptt import (
     PLRNN,
     addition_problem,
-    evaluate,
+    addition_scores,
     exact_addition_plrnn,
     lstm_parameter_count,
     make_matched_lstm,
@@ -74,7 +74,7 @@ def test_exact_two_unit_solution_solves_the_addition_problem(T):
     model = exact_addition_plrnn()
     out = model(x).output.reshape(-1)
     assert (out - y).abs().max().item() < 1e-6
-    assert evaluate(model, (x, y))["p_correct"] == 1.0
+    assert addition_scores(model, (x, y))["p_correct"] == 1.0
     assert model.n_parameters() == 2 + 2 + 4 + 2 + 2
 
 
@@ -163,9 +163,9 @@ def test_short_training_beats_the_predict_the_mean_baseline():
     train = addition_problem(3200, 10, g)
     test = addition_problem(1000, 10, g)
     model = make_rplrnn(16, tau=5.0, generator=g)
-    before = evaluate(model, test)
+    before = addition_scores(model, test)
     res = train_bptt(model, train, epochs=10, generator=g)
-    after = evaluate(model, test)
+    after = addition_scores(model, test)
     assert res.n_steps == 2000 and len(res.loss) == 10
     assert before["mse"] > TARGET_VARIANCE
     assert after["mse"] < 0.2 * TARGET_VARIANCE, after
@@ -240,7 +240,7 @@ def test_cuda_matches_cpu():
     gpu = make_rplrnn(10, generator=torch.Generator().manual_seed(1), device=dev)
     torch.testing.assert_close(gpu(x.to(dev)).output.cpu(), cpu(x).output, rtol=1e-4, atol=1e-4)
     exact = exact_addition_plrnn(device=dev)
-    assert evaluate(exact, (x.to(dev), y.to(dev)))["p_correct"] == 1.0
+    assert addition_scores(exact, (x.to(dev), y.to(dev)))["p_correct"] == 1.0
     res = train_bptt(gpu, (x.to(dev), y.to(dev)), epochs=1, generator=torch.Generator().manual_seed(0))
     assert res.n_steps == 4 and gpu.A.device.type == "cuda"
 

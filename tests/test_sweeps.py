@@ -142,3 +142,31 @@ def test_report_plots_metrics_against_the_swept_option(inputs):  # noqa: F811
     # without differing options there is no sweep section
     plain = build_report(inputs["counts"], [replace(m, config={"latent_dim": 4}) for m in models], title="plain")
     assert '<section id="sweeps">' not in plain
+
+
+def test_declared_sweeps_keep_the_workflows_membership():
+    """A model of the same family outside the sweep joins an inferred sweep but not the declared one."""
+    from neurodyn.report.sweeps import declared_sweeps as sweeps_from_declarations
+    from neurodyn.stages.config import declared_sweeps
+
+    config = {
+        "models": {
+            "m": {"family": "plrnn_em", "latent_dim": 4, "sweep": {"tau": [0.0, 1.0, 2.0]}},
+            "other": {"family": "plrnn_em", "latent_dim": 8, "tau": 0.0},
+        },
+        "datasets": {"a": {"models": ["m", "other"]}},
+    }
+    unexpanded = copy.deepcopy(config)
+    declared = declared_sweeps(unexpanded, expand_sweeps(config))
+    assert declared == {"m": {"options": ["tau"], "members": ["m-tau0", "m-tau1", "m-tau2"]}}
+    configs = {
+        name: ("plrnn_em", {k: v for k, v in entry.items() if k != "family"})
+        for name, entry in config["models"].items()
+    }
+    (inferred,) = find_sweeps(configs)
+    assert "other" in {n for by_x in inferred.models.values() for names in by_x.values() for n in names}
+    (sweep,) = sweeps_from_declarations(declared, configs)
+    assert sweep.x_key == "tau" and sweep.series_keys == []
+    assert sweep.models == {"all": {0.0: ["m-tau0"], 1.0: ["m-tau1"], 2.0: ["m-tau2"]}}
+    # members missing from the report are skipped; a sweep with none left is no sweep
+    assert sweeps_from_declarations(declared, {"other": configs["other"]}) == []

@@ -1,12 +1,23 @@
 # Shared names and input functions. No science here: everything calls the neurodyn package.
+import copy
+
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-from neurodyn.stages.config import analysis_options, check_workflow_config, expand_sweeps, job_resource, model_options
+from neurodyn.stages.config import (
+    analysis_options,
+    check_workflow_config,
+    declared_sweeps,
+    expand_sweeps,
+    job_resource,
+    model_options,
+)
 from neurodyn.errors import NeurodynError
 
 try:
-    expand_sweeps(config)  # a model with `sweep:` becomes one model per combination of values
+    unexpanded = copy.deepcopy(config)
+    # a model with `sweep:` becomes one model per combination of values; the report is told which
+    SWEEPS = declared_sweeps(unexpanded, expand_sweeps(config))
     check_workflow_config(config)
 except NeurodynError as exc:
     raise WorkflowError(f"invalid configuration: {exc}")
@@ -48,6 +59,12 @@ def ground_truth(wildcards):
     if source["kind"] == "synthetic":
         return [f"{synthetic_dir(source['generator'])}/teacher.json"]
     return []
+
+
+def dataset_sweeps(dataset):
+    """The declared sweeps among one dataset's models."""
+    chosen = set(dataset_models(dataset))
+    return {name: {**sweep, "members": [m for m in sweep["members"] if m in chosen]} for name, sweep in SWEEPS.items()}
 
 
 def model_job(model, key):

@@ -17,6 +17,7 @@ rule report:
         metrics=f"{RESULTS}/{{dataset}}/metrics.json",
     params:
         models=lambda wc: dataset_models(wc.dataset),
+        sweeps=lambda wc: dataset_sweeps(wc.dataset),
     log:
         f"{RESULTS}/{{dataset}}/logs/report.log",
     script:

@@ -14,4 +14,5 @@ with stage_logging(snakemake.log[0]):
         figures_dir=snakemake.output.figures,
         metrics_out=snakemake.output.metrics,
         ground_truth=snakemake.input.truth[0] if snakemake.input.truth else None,
+        sweeps=snakemake.params.sweeps,
     )

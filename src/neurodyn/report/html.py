@@ -653,9 +653,14 @@ SWEEP_METRICS: tuple[tuple[str, str], ...] = (
 )
 
 
-def _sweep_section(models: Sequence[ModelResult], writer: FigureWriter) -> str:
-    """Metrics against each swept option (see :mod:`neurodyn.report.sweeps`); empty without sweeps."""
-    found = sweeps.find_sweeps({m.name: (m.family, m.config or {}) for m in models})
+def _sweep_section(
+    models: Sequence[ModelResult], writer: FigureWriter, declared: dict[str, dict[str, Any]] | None = None
+) -> str:
+    """Metrics against each swept option (see :mod:`neurodyn.report.sweeps`): the sweeps the
+    workflow ``declared``, or those inferred from the models' options when none are given; empty
+    without sweeps."""
+    configs = {m.name: (m.family, m.config or {}) for m in models}
+    found = sweeps.find_sweeps(configs) if declared is None else sweeps.declared_sweeps(declared, configs)
     if not found:
         return ""
     metrics = {m.name: m.metrics or {} for m in models}
@@ -912,8 +917,10 @@ def build_report(
     title: str,
     ground_truth: dict[str, Any] | None = None,
     figures_dir: Path | None = None,
+    declared_sweeps: dict[str, dict[str, Any]] | None = None,
 ) -> str:
-    """The full, self-contained HTML report of one dataset and its fitted models.
+    """The full, self-contained HTML report of one dataset and its fitted models (``declared_sweeps``:
+    the workflow's sweep membership, see :func:`neurodyn.report.sweeps.declared_sweeps`).
 
     Sections: header, dataset (summary table, example raster, rate histogram or channel
     variance, condition-averaged activity), model comparison, one section per model
@@ -939,7 +946,7 @@ def build_report(
         f"<nav><ul>{''.join(toc)}</ul></nav>",
         _dataset_section(dataset, writer),
         _comparison_section(models, kind, [f"model-{k}" for k in keys]),
-        _sweep_section(models, writer),
+        _sweep_section(models, writer, declared_sweeps),
         _distillation_section(models),
         *(_model_section(dataset, m, k, writer) for m, k in zip(models, keys)),
         _ground_truth_section(ground_truth, models) if ground_truth else "",

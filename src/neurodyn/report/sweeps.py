@@ -80,7 +80,8 @@ def _decades(members: dict[str, dict[str, Any]], key: str) -> float:
 
 
 def find_sweeps(configs: dict[str, tuple[str, dict[str, Any]]]) -> list[Sweep]:
-    """Sweeps among models given as ``name → (family, fitted config)``.
+    """Sweeps inferred among models given as ``name → (family, fitted config)``, for reports built
+    without the workflow's sweep declarations (see :func:`declared_sweeps`).
 
     A family forms a sweep when at least ``MIN_POINTS`` distinct values of one numeric option
     occur and every option that varies is numeric. Returns one :class:`Sweep` per family.
@@ -94,20 +95,45 @@ def find_sweeps(configs: dict[str, tuple[str, dict[str, Any]]]) -> list[Sweep]:
         varying = [k for k in keys if len({_hashable(c.get(k)) for c in members.values()}) > 1]
         if any(_number(c.get(k)) is None for k in varying for c in members.values()):
             continue  # a non-numeric option varies: these are different models, not a sweep
-        swept = [k for k in varying if k != REPLICATE_KEY]
-        if not swept:
-            continue
-        x_key = max(swept, key=lambda k: (len({c[k] for c in members.values()}), _decades(members, k), -swept.index(k)))
-        if len({c[x_key] for c in members.values()}) < MIN_POINTS:
-            continue
-        series_keys = [k for k in swept if k != x_key]
-        sweep = Sweep(family=family, x_key=x_key, series_keys=series_keys)
-        # series in numeric order of their options, models within a point by name
-        for name, config in sorted(members.items(), key=lambda item: ([item[1][k] for k in series_keys], item[0])):
-            label = ", ".join(f"{k}={config[k]:g}" for k in series_keys) or "all"
-            sweep.models.setdefault(label, {}).setdefault(float(config[x_key]), []).append(name)
-        sweeps.append(sweep)
+        sweep = _sweep(family, members, [k for k in varying if k != REPLICATE_KEY])
+        if sweep is not None:
+            sweeps.append(sweep)
     return sweeps
+
+
+def declared_sweeps(declared: dict[str, dict[str, Any]], configs: dict[str, tuple[str, dict[str, Any]]]) -> list[Sweep]:
+    """Sweeps as the workflow declared them (``model → {"options": swept options, "members":
+    expanded model names}``, from :func:`neurodyn.stages.config.declared_sweeps`), among the models
+    of ``configs`` (``name → (family, fitted config)``); members absent from ``configs`` are skipped."""
+    sweeps = []
+    for _, declaration in sorted(declared.items()):
+        members = {n: configs[n][1] for n in declaration["members"] if n in configs}
+        if not members:
+            continue
+        family = configs[next(iter(members))][0]
+        numeric = [k for k in declaration["options"] if all(_number(c.get(k)) is not None for c in members.values())]
+        sweep = _sweep(family, members, [k for k in numeric if k != REPLICATE_KEY])
+        if sweep is not None:
+            sweeps.append(sweep)
+    return sweeps
+
+
+def _sweep(family: str, members: dict[str, dict[str, Any]], swept: list[str]) -> Sweep | None:
+    """The sweep over ``swept`` options among ``members`` (name → config): the option with the most
+    values (then the most decades) is the x axis, the others label series; None with fewer than
+    ``MIN_POINTS`` x values."""
+    if not swept:
+        return None
+    x_key = max(swept, key=lambda k: (len({c[k] for c in members.values()}), _decades(members, k), -swept.index(k)))
+    if len({c[x_key] for c in members.values()}) < MIN_POINTS:
+        return None
+    series_keys = [k for k in swept if k != x_key]
+    sweep = Sweep(family=family, x_key=x_key, series_keys=series_keys)
+    # series in numeric order of their options, models within a point by name
+    for name, config in sorted(members.items(), key=lambda item: ([item[1][k] for k in series_keys], item[0])):
+        label = ", ".join(f"{k}={config[k]:g}" for k in series_keys) or "all"
+        sweep.models.setdefault(label, {}).setdefault(float(config[x_key]), []).append(name)
+    return sweep
 
 
 def sweep_rows(sweep: Sweep, metrics: dict[str, dict[str, Any]], metric_keys: Sequence[str]) -> list[list[Any]]:

@@ -122,6 +122,17 @@ def _value_token(value: Any) -> str:
     return re.sub(r"[^A-Za-z0-9]", lambda m: {".": "p", "-": "m"}.get(m.group(), ""), text)
 
 
+def declared_sweeps(config: dict[str, Any], members: dict[str, list[str]]) -> dict[str, dict[str, Any]]:
+    """The sweeps a configuration declares, for the report: ``model → {"options": the swept
+    options, "members": its expanded model names}``. ``config`` is the configuration before
+    :func:`expand_sweeps`, ``members`` what that returned."""
+    return {
+        name: {"options": list(entry["sweep"]), "members": members[name]}
+        for name, entry in (config.get("models") or {}).items()
+        if isinstance(entry, dict) and isinstance(entry.get("sweep"), dict)
+    }
+
+
 def expand_sweeps(config: dict[str, Any]) -> dict[str, list[str]]:
     """Replace every model entry holding a ``sweep`` (option → list of values) by one entry per
     combination of values, named ``<model>-<option><value>...`` (e.g. ``bn-latent_dim8-tau0p5``),

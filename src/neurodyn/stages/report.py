@@ -37,14 +37,23 @@ def report_stage(
     figures_dir: str | os.PathLike[str] | None = None,
     metrics_out: str | os.PathLike[str] | None = None,
     ground_truth: str | os.PathLike[str] | None = None,
+    sweeps: dict[str, dict[str, Any]] | None = None,
 ) -> Path:
     """Write the dataset's HTML report (and its figures and combined metrics, when asked) from the
-    analysis folders ``analyses`` (model name → folder)."""
+    analysis folders ``analyses`` (model name → folder); ``sweeps``: the workflow's sweep
+    declarations (:func:`neurodyn.stages.config.declared_sweeps`), inferred from the models when None."""
     dataset = open_dataset(dataset_path)
     models = [load_analysis(path, name) for name, path in analyses.items()]
     truth = json.loads(Path(ground_truth).read_text()) if ground_truth else None
     return write_report(
-        dataset, models, out_html, title=title, figures_dir=figures_dir, metrics_out=metrics_out, ground_truth=truth
+        dataset,
+        models,
+        out_html,
+        title=title,
+        figures_dir=figures_dir,
+        metrics_out=metrics_out,
+        ground_truth=truth,
+        sweeps=sweeps,
     )
 
 
@@ -57,11 +66,14 @@ def write_report(
     figures_dir: str | os.PathLike[str] | None = None,
     metrics_out: str | os.PathLike[str] | None = None,
     ground_truth: dict[str, Any] | None = None,
+    sweeps: dict[str, dict[str, Any]] | None = None,
 ) -> Path:
     """The report of ``models`` on ``dataset`` written to ``out_html`` (figures embedded, and also
     written to ``figures_dir`` when given), each output atomically."""
     html = page_with_figures(
-        lambda figs: build_report(dataset, models, title=title, ground_truth=ground_truth, figures_dir=figs),
+        lambda figs: build_report(
+            dataset, models, title=title, ground_truth=ground_truth, figures_dir=figs, declared_sweeps=sweeps
+        ),
         figures_dir,
     )
     if metrics_out is not None:

@@ -17,7 +17,7 @@ Reference: Smith, Linderman & Sussillo 2021 (NeurIPS), results and supplement A.
   instead, the like-for-like analogue of the JSLDS rollout). The fixed points carry the u* they were found at: only those whose
   u* equals the trial's u* are candidates, i.e. for the context task the fixed points of the
   trial's context (u* = [0, 0, context]); for the 3-bit task u* = 0.
-* :func:`find_fixed_points` — the numerical finder of :mod:`neurodyn.analysis.fixed_points.numerical`
+* :func:`cell_fixed_points` — the numerical finder of :mod:`neurodyn.analysis.fixed_points.numerical`
   run per input condition u*, with a slowest-point fallback; any other finder's points can be
   passed to :func:`linearisation_baseline`.
 * :func:`task_metrics` — task MSE, and for the 3-bit task the fraction of correct output signs.
@@ -79,7 +79,7 @@ class FixedPointSet:
         return cls(points, us, q)
 
 
-def find_fixed_points(
+def cell_fixed_points(
     cell: Cell,
     starts: torch.Tensor,
     u_star: torch.Tensor,
@@ -270,7 +270,7 @@ def evaluate_model(
     of the JSLDS readout) and ``relative_error`` (‖h − a‖/‖h‖); with ``baseline`` the fixed-point
     linearisation error ``baseline_error`` of the same RNN (one step from the true state) and
     ``baseline_error_free`` (the nearest-fixed-point switching linear system run freely), fixed points
-    by :func:`find_fixed_points` from ``n_starts`` visited states (q < ``fp_tol``; where fewer than
+    by :func:`cell_fixed_points` from ``n_starts`` visited states (q < ``fp_tol``; where fewer than
     ``fp_min_keep`` reach it for an input condition, its ``fp_min_keep`` slowest points: slow
     points, as a co-trained RNN's marginally stable points often are at small budgets), and
     ``n_fixed_points``, ``n_exact_fixed_points`` (q < fp_tol), ``max_fixed_point_q``.
@@ -291,7 +291,7 @@ def evaluate_model(
     if baseline:
         with torch.enable_grad():
             starts, us = fixed_point_starts(h, batch.u_star, n_starts, generator=gen)
-            fixed = find_fixed_points(cell, starts, us, max_iters=fp_iters, tol=fp_tol, min_keep=fp_min_keep)
+            fixed = cell_fixed_points(cell, starts, us, max_iters=fp_iters, tol=fp_tol, min_keep=fp_min_keep)
         base = linearisation_baseline(cell, None, batch.inputs, h, fixed, batch.u_star)
         out["baseline_error"] = base["relative_error"]
         out["baseline_error_free"] = linearisation_baseline(
@@ -306,7 +306,7 @@ def evaluate_model(
 __all__ = [
     "FixedPointSet",
     "evaluate_model",
-    "find_fixed_points",
+    "cell_fixed_points",
     "fixed_point_starts",
     "linearisation_baseline",
     "nearest_fixed_point",

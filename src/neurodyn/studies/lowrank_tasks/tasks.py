@@ -519,7 +519,7 @@ def fit_decision_regression(
     )
 
 
-def find_fixed_points(
+def flow_fixed_points(
     flow: LowRankFlow, starts: np.ndarray, *, tol: float = 1e-10, merge: float = 1e-6
 ) -> tuple[np.ndarray, np.ndarray]:
     """Fixed points of a latent flow by Newton's method (scipy ``root``, hybr) from each start (S×r).

@@ -405,7 +405,9 @@ def train_bptt(
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, test: tuple[torch.Tensor, torch.Tensor], *, batch_size: int = 2048) -> dict[str, float]:
+def addition_scores(
+    model: nn.Module, test: tuple[torch.Tensor, torch.Tensor], *, batch_size: int = 2048
+) -> dict[str, float]:
     """Test MSE and P(correct) = fraction of trials with |x̂_T − x_T| < 0.04 (sect. 3.5)."""
     inputs, targets = test
     was_training = model.training
@@ -451,7 +453,7 @@ __all__ = [
     "LSTMBaseline",
     "TrainResult",
     "addition_problem",
-    "evaluate",
+    "addition_scores",
     "exact_addition_plrnn",
     "lstm_parameter_count",
     "make_matched_lstm",

@@ -136,7 +136,7 @@ def test_export_weights_round_trip(name, kind, fitted, tmp_path, capsys):
 def test_diagnostics_are_declared_metrics(name, kind, fitted):
     from neurodyn.analysis.metrics.registry import ANALYSIS_METRICS, metric_registry
     from neurodyn.report import ModelResult
-    from neurodyn.report.html import MetricColumn, comparison_columns
+    from neurodyn.report.results import MetricColumn, comparison_columns
 
     model, dataset, _ = fitted(name, kind)
     family = FAMILIES[name]

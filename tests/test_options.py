@@ -47,7 +47,7 @@ def test_defaults_and_yaml_spellings():
     ("given", "field", "says"),
     [
         ({"latent_dim": "four"}, "models.m.latent_dim", "expected an integer, got 'four'"),
-        ({"latent_dim": None}, "models.m.latent_dim", "expected integer, got null"),
+        ({"latent_dim": None}, "models.m.latent_dim", "expected an integer, got null"),
         ({"latent_dim": 2.5}, "models.m.latent_dim", "expected an integer"),
         ({"latent_dim": True}, "models.m.latent_dim", "expected an integer"),
         ({"latent_dim": 0}, "models.m.latent_dim", "must be >= 1"),
@@ -57,7 +57,7 @@ def test_defaults_and_yaml_spellings():
         ({"window": 1}, "models.m.window", "must be >= 2"),
         ({"mode": "slow"}, "models.m.mode", "must be one of ['auto', 'fast']"),
         ({"flag": "yes"}, "models.m.flag", "expected true or false"),
-        ({"kernels": 3}, "models.m.kernels", "expected list of integer"),
+        ({"kernels": 3}, "models.m.kernels", "expected a list of integer"),
         ({"kernels": [3, 0]}, "models.m.kernels[1]", "must be >= 1"),
         ({"kernels": []}, "models.m.kernels", "at least 1"),
         ({"span": [1.0]}, "models.m.span", "expected 2 values"),

@@ -24,7 +24,8 @@ from neurodyn.data.binned import BinningOptions, bin_recording
 from neurodyn.io.registry import read_source
 from neurodyn.models import get_family
 from neurodyn.report import ModelResult, build_index, build_report
-from neurodyn.report.html import best_indices, format_number, format_value, metric_specs
+from neurodyn.report.formatting import best_indices, format_number, format_value
+from neurodyn.report.results import metric_specs
 from neurodyn.synthetic import TeacherConfig, synthesize
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

@@ -151,6 +151,18 @@ def _type_text(tp: Any) -> str:
     return f"{text} or null" if optional else text
 
 
+def _expected(tp: Any) -> str:
+    """What a value of type ``tp`` is called in an error: an integer, a number, a list of text, ..."""
+    text = _type_text(tp)
+    return (
+        text
+        if text.startswith(("true", "text"))
+        else f"a {text}"
+        if text.startswith(("number", "list", "mapping"))
+        else f"an {text}"
+    )
+
+
 def _describe_value(value: Any) -> str:
     return "null" if value is None else repr(value)
 
@@ -160,11 +172,11 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
     if value is None:
         if optional:
             return None
-        raise ConfigError(where, f"expected {_type_text(inner)}, got null")
+        raise ConfigError(where, f"expected {_expected(inner)}, got null")
     origin = typing.get_origin(inner)
     if origin in (list, tuple):
         if not isinstance(value, list | tuple):
-            raise ConfigError(where, f"expected {_type_text(inner)}, got {_describe_value(value)}")
+            raise ConfigError(where, f"expected {_expected(inner)}, got {_describe_value(value)}")
         item_type = typing.get_args(inner)[0]
         items = [_coerce(v, item_type, f"{where}[{i}]") for i, v in enumerate(value)]
         return tuple(items) if origin is tuple else items

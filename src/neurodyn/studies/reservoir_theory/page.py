@@ -11,7 +11,8 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from neurodyn.report.figures import STABLE_COLOR, UNSTABLE_COLOR, new_figure
-from neurodyn.report.html import FigureWriter, format_number, html_document, html_table, slug, table_cell
+from neurodyn.report.formatting import format_number, slug
+from neurodyn.report.page import FigureWriter, html_document, html_table, table_cell
 
 
 def theory_figure(result: dict[str, Any]) -> Figure:

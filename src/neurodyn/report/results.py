@@ -1,0 +1,98 @@
+"""What the report shows of fitted models: :class:`ModelResult`, and the metric columns of the
+model tables (from the metric registry of the analysis and the registered families)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import xarray as xr
+
+from neurodyn.analysis.evaluate import AnalysisResult
+from neurodyn.analysis.metrics.registry import metric_registry
+from neurodyn.metric_spec import MetricSpec
+from neurodyn.models import FAMILIES
+from neurodyn.report.formatting import readable_key
+
+
+@dataclass
+class ModelResult:
+    """Everything the report shows about one fitted model.
+
+    metrics: evaluation metrics (any may be missing or None); protocol: how they were computed;
+    fixed_points: dicts with z, stable, kind, eigenvalues ([re, im]), time_constants_s,
+    frequencies_hz, spectral_radius, method; arrays: evaluation arrays (latents (trial, time,
+    latent), prediction, generated_latents, generated_data, psd_recorded / psd_generated
+    (channel, frequency), ...); fit: e.g. {"seconds": 1.2, "device": "cpu"}; config: the fitted
+    model's options (with ``seed``), from which sweeps among models are found; distillation: the
+    smallest low-rank tanh RNN of the latent map (:mod:`neurodyn.analysis.distill`); expansion: the
+    expansion-point modes and the jPCA comparison of a model that linearises its map at expansion
+    points (:func:`neurodyn.analysis.evaluate.expansion_step`).
+    """
+
+    name: str
+    family: str
+    metrics: dict[str, Any] = field(default_factory=dict)
+    protocol: dict[str, Any] = field(default_factory=dict)
+    fixed_points: list[dict[str, Any]] = field(default_factory=list)
+    arrays: xr.Dataset | None = None
+    fit: dict[str, Any] = field(default_factory=dict)
+    config: dict[str, Any] = field(default_factory=dict)
+    distillation: dict[str, Any] = field(default_factory=dict)
+    expansion: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_result(cls, name: str, result: AnalysisResult) -> ModelResult:
+        """What the report shows of an analysis result (family, fit and options from ``result.about``)."""
+        return cls(
+            name=name,
+            family=result.about.get("family", "?"),
+            metrics=result.metrics,
+            protocol=result.protocol,
+            fixed_points=result.fixed_points,
+            arrays=result.arrays,
+            fit=result.about.get("fit", {}),
+            config=result.about.get("model_config", {}),
+            distillation=result.distillation or {},
+            expansion=result.expansion or {},
+        )
+
+
+@dataclass(frozen=True)
+class MetricColumn:
+    """One column of a model table: a metric's key, header label (with unit), which direction is
+    better (None: not ranked) and its one-sentence definition (the header's tooltip)."""
+
+    key: str
+    label: str
+    better: str | None = None
+    definition: str = ""
+
+    @classmethod
+    def of(cls, spec: MetricSpec) -> MetricColumn:
+        return cls(spec.key, f"{spec.label} ({spec.unit})" if spec.unit else spec.label, spec.better, spec.definition)
+
+    @property
+    def explanation(self) -> str:
+        """The definition with the direction that is better ('' without a definition)."""
+        if not self.definition:
+            return ""
+        direction = {"higher": " Higher is better.", "lower": " Lower is better."}.get(self.better or "", "")
+        return self.definition + direction
+
+
+def metric_specs() -> dict[str, MetricSpec]:
+    """Every metric the analysis and the registered families declare, by key."""
+    return metric_registry(FAMILIES.values())
+
+
+def comparison_columns(models: Sequence[ModelResult], kind: str) -> list[MetricColumn]:
+    """The evaluation split, then every registered metric for this data kind that any model has (in
+    registry order), then unknown scalar metrics."""
+    present = {k for m in models for k, v in (m.metrics or {}).items() if not isinstance(v, dict | list)}
+    specs = metric_specs()
+    columns = [MetricColumn("eval_split", "eval split", None, "The trials the metrics are computed on.")]
+    columns += [MetricColumn.of(spec) for spec in specs.values() if spec.key in present and kind in spec.kinds]
+    extra = sorted(k for k in present if k not in specs and k != "eval_split")
+    return columns + [MetricColumn(k, readable_key(k)) for k in extra]

@@ -89,3 +89,21 @@ def test_schema_and_description_agree_with_parsing():
     assert info["window"].type == "integer or null"
     assert info["mode"].constraints == "one of auto, fast"
     assert info["latent_dim"].help == "latent dimensions" and info["latent_dim"].default == 4
+
+
+def test_numbers_must_be_finite_unless_allowed():
+    @dataclass(frozen=True)
+    class Limits(Options):
+        tol: float = option(1.0, "a tolerance", gt=0)
+        accept: float = option(1.0, "an acceptance bound", gt=0, allow_inf=True)
+        span: tuple[float, ...] = option((0.0, 1.0), "start and stop", length=2)
+
+    for given, field in (
+        ({"tol": "inf"}, "m.tol"),
+        ({"tol": float("inf")}, "m.tol"),
+        ({"span": [0, float("inf")]}, "m.span[1]"),
+    ):
+        with pytest.raises(ConfigError, match="must be a finite number") as err:
+            Limits.parse(given, "m")
+        assert err.value.field == field
+    assert Limits.parse({"accept": "inf"}, "m").accept == float("inf")

@@ -88,7 +88,7 @@ def test_config_unknown_key_raises():
         ({"seed": True}, "synthetic.seed", "expected an integer"),
         ({"tau_s": "fast"}, "synthetic.tau_s", "expected a number, got 'fast'"),
         ({"tau_s": None}, "synthetic.tau_s", "expected a number, got null"),
-        ({"tau_s": "inf"}, "synthetic.tau_s", "must be finite"),
+        ({"tau_s": "inf"}, "synthetic.tau_s", "must be a finite number"),
         ({"dynamics": 3}, "synthetic.dynamics", "expected text"),
         ({"split_fractions": 0.5}, "synthetic.split_fractions", "expected a list of number"),
         ({"split_fractions": [0.5, 0.5]}, "synthetic.split_fractions", "expected 3 values"),

@@ -58,6 +58,7 @@ class Constraint:
     even: bool = False
     length: int | None = None
     min_length: int | None = None
+    allow_inf: bool = False
 
     def bounds_text(self) -> str:
         parts = []
@@ -86,9 +87,11 @@ def option(
     even: bool = False,
     length: int | None = None,
     min_length: int | None = None,
+    allow_inf: bool = False,
 ) -> Any:
     """A dataclass field with its default, its one-line help and its constraints (bounds apply to
-    each item of a list). Mutable defaults (lists) are copied per instance."""
+    each item of a list). Numbers must be finite unless ``allow_inf``. Mutable defaults (lists) are
+    copied per instance."""
     meta = {
         _META_KEY: Constraint(
             help=help,
@@ -100,6 +103,7 @@ def option(
             even=even,
             length=length,
             min_length=min_length,
+            allow_inf=allow_inf,
         )
     }
     if isinstance(default, list | dict):
@@ -250,6 +254,8 @@ def _check_bounds(value: Any, c: Constraint, where: str) -> None:
         raise ConfigError(where, f"must be one of {list(c.choices)}, got {_describe_value(value)}")
     if not isinstance(value, int | float) or isinstance(value, bool):
         return
+    if math.isinf(value) and not c.allow_inf:
+        raise ConfigError(where, f"must be a finite number, got {value!r}")
     ok = (
         (c.ge is None or value >= c.ge)
         and (c.gt is None or value > c.gt)

@@ -9,7 +9,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -31,12 +33,16 @@ def write_atomically(write, final_path: str | os.PathLike[str]) -> Path:
 
     The temporary path sits next to the final one (same filesystem, so the rename is atomic); on
     any error it is removed and nothing is left under ``final_path``. An existing output is only
-    replaced after the new one is complete.
+    replaced after the new one is complete. What a killed writer left beside ``final_path`` (its
+    temporary, or the previous output it had moved aside) is cleaned up first: see
+    :func:`recover_interrupted`.
     """
     final = Path(final_path)
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.with_name(f"{final.name}.tmp-{os.getpid()}")
-    old = final.with_name(f"{final.name}.old-{os.getpid()}")
+    recover_interrupted(final)
+    tag = _writer_tag()
+    tmp = final.with_name(f"{final.name}.tmp-{tag}")
+    old = final.with_name(f"{final.name}.old-{tag}")
     _remove(tmp)
     try:
         write(tmp)
@@ -50,6 +56,48 @@ def write_atomically(write, final_path: str | os.PathLike[str]) -> Path:
         raise
     _remove(old)
     return final
+
+
+def _host() -> str:
+    return re.sub(r"[^A-Za-z0-9_.]", "_", socket.gethostname()) or "host"
+
+
+def _writer_tag() -> str:
+    """``<host>-<pid>``: names a writer's temporaries, so that only this machine's dead writers'
+    leftovers are ever removed (a shared file system may hold another node's live ones)."""
+    return f"{_host()}-{os.getpid()}"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
+
+def recover_interrupted(final_path: str | os.PathLike[str]) -> list[Path]:
+    """Clean up after writers of ``final_path`` on this machine that were killed mid-write
+    (``kill -9``, power loss): their temporaries are removed, and a previous output a writer had
+    moved aside just before it died is put back when nothing has replaced it. Returns what was
+    removed or restored. Leftovers of live writers and of other machines are left alone."""
+    final = Path(final_path)
+    pattern = re.escape(final.name) + r"\.(tmp|old)-" + re.escape(_host()) + r"-(\d+)"
+    touched = []
+    if not final.parent.is_dir():
+        return touched
+    for leftover in sorted(final.parent.iterdir()):
+        match = re.fullmatch(pattern, leftover.name)
+        if match is None or _alive(int(match.group(2))) or int(match.group(2)) == os.getpid():
+            continue
+        if match.group(1) == "old" and not final.exists():
+            os.replace(leftover, final)  # the writer died between moving the old output aside and renaming
+        else:
+            _remove(leftover)
+        touched.append(leftover)
+    return touched
 
 
 def _remove(path: Path) -> None:

@@ -68,7 +68,7 @@ class AnalysisOptions(Options):
     distill: bool = option(True, "distil each model's latent map into the smallest low-rank tanh RNN")
     distill_tol: float = option(1e-2, "relative MSE the distilled flow must reach", gt=0, lt=1)
     distill_max_neurons: int = option(100, "largest distilled network tried", ge=1)
-    seed: int = option(0, "seed of free-running generation and of D_stsp's sampling")
+    seed: int = option(0, "seed of free-running generation and of D_stsp's sampling", ge=0)
     generation: str = option(
         "trials",
         "trials: as many free-running trials as the evaluation split has; long: one long run after a "

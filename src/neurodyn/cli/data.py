@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
 
 from neurodyn.cli.option_flags import add_option_flags, flag_name, given_options
@@ -78,6 +79,17 @@ def _reader_option_names() -> set[str]:
     return {o.name for reader in READERS.values() for o in reader.Options.describe()}
 
 
+def _positive_mib(text: str) -> float:
+    """argparse type: a positive, finite number of MiB."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of MiB, got {text!r}")
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a positive number of MiB, got {text!r}")
+    return value
+
+
 def add_data_commands(sub) -> None:
     """Register ingest / info on the ``neurodyn`` parser; ingest's flags are generated from the
     reader, binning, split and held-out options (:mod:`neurodyn.cli.option_flags`)."""
@@ -109,7 +121,7 @@ def add_data_commands(sub) -> None:
     split.add_argument("--seed", type=int, help="seed of both the split and the held-out choice")
     ingest.add_argument(
         "--block-mb",
-        type=float,
+        type=_positive_mib,
         default=256,
         help="binned data held in memory at once, MiB (trials are binned and written in blocks)",
     )

@@ -57,7 +57,7 @@ class SplitOptions(Options):
     fractions: dict[str, float] = option(
         {"train": 0.7, "valid": 0.15, "test": 0.15}, "fractions of train/valid/test trials of a seeded split"
     )
-    seed: int = option(0, "seed of the seeded split")
+    seed: int = option(0, "seed of the seeded split", ge=0)
 
     def check(self, where: str) -> None:
         fr = self.fractions
@@ -82,7 +82,7 @@ class HeldoutOptions(Options):
         "null: a seeded choice",
     )
     fraction: float = option(0.2, "fraction of channels held out when the choice is seeded", ge=0, lt=1)
-    seed: int = option(0, "seed of the held-out choice")
+    seed: int = option(0, "seed of the held-out choice", ge=0)
 
 
 @dataclass(frozen=True)

@@ -117,16 +117,39 @@ def _ragged(table, column: str) -> tuple[np.ndarray, np.ndarray]:
     return flat, np.concatenate([[0], ends])
 
 
-def _unit_locations(nwbfile, units) -> np.ndarray | None:
+def _is_ragged(table, column: str) -> bool:
+    """Whether ``column`` of an hdmf DynamicTable holds a list per row (it has a ``<column>_index``)."""
+    return any(c.name == f"{column}_index" for c in table.columns)
+
+
+def _unit_locations(nwbfile, units, path: Path) -> np.ndarray | None:
+    """Each unit's electrode ``location`` (the first electrode's when a unit has several), or None.
+
+    The NWB schema allows ``units.electrodes`` as a list of electrodes per unit (ragged), one
+    electrode per unit (a plain region column, as several writers store it), or no column at all.
+    The location is optional: a lookup that cannot be made (no electrodes table or location column,
+    a reference outside the table) gives no locations and a warning naming the column, never a
+    failed file."""
     if "electrodes" not in units.colnames or nwbfile.electrodes is None:
         return None
     if "location" not in nwbfile.electrodes.colnames:
         return None
-    rows, offsets = _ragged(units, "electrodes")
-    if rows.size == 0:
-        return None
+    if _is_ragged(units, "electrodes"):
+        rows, offsets = _ragged(units, "electrodes")
+        if rows.size == 0:
+            return None
+        first = np.where(np.diff(offsets) > 0, rows[np.minimum(offsets[:-1], len(rows) - 1)], -1)
+    else:
+        first = np.asarray(units["electrodes"].data[:]).reshape(len(units), -1)[:, 0]
+    first = np.asarray(first, dtype=np.int64)
     locations = np.asarray(nwbfile.electrodes["location"].data[:]).astype(str)
-    first = np.where(np.diff(offsets) > 0, rows[np.minimum(offsets[:-1], len(rows) - 1)], -1)
+    if np.any(first >= len(locations)):
+        warnings.warn(
+            f"{path}: units/electrodes refers to electrode row {int(first.max())} of a {len(locations)}-row "
+            "electrodes table; unit locations are left out",
+            stacklevel=2,
+        )
+        return None
     return np.where(first >= 0, locations[np.clip(first, 0, None)], "")
 
 
@@ -214,7 +237,7 @@ def _read_open_nwb(nwbfile, path: Path, inputs: list[str]) -> SpikeRecording:
     unit_info: dict[str, np.ndarray] = {}
     if "heldout" in units.colnames:
         unit_info["heldout"] = np.asarray(units["heldout"].data[:], dtype=bool)
-    locations = _unit_locations(nwbfile, units)
+    locations = _unit_locations(nwbfile, units, path)
     if locations is not None:
         unit_info["location"] = locations
 

@@ -28,15 +28,13 @@ import xarray as xr
 from neurodyn.analysis.evaluate import AnalysisResult
 from neurodyn.analysis.evaluate import evaluate as evaluate_model
 from neurodyn.analysis.fixed_points import FixedPoint, find_fixed_points
-from neurodyn.data.binned import BinningOptions, bin_recording
+from neurodyn.data.binned import bin_recording
 from neurodyn.data.dataset import open_dataset as open_store
-from neurodyn.errors import ConfigError
-from neurodyn.io.registry import READERS, detect_kind, read_source
 from neurodyn.models import FAMILIES
 from neurodyn.models import load_model as load_fitted
 from neurodyn.models.base import Dynamics, FittedModel
 from neurodyn.report import ModelResult
-from neurodyn.stages.data import SOURCE_KEYS, binning_of, dataset_config_hash, ingest_and_bin_stage
+from neurodyn.stages.data import DatasetSpec, dataset_entry, ingest_and_bin_stage
 from neurodyn.stages.fit import fit_model
 from neurodyn.stages.report import write_report as write_report_stage
 
@@ -59,24 +57,11 @@ def ingest(
     ``options`` are the reader's and the binning's (``neurodyn options source KIND``, ``neurodyn
     options binning``); ``split`` and ``heldout`` their own groups. With ``out`` the dataset is
     written to that store, exactly as the workflow and ``neurodyn ingest`` write it, and opened."""
-    kind = detect_kind(source)
-    reader_names = {o.name for o in READERS[kind].Options.describe()}
-    binning_names = {o.name for o in BinningOptions.describe()}
-    unknown = sorted(set(options) - reader_names - binning_names)
-    if unknown:
-        raise ConfigError(unknown[0], f"is neither a {kind} reader option nor a binning option")
-    dataset_cfg = {
-        "source": {"kind": kind, "path": str(source), **{k: v for k, v in options.items() if k in reader_names}},
-        "binning": {k: v for k, v in options.items() if k in binning_names},
-        "split": dict(split or {}),
-        "heldout": dict(heldout or {}),
-    }
+    dataset_cfg = dataset_entry(source, options, split=split, heldout=heldout)
     if out is not None:
         return open_store(ingest_and_bin_stage(source, dataset_cfg, out))
-    opts = binning_of(dataset_cfg)
-    reader = {k: v for k, v in dataset_cfg["source"].items() if k not in SOURCE_KEYS}
-    recording = read_source(source, kind=kind, **reader)
-    return bin_recording(recording, opts, config_hash=dataset_config_hash(dataset_cfg))
+    spec = DatasetSpec.of(dataset_cfg)
+    return bin_recording(spec.read(source), spec.binning, config_hash=spec.config_hash)
 
 
 class Model:
@@ -155,8 +140,6 @@ def fit(
 ) -> Model:
     """Fit a model ``family`` (``neurodyn options`` lists them and their options) to the training
     trials of ``dataset`` (a dataset or a store path), seeded; CUDA when present with ``auto``."""
-    if not isinstance(dataset, xr.Dataset):
-        dataset = open_store(dataset)
     cfg = {"family": family, "seed": seed, "device": device, **options}
     return Model(
         fit_model(dataset, cfg, device=device, checkpoint_dir=checkpoint_dir, resume=checkpoint_dir is not None)
@@ -172,13 +155,7 @@ def evaluate(model: Model | FittedModel, dataset: xr.Dataset, **analysis: Any) -
     """Held-out prediction, free-running generation, fixed points and spectra of ``model`` on the
     evaluation split of ``dataset``; ``analysis`` options as ``neurodyn options analysis`` lists."""
     fitted = model.fitted if isinstance(model, Model) else model
-    result = evaluate_model(fitted, dataset, analysis)
-    result.about = {
-        "family": fitted.family,
-        "fit": fitted.meta.get("fit", {}),
-        "model_config": {**fitted.meta.get("config", {}), "seed": fitted.meta.get("seed", 0)},
-    }
-    return result
+    return evaluate_model(fitted, dataset, analysis)
 
 
 def write_report(

@@ -9,6 +9,9 @@ import torch
 
 from neurodyn.errors import ConfigError
 
+# what a device option may say: auto (CUDA when present), cpu, cuda or cuda:N
+DEVICE_PATTERN = r"auto|cpu|cuda(:[0-9]+)?"
+
 
 def pick_device(preference: str = "auto") -> torch.device:
     """``auto``: CUDA when present, else CPU; ``cpu`` or ``cuda[:k]`` explicitly."""

@@ -141,7 +141,7 @@ def _type_text(tp: Any) -> str:
         args = typing.get_args(inner)
         text = f"list of {_type_text(args[0])}"
     elif inner is bool:
-        text = "true/false"
+        text = "true or false"
     elif inner is int:
         text = "integer"
     elif inner is float:
@@ -188,21 +188,20 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
         if not isinstance(value, Mapping):
             raise ConfigError(where, f"expected a mapping, got {_describe_value(value)}")
         return dict(value)
+    wrong = ConfigError(where, f"expected {_expected(inner)}, got {_describe_value(value)}")
     if inner is bool:
         if isinstance(value, bool):
             return value
-        raise ConfigError(where, f"expected true or false, got {_describe_value(value)}")
+        raise wrong
+    if isinstance(value, bool) and inner in (int, float):
+        raise wrong  # True is an int to Python, not a number to a user
     if inner is int:
-        if isinstance(value, bool):
-            raise ConfigError(where, f"expected an integer, got {_describe_value(value)}")
         if isinstance(value, int):
             return value
         if isinstance(value, float) and value.is_integer():
             return int(value)
-        raise ConfigError(where, f"expected an integer, got {_describe_value(value)}")
+        raise wrong
     if inner is float:
-        if isinstance(value, bool):
-            raise ConfigError(where, f"expected a number, got {_describe_value(value)}")
         if isinstance(value, int | float):
             number = float(value)
         elif isinstance(value, str):
@@ -210,19 +209,25 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
             try:
                 number = float(value.strip())
             except ValueError:
-                raise ConfigError(where, f"expected a number, got {value!r}")
+                raise wrong
         else:
-            raise ConfigError(where, f"expected a number, got {_describe_value(value)}")
+            raise wrong
         if math.isnan(number):
             raise ConfigError(where, "expected a number, got NaN")
         return number
     if inner is str:
         if isinstance(value, str):
             return value
-        raise ConfigError(where, f"expected text, got {_describe_value(value)}")
+        raise wrong
     if inner is Any or inner is object:
         return value
     raise TypeError(f"option type {inner!r} at {where} is not supported")  # a definition error, not a user's
+
+
+def _default(f: dataclasses.Field) -> Any:
+    """A field's default as a user writes it (lists, not tuples)."""
+    value = f.default if f.default is not MISSING else f.default_factory()  # type: ignore[misc]
+    return list(value) if isinstance(value, tuple) else value
 
 
 def join_key(where: str, name: str) -> str:
@@ -363,7 +368,6 @@ class Options:
         out = []
         for f in cls._option_fields():
             c = cls._constraint(f)
-            default = f.default if f.default is not MISSING else f.default_factory()  # type: ignore[misc]
             parts = []
             if c.choices is not None:
                 parts.append("one of " + ", ".join(str(x) for x in c.choices))
@@ -377,7 +381,7 @@ class Options:
                 OptionInfo(
                     name=f.name,
                     type=_type_text(hints[f.name]),
-                    default=list(default) if isinstance(default, tuple) else default,
+                    default=_default(f),
                     help=c.help,
                     constraints="; ".join(parts),
                 )
@@ -391,13 +395,12 @@ class Options:
         hints = cls._hints()
         props: dict[str, Any] = {}
         for f in cls._option_fields():
-            schema = _schema_of(hints[f.name], cls._constraint(f))
             c = cls._constraint(f)
-            default = f.default if f.default is not MISSING else f.default_factory()  # type: ignore[misc]
+            schema = _schema_of(hints[f.name], c)
+            default = _default(f)
             # the default goes into the text, not into "default": Snakemake's validate would write
             # it into the configuration, and so into the hashes that decide what reruns
-            shown = "null" if default is None else list(default) if isinstance(default, tuple) else default
-            shown = "required" if default is REQUIRED else f"default: {shown}"
+            shown = "required" if default is REQUIRED else f"default: {'null' if default is None else default}"
             schema["description"] = f"{c.help} ({shown})" if c.help else shown
             props[f.name] = schema
         props.update(extra or {})

@@ -28,8 +28,9 @@ RESOURCES = config["resources_dir"]
 DATASETS = list(config["datasets"])
 SCRIPTS = Path(workflow.basedir) / "workflow" / "scripts"
 
+# only configured datasets: results/theory/report.html belongs to the theory rule, not to `report`
 wildcard_constraints:
-    dataset="[A-Za-z0-9_-]+",
+    dataset="|".join(DATASETS),
     model="[A-Za-z0-9_-]+",
     generator="[A-Za-z0-9_-]+",
 

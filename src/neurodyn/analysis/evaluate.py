@@ -101,7 +101,7 @@ class AnalysisResult:
     spike_statistics: dict[str, Any] | None = None
     distillation: dict[str, Any] | None = None
     expansion: dict[str, Any] | None = None
-    # who was analysed: family, fit record and options (set by the caller that knows the model)
+    # who was analysed: family, fit record and options (and, in the workflow, its names)
     about: dict[str, Any] = field(default_factory=dict)
 
     SECTIONS: ClassVar[tuple[str, ...]] = ("spike_statistics", "distillation", "expansion")
@@ -566,6 +566,11 @@ def evaluate(model: FittedModel, dataset: xr.Dataset, config: dict[str, Any] | N
         spike_statistics=gen.spike_statistics,
         distillation=None if distilled is None else distilled.to_json(dyn.dt),
         expansion=expansion,
+        about={
+            "family": model.family,
+            "fit": model.meta.get("fit", {}),
+            "model_config": {**model.meta.get("config", {}), "seed": model.meta.get("seed", 0)},
+        },
     )
 
 

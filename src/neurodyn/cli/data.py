@@ -11,7 +11,6 @@ import math
 from pathlib import Path
 
 from neurodyn.cli.option_flags import add_option_flags, flag_name, given_options
-from neurodyn.errors import ConfigError
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
@@ -49,34 +48,21 @@ def _cmd_info(args: argparse.Namespace) -> int:
 def _cmd_ingest(args: argparse.Namespace) -> int:
     from neurodyn.data.binned import BinningOptions, HeldoutOptions, SplitOptions
     from neurodyn.data.dataset import open_dataset, summary
-    from neurodyn.io.registry import READERS, detect_kind
-    from neurodyn.stages.data import ingest_and_bin_stage
+    from neurodyn.io.registry import READERS
+    from neurodyn.stages.data import dataset_entry, ingest_and_bin_stage
 
-    kind = detect_kind(args.source)
-    reader_flags = {name: value for name, value in vars(args).items() if name in _reader_option_names()}
-    foreign = sorted(set(reader_flags) - {o.name for o in READERS[kind].Options.describe()})
-    if foreign:
-        raise ConfigError(flag_name(foreign[0]), f"does not apply to {kind} sources ({args.source})")
+    options = given_options(args, BinningOptions)
+    for reader in READERS.values():
+        options.update(given_options(args, reader.Options))
     split = given_options(args, SplitOptions, prefix="split")
     heldout = given_options(args, HeldoutOptions, prefix="heldout")
     if args.seed is not None:  # one seed for both seeded choices, unless each is given its own
         split.setdefault("seed", args.seed)
         heldout.setdefault("seed", args.seed)
-    dataset_cfg = {
-        "source": {"kind": kind, "path": str(args.source), **reader_flags},
-        "binning": given_options(args, BinningOptions),
-        "split": split,
-        "heldout": heldout,
-    }
+    dataset_cfg = dataset_entry(args.source, options, split=split, heldout=heldout, label=flag_name)
     ingest_and_bin_stage(args.source, dataset_cfg, args.out, block_bytes=int(args.block_mb * 2**20))
     print(json.dumps(summary(open_dataset(args.out, load=False)), indent=2))
     return 0
-
-
-def _reader_option_names() -> set[str]:
-    from neurodyn.io.registry import READERS
-
-    return {o.name for reader in READERS.values() for o in reader.Options.describe()}
 
 
 def _positive_mib(text: str) -> float:

@@ -8,7 +8,6 @@ option keeps the default its dataclass declares, and the mapping handed on holds
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import typing
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -94,7 +93,7 @@ def add_option_flags(
 def given_options(args: argparse.Namespace, options: type[Options], *, prefix: str = "") -> dict[str, Any]:
     """The options of ``options`` given on the command line, by option name."""
     out = {}
-    for f in dataclasses.fields(typing.cast(Any, options)):
+    for f in options._option_fields():
         dest = f"{prefix}_{f.name}" if prefix else f.name
         if hasattr(args, dest):
             value = getattr(args, dest)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, fields
@@ -21,6 +22,7 @@ import numpy as np
 import torch
 import xarray as xr
 
+from neurodyn.device import DEVICE_PATTERN
 from neurodyn.errors import ConfigError, DatasetContractError, InputFileError
 from neurodyn.metric_spec import MetricSpec
 from neurodyn.models.structure import Structure
@@ -59,7 +61,7 @@ class FitSettings(Options):
     device: str = option("auto", "auto (CUDA when present), cpu, cuda or cuda:N")
 
     def check(self, where: str) -> None:
-        if self.device != "auto" and self.device != "cpu" and not self.device.startswith("cuda"):
+        if not re.fullmatch(DEVICE_PATTERN, self.device):
             raise ConfigError(f"{where}.device", f"must be auto, cpu, cuda or cuda:N, got {self.device!r}")
 
 
@@ -84,6 +86,12 @@ class FittedModel(ABC):
     def __init__(self, tensors: dict[str, torch.Tensor], meta: dict[str, Any]):
         self.tensors = tensors
         self.meta = meta
+
+    @staticmethod
+    def fit_settings(config: dict[str, Any] | None, where: str = "models") -> FitSettings:
+        """The fit settings (``seed``, ``device``) of a model entry, checked."""
+        names = [f.name for f in fields(FitSettings)]
+        return FitSettings.parse({k: v for k, v in (config or {}).items() if k in names}, where)
 
     @classmethod
     def resolve_config(cls, config: dict[str, Any] | None, where: str | None = None) -> dict[str, Any]:

@@ -31,12 +31,7 @@ def analyze_stage(
     dataset = open_dataset(dataset_path)
     model = load_model(model_dir, pick_device(device))
     result = evaluate(model, dataset, analysis_cfg)
-    result.about = {
-        **(names or {}),
-        "family": model.family,
-        "fit": model.meta.get("fit", {}),
-        "model_config": {**model.meta.get("config", {}), "seed": model.meta.get("seed", 0)},
-    }
+    result.about = {**(names or {}), **result.about}
     log.info("metrics: %s", ", ".join(f"{k}={v:.4g}" for k, v in result.metrics.items() if isinstance(v, float)))
     return result.save(out_dir)
 

@@ -17,16 +17,15 @@ from typing import Any
 
 from neurodyn.analysis.evaluate import AnalysisOptions
 from neurodyn.data.binned import BinningOptions, HeldoutOptions, SplitOptions
+from neurodyn.device import DEVICE_PATTERN
 from neurodyn.errors import ConfigError
 from neurodyn.io.registry import READERS
-from neurodyn.models import FAMILIES, get_family
-from neurodyn.models.base import FitSettings
 from neurodyn.options import Options, join_key, option
-from neurodyn.stages.data import SOURCE_KEYS
+from neurodyn.stages.data import reader_of
+from neurodyn.stages.fit import check_model_config
 from neurodyn.synthetic import TeacherConfig
 
 SECTIONS_GROUP = "neurodyn.config_sections"
-DEVICE_PATTERN = "^(auto|cpu|cuda(:[0-9]+)?)$"
 
 
 def study_sections() -> dict[str, tuple[dict[str, Any], list[tuple[str, type[Options]]]]]:
@@ -63,8 +62,6 @@ class JobResources(Options):
 
 # keys of a model entry that configure the job, not the model
 JOB_KEYS = tuple(o.name for o in JobResources.describe())
-# keys of a model entry that are neither the family's options nor the job's
-ENTRY_KEYS = ("family", "sweep")
 
 
 def model_options(config: dict[str, Any], model: str) -> dict[str, Any]:
@@ -84,18 +81,12 @@ def analysis_options(config: dict[str, Any], dataset: str) -> dict[str, Any]:
 
 
 def check_model_entry(entry: Any, where: str) -> None:
-    """A model entry: ``family`` (a registered family), the fit settings, the job's resources and
-    the family's own options."""
+    """A model entry: the job's resources beside what the fit stage checks (``family``, the fit
+    settings and the family's own options)."""
     if not isinstance(entry, dict):
         raise ConfigError(where, f"expected a mapping of options, got {entry!r}")
-    if "family" not in entry:
-        raise ConfigError(f"{where}.family", f"is required (one of {sorted(FAMILIES)})")
-    family = get_family(entry["family"], f"{where}.family")
-    settings = [o.name for o in FitSettings.describe()]
     JobResources.parse({k: v for k, v in entry.items() if k in JOB_KEYS}, where)
-    FitSettings.parse({k: v for k, v in entry.items() if k in settings}, where)
-    own = {k: v for k, v in entry.items() if k not in (*ENTRY_KEYS, *JOB_KEYS, *settings)}
-    family.Options.parse(own, where)
+    check_model_config({k: v for k, v in entry.items() if k not in JOB_KEYS}, where)
 
 
 def check_source(source: dict[str, Any], where: str, generators: dict[str, Any]) -> None:
@@ -112,7 +103,7 @@ def check_source(source: dict[str, Any], where: str, generators: dict[str, Any])
         reader = kind
     if reader not in READERS:
         raise ConfigError(f"{where}.file", f"must be nwb or edf, got {reader!r}")
-    READERS[reader].Options.parse({k: v for k, v in source.items() if k not in SOURCE_KEYS}, where)
+    READERS[reader].Options.parse(reader_of(source)[1], where)
 
 
 def _value_token(value: Any) -> str:

@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from neurodyn.data.binned import BinningOptions, bin_to_store
 from neurodyn.data.dataset import open_dataset, summary
 from neurodyn.data.recording import Recording, load_recording, save_recording
-from neurodyn.io.registry import read_source, source_options
+from neurodyn.errors import ConfigError
+from neurodyn.io.registry import READERS, detect_kind, read_source, source_options
+from neurodyn.options import Options
 from neurodyn.storage import config_hash
 from neurodyn.synthetic import TeacherConfig, synthesize
 
@@ -47,13 +51,59 @@ def binning_of(dataset_cfg: dict[str, Any]) -> BinningOptions:
     return BinningOptions.from_config(dataset_cfg.get("binning"), dataset_cfg.get("split"), dataset_cfg.get("heldout"))
 
 
-def dataset_config_hash(dataset_cfg: dict[str, Any]) -> str:
-    """SHA-256 of the options that shape a dataset store — the reader's and the binning's, with
-    defaults filled in — so that the same options give the same hash however they were written
-    (workflow or command line). The source file itself is identified by its own SHA-256."""
-    kind, options = reader_of(dataset_cfg["source"])
-    reader = source_options(kind, options).as_dict()
-    return config_hash({"source": {"kind": kind, **reader}, "binning": binning_of(dataset_cfg).as_dict()})
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A dataset entry's options, each checked once: the reader of its source with the reader's
+    options, and the binning (with split and held-out channels)."""
+
+    kind: str
+    reader: Options
+    binning: BinningOptions
+
+    @classmethod
+    def of(cls, dataset_cfg: dict[str, Any]) -> DatasetSpec:
+        kind, options = reader_of(dataset_cfg["source"])
+        return cls(kind, source_options(kind, options), binning_of(dataset_cfg))
+
+    @property
+    def config_hash(self) -> str:
+        """SHA-256 of the options that shape the store — the reader's and the binning's, defaults
+        filled in — so that the same options give the same hash however they were written
+        (workflow, command line or Python). The source file is identified by its own SHA-256."""
+        return config_hash({"source": {"kind": self.kind, **self.reader.as_dict()}, "binning": self.binning.as_dict()})
+
+    def read(self, source_path: str | os.PathLike[str]) -> Recording:
+        recording = READERS[self.kind].read(source_path, **self.reader.as_dict())
+        log.info("read %s (%s)", source_path, recording.kind)
+        return recording
+
+
+def dataset_entry(
+    source: str | os.PathLike[str],
+    options: dict[str, Any],
+    *,
+    split: dict[str, Any] | None = None,
+    heldout: dict[str, Any] | None = None,
+    label: Callable[[str], str] = str,
+) -> dict[str, Any]:
+    """The dataset entry (as in the workflow configuration) of ``source`` from one flat mapping of
+    reader and binning options, as the command line and the Python API take them. An option that
+    neither the file's reader nor the binning takes is a ConfigError naming it (``label(name)``)."""
+    kind = detect_kind(source)
+    reader_names = {o.name for o in READERS[kind].Options.describe()}
+    binning_names = {o.name for o in BinningOptions.describe()}
+    foreign = sorted(set(options) - reader_names - binning_names)
+    if foreign:
+        raise ConfigError(
+            label(foreign[0]),
+            f"does not apply to {kind} sources ({source}): it is neither a {kind} reader option nor a binning option",
+        )
+    return {
+        "source": {"kind": kind, "path": str(source), **{k: v for k, v in options.items() if k in reader_names}},
+        "binning": {k: v for k, v in options.items() if k in binning_names},
+        "split": dict(split or {}),
+        "heldout": dict(heldout or {}),
+    }
 
 
 def ingest_stage(source_path: str | os.PathLike[str], source_cfg: dict[str, Any], out: str | os.PathLike[str]) -> Path:
@@ -78,9 +128,12 @@ def bin_recording_stage(
 ) -> Path:
     """Bin a recording into the dataset store ``out`` (``block_bytes``: binned data held in memory
     at once; trials are binned and written in blocks)."""
-    opts = binning_of(dataset_cfg)
+    return _write_store(recording, DatasetSpec.of(dataset_cfg), out, block_bytes)
+
+
+def _write_store(recording: Recording, spec: DatasetSpec, out: str | os.PathLike[str], block_bytes: int | None) -> Path:
     extra = {} if block_bytes is None else {"block_bytes": block_bytes}
-    path = bin_to_store(recording, opts, out, config_hash=dataset_config_hash(dataset_cfg), **extra)
+    path = bin_to_store(recording, spec.binning, out, config_hash=spec.config_hash, **extra)
     info = summary(open_dataset(path, load=False))
     log.info(
         "binned: %d trials × %d bins × %d channels (%s)",
@@ -100,9 +153,7 @@ def ingest_and_bin_stage(
     block_bytes: int | None = None,
 ) -> Path:
     """``ingest`` then ``bin`` without storing the event-level recording: what ``neurodyn ingest``
-    runs, giving the same store (and ``config_hash``) as the workflow for the same options."""
-    kind, options = reader_of(dataset_cfg["source"])
-    binning_of(dataset_cfg)  # a bad binning option stops before the source is read
-    recording = read_source(source_path, kind=kind, **options)
-    log.info("read %s (%s)", source_path, recording.kind)
-    return bin_recording_stage(recording, dataset_cfg, out, block_bytes=block_bytes)
+    runs, giving the same store (and ``config_hash``) as the workflow for the same options. Every
+    option is checked before the source is read."""
+    spec = DatasetSpec.of(dataset_cfg)
+    return _write_store(spec.read(source_path), spec, out, block_bytes)

@@ -13,7 +13,7 @@ import xarray as xr
 from neurodyn.data.dataset import open_dataset
 from neurodyn.device import pick_device, seed_everything
 from neurodyn.errors import ConfigError
-from neurodyn.models import get_family
+from neurodyn.models import FAMILIES, get_family
 from neurodyn.models.base import FitSettings, FittedModel
 
 log = logging.getLogger("neurodyn")
@@ -30,10 +30,7 @@ def fit_stage(
     where: str | None = None,
 ) -> Path:
     """Fit one model family to a dataset store and save it (see :func:`fit_model`)."""
-    check_model_config(model_cfg, where)
-    model = fit_model(
-        open_dataset(dataset_path), model_cfg, device=device, checkpoint_dir=checkpoint_dir, resume=resume, where=where
-    )
+    model = fit_model(dataset_path, model_cfg, device=device, checkpoint_dir=checkpoint_dir, resume=resume, where=where)
     return model.save(out_dir)
 
 
@@ -41,17 +38,16 @@ def check_model_config(model_cfg: dict[str, Any], where: str | None = None) -> t
     """The family and fit settings of a model entry, every option checked; ConfigError names
     ``<where>.<option>`` (``where``: ``models.<name>`` in the workflow, ``models.<family>`` otherwise)."""
     if "family" not in model_cfg:
-        raise ConfigError(f"{where or 'models.<name>'}.family", "is required")
+        raise ConfigError(f"{where or 'models.<name>'}.family", f"is required (one of {sorted(FAMILIES)})")
     where = where or f"models.{model_cfg['family']}"
     family = get_family(model_cfg["family"], f"{where}.family")
-    names = [o.name for o in FitSettings.describe()]
-    settings = FitSettings.parse({k: v for k, v in model_cfg.items() if k in names}, where)
+    settings = family.fit_settings(model_cfg, where)
     family.resolve_config(model_cfg, where)
     return family, settings
 
 
 def fit_model(
-    dataset: xr.Dataset,
+    dataset: xr.Dataset | str | os.PathLike[str],
     model_cfg: dict[str, Any],
     *,
     device: str = "auto",
@@ -60,9 +56,12 @@ def fit_model(
     where: str | None = None,
 ) -> FittedModel:
     """Fit the family of a model entry (``family``, the fit settings ``seed`` and ``device`` — the
-    entry's device wins over ``device`` — and the family's options) to ``dataset``, seeded; the
-    fit's time, device and seed are recorded in ``model.meta``."""
+    entry's device wins over ``device`` — and the family's options) to ``dataset`` (or the store
+    at that path, opened once every option is checked), seeded; the fit's time, device and seed
+    are recorded in ``model.meta``."""
     family, settings = check_model_config(model_cfg, where)
+    if not isinstance(dataset, xr.Dataset):
+        dataset = open_dataset(dataset)
     dev = pick_device(settings.device if "device" in model_cfg else device)
     seed_everything(settings.seed)
     log.info("fitting %s (device %s)", family.family, dev)

@@ -16,11 +16,12 @@ import yaml
 
 from neurodyn.analysis.evaluate import AnalysisOptions
 from neurodyn.data.binned import BinningOptions, HeldoutOptions, SplitOptions
+from neurodyn.device import DEVICE_PATTERN
 from neurodyn.io.registry import READERS
 from neurodyn.models import FAMILIES
 from neurodyn.models.base import FitSettings
 from neurodyn.options import OptionInfo, Options
-from neurodyn.stages.config import DEVICE_PATTERN, JobResources, WorkflowOptions, study_sections
+from neurodyn.stages.config import JobResources, WorkflowOptions, study_sections
 from neurodyn.synthetic import TeacherConfig
 
 NAME_PATTERN = "^[A-Za-z0-9_-]+$"
@@ -38,7 +39,7 @@ def _with_defaults(cls: type[Options]) -> dict[str, Any]:
     props = cls.json_schema()["properties"]
     for info in cls.describe():
         props[info.name]["default"] = info.default
-    props["device"]["pattern"] = DEVICE_PATTERN
+    props["device"]["pattern"] = f"^({DEVICE_PATTERN})$"
     return props
 
 

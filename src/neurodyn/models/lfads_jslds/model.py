@@ -398,7 +398,7 @@ class LFADSJSLDS(FittedModel):
     ) -> LFADSJSLDS:
         started = _time.perf_counter()
         cfg = cls.resolve_config(config)
-        seed = int(config.get("seed", 0))
+        seed = cls.fit_settings(config, f"models.{cls.family}").seed
         kind = dataset["data"].attrs["kind"]
         if kind != "counts":
             raise DatasetContractError(

@@ -187,7 +187,7 @@ class PLRNNEM(FittedModel):
     ) -> PLRNNEM:
         started = _time.perf_counter()
         cfg = cls.resolve_config(config)
-        seed = int(config.get("seed", 0))
+        seed = cls.fit_settings(config, f"models.{cls.family}").seed
         kind = dataset["data"].attrs.get("kind")
         if kind == "counts":
             raise DatasetContractError(

@@ -447,7 +447,7 @@ class SMCLowRank(FittedModel):
     ) -> SMCLowRank:
         started = _time.perf_counter()
         cfg = cls.resolve_config(config)
-        seed = int(config.get("seed", 0))
+        seed = cls.fit_settings(config, f"models.{cls.family}").seed
         dtype = getattr(torch, cfg["dtype"])
         kind = dataset["data"].attrs["kind"]
         observation = (

@@ -86,3 +86,33 @@ def test_a_failed_write_keeps_the_previous_output(tmp_path):
     with pytest.raises(OSError, match="No space left"):
         write_atomically(failing, final)
     assert final.read_text() == "old report" and [p.name for p in tmp_path.iterdir()] == ["report.html"]
+
+
+def test_a_folder_is_never_replaced_by_a_file_nor_a_file_by_a_folder(tmp_path):
+    from neurodyn.errors import InputFileError
+    from neurodyn.storage import write_atomically
+
+    folder = tmp_path / "results"
+    (folder / "keep").mkdir(parents=True)
+    (folder / "keep" / "data.txt").write_text("precious")
+    with pytest.raises(InputFileError, match="is a folder; refusing to replace it with a file"):
+        write_atomically(lambda tmp: tmp.write_text("x"), folder)
+    assert (folder / "keep" / "data.txt").read_text() == "precious"
+    single = tmp_path / "notes.txt"
+    single.write_text("mine")
+    with pytest.raises(InputFileError, match="is a file; refusing to replace it with a folder"):
+        write_atomically(lambda tmp: tmp.mkdir(), single)
+    assert single.read_text() == "mine"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt", "results"]
+
+
+def test_a_failed_write_removes_the_folders_it_created(tmp_path):
+    from neurodyn.storage import write_atomically
+
+    def fail(tmp):
+        tmp.write_text("partial")
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(OSError):
+        write_atomically(fail, tmp_path / "a" / "b" / "out.json")
+    assert list(tmp_path.iterdir()) == []

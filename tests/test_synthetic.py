@@ -399,13 +399,13 @@ def test_nwb_roundtrip(small, small_files):
 
         trials = nwb.trials
         assert len(trials) == cfg.n_trials
-        for col in ("start_time", "stop_time", "stim_on_time", "stim_off_time", "condition", "split"):
+        for col in ("start_time", "stop_time", "stim_on_time", "stim_off_time", "condition", "data_split"):
             assert col in trials.colnames
         cond = np.asarray(trials["condition"][:])
         assert cond.dtype.kind == "i"
         np.testing.assert_array_equal(cond, session.condition)
         np.testing.assert_allclose(trials["stim_on_time"][:], session.stim_on_time)
-        splits = [s.decode() if isinstance(s, bytes) else s for s in trials["split"][:]]
+        splits = [s.decode() if isinstance(s, bytes) else s for s in trials["data_split"][:]]
         assert splits == list(session.split)
 
         stim = nwb.stimulus["stimulus"]
@@ -414,8 +414,12 @@ def test_nwb_roundtrip(small, small_files):
         np.testing.assert_array_equal(stim.data[:], session.stimulus)
 
         cursor = nwb.processing["behavior"]["Position"]["cursor"]
-        assert cursor.data.shape == session.cursor.shape and cursor.unit == "cm"
-        np.testing.assert_allclose(cursor.timestamps[:], session.cursor_timestamps)
+        assert cursor.data.shape == session.cursor.shape and cursor.unit == "meters"
+        np.testing.assert_allclose(cursor.data[:], session.cursor / 100)  # simulated in cm
+        assert cursor.timestamps is None and cursor.starting_time == 0.0
+        np.testing.assert_allclose(
+            cursor.starting_time + np.arange(len(cursor.data)) / cursor.rate, session.cursor_timestamps
+        )
 
 
 def test_edf_roundtrip(small, small_files):
@@ -475,4 +479,4 @@ def test_synthesize_leaves_no_partial_files_on_failure(tmp_path, monkeypatch):
     out = tmp_path / "out"
     with pytest.raises(RuntimeError, match="disk full"):
         synthesize(TeacherConfig(n_trials=3, n_units=5), out)
-    assert list(out.iterdir()) == []
+    assert not out.exists()  # nor the folder it would have made

@@ -58,7 +58,7 @@ TINY = {
         "spikes": {
             "source": {"kind": "synthetic", "generator": "tiny", "file": "nwb", "inputs": ["stimulus"]},
             "binning": {"bin_size_s": 0.02, "align_event": "stim_on_time", "window_s": [-0.2, 0.8]},
-            "split": {"column": "split"},
+            "split": {"column": "data_split"},
             "models": ["lds", "smc", "lfads"],
         },
         "eeg": {

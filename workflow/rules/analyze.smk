@@ -3,12 +3,13 @@
 
 rule analyze:
     input:
-        dataset=f"{RESULTS}/{{dataset}}/dataset.zarr",
+        dataset=f"{RESULTS}/{{dataset}}/dataset.zarr.manifest.json",  # the store beside it is complete
         model=f"{RESULTS}/{{dataset}}/models/{{model}}",
     output:
         metrics=f"{RESULTS}/{{dataset}}/analysis/{{model}}/metrics.json",
         fixed_points=f"{RESULTS}/{{dataset}}/analysis/{{model}}/fixed_points.json",
-        arrays=directory(f"{RESULTS}/{{dataset}}/analysis/{{model}}/arrays.zarr"),
+        # the manifest of arrays.zarr (a directory() output would get a foreign flag file inside the store)
+        arrays=f"{RESULTS}/{{dataset}}/analysis/{{model}}/arrays.zarr.manifest.json",
     params:
         analysis=lambda wc: analysis_options(config, wc.dataset),
         device=config["device"],

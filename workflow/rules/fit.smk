@@ -4,7 +4,7 @@
 
 rule fit:
     input:
-        dataset=f"{RESULTS}/{{dataset}}/dataset.zarr",
+        dataset=f"{RESULTS}/{{dataset}}/dataset.zarr.manifest.json",  # the store beside it is complete
     output:
         model=directory(f"{RESULTS}/{{dataset}}/models/{{model}}"),
     params:

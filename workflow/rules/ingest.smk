@@ -1,4 +1,7 @@
 # Stage 1: recordings → event-level recording store → binned dataset store.
+# A store's rule declares the manifest beside it (<store>.manifest.json, written once the store is
+# complete), not the store: Snakemake would keep a directory() output's timestamp in a
+# .snakemake_timestamp file inside it, a foreign object in a zarr store. Later rules take the manifest.
 
 
 rule synthesize:
@@ -19,7 +22,7 @@ rule ingest:
     input:
         source=source_file,
     output:
-        recording=directory(f"{RESULTS}/{{dataset}}/recording.zarr"),
+        recording=f"{RESULTS}/{{dataset}}/recording.zarr.manifest.json",
     params:
         source=lambda wc: dataset_config(wc)["source"],
     log:
@@ -30,9 +33,9 @@ rule ingest:
 
 rule bin:
     input:
-        recording=f"{RESULTS}/{{dataset}}/recording.zarr",
+        recording=f"{RESULTS}/{{dataset}}/recording.zarr.manifest.json",
     output:
-        dataset=directory(f"{RESULTS}/{{dataset}}/dataset.zarr"),
+        dataset=f"{RESULTS}/{{dataset}}/dataset.zarr.manifest.json",
     params:
         dataset=lambda wc: {k: v for k, v in dataset_config(wc).items() if k in ("source", "binning", "split", "heldout")},
     log:

@@ -3,11 +3,12 @@
 from pathlib import Path
 
 from neurodyn.stages import report_stage, stage_logging
+from neurodyn.stages.manifest import store_path
 
 with stage_logging(snakemake.log[0]):
     analyses = {model: Path(path).parent for model, path in zip(snakemake.params.models, snakemake.input.metrics)}
     report_stage(
-        snakemake.input.dataset,
+        store_path(snakemake.input.dataset),
         analyses,
         snakemake.output.html,
         title=snakemake.wildcards.dataset,

@@ -44,7 +44,7 @@ from neurodyn.data.smoothing import smooth_in_time
 from neurodyn.errors import ConfigError, InputFileError, NeurodynError
 from neurodyn.models.base import Dynamics, FittedModel
 from neurodyn.options import Options, option
-from neurodyn.storage import strings_as_objects, write_atomically, write_json
+from neurodyn.storage import open_store, write_json, write_store
 
 log = logging.getLogger(__name__)
 
@@ -123,10 +123,7 @@ class AnalysisResult:
         """Write ``metrics.json``, ``fixed_points.json`` and ``arrays.zarr`` into ``directory``,
         each atomically."""
         directory = Path(directory)
-        arrays = write_atomically(
-            lambda tmp: self.arrays.to_zarr(tmp, mode="w", zarr_format=3, consolidated=False),
-            directory / "arrays.zarr",
-        )
+        arrays = write_store(self.arrays, directory / "arrays.zarr")
         return {
             "metrics": write_json(self.to_json(), directory / "metrics.json"),
             "fixed_points": write_json(self.fixed_points, directory / "fixed_points.json"),
@@ -140,7 +137,7 @@ class AnalysisResult:
         try:
             payload = json.loads((directory / "metrics.json").read_text())
             fixed = json.loads((directory / "fixed_points.json").read_text())
-            arrays = strings_as_objects(xr.open_zarr(directory / "arrays.zarr", consolidated=False).load())
+            arrays = open_store(directory / "arrays.zarr")
         except (OSError, ValueError, KeyError) as exc:
             raise InputFileError(directory, f"incomplete analysis outputs ({type(exc).__name__}: {exc})")
         sections = {name: payload.pop(name, None) for name in cls.SECTIONS}
@@ -555,9 +552,13 @@ def evaluate(model: FittedModel, dataset: xr.Dataset, config: dict[str, Any] | N
     if coherence is not None:
         arrays["coherence"] = xr.Variable(("latent", "channel", "coherence_frequency"), coherence[1])
         arrays = arrays.assign_coords(coherence_frequency=coherence[0])
+    data_units = str(ev["data"].attrs.get("units", ""))
+    scored_zscored = cfg["generation"] == "long" and cfg["zscore"]
+    described = array_descriptions(data.kind, data_units, activity_units(data.kind, data_units, scored_zscored))
     for name, var in arrays.variables.items():
-        var.attrs.setdefault("units", "1")
-        var.attrs.setdefault("long_name", name.replace("_", " "))
+        units, long_name = described.get(name, ("1", name.replace("_", " ")))
+        var.attrs.setdefault("units", units)
+        var.attrs.setdefault("long_name", long_name)
     return AnalysisResult(
         metrics=_plain(out),
         protocol=_plain({**cfg, **gen.protocol}),
@@ -572,6 +573,47 @@ def evaluate(model: FittedModel, dataset: xr.Dataset, config: dict[str, Any] | N
             "model_config": {**model.meta.get("config", {}), "seed": model.meta.get("seed", 0)},
         },
     )
+
+
+def activity_units(kind: str, data_units: str, zscored: bool = False) -> str:
+    """Units of what generation is scored on (see :func:`activity`): counts → rate in Hz;
+    continuous → the signal's units; ``1`` when z-scored (``zscore`` of the long protocol)."""
+    if zscored:
+        return "1"
+    return "Hz" if kind == "counts" else data_units
+
+
+def power_density_units(units: str) -> str:
+    """Units of a one-sided power spectral density of a quantity in ``units`` (x²/Hz)."""
+    if units in ("", "1"):
+        return "1/Hz"
+    return f"({units})^2/Hz" if any(c in units for c in " /*^") else f"{units}^2/Hz"
+
+
+def array_descriptions(kind: str, data_units: str, activity: str) -> dict[str, tuple[str, str]]:
+    """(units, long_name) of the variables of the analysis ``arrays`` (CF style: ``1`` for
+    dimensionless quantities, ids and labels; latents are in the model's arbitrary units, ``1``).
+    kind, data_units: the dataset's ``data``; activity: units of the scored activity."""
+    per_bin = "expected spike count per bin" if kind == "counts" else "predicted signal"
+    return {
+        "time": ("s", "bin centre relative to the alignment event"),
+        "frequency": ("Hz", "frequency of the power spectra"),
+        "transfer_frequency": ("Hz", "frequency of the fixed points' transfer functions"),
+        "coherence_frequency": ("Hz", "frequency of the latent-signal coherence"),
+        "latents": ("1", "posterior latent state"),
+        "expansion_points": ("1", "expansion point of the latent map"),
+        "generated_latents": ("1", "latent state of free-running generation"),
+        "prediction": (data_units, per_bin),
+        "generated_data": (data_units, "free-running generated data"),
+        "psd_recorded": (power_density_units(activity), "power spectral density of the recorded activity"),
+        "psd_generated": (power_density_units(activity), "power spectral density of the generated activity"),
+        "d_h_per_channel": ("1", "Hellinger distance between recorded and generated power spectra"),
+        "transfer_gain": ("1", "largest singular value of the transfer function"),
+        "psth_r2": ("1", "coefficient of determination of the predicted PSTH"),
+        "r2": ("1", "coefficient of determination of the prediction"),
+        "coherence": ("1", "magnitude-squared coherence between latent and signal"),
+        "jpca_projection": ("1", "condition-averaged latents projected on the jPCA planes"),
+    }
 
 
 MAX_TRANSFER_POINTS = 16

@@ -12,7 +12,12 @@ One zarr v3 store per dataset, opened as an :class:`xarray.Dataset` with
 * optional ``inputs (trial, time, input)`` and ``behavior (trial, time, behavior_var)`` (xarray
   cannot name a dimension like a data variable, hence ``behavior_var``);
 * attrs ``bin_size_s``, ``align_event``, ``source``, ``source_sha256``, ``created_by``,
-  ``config_hash``; ``units`` and ``long_name`` on every variable.
+  ``config_hash``; ``units`` and ``long_name`` on every variable (CF conventions: ``1`` for a
+  dimensionless quantity, ids and labels; a signal z-scored per channel has units ``1`` and names
+  ``channel_mean`` / ``channel_std``, in the signal's units, as its ``ancillary_variables``).
+
+Stores carry consolidated metadata and keep strings as variable-length UTF-8; they are read back
+as plain numpy ``str`` arrays (:func:`neurodyn.storage.open_store`).
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ import xarray as xr
 
 from neurodyn.data.trials import SPLITS
 from neurodyn.errors import DatasetContractError, InputFileError
-from neurodyn.storage import object_strings, strings_as_objects, write_atomically
+from neurodyn.storage import open_store, text_array, write_store
 from neurodyn.version import __version__
 
 KINDS = ("counts", "continuous")
@@ -36,6 +41,35 @@ CHUNK_BYTES = 8 << 20
 
 def _var(dims, values, units: str, long_name: str, **attrs) -> xr.Variable:
     return xr.Variable(dims, values, attrs={"units": units, "long_name": long_name, **attrs})
+
+
+# ``data_units`` that marks a continuous signal z-scored per channel (see :func:`describe_zscore`)
+ZSCORED = "z"
+
+
+def _data_description(kind: str, data_units: str) -> tuple[str, str]:
+    """(units, long_name) of ``data``."""
+    if kind == "counts":
+        return data_units, "spike count"
+    if data_units == ZSCORED:
+        return "1", "signal z-score per channel: (x - channel_mean) / channel_std"
+    return data_units, "signal"
+
+
+def describe_zscore(ds: xr.Dataset, signal_units: str) -> xr.Dataset:
+    """State that ``data`` is a per-channel z-score of a signal in ``signal_units``: ``data`` in
+    units ``1`` (CF's dimensionless unit) naming ``channel_mean`` and ``channel_std`` as its
+    ``ancillary_variables``, and those two in the signal's units."""
+    ds = ds.copy()
+    ds["data"].attrs.update(
+        units="1",
+        long_name="signal z-score per channel: (x - channel_mean) / channel_std",
+        ancillary_variables="channel_mean channel_std",
+    )
+    for name, what in (("channel_mean", "mean"), ("channel_std", "standard deviation")):
+        if name in ds.variables:
+            ds[name].attrs.update(units=signal_units, long_name=f"channel {what} of the signal before z-scoring")
+    return ds
 
 
 def build_dataset(
@@ -87,7 +121,7 @@ def build_dataset(
     for name, values in (channel_coords or {}).items():
         values = np.asarray(values)
         coords[name] = _var(
-            "channel", object_strings(values) if values.dtype.kind in "USO" else values, "1", name.replace("_", " ")
+            "channel", text_array(values) if values.dtype.kind in "USOT" else values, "1", name.replace("_", " ")
         )
     for name, values in (trial_coords or {}).items():
         values = np.asarray(values)
@@ -95,13 +129,11 @@ def build_dataset(
             coords[name] = _var("trial", values, "s", f"{name.replace('_', ' ')} relative to alignment")
         else:
             coords[name] = _var(
-                "trial", object_strings(values) if values.dtype.kind in "USO" else values, "1", name.replace("_", " ")
+                "trial", text_array(values) if values.dtype.kind in "USOT" else values, "1", name.replace("_", " ")
             )
     data_vars: dict[str, xr.Variable] = {
-        "data": _var(
-            ("trial", "time", "channel"), data, data_units, "spike count" if kind == "counts" else "signal", kind=kind
-        ),
-        "split": _var("trial", object_strings(split), "1", "data split (train, valid or test)"),
+        "data": _var(("trial", "time", "channel"), data, *_data_description(kind, data_units), kind=kind),
+        "split": _var("trial", text_array(split), "1", "data split (train, valid or test)"),
         "mask": _var(
             ("trial", "time", "channel"),
             np.asarray(mask, dtype=bool),
@@ -110,12 +142,12 @@ def build_dataset(
         ),
     }
     if conditions is not None:
-        data_vars["condition"] = _var("trial", object_strings(conditions), "1", "condition label")
+        data_vars["condition"] = _var("trial", text_array(conditions), "1", "condition label")
     for name, block in (("inputs", inputs), ("behavior", behavior)):
         if block is not None and block[0].shape[-1] > 0:
             values, names = block
             dim = "input" if name == "inputs" else "behavior_var"
-            coords[dim] = _var(dim, object_strings(names), "1", f"{dim.replace('_var', '')} name")
+            coords[dim] = _var(dim, text_array(names), "1", f"{dim.replace('_var', '')} name")
             data_vars[name] = _var(
                 ("trial", "time", dim),
                 values.astype(np.float32),
@@ -195,12 +227,10 @@ def dataset_encoding(ds: xr.Dataset, trials_per_chunk: int | None = None) -> dic
 
 
 def write_dataset(ds: xr.Dataset, path: str | os.PathLike[str]) -> Path:
-    """Validate, then write a zarr v3 store atomically (a temporary store renamed into place)."""
+    """Validate, then write a zarr v3 store with consolidated metadata atomically (a temporary
+    store renamed into place)."""
     validate_dataset(ds, str(path))
-    return write_atomically(
-        lambda tmp: ds.to_zarr(tmp, mode="w", zarr_format=3, consolidated=False, encoding=dataset_encoding(ds)),
-        path,
-    )
+    return write_store(ds, path, encoding=dataset_encoding(ds))
 
 
 def open_dataset(path: str | os.PathLike[str], *, load: bool = True, validate: bool = True) -> xr.Dataset:
@@ -209,11 +239,9 @@ def open_dataset(path: str | os.PathLike[str], *, load: bool = True, validate: b
     if not path.exists():
         raise InputFileError(path, "no such dataset store")
     try:
-        ds = xr.open_zarr(path, consolidated=False, zarr_format=3)
+        ds = open_store(path, load=load)
     except Exception as exc:
         raise InputFileError(path, f"not a readable zarr v3 store ({type(exc).__name__}: {exc})")
-    if load:
-        ds = strings_as_objects(ds.load())
     if validate:
         validate_dataset(ds, str(path))
     return ds

@@ -22,7 +22,7 @@ import numpy as np
 import xarray as xr
 
 from neurodyn.errors import InputFileError
-from neurodyn.storage import object_strings, strings_as_objects, write_atomically
+from neurodyn.storage import open_store, text_array, write_store
 
 RECORDING_FORMAT = "neurodyn.recording/1"
 
@@ -49,8 +49,9 @@ class SpikeRecording:
     unit_offsets: (unit + 1,) int64, spikes of unit ``u`` are ``spike_times[off[u]:off[u+1]]``;
     unit_ids: (unit,) int64; unit_info: per-unit columns, each (unit,) (e.g. ``heldout``, ``location``);
     obs_intervals: per unit an (interval, 2) array of [start, stop] seconds, or None when unknown;
-    trials: trials-table columns, each (trial,), always with ``id``, ``start_time``, ``stop_time``
-    when present; extent: (start, stop) seconds the recording covers.
+    trials: the columns of the intervals table whose rows are the trials (``trials_table`` names it),
+    each (trial,), always with ``id``, ``start_time``, ``stop_time`` when present; extent: (start,
+    stop) seconds the recording covers.
     """
 
     source: str
@@ -61,6 +62,7 @@ class SpikeRecording:
     unit_info: dict[str, np.ndarray] = field(default_factory=dict)
     obs_intervals: list[np.ndarray] | None = None
     trials: dict[str, np.ndarray] | None = None
+    trials_table: str = "trials"
     inputs: list[SampledSeries] = field(default_factory=list)
     behavior: list[SampledSeries] = field(default_factory=list)
     extent: tuple[float, float] = (0.0, 0.0)
@@ -111,7 +113,12 @@ Recording = SpikeRecording | ContinuousRecording
 
 def _column(values: np.ndarray) -> np.ndarray:
     values = np.asarray(values)
-    return object_strings(values) if values.dtype.kind in "USO" else values
+    return text_array(values) if values.dtype.kind in "USOT" else values
+
+
+def _time_units(column: str, values: np.ndarray) -> dict[str, str]:
+    """``{"units": "s"}`` for a trials column of times (NWB names them ``*_time``), else nothing."""
+    return {"units": "s"} if column.endswith("_time") and np.asarray(values).dtype.kind == "f" else {}
 
 
 def _series_to_vars(prefix: str, series: list[SampledSeries]) -> dict[str, xr.DataArray]:
@@ -121,7 +128,7 @@ def _series_to_vars(prefix: str, series: list[SampledSeries]) -> dict[str, xr.Da
         out[f"{prefix}.{s.name}"] = xr.DataArray(
             np.asarray(s.values, dtype=np.float64),
             dims=dims,
-            coords={dims[1]: object_strings(s.columns)},
+            coords={dims[1]: text_array(s.columns)},
             attrs={"units": s.unit, "series_name": s.name},
         )
         out[f"{prefix}.{s.name}.timestamps"] = xr.DataArray(
@@ -171,8 +178,9 @@ def recording_to_xarray(rec: Recording) -> xr.Dataset:
             )
         if rec.trials is not None:
             for key, values in rec.trials.items():
-                data[f"trials.{key}"] = xr.DataArray(_column(values), dims="trial")
+                data[f"trials.{key}"] = xr.DataArray(_column(values), dims="trial", attrs=_time_units(key, values))
             attrs["trial_columns"] = list(rec.trials)
+            attrs["trials_table"] = rec.trials_table
         data.update(_series_to_vars("inputs", rec.inputs))
         data.update(_series_to_vars("behavior", rec.behavior))
         attrs["inputs_series"] = [s.name for s in rec.inputs]
@@ -183,11 +191,12 @@ def recording_to_xarray(rec: Recording) -> xr.Dataset:
         data["samples"] = xr.DataArray(
             rec.samples,
             dims=("sample", "channel"),
-            coords={"channel": object_strings(rec.channel_names)},
+            coords={"channel": text_array(rec.channel_names)},
             attrs={"units": rec.unit},
         )
         for key, values in rec.annotations.items():
-            data[f"annotations.{key}"] = xr.DataArray(_column(values), dims="annotation")
+            attrs_of = {"units": "s"} if key in ("onset", "duration") else {}
+            data[f"annotations.{key}"] = xr.DataArray(_column(values), dims="annotation", attrs=attrs_of)
         for key, values in rec.channel_info.items():
             data[f"channel.{key}"] = xr.DataArray(_column(values), dims="channel")
         attrs.update(sfreq=float(rec.sfreq), first_time=float(rec.first_time))
@@ -197,15 +206,14 @@ def recording_to_xarray(rec: Recording) -> xr.Dataset:
 
 
 def save_recording(rec: Recording, path: str | os.PathLike[str]) -> Path:
-    """Write a recording as a zarr v3 store, atomically."""
-    ds = recording_to_xarray(rec)
-    return write_atomically(lambda tmp: ds.to_zarr(tmp, mode="w", zarr_format=3, consolidated=False), path)
+    """Write a recording as a zarr v3 store with consolidated metadata, atomically."""
+    return write_store(recording_to_xarray(rec), path)
 
 
 def load_recording(path: str | os.PathLike[str]) -> Recording:
     """Read a store written by :func:`save_recording`."""
     try:
-        ds = strings_as_objects(xr.open_zarr(path, consolidated=False, zarr_format=3).load())
+        ds = open_store(path)
     except Exception as exc:  # any failure to open is a problem with that path
         raise InputFileError(path, f"not a readable recording store ({type(exc).__name__}: {exc})")
     if ds.attrs.get("format") != RECORDING_FORMAT:
@@ -229,6 +237,7 @@ def load_recording(path: str | os.PathLike[str]) -> Recording:
             unit_info={k: ds[f"unit.{k}"].values for k in ds.attrs.get("unit_columns", [])},
             obs_intervals=obs,
             trials=trials,
+            trials_table=ds.attrs.get("trials_table", "trials"),
             inputs=_series_from_vars(ds, "inputs"),
             behavior=_series_from_vars(ds, "behavior"),
             extent=tuple(ds.attrs["extent"]),

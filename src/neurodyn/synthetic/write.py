@@ -1,12 +1,13 @@
 """File I/O at the edge: the recording as NWB (pynwb) and EDF+ (mne), the ground truth as
-``teacher.npz`` / ``teacher.json``, and :func:`synthesize`, which writes all four atomically."""
+``teacher.npz`` / ``teacher.json``, and :func:`synthesize`, which writes all four atomically
+(:func:`neurodyn.storage.write_atomically`, renamed together once all are written)."""
 
 from __future__ import annotations
 
 import json
-import os
-import secrets
 import uuid
+import warnings
+from collections.abc import Callable
 from datetime import UTC, datetime
 from os import PathLike
 from pathlib import Path
@@ -14,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from neurodyn.errors import ConfigError
+from neurodyn.storage import write_atomically
 from neurodyn.synthetic.config import TeacherConfig
 from neurodyn.synthetic.ground_truth import (
     ground_truth_arrays,
@@ -27,18 +30,45 @@ from neurodyn.synthetic.teacher import TeacherParams, make_teacher
 _SESSION_START = datetime(2024, 1, 1, 9, 0, 0, tzinfo=UTC)
 
 
+# NCBI Taxonomy 32630, "synthetic construct": the NWB subject of a simulated network
+SYNTHETIC_SPECIES = "http://purl.obolibrary.org/obo/NCBITaxon_32630"
+# the trials column with train / val / test labels ('split' would clash with pynapple's IntervalSet.split)
+SPLIT_COLUMN = "data_split"
+
+
+def _regular_rate(timestamps: np.ndarray) -> float | None:
+    """Sampling rate (Hz) of evenly spaced timestamps (n,), or None when they are not evenly spaced."""
+    if timestamps.size < 2:
+        return None
+    steps = np.diff(timestamps)
+    step = (timestamps[-1] - timestamps[0]) / (timestamps.size - 1)
+    if step <= 0 or np.max(np.abs(steps - step)) > 1e-9 * max(step, 1.0):
+        return None
+    return float(1.0 / step)
+
+
 def write_nwb(session: SyntheticSession, params: TeacherParams, path: str | PathLike[str]) -> Path:
     """Write the spiking recording, trials, stimulus and cursor to an NWB file (pynwb).
 
-    Units table: one row per unit with ``spike_times``, ``obs_intervals`` [[0, end]], one
-    electrode each and a boolean ``heldout`` column.  Trials: start/stop plus
-    ``stim_on_time``, ``stim_off_time``, ``condition`` (int), ``condition_angle`` (rad) and
-    ``split`` ('train'/'val'/'test').  Stimulus: TimeSeries 'stimulus' (T, 2) at 1/dt.
-    Behaviour: processing/behavior/Position/cursor SpatialSeries (T_b, 2) in cm.
+    The file passes ``nwbinspector`` without critical findings or best-practice violations and
+    reads into pynapple (``pynapple.load_file``) with its units columns and trials:
+
+    * Subject: the simulated network — species NCBI Taxonomy 32630 ("synthetic construct"),
+      sex ``O`` (other: none), born at the session start (the teacher is made for the session).
+    * Units: one row per unit with ``spike_times``, ``obs_intervals`` [[0, end]], one electrode
+      each and ``heldout`` (uint8, 1 = held out; pynapple keeps numbers and text but drops numpy
+      booleans). Spike times are continuous float64 seconds, so ``resolution`` is the float64
+      spacing at the session end.
+    * Trials: start/stop plus ``stim_on_time``, ``stim_off_time``, ``condition`` (int),
+      ``condition_angle`` (rad) and ``data_split`` ('train'/'val'/'test').
+    * Stimulus: TimeSeries 'stimulus' (T, 2) at 1/dt.
+    * Behaviour: processing/behavior/Position/cursor SpatialSeries (T_b, 2) in metres, at a rate
+      (its samples are evenly spaced).
     """
     from pynwb import NWBHDF5IO, NWBFile, TimeSeries
     from pynwb.behavior import Position, SpatialSeries
     from pynwb.file import Subject
+    from pynwb.misc import Units
 
     path = Path(path)
     meta = session.metadata
@@ -54,10 +84,14 @@ def write_nwb(session: SyntheticSession, params: TeacherParams, path: str | Path
         experiment_description="Simulated spikes, stimulus and cursor from a low-rank RNN teacher",
         institution="neurodyn (simulation)",
         lab="synthetic",
+        keywords=["synthetic", "simulation", "low-rank RNN"],
     )
     nwb.subject = Subject(
         subject_id=f"teacher-rnn-seed{meta.get('seed', 0)}",
         description="simulated rank-2 low-rank recurrent network (no animal)",
+        species=SYNTHETIC_SPECIES,
+        sex="O",
+        date_of_birth=_SESSION_START,
     )
     device = nwb.create_device(name="synthetic_probe", description="simulated probe, one site per unit")
     group = nwb.create_electrode_group(
@@ -66,16 +100,21 @@ def write_nwb(session: SyntheticSession, params: TeacherParams, path: str | Path
     for _ in range(session.n_units):
         nwb.add_electrode(location="synthetic", group=group)
 
-    nwb.add_unit_column(name="heldout", description="unit held out for co-smoothing evaluation")
+    nwb.units = Units(
+        name="units",
+        description="simulated Poisson spike trains of the teacher's units",
+        resolution=float(np.spacing(max(float(session.session_end_s), 1.0))),
+    )
+    nwb.add_unit_column(name="heldout", description="1 if the unit is held out for co-smoothing evaluation, else 0")
     obs = [[0.0, float(session.session_end_s)]]
     for i, st in enumerate(session.spike_trains()):
-        nwb.add_unit(spike_times=st, obs_intervals=obs, electrodes=[i], heldout=bool(session.heldout[i]))
+        nwb.add_unit(spike_times=st, obs_intervals=obs, electrodes=[i], heldout=np.uint8(session.heldout[i]))
 
     nwb.add_trial_column(name="stim_on_time", description="stimulus pulse onset (s)")
     nwb.add_trial_column(name="stim_off_time", description="stimulus pulse offset (s)")
     nwb.add_trial_column(name="condition", description="stimulus condition index (int)")
     nwb.add_trial_column(name="condition_angle", description="stimulus direction (rad)")
-    nwb.add_trial_column(name="split", description="data split: train / val / test")
+    nwb.add_trial_column(name=SPLIT_COLUMN, description="data split: train / val / test")
     for k in range(session.n_trials):
         nwb.add_trial(
             start_time=float(session.start_time[k]),
@@ -84,7 +123,7 @@ def write_nwb(session: SyntheticSession, params: TeacherParams, path: str | Path
             stim_off_time=float(session.stim_off_time[k]),
             condition=int(session.condition[k]),
             condition_angle=float(session.condition_angle[k]),
-            split=str(session.split[k]),
+            **{SPLIT_COLUMN: str(session.split[k])},
         )
 
     nwb.add_stimulus(
@@ -97,16 +136,19 @@ def write_nwb(session: SyntheticSession, params: TeacherParams, path: str | Path
             description="2-channel input u(t) = amplitude (cos θ, sin θ) during each pulse",
         )
     )
+    stamps = np.asarray(session.cursor_timestamps, dtype=np.float64)
+    rate = _regular_rate(stamps)
+    timing = {"timestamps": stamps} if rate is None else {"rate": rate, "starting_time": float(stamps[0])}
     behavior = nwb.create_processing_module(name="behavior", description="simulated cursor position")
     behavior.add(
         Position(
             spatial_series=SpatialSeries(
                 name="cursor",
-                data=np.ascontiguousarray(session.cursor),
-                timestamps=np.ascontiguousarray(session.cursor_timestamps),
+                data=np.ascontiguousarray(session.cursor) / 100.0,  # simulated in cm
                 reference_frame="arbitrary origin; fixed linear readout of the teacher latent",
-                unit="cm",
+                unit="meters",
                 description="2-D cursor = fixed linear readout of the latent state",
+                **timing,
             )
         )
     )
@@ -140,16 +182,45 @@ def write_edf(session: SyntheticSession, path: str | PathLike[str]) -> Path:
     return path
 
 
-def _temp_path(out_dir: Path, final_name: str) -> Path:
-    """An unused hidden name next to ``final_name`` (same suffix, so writers accept it)."""
-    suffix = Path(final_name).suffix
-    return out_dir / f".{final_name}.{os.getpid()}-{secrets.token_hex(6)}.part{suffix}"
+def _write_together(writers: list[tuple[Path, Callable[[Path], object]]]) -> None:
+    """Write several files, each under a temporary name beside its final one
+    (:func:`neurodyn.storage.write_atomically`), renaming them only once every write succeeded:
+    each writer's rename waits for the writers after it, so a failure leaves no file new or
+    half-written. writers: (final path, ``write(tmp_path)``) pairs."""
+    if not writers:
+        return
+    (final, write), rest = writers[0], writers[1:]
+
+    def write_then_rest(tmp: Path) -> None:
+        write(tmp)
+        _write_together(rest)
+
+    write_atomically(write_then_rest, final)
 
 
-def _write_ground_truth_to(npz_path: Path, json_path: Path, arrays: dict[str, np.ndarray], doc: dict[str, Any]) -> None:
-    with open(npz_path, "wb") as f:
+def _write_nwb_temporary(session: SyntheticSession, params: TeacherParams, tmp: Path) -> None:
+    """:func:`write_nwb` to a temporary name (pynwb's advice to end the name in .nwb does not apply)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The file path provided: .* does not end in '.nwb'")
+        write_nwb(session, params, tmp)
+
+
+def _missing_folders(folder: Path) -> list[Path]:
+    """``folder`` and those of its parents that do not exist yet, deepest first."""
+    missing = []
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    return missing
+
+
+def _write_npz(arrays: dict[str, np.ndarray], path: Path) -> None:
+    with open(path, "wb") as f:
         np.savez(f, **arrays)
-    with open(json_path, "w", encoding="utf-8") as f:
+
+
+def _write_document(doc: dict[str, Any], path: Path) -> None:
+    with open(path, "w", encoding="utf-8") as f:
         json.dump(doc, f, indent=2, allow_nan=False)
         f.write("\n")
 
@@ -171,68 +242,77 @@ def write_ground_truth(
     ``limit_cycle``.  Each file is written to a temporary name and renamed.
     """
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     arrays = ground_truth_arrays(params, fixed_points, session)
     doc = ground_truth_document(params, config, fixed_points, extra)
-    tmp_npz, tmp_json = _temp_path(out, "teacher.npz"), _temp_path(out, "teacher.json")
-    try:
-        _write_ground_truth_to(tmp_npz, tmp_json, arrays, doc)
-        os.replace(tmp_npz, out / "teacher.npz")
-        os.replace(tmp_json, out / "teacher.json")
-    finally:
-        for p in (tmp_npz, tmp_json):
-            p.unlink(missing_ok=True)
-    return {"teacher_npz": out / "teacher.npz", "teacher_json": out / "teacher.json"}
+    finals = {"teacher_npz": out / "teacher.npz", "teacher_json": out / "teacher.json"}
+    _write_together(
+        [
+            (finals["teacher_npz"], lambda tmp: _write_npz(arrays, tmp)),
+            (finals["teacher_json"], lambda tmp: _write_document(doc, tmp)),
+        ]
+    )
+    return finals
 
 
 def synthesize(config: TeacherConfig, out_dir: str | PathLike[str]) -> dict[str, Path]:
     """Make the teacher, simulate a session and write all four files into out_dir.
 
-    Writes ``recording.nwb``, ``eeg.edf``, ``teacher.npz`` and ``teacher.json``; each is
-    written under a temporary name in out_dir and all are renamed only after every write
-    succeeded, so a crash never leaves a half-written file under a final name.  Returns
+    Writes ``recording.nwb``, ``eeg.edf``, ``teacher.npz`` and ``teacher.json``, each under a
+    temporary name beside it (named by host and process, see
+    :func:`neurodyn.storage.write_atomically`), all renamed only after every write succeeded, so a
+    crash never leaves a half-written file under a final name. Nothing is created before the
+    session is simulated, and folders this call created are removed again when it fails; a
+    session too large for memory is a :class:`~neurodyn.errors.ConfigError`. Returns
     ``{"nwb", "edf", "teacher_npz", "teacher_json"}`` → path.
     """
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    params = make_teacher(config)
-    session = simulate_session(params, config)
-    fixed_points = teacher_fixed_points(params)
-    limit_cycle = measure_limit_cycle(params) if config.dynamics == "limit_cycle" else None
-
-    finals = {
-        "nwb": out / "recording.nwb",
-        "edf": out / "eeg.edf",
-        "teacher_npz": out / "teacher.npz",
-        "teacher_json": out / "teacher.json",
-    }
-    extra = {
-        "limit_cycle": limit_cycle,
-        "session": {
-            "duration_s": session.session_end_s,
-            "n_trials": session.n_trials,
-            "n_units": session.n_units,
-            "n_spikes": int(session.spike_times.shape[0]),
-            "mean_rate_hz": float(session.spike_times.shape[0] / session.n_units / session.session_end_s),
-            "identifier": session.metadata["identifier"],
-        },
-        "files": {k: p.name for k, p in finals.items()},
-    }
-    temps = {k: _temp_path(out, p.name) for k, p in finals.items()}
+    created = _missing_folders(out.absolute())
     try:
-        write_nwb(session, params, temps["nwb"])
-        write_edf(session, temps["edf"])
-        _write_ground_truth_to(
-            temps["teacher_npz"],
-            temps["teacher_json"],
-            ground_truth_arrays(params, fixed_points, session),
-            ground_truth_document(params, config, fixed_points, extra),
+        params = make_teacher(config)
+        try:
+            session = simulate_session(params, config)
+        except MemoryError as exc:
+            raise ConfigError(
+                "synthetic",
+                f"a session of {config.n_trials} trials and {config.n_units} units does not fit in memory ({exc})",
+            ) from None
+        fixed_points = teacher_fixed_points(params)
+        limit_cycle = measure_limit_cycle(params) if config.dynamics == "limit_cycle" else None
+        finals = {
+            "nwb": out / "recording.nwb",
+            "edf": out / "eeg.edf",
+            "teacher_npz": out / "teacher.npz",
+            "teacher_json": out / "teacher.json",
+        }
+        extra = {
+            "limit_cycle": limit_cycle,
+            "session": {
+                "duration_s": session.session_end_s,
+                "n_trials": session.n_trials,
+                "n_units": session.n_units,
+                "n_spikes": int(session.spike_times.shape[0]),
+                "mean_rate_hz": float(session.spike_times.shape[0] / session.n_units / session.session_end_s),
+                "identifier": session.metadata["identifier"],
+            },
+            "files": {k: p.name for k, p in finals.items()},
+        }
+        arrays = ground_truth_arrays(params, fixed_points, session)
+        doc = ground_truth_document(params, config, fixed_points, extra)
+        _write_together(
+            [
+                (finals["nwb"], lambda tmp: _write_nwb_temporary(session, params, tmp)),
+                (finals["edf"], lambda tmp: write_edf(session, tmp)),
+                (finals["teacher_npz"], lambda tmp: _write_npz(arrays, tmp)),
+                (finals["teacher_json"], lambda tmp: _write_document(doc, tmp)),
+            ]
         )
-        for k in finals:
-            os.replace(temps[k], finals[k])
-    finally:
-        for p in temps.values():
-            p.unlink(missing_ok=True)
+    except BaseException:
+        for folder in created:  # deepest first; a folder something else wrote into stays
+            try:
+                folder.rmdir()
+            except OSError:
+                break
+        raise
     return finals
 
 

@@ -7,7 +7,16 @@ The command line prints that line and exits non-zero; nothing else needs to catc
 
 from __future__ import annotations
 
+import errno
 from os import PathLike
+
+# OS errors of the output device rather than of a path: a failed write reports them without naming its file
+DEVICE_ERRORS = {
+    errno.ENOSPC: "no space left on the disk (ENOSPC)",
+    errno.EFBIG: "the file size limit was reached (EFBIG: File too large; see `ulimit -f`)",
+    errno.EDQUOT: "the disk quota is exhausted (EDQUOT)",
+    errno.EROFS: "the file system is read-only (EROFS)",
+}
 
 
 class NeurodynError(Exception):

@@ -564,6 +564,10 @@ def fixed_points_report(
 
 
 def _cmd_fixed_points(args: argparse.Namespace) -> int:
+    from neurodyn.stages.outputs import check_output_path, writing_to
+
+    if args.out is not None:
+        check_output_path(args.out, "file")
     payload = fixed_points_report(
         args.weights,
         box=args.box,
@@ -578,7 +582,11 @@ def _cmd_fixed_points(args: argparse.Namespace) -> int:
         max_iters=args.max_iters,
         seed=args.seed,
     )
-    emit_json(payload, args.out)
+    if args.out is None:
+        emit_json(payload, None)
+        return 0
+    with writing_to(args.out):
+        emit_json(payload, args.out)
     return 0
 
 

@@ -32,8 +32,14 @@ def _load_mapping(path: Path | None) -> dict[str, Any]:
 
 def _cmd_synthesize(args) -> int:
     from neurodyn.stages import synthesize_stage
+    from neurodyn.stages.outputs import check_output_path, writing_to
+    from neurodyn.synthetic import TeacherConfig
 
-    paths = synthesize_stage(_load_mapping(args.config), args.out_dir)
+    generator_cfg = _load_mapping(args.config)
+    TeacherConfig.from_dict(dict(generator_cfg))  # bad or oversized options stop before any output
+    check_output_path(args.out_dir)
+    with writing_to(args.out_dir):
+        paths = synthesize_stage(generator_cfg, args.out_dir)
     print(json.dumps({k: str(v) for k, v in paths.items()}, indent=2))
     return 0
 
@@ -58,6 +64,9 @@ def _cmd_analyze(args) -> int:
 
 def _cmd_report(args) -> int:
     from neurodyn.stages import report_stage
+    from neurodyn.stages.analyze import check_analysis
+    from neurodyn.stages.outputs import check_output_path, writing_to
+    from neurodyn.storage import read_json
 
     analyses = {}
     for item in args.analysis:
@@ -65,14 +74,22 @@ def _cmd_report(args) -> int:
         if not sep:
             raise ConfigError("--analysis", f"expected NAME=DIR, got {item!r}")
         analyses[name] = path
-    report_stage(
-        args.dataset,
-        analyses,
-        args.out,
-        title=args.title or Path(args.dataset).stem,
-        figures_dir=args.figures_dir,
-        ground_truth=args.ground_truth,
-    )
+    for path in analyses.values():  # every input checked before any work
+        check_analysis(path)
+    if args.ground_truth is not None:
+        read_json(args.ground_truth)
+    check_output_path(args.out, "file")
+    if args.figures_dir is not None:
+        check_output_path(args.figures_dir)
+    with writing_to(args.out):
+        report_stage(
+            args.dataset,
+            analyses,
+            args.out,
+            title=args.title or Path(args.dataset).stem,
+            figures_dir=args.figures_dir,
+            ground_truth=args.ground_truth,
+        )
     return 0
 
 

@@ -18,8 +18,10 @@ def _cmd_export_weights(args: argparse.Namespace) -> int:
     import numpy as np
 
     from neurodyn.models import load_model
+    from neurodyn.stages.outputs import check_output_path, writing_to
     from neurodyn.storage import write_atomically
 
+    check_output_path(args.out, "file")
     model = load_model(args.model)
     dynamics = model.dynamics()
     if dynamics.structure is None:
@@ -33,7 +35,8 @@ def _cmd_export_weights(args: argparse.Namespace) -> int:
         with open(tmp, "wb") as fh:
             np.savez(fh, **arrays)
 
-    write_atomically(write, args.out)
+    with writing_to(args.out):
+        write_atomically(write, args.out)
     shapes = {name: list(a.shape) for name, a in arrays.items() if a.ndim}
     print(json.dumps({"out": str(args.out), "structure": dynamics.structure.kind, "shapes": shapes}))
     return 0

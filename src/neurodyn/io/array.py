@@ -9,7 +9,6 @@ memory-mapped, so cropping a long recording reads only the samples kept.
 from __future__ import annotations
 
 import os
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,8 +45,11 @@ def _load(path: Path, key: str | None) -> np.ndarray:
         if key is not None:
             raise ConfigError("source.key", "only applies to .npz archives")
         return np.load(path, mmap_mode="r", allow_pickle=False)
-    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
-        raise InputFileError(path, f"is not a readable NumPy array ({type(exc).__name__}: {exc})") from None
+    except (InputFileError, ConfigError):
+        raise
+    except Exception as exc:  # noqa: BLE001 — numpy reports a malformed header as a tokenize or syntax error
+        text = " ".join(str(exc).split())[:200]
+        raise InputFileError(path, f"is not a readable NumPy array ({type(exc).__name__}: {text})") from None
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,13 @@
-"""Read continuous recordings (EEG and similar) from EDF/EDF+ and BDF files with mne."""
+"""Read continuous recordings (EEG and similar) from EDF/EDF+ and BDF files with mne.
+
+The header is checked first (:func:`check_edf_signals`): a channel without a digital range is
+refused, and so are channels at different sampling rates unless ``resample_hz`` brings them to
+one rate (mne would otherwise upsample every channel to the highest rate without a word).
+"""
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from dataclasses import dataclass
@@ -20,6 +26,8 @@ BDF_SIGNATURE = b"\xffBIOSEMI"
 # physical-unit scale from volts, for the units we store
 _SCALE_FROM_VOLTS = {"uV": 1e6, "mV": 1e3, "V": 1.0}
 
+log = logging.getLogger(__name__)
+
 
 def is_edf(path: str | os.PathLike[str]) -> bool:
     """True if the file starts with the EDF or BDF header version field."""
@@ -34,7 +42,7 @@ def clean_channel_name(name: str) -> str:
     return re.sub(r"[.\s]+$", "", name.strip()) or name.strip()
 
 
-def _unique(names: list[str]) -> list[str]:
+def unique_names(names: list[str]) -> list[str]:
     seen: dict[str, int] = {}
     out = []
     for name in names:
@@ -47,32 +55,127 @@ def _unique(names: list[str]) -> list[str]:
     return out
 
 
-def check_edf_size(path: Path) -> None:
-    """Refuse a file shorter than its header promises (EDF spec: a 256-byte fixed header, 256
-    bytes per signal, then ``n_records`` records of sum(samples per record) 2-byte (EDF) or
-    3-byte (BDF) samples). A record count of -1 (unknown) is not checked."""
+@dataclass(frozen=True)
+class EDFSignal:
+    """One signal of an EDF/BDF header: its label, digital range and samples per data record."""
+
+    label: str
+    digital_min: int
+    digital_max: int
+    samples_per_record: int
+
+    @property
+    def is_annotation(self) -> bool:
+        return self.label.strip() in ("EDF Annotations", "BDF Annotations")
+
+
+@dataclass(frozen=True)
+class EDFHeader:
+    """What we check of an EDF/BDF header before mne reads the file (EDF spec: a 256-byte fixed
+    header, then 256 bytes per signal: label 16, transducer 80, physical dimension 8, physical
+    minimum 8, physical maximum 8, digital minimum 8, digital maximum 8, prefiltering 80, samples
+    per record 8, reserved 32, each field for every signal in turn)."""
+
+    header_bytes: int
+    n_records: int
+    record_duration_s: float
+    signals: list[EDFSignal]
+
+
+def _ascii_fields(raw: bytes, width: int, count: int) -> list[str]:
+    return [raw[i * width : (i + 1) * width].decode("ascii", "replace").strip() for i in range(count)]
+
+
+def read_edf_header(path: Path) -> EDFHeader:
+    """The header of an EDF/BDF file; InputFileError naming the file and field when malformed."""
     with open(path, "rb") as handle:
         fixed = handle.read(256)
         try:
             header_bytes = int(fixed[184:192].decode("ascii").strip())
             n_records = int(fixed[236:244].decode("ascii").strip())
+            duration = float(fixed[244:252].decode("ascii").strip())
             n_signals = int(fixed[252:256].decode("ascii").strip())
         except ValueError:
-            raise InputFileError(path, "has a malformed EDF header (record or signal counts are not numbers)")
-        handle.seek(256 + n_signals * 216)  # the per-signal 'samples per record' fields
-        try:
-            per_record = sum(int(handle.read(8).decode("ascii").strip()) for _ in range(n_signals))
-        except ValueError:
-            raise InputFileError(path, "has a malformed EDF header (samples per record)")
-    sample_bytes = 3 if fixed[:1] == b"\xff" else 2
-    expected = header_bytes + max(n_records, 0) * per_record * sample_bytes
+            raise InputFileError(path, "has a malformed EDF header (record or signal counts are not numbers)") from None
+        if n_signals < 1:
+            raise InputFileError(path, f"has a malformed EDF header (number of signals {n_signals})")
+        per_signal = handle.read(256 * n_signals)
+    if len(per_signal) < 256 * n_signals:
+        raise InputFileError(path, f"is truncated: its header announces {n_signals} signals")
+
+    def column(offset: int, width: int) -> list[str]:
+        return _ascii_fields(per_signal[offset * n_signals :], width, n_signals)
+
+    labels = column(0, 16)
+    try:
+        dig_min = [int(v) for v in column(120, 8)]
+        dig_max = [int(v) for v in column(128, 8)]
+    except ValueError:
+        raise InputFileError(path, "has a malformed EDF header (digital minimum or maximum)") from None
+    try:
+        per_record = [int(v) for v in column(216, 8)]
+    except ValueError:
+        raise InputFileError(path, "has a malformed EDF header (samples per record)") from None
+    signals = [EDFSignal(*fields) for fields in zip(labels, dig_min, dig_max, per_record, strict=True)]
+    return EDFHeader(header_bytes, n_records, duration, signals)
+
+
+def check_edf_size(path: Path, header: EDFHeader | None = None) -> None:
+    """Refuse a file shorter than its header promises (``n_records`` records of sum(samples per
+    record) 2-byte (EDF) or 3-byte (BDF) samples after the header). A record count of -1
+    (unknown) is not checked."""
+    header = header or read_edf_header(path)
+    with open(path, "rb") as handle:
+        sample_bytes = 3 if handle.read(1) == b"\xff" else 2
+    per_record = sum(s.samples_per_record for s in header.signals)
+    expected = header.header_bytes + max(header.n_records, 0) * per_record * sample_bytes
     actual = path.stat().st_size
-    if n_records >= 0 and actual < expected:
+    if header.n_records >= 0 and actual < expected:
         raise InputFileError(
             path,
-            f"is truncated: its header promises {n_records} data records "
+            f"is truncated: its header promises {header.n_records} data records "
             f"({expected} bytes) but the file has {actual} bytes",
         )
+
+
+def check_edf_signals(path: Path, header: EDFHeader, channels: list[str] | None, resample_hz: float | None) -> None:
+    """Refuse what mne would read wrongly without a word.
+
+    * a data channel whose digital minimum equals its maximum: the scale from digital to physical
+      values, (physical max − min) / (digital max − min), is undefined, and mne would return
+      values off by orders of magnitude;
+    * data channels at different rates (samples per record): mne would silently upsample every
+      channel to the highest rate. They are read only when ``resample_hz`` is given (then every
+      channel ends at that rate, and a warning names the rates) or when ``channels`` keeps
+      channels of one rate.
+    """
+    data = [s for s in header.signals if not s.is_annotation]
+    names = unique_names([clean_channel_name(s.label) for s in data])
+    kept = [(n, s) for n, s in zip(names, data, strict=True) if not channels or n in channels]
+    for name, signal in kept:
+        if signal.digital_min >= signal.digital_max:
+            raise InputFileError(
+                path,
+                f"channel '{name}' has digital minimum {signal.digital_min} and maximum {signal.digital_max}: "
+                "its values cannot be scaled to physical units (the maximum must exceed the minimum)",
+            )
+    duration = header.record_duration_s if header.record_duration_s > 0 else 1.0
+    rates: dict[float, list[str]] = {}
+    for name, signal in kept:
+        rates.setdefault(signal.samples_per_record / duration, []).append(name)
+    if len(rates) <= 1:
+        return
+    listing = "; ".join(
+        f"{', '.join(chans[:4])}{' …' if len(chans) > 4 else ''} at {rate:g} Hz"
+        for rate, chans in sorted(rates.items())
+    )
+    if resample_hz is None:
+        raise InputFileError(
+            path,
+            f"has channels at different rates ({listing}); keep channels of one rate with 'channels', "
+            "or set 'resample_hz' to read them all at that rate",
+        )
+    log.warning("%s: channels at different rates (%s) are all resampled to %g Hz", path, listing, resample_hz)
 
 
 @dataclass(frozen=True)
@@ -84,6 +187,24 @@ class EDFOptions(Options):
     h_freq: float | None = option(None, "band-pass high edge in Hz (null: none)", gt=0)
     resample_hz: float | None = option(None, "resample to this rate in Hz after filtering (null: keep)", gt=0)
     unit: str = option("uV", "physical unit the signal is stored in", choices=("uV", "mV", "V"))
+
+
+def is_bdf(path: Path) -> bool:
+    """A BDF (24-bit) file starts with byte 0xFF where an EDF file has "0"."""
+    with open(path, "rb") as handle:
+        return handle.read(1) == b"\xff"
+
+
+def open_raw(path: Path, *, preload: bool):
+    """The file as an mne Raw (EDF, or BDF by its first byte); InputFileError naming it when mne
+    cannot read it. ``preload=False`` reads the header only."""
+    import mne
+
+    reader = mne.io.read_raw_bdf if is_bdf(path) else mne.io.read_raw_edf
+    try:
+        return reader(str(path), preload=preload, verbose="error")
+    except Exception as exc:
+        raise InputFileError(path, " ".join(f"cannot be read as EDF ({type(exc).__name__}: {exc})".split())) from None
 
 
 def read_edf(
@@ -100,6 +221,11 @@ def read_edf(
     channels: cleaned names to keep (default: every data channel; the EDF+ annotation channel is
     never a data channel); l_freq/h_freq: optional band-pass (mne's zero-phase FIR filter);
     resample_hz: optional resampling (mne, after filtering); unit: one of uV, mV, V.
+
+    Refused with InputFileError naming the file and channel: a truncated file, a channel whose
+    digital minimum is not below its maximum, and channels at different rates unless
+    ``resample_hz`` is given or ``channels`` keeps channels of one rate (see
+    :func:`check_edf_signals`).
     """
     path = Path(path)
     if not path.is_file():
@@ -108,18 +234,14 @@ def read_edf(
         raise InputFileError(path, "not an EDF/BDF file (header does not start with the EDF version field)")
     if unit not in _SCALE_FROM_VOLTS:
         raise ConfigError("unit", f"must be one of {sorted(_SCALE_FROM_VOLTS)}, got {unit!r}")
-    check_edf_size(path)
-    import mne
-
-    reader = mne.io.read_raw_bdf if open(path, "rb").read(1) == b"\xff" else mne.io.read_raw_edf
-    try:
-        raw = reader(str(path), preload=True, verbose="error")
-    except Exception as exc:
-        raise InputFileError(path, f"cannot be read as EDF ({type(exc).__name__}: {exc})".replace("\n", " "))
+    header = read_edf_header(path)
+    check_edf_size(path, header)
+    check_edf_signals(path, header, channels, resample_hz)
+    raw = open_raw(path, preload=True)
     if raw.n_times == 0 or len(raw.ch_names) == 0:
         raise InputFileError(path, "contains no samples")
 
-    cleaned = _unique([clean_channel_name(n) for n in raw.ch_names])
+    cleaned = unique_names([clean_channel_name(n) for n in raw.ch_names])
     raw.rename_channels(dict(zip(raw.ch_names, cleaned)))
     if channels:
         missing = [c for c in channels if c not in cleaned]

@@ -83,6 +83,9 @@ class FittedModel(ABC):
     # what ``diagnostics`` reports, for reports and the metric glossary
     diagnostic_metrics: ClassVar[tuple[MetricSpec, ...]] = ()
 
+    # the folder a loaded model was read from (None for a model fitted in this process)
+    source: Path | None = None
+
     def __init__(self, tensors: dict[str, torch.Tensor], meta: dict[str, Any]):
         self.tensors = tensors
         self.meta = meta
@@ -135,7 +138,7 @@ class FittedModel(ABC):
         tensors, meta = read_model_files(directory, device)
         if meta.get("family") != cls.family:
             raise InputFileError(directory, f"holds a '{meta.get('family')}' model, not '{cls.family}'")
-        return cls(tensors, meta)
+        return check_loaded(cls(tensors, meta), directory)
 
     # --- what analyses use ---
     @abstractmethod
@@ -170,8 +173,13 @@ class FittedModel(ABC):
 
     def check_channels(self, dataset: xr.Dataset) -> None:
         """Raise unless ``dataset`` has the channels the model was fitted on, in order."""
-        if [str(c) for c in dataset["channel"].values.tolist()] != self.meta["channels"]:
-            raise DatasetContractError("dataset channels differ from those the model was fitted on")
+        channels = [str(c) for c in dataset["channel"].values.tolist()]
+        if channels != self.meta["channels"]:
+            fitted = f"the model at {self.source}" if self.source is not None else "the model"
+            raise DatasetContractError(
+                f"dataset channels differ from those {fitted} was fitted on "
+                f"({len(channels)} in the dataset, {len(self.meta['channels'])} in the model)"
+            )
 
 
 def latent_dataset(
@@ -208,22 +216,131 @@ def latent_dataset(
     return out
 
 
+class StoredEntries(dict):
+    """A mapping read from a user's file (a saved model's tensors or metadata, a checkpoint): a
+    missing entry raises InputFileError naming the file and the entry, not a bare KeyError."""
+
+    origin: str = "?"
+    what: str = "entry"
+    prefix: str = ""
+    note: str = ""
+
+    def __missing__(self, key: Any) -> Any:
+        raise InputFileError(self.origin, f"lacks the {self.what} '{self.prefix}{key}'{self.note}")
+
+
+def stored_entries(mapping: dict, origin: str | os.PathLike[str], what: str, prefix: str = "") -> StoredEntries:
+    """``mapping`` as :class:`StoredEntries`; nested plain dicts too (their entries named ``outer.inner``)."""
+    out = StoredEntries(
+        {k: stored_entries(v, origin, what, f"{prefix}{k}.") if type(v) is dict else v for k, v in mapping.items()}
+    )
+    out.origin, out.what, out.prefix = str(origin), what, prefix
+    return out
+
+
+def torch_problem(exc: BaseException) -> str:
+    """Why ``torch.load(weights_only=True)`` failed, in our words: PyTorch's own advice (to load
+    with ``weights_only=False``, which would run arbitrary code from the file) is never passed on."""
+    if isinstance(exc, pickle.UnpicklingError):
+        return "holds objects other than tensors and plain containers; refusing to unpickle them"
+    if isinstance(exc, PermissionError | IsADirectoryError | FileNotFoundError):
+        return f"cannot be read ({exc.strerror})"
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    if "weights_only" in text or "pickle" in text.lower():
+        text = ""
+    return "is not a PyTorch file torch.load can read" + f" ({type(exc).__name__}{': ' + text if text else ''})"
+
+
+REQUIRED_META = {
+    "channels": "a non-empty list of channel names",
+    "heldin_index": "a list of channel indices",
+    "bin_size_s": "a positive number of seconds",
+    "kind": "'counts' or 'continuous'",
+    "config": "a mapping of the family's options",
+    "inputs": "a list of input names",
+}
+
+
+def _check_meta(meta: dict[str, Any], meta_path: Path) -> None:
+    """Raise InputFileError naming ``model.json`` and the key unless ``meta`` has what every
+    family's model needs (see ``REQUIRED_META``)."""
+    missing = [k for k in REQUIRED_META if k not in meta]
+    if missing:
+        raise InputFileError(meta_path, f"lacks the key '{missing[0]}' ({REQUIRED_META[missing[0]]})")
+    channels, heldin = meta["channels"], meta["heldin_index"]
+    size = meta["bin_size_s"]
+    ok = {
+        "channels": isinstance(channels, list) and bool(channels) and all(isinstance(c, str) for c in channels),
+        "heldin_index": isinstance(heldin, list)
+        and all(isinstance(i, int) and not isinstance(i, bool) and 0 <= i < len(channels) for i in heldin),
+        "bin_size_s": isinstance(size, int | float) and not isinstance(size, bool) and 0 < size < float("inf"),
+        "kind": meta["kind"] in ("counts", "continuous"),
+        "config": isinstance(meta["config"], dict),
+        "inputs": isinstance(meta["inputs"], list),
+    }
+    for key, good in ok.items():
+        if not good:
+            raise InputFileError(meta_path, f"key '{key}' must be {REQUIRED_META[key]}, got {meta[key]!r:.80}")
+
+
 def read_model_files(directory: str | os.PathLike[str], device: torch.device | str = "cpu"):
-    """Weights (tensors only, ``weights_only=True``) and metadata of a saved model."""
+    """Weights (tensors only, ``weights_only=True``) and metadata of a saved model, checked: both
+    files present and readable, ``model.json`` a JSON object naming a family with the keys every
+    model needs, ``weights.pt`` a flat dict of finite tensors. Every problem raises InputFileError
+    naming the file. The mappings returned are :class:`StoredEntries`."""
     directory = Path(directory)
     meta_path, weights_path = directory / META_FILE, directory / WEIGHTS_FILE
     if not meta_path.is_file() or not weights_path.is_file():
         raise InputFileError(directory, f"not a saved model (needs {META_FILE} and {WEIGHTS_FILE})")
     try:
         meta = json.loads(meta_path.read_text())
-        tensors = torch.load(weights_path, map_location=device, weights_only=True)
-    except pickle.UnpicklingError:
-        raise InputFileError(weights_path, "holds objects other than tensors; refusing to unpickle them")
-    except (ValueError, RuntimeError, OSError) as exc:
-        raise InputFileError(directory, f"cannot read the saved model ({type(exc).__name__}: {exc})")
-    if not isinstance(tensors, dict) or not all(isinstance(v, torch.Tensor) for v in tensors.values()):
-        raise InputFileError(weights_path, "must hold a flat dict of tensors")
-    return tensors, meta
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputFileError(meta_path, f"cannot be read ({type(exc).__name__}: {exc})")
+    except ValueError as exc:
+        raise InputFileError(meta_path, f"is not valid JSON ({exc})")
+    if not isinstance(meta, dict):
+        raise InputFileError(meta_path, f"must hold a JSON object, got a {type(meta).__name__}")
+    if not isinstance(meta.get("family"), str):
+        raise InputFileError(meta_path, "lacks the key 'family' (the model family's name)")
+    _check_meta(meta, meta_path)
+    tensors = load_tensors(weights_path, device, "saved model's weights")
+    if not isinstance(tensors, dict) or not all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in tensors.items()
+    ):
+        raise InputFileError(weights_path, "must hold a flat dict of named tensors")
+    if not tensors:
+        raise InputFileError(weights_path, "holds no tensors")
+    for name, value in tensors.items():
+        if value.is_floating_point() or value.is_complex():
+            bad = int((~torch.isfinite(value)).sum())
+            if bad:
+                raise InputFileError(
+                    weights_path, f"tensor '{name}' has {bad} NaN or infinite value(s) of {value.numel()}"
+                )
+    tensors = stored_entries(tensors, weights_path, "tensor")
+    tensors.note = f" that a '{meta['family']}' model needs (the family {META_FILE} names)"
+    return tensors, stored_entries(meta, meta_path, "key")
+
+
+def check_loaded(model: FittedModel, directory: str | os.PathLike[str]) -> FittedModel:
+    """Build the model's latent map and draw one short free run, so that tensors missing or of
+    shapes that do not fit together are reported now, as an InputFileError naming the model's
+    ``weights.pt``, rather than as an error deep inside an analysis."""
+    model.source = Path(directory)
+    # building a family's network draws initial weights from torch's global generators: keep them
+    devices = [model.device] if model.device.type == "cuda" else []
+    try:
+        with torch.no_grad(), torch.random.fork_rng(devices=devices):
+            model.dynamics()
+            model.sample(1, 2, seed=0)
+    except (RuntimeError, IndexError, ValueError, TypeError, AttributeError, KeyError) as exc:
+        text = " ".join(str(exc).split())[:200]
+        raise InputFileError(
+            Path(directory) / WEIGHTS_FILE,
+            f"its tensors do not make a '{model.family}' model with the shapes model.json gives "
+            f"({type(exc).__name__}: {text})",
+        ) from None
+    return model
 
 
 def checkpoint_fingerprint(
@@ -256,18 +373,51 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
 
 def load_tensors(path: Path, device: torch.device | str, what: str = "checkpoint") -> Any:
     """``torch.load(path, weights_only=True)``: tensors and plain containers, never other objects;
-    an unreadable file (missing, corrupt, holding other objects) raises InputFileError naming ``what``."""
+    an unreadable file (missing, corrupt, holding other objects) raises InputFileError naming it
+    and ``what`` it should be."""
     try:
         return torch.load(path, map_location=device, weights_only=True)
     except Exception as exc:  # noqa: BLE001 — any unreadable file is reported the same way
-        raise InputFileError(path, f"cannot read the {what} ({type(exc).__name__}: {exc})")
+        raise InputFileError(path, f"{torch_problem(exc)}; expected a {what}") from None
 
 
-def load_checkpoint(path: Path, device: torch.device | str) -> dict[str, Any]:
-    """Read a checkpoint with ``weights_only=True``; unreadable files raise InputFileError."""
+def load_checkpoint(path: Path, device: torch.device | str) -> StoredEntries:
+    """Read a checkpoint with ``weights_only=True``; a file that is unreadable, not a dict or
+    without its fingerprint raises InputFileError. Missing entries raise it when used."""
     state = load_tensors(path, device)
-    state["fingerprint"] = bytes(state["fingerprint"].tolist()).decode()
-    return state
+    if not isinstance(state, dict):
+        raise InputFileError(path, f"is not a neurodyn checkpoint (holds a {type(state).__name__}, not a dict)")
+    fingerprint = state.get("fingerprint")
+    if not isinstance(fingerprint, torch.Tensor) or fingerprint.dtype != torch.uint8 or fingerprint.ndim != 1:
+        raise InputFileError(path, "is not a neurodyn checkpoint (it has no fingerprint of the fit it belongs to)")
+    try:
+        state["fingerprint"] = bytes(fingerprint.tolist()).decode()
+    except UnicodeDecodeError:
+        raise InputFileError(path, "is not a neurodyn checkpoint (its fingerprint is not text)") from None
+    return stored_entries(state, path, "checkpoint entry")
+
+
+def checked_progress(path: Path, done: Any, configured: int, unit: str = "epoch") -> int:
+    """The progress a checkpoint claims (``done`` epochs, say), refused with InputFileError unless a
+    whole number in [0, ``configured``]: a fit resumed past its end would be saved untrained."""
+    value = done.item() if isinstance(done, torch.Tensor) and done.numel() == 1 else done
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= configured:
+        raise InputFileError(
+            path,
+            f"claims {unit} {value!r}, outside the {configured} {unit}s this fit is configured for; "
+            "refusing to resume from it (delete it, or fit without --resume to train afresh)",
+        )
+    return value
+
+
+def restore_into(path: Path, restore: Callable[[], Any]) -> None:
+    """Call ``restore`` (loading a checkpoint's states into the network, optimiser, ...); a
+    checkpoint whose entries do not fit raises InputFileError naming it."""
+    try:
+        restore()
+    except (RuntimeError, KeyError, ValueError, TypeError, IndexError, AttributeError) as exc:
+        text = " ".join(str(exc).split())[:240]
+        raise InputFileError(path, f"does not fit this model ({type(exc).__name__}: {text})") from None
 
 
 def resume_training(
@@ -280,22 +430,31 @@ def resume_training(
     optimizer,
     scheduler,
     generator: torch.Generator,
+    epochs: int,
 ) -> dict[str, Any] | None:
     """Restore ``net``, ``optimizer``, ``scheduler`` and ``generator`` from the checkpoint at ``path``
     when it exists and belongs to this fit (same ``fingerprint``); return its state for the
-    family's own extras (epoch, history, ...), or None to start afresh."""
+    family's own extras (epoch, history, ...), or None to start afresh. A checkpoint that is not
+    one, claims more than the ``epochs`` configured or does not fit the network is refused
+    (InputFileError naming it)."""
     import logging
 
     if path is None or not path.is_file():
         return None
     state = load_checkpoint(path, device)
     log = logging.getLogger(f"neurodyn.models.{family}")
-    if state.get("fingerprint") != fingerprint:
+    if state["fingerprint"] != fingerprint:
         log.warning("%s: checkpoint %s is from another configuration; starting afresh", family, path)
         return None
-    net.load_state_dict(state["net"])
-    optimizer.load_state_dict(state["optimizer"])
-    scheduler.load_state_dict(state["scheduler"])
-    generator.set_state(state["generator"].cpu())
-    log.info("%s: resumed from %s at epoch %d", family, path, int(state["epoch"]))
+    epoch = checked_progress(path, state["epoch"], epochs)
+
+    def restore() -> None:
+        net.load_state_dict(state["net"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        generator.set_state(state["generator"].cpu())
+
+    restore_into(path, restore)
+    state["epoch"] = epoch
+    log.info("%s: resumed from %s at epoch %d", family, path, epoch)
     return state

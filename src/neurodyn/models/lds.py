@@ -134,6 +134,14 @@ class LDSBaseline(FittedModel):
         heldin_index = np.flatnonzero(~heldout)
         train = np.asarray(dataset["split"].values).astype(str) == "train"
         latent_dim = int(min(cfg["latent_dim"], heldin_index.size, int(train.sum()) * dataset.sizes["time"] - 1))
+        if latent_dim < int(cfg["latent_dim"]):
+            log.warning(
+                "lds: latent_dim %d is more than the data allow (%d held-in channels, %d training bins); using %d",
+                cfg["latent_dim"],
+                heldin_index.size,
+                int(train.sum()) * dataset.sizes["time"],
+                latent_dim,
+            )
         bin_size = float(dataset.attrs["bin_size_s"])
         meta = {
             "config": cfg,

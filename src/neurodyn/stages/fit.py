@@ -15,6 +15,7 @@ from neurodyn.device import pick_device, seed_everything
 from neurodyn.errors import ConfigError
 from neurodyn.models import FAMILIES, get_family
 from neurodyn.models.base import FitSettings, FittedModel
+from neurodyn.stages.outputs import check_output_path, writing_to
 
 log = logging.getLogger("neurodyn")
 
@@ -29,9 +30,12 @@ def fit_stage(
     resume: bool = False,
     where: str | None = None,
 ) -> Path:
-    """Fit one model family to a dataset store and save it (see :func:`fit_model`)."""
+    """Fit one model family to a dataset store and save it (see :func:`fit_model`); an output that
+    cannot be written is refused before the fit."""
+    check_output_path(out_dir)
     model = fit_model(dataset_path, model_cfg, device=device, checkpoint_dir=checkpoint_dir, resume=resume, where=where)
-    return model.save(out_dir)
+    with writing_to(out_dir):
+        return model.save(out_dir)
 
 
 def check_model_config(model_cfg: dict[str, Any], where: str | None = None) -> tuple[type[FittedModel], FitSettings]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Self
@@ -32,6 +33,18 @@ STREAM_EEG = 3
 STREAM_SPLITS = 4
 
 # set while Options.parse builds an instance: parse checks it, naming fields <where>.<field>
+
+
+def physical_memory_bytes() -> float:
+    """This machine's memory in bytes (infinite where the OS does not say)."""
+    try:
+        return float(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return math.inf
+
+
+def _gib(n_bytes: float) -> str:
+    return f"{n_bytes / 2**30:,.1f} GiB" if n_bytes >= 2**28 else f"{n_bytes / 2**20:,.0f} MiB"
 
 
 def random_stream(seed: int, stream: int) -> np.random.Generator:
@@ -149,8 +162,33 @@ class TeacherConfig(Options):
             raise ConfigError(f"{where}.gain", f"ring needs gain > 1, got {self.gain}")
         if not math.isclose(sum(self.split_fractions), 1.0, abs_tol=1e-6):
             raise ConfigError(f"{where}.split_fractions", f"must sum to 1, got {sum(self.split_fractions)}")
+        need, have = self.memory_bytes(), physical_memory_bytes()
+        if need > have:
+            raise ConfigError(
+                where,
+                f"this session would need about {_gib(need)} of memory ({self.n_trials} trials of "
+                f"{self.trial_duration_s + self.iti_s:g} s at dt_s {self.dt_s:g}: {self.n_simulation_steps:,} steps "
+                f"× {self.n_units} units), more than this machine's {_gib(have)}; lower n_trials, "
+                "trial_duration_s or n_units, or raise dt_s",
+            )
 
     # -- derived quantities -------------------------------------------------------------------
+    @property
+    def n_simulation_steps(self) -> int:
+        """Simulation steps of the burn-in and the session."""
+        return int(round((self.session_duration_s + self.burn_in_s) / self.dt_s))
+
+    def memory_bytes(self) -> float:
+        """A generous estimate of the memory the simulation holds at once (bytes): per step the
+        latent, its noise, the input code and stimulus (~8 float64); the spikes (time and unit,
+        16 bytes each, at four times the median rate); the EEG (three float64 copies); and the
+        rates of one 20,000-step chunk. Twice that, for the copies the writers make."""
+        steps = float(self.n_simulation_steps)
+        spikes = 4.0 * self.rate_median_hz * self.n_units * self.session_duration_s
+        eeg = self.session_duration_s * self.eeg_sfreq * self.n_eeg_channels
+        chunk = min(20_000.0, steps) * self.n_units
+        return 2.0 * (64.0 * steps + 16.0 * spikes + 24.0 * eeg + 24.0 * chunk)
+
     @property
     def session_duration_s(self) -> float:
         """Recorded duration: n_trials (trial + ITI), rounded up to whole seconds (EDF blocks)."""

@@ -40,6 +40,7 @@ over trial · time · generator unit; the L2 terms are ½·mean(w²) over each p
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 import os
@@ -59,8 +60,10 @@ from neurodyn.metric_spec import MetricSpec
 from neurodyn.models.base import (
     Dynamics,
     FittedModel,
+    checked_progress,
     checkpoint_fingerprint,
     latent_dataset,
+    restore_into,
     resume_training,
     save_checkpoint,
 )
@@ -467,22 +470,29 @@ class LFADSJSLDS(FittedModel):
                 optimizer=optimizer,
                 scheduler=scheduler,
                 generator=rng,
+                epochs=int(cfg["epochs"]),
             )
             if resume
             else None
         )
         if state is not None:
-            # dropout draws from torch's global generators: restore them for an identical continuation
-            torch.set_rng_state(state["torch_rng"].cpu())
-            if device.type == "cuda" and "cuda_rng" in state:
-                torch.cuda.set_rng_state(state["cuda_rng"].cpu(), device)
+
+            def restore_extras() -> None:
+                # dropout draws from torch's global generators: restore them for an identical continuation
+                torch.set_rng_state(state["torch_rng"].cpu())
+                if device.type == "cuda" and "cuda_rng" in state:
+                    torch.cuda.set_rng_state(state["cuda_rng"].cpu(), device)
+                history.extend(state["history"].tolist())
+                best.update(
+                    loss=float(state["best_loss"]),
+                    epoch=checked_progress(ckpt_path, state["best_epoch"], int(cfg["epochs"])),
+                    state=state["best_state"] or None,
+                )
+                if best["state"] is not None:  # the best weights must fit the network too
+                    copy.deepcopy(net).load_state_dict(best["state"])
+
+            restore_into(ckpt_path, restore_extras)
             start_epoch = int(state["epoch"])
-            history = state["history"].tolist()
-            best = {
-                "loss": float(state["best_loss"]),
-                "epoch": int(state["best_epoch"]),
-                "state": state["best_state"] or None,
-            }
 
         log.info(
             "lfads_jslds: generator %d (JSLDS %s), factors %d, inferred inputs %d, %d held-in of %d channels; "

@@ -28,13 +28,15 @@ import numpy as np
 import torch
 import xarray as xr
 
-from neurodyn.errors import ConfigError, DatasetContractError
+from neurodyn.errors import ConfigError, DatasetContractError, InputFileError
 from neurodyn.models.base import (
     Dynamics,
     FittedModel,
+    checked_progress,
     checkpoint_fingerprint,
     latent_dataset,
     load_checkpoint,
+    restore_into,
     save_checkpoint,
 )
 from neurodyn.models.plrnn_em.core import (
@@ -152,6 +154,27 @@ def _state_from(saved: dict[str, Any]) -> EMState:
     )
 
 
+def _checked_state(path: Path, saved: dict[str, Any], params: PLRNNParams, stages) -> EMState:
+    """The EM state of a checkpoint, refused (InputFileError naming it) unless its stage and
+    iteration lie within the configured annealing ``stages`` and its parameters have the shapes
+    of this fit's (``params``, the initial ones)."""
+    stage = checked_progress(path, saved["stage"], len(stages), "stage")
+    iters = stages[stage].iters if stage < len(stages) else 0
+    checked_progress(path, saved["iteration"], iters, "iteration")
+    state: list[EMState] = []
+    restore_into(path, lambda: state.append(_state_from(saved)))
+    expected = params.as_dict()
+    for prefix, got in (("params.", state[0].params), ("best.", state[0].best)):
+        for name, value in got.as_dict().items():
+            if not isinstance(value, torch.Tensor) or value.shape != expected[name].shape:
+                shape = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
+                raise InputFileError(
+                    path,
+                    f"does not fit this model: '{prefix}{name}' is {shape}, expected {tuple(expected[name].shape)}",
+                )
+    return state[0]
+
+
 class PLRNNEM(FittedModel):
     """PLRNN / rPLRNN state-space model fitted by annealed EM (see module docstring)."""
 
@@ -223,10 +246,10 @@ class PLRNNEM(FittedModel):
         state = None
         if resume and ckpt_path is not None and ckpt_path.is_file():
             saved = load_checkpoint(ckpt_path, device)
-            if saved.get("fingerprint") != fingerprint:
+            if saved["fingerprint"] != fingerprint:
                 log.warning("plrnn_em: checkpoint %s is from another configuration; starting afresh", ckpt_path)
             else:
-                state = _state_from(saved)
+                state = _checked_state(ckpt_path, saved, params, stages)
                 log.info("plrnn_em: resuming at stage %d, iteration %d", state.stage, state.iteration)
 
         def on_iteration(st: EMState) -> None:

@@ -40,6 +40,7 @@ from neurodyn.models.base import (
     FittedModel,
     checkpoint_fingerprint,
     latent_dataset,
+    restore_into,
     resume_training,
     save_checkpoint,
 )
@@ -533,13 +534,14 @@ class SMCLowRank(FittedModel):
                 optimizer=optimizer,
                 scheduler=scheduler,
                 generator=gen,
+                epochs=int(cfg["epochs"]),
             )
             if resume
             else None
         )
         if state is not None:
             start_epoch = int(state["epoch"])
-            history = state["history"].tolist()
+            restore_into(ckpt_path, lambda: history.extend(state["history"].tolist()))
 
         log.info(
             "smc_lowrank: rank %d, %d units (%s), %s observations, %s proposal, %d particles; "

@@ -50,6 +50,7 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
     from neurodyn.data.dataset import open_dataset, summary
     from neurodyn.io.registry import READERS
     from neurodyn.stages.data import dataset_entry, ingest_and_bin_stage
+    from neurodyn.stages.outputs import check_output_path, writing_to
 
     options = given_options(args, BinningOptions)
     for reader in READERS.values():
@@ -59,8 +60,10 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
     if args.seed is not None:  # one seed for both seeded choices, unless each is given its own
         split.setdefault("seed", args.seed)
         heldout.setdefault("seed", args.seed)
+    check_output_path(args.out)
     dataset_cfg = dataset_entry(args.source, options, split=split, heldout=heldout, label=flag_name)
-    ingest_and_bin_stage(args.source, dataset_cfg, args.out, block_bytes=int(args.block_mb * 2**20))
+    with writing_to(args.out):
+        ingest_and_bin_stage(args.source, dataset_cfg, args.out, block_bytes=int(args.block_mb * 2**20))
     print(json.dumps(summary(open_dataset(args.out, load=False)), indent=2))
     return 0
 
@@ -76,6 +79,13 @@ def _positive_mib(text: str) -> float:
     return value
 
 
+def _source_argument(text: str) -> str | Path:
+    """argparse type: a URL or ``dandi://`` source stays a string (a Path would fold its ``//``)."""
+    from neurodyn.io.remote import is_remote
+
+    return text if is_remote(text) else Path(text)
+
+
 def add_data_commands(sub) -> None:
     """Register ingest / info on the ``neurodyn`` parser; ingest's flags are generated from the
     reader, binning, split and held-out options (:mod:`neurodyn.cli.option_flags`)."""
@@ -89,7 +99,12 @@ def add_data_commands(sub) -> None:
         "and write the binned zarr v3 dataset, through the same stages as the workflow. The source kind is read "
         "from the file. Every option is listed by `neurodyn options binning` and `neurodyn options source KIND`.",
     )
-    ingest.add_argument("source", type=Path, help="NWB, EDF/BDF or .npy/.npz (sample × channel) file")
+    ingest.add_argument(
+        "source",
+        type=_source_argument,
+        help="NWB, EDF/BDF or .npy/.npz (sample × channel) file; an NWB file may also be an https:// URL "
+        "(read lazily, by range requests) or a DANDI asset dandi://<dandiset>/<version>/<path>",
+    )
     ingest.add_argument("out", type=Path, help="output store (e.g. dataset.zarr)")
     binning = ingest.add_argument_group("binning")
     add_option_flags(

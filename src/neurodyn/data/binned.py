@@ -11,7 +11,7 @@ import logging
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import xarray as xr
@@ -21,6 +21,7 @@ from neurodyn.data.dataset import (
     build_dataset,
     combine_moments,
     dataset_encoding,
+    describe_zscore,
     open_dataset,
     trial_blocks,
     validate_dataset,
@@ -38,21 +39,33 @@ from neurodyn.data.trials import (
 )
 from neurodyn.errors import ConfigError, InputFileError
 from neurodyn.options import Options, option
-from neurodyn.storage import write_atomically
+from neurodyn.storage import consolidate_store, strings_as_objects, write_atomically
 
 log = logging.getLogger(__name__)
 
 SEGMENTS = ("auto", "trials", "events", "windows", "continuous")
+SPIKE_BIN_RANGE_S = (0.001, 0.1)
+
+
+def check_spike_bin_size(size: float | None, where: str, what: str = "spike data") -> None:
+    """Spike counts are binned at 1–100 ms (:data:`SPIKE_BIN_RANGE_S`); ConfigError naming ``where`` otherwise."""
+    low, high = SPIKE_BIN_RANGE_S
+    if size is None or not (low - 1e-12 <= size <= high + 1e-12):
+        raise ConfigError(where, f"{what} needs a bin size of {low * 1e3:g}–{high * 1e3:g} ms, got {size}")
 
 
 @dataclass(frozen=True)
 class SplitOptions(Options):
     """Which trials train, validate and test a model."""
 
+    # trials columns ``column: auto`` takes the labels from, the first present ('split' in NLB-style
+    # files; 'data_split' in the synthetic NWB, where 'split' would clash with pynapple's IntervalSet.split)
+    AUTO_COLUMNS: ClassVar[tuple[str, ...]] = ("split", "data_split")
+
     column: str | None = option(
         "auto",
-        "trials column holding train/valid/test labels; auto: a 'split' column when it has training "
-        "trials; null: a seeded split stratified by condition",
+        "trials column holding train/valid/test labels; auto: a 'split' or 'data_split' column (the "
+        "first present) when it has training trials; null: a seeded split stratified by condition",
     )
     fractions: dict[str, float] = option(
         {"train": 0.7, "valid": 0.15, "test": 0.15}, "fractions of train/valid/test trials of a seeded split"
@@ -138,11 +151,12 @@ class BinningOptions(Options):
 # --- binning a recording -----------------------------------------------------------------------
 
 
-def _check_inside(windows: TrialWindows, extent: tuple[float, float], source: str) -> None:
+def _check_inside(windows: TrialWindows, extent: tuple[float, float], source: str, overhang: float = 0.0) -> None:
+    """Every window lies inside the recording (the last may reach ``overhang`` seconds past its end)."""
     starts = windows.starts
     stops = starts + windows.n_bins * windows.bin_size
     slack = 1e-6 * windows.bin_size
-    outside = (starts < extent[0] - slack) | (stops > extent[1] + slack)
+    outside = (starts < extent[0] - slack) | (stops > extent[1] + overhang + slack)
     if outside.any():
         i = int(np.flatnonzero(outside)[0])
         raise InputFileError(
@@ -153,13 +167,46 @@ def _check_inside(windows: TrialWindows, extent: tuple[float, float], source: st
         )
 
 
-def _segment(rec: Recording, opts: BinningOptions, bin_size: float) -> TrialWindows:
+def _resolved_segment(rec: Recording, opts: BinningOptions) -> str:
+    """The segmentation ``auto`` stands for, after checking that every option given applies to it:
+    an option that cannot apply (an alignment event for a file without trials, a window for one
+    continuous trial...) is an error naming it, never silently ignored."""
+    has_trials = isinstance(rec, SpikeRecording) and rec.trials is not None
     segment = opts.segment
     if segment == "auto":
-        segment = "trials" if isinstance(rec, SpikeRecording) and rec.trials is not None else "continuous"
+        segment = "trials" if has_trials else "continuous"
+    defaults = BinningOptions()
+    given = {
+        name
+        for name in ("align_event", "window_s", "segment_length_s", "event_labels", "condition_column")
+        if getattr(opts, name) != getattr(defaults, name)
+    }
+    applies = {
+        "trials": {"align_event", "window_s", "condition_column"},
+        "events": {"window_s", "event_labels"},
+        "windows": {"segment_length_s"},
+        "continuous": set(),
+    }[segment]
+    for name in sorted(given - applies):
+        if name == "condition_column" and opts.condition_column is None:
+            continue  # "no conditions" holds for any segmentation
+        if segment == "continuous" and isinstance(rec, SpikeRecording) and not has_trials:
+            tables = rec.trials_table if opts.segment == "trials" else "trials"
+            why = f"{rec.source} has no '{tables}' intervals table, so the recording is binned as one continuous trial"
+            hint = " (choose another table with source.intervals, e.g. epochs; `neurodyn inspect` lists them)"
+            raise ConfigError(f"binning.{name}", f"does not apply: {why}{hint}")
+        raise ConfigError(f"binning.{name}", f"does not apply to segment: {segment}")
+    return segment
+
+
+def _segment(rec: Recording, opts: BinningOptions, bin_size: float) -> TrialWindows:
+    segment = _resolved_segment(rec, opts)
     if segment == "trials":
         if not isinstance(rec, SpikeRecording) or rec.trials is None:
-            raise InputFileError(rec.source, "has no trials table (use segment: windows or continuous)")
+            name = rec.trials_table if isinstance(rec, SpikeRecording) else "trials"
+            raise InputFileError(
+                rec.source, f"has no '{name}' intervals table (use source.intervals, or segment: windows or continuous)"
+            )
         condition = opts.condition_column
         if condition == "auto":
             condition = "condition" if "condition" in rec.trials else None
@@ -170,6 +217,7 @@ def _segment(rec: Recording, opts: BinningOptions, bin_size: float) -> TrialWind
             window=opts.window_s,
             condition_column=condition,
             on_missing_event=opts.on_missing_event,
+            table=rec.trials_table,
         )
     if segment == "events":
         if not isinstance(rec, ContinuousRecording) or not len(rec.annotations.get("onset", [])):
@@ -180,18 +228,21 @@ def _segment(rec: Recording, opts: BinningOptions, bin_size: float) -> TrialWind
     length = opts.segment_length_s if segment == "windows" else None
     if segment == "windows" and length is None:
         raise ConfigError("binning.segment_length_s", "is required with segment: windows")
-    return tiling(rec.extent, bin_size=bin_size, length=length)
+    # one continuous trial of spikes keeps every spike: a final partial bin, masked as unobserved
+    keep_partial = segment == "continuous" and isinstance(rec, SpikeRecording)
+    return tiling(rec.extent, bin_size=bin_size, length=length, keep_partial=keep_partial)
 
 
 def _split_labels(windows: TrialWindows, opts: SplitOptions, source: str) -> np.ndarray:
     column = opts.column
     if column == "auto":
         column = None
-        if "split" in windows.columns:
-            labels = normalise_split_labels(windows.columns["split"], "split")
+        found = next((name for name in opts.AUTO_COLUMNS if name in windows.columns), None)
+        if found is not None:
+            labels = normalise_split_labels(windows.columns[found], found)
             if (labels == "train").any():
                 return labels
-            log.info("split column has no training trials; using a seeded split instead")
+            log.info("%s column has no training trials; using a seeded split instead", found)
     if column is not None:
         if column not in windows.columns:
             raise ConfigError("split.column", f"trials table of {source} has no column '{column}'")
@@ -290,6 +341,7 @@ def bin_to_store(
     def write(tmp: Path) -> None:
         for k, trials in enumerate(blocks):
             block = _block_dataset(rec, plan, trials)
+            block = strings_as_objects(block)  # variable-length UTF-8 in the store
             if k == 0:
                 encoding = dataset_encoding(block, trials_per_chunk=trials.stop - trials.start)
                 block.to_zarr(tmp, mode="w", zarr_format=3, consolidated=False, encoding=encoding)
@@ -297,6 +349,7 @@ def bin_to_store(
                 block.to_zarr(tmp, append_dim="trial", zarr_format=3, consolidated=False)
             if len(blocks) > 1:
                 log.info("binned trials %d–%d of %d", trials.start, trials.stop - 1, plan.n_trials)
+        consolidate_store(tmp)
         validate_dataset(open_dataset(tmp, load=False, validate=False), str(out))
 
     return write_atomically(write, out)
@@ -333,7 +386,7 @@ def _block_dataset(rec: Recording, plan: _Plan, trials: slice) -> xr.Dataset:
     else:
         data, mask = _continuous_block(rec, plan, windows)
         inputs = behavior = None
-    return build_dataset(
+    block = build_dataset(
         data=data,
         kind=plan.kind,
         data_units=plan.data_units,
@@ -353,6 +406,7 @@ def _block_dataset(rec: Recording, plan: _Plan, trials: slice) -> xr.Dataset:
         attrs=plan.attrs,
         validate=False,
     )
+    return block if plan.zscore is None else describe_zscore(block, rec.unit)
 
 
 # --- spikes ------------------------------------------------------------------------------------
@@ -381,27 +435,72 @@ def _spike_block(rec: SpikeRecording, labels: np.ndarray, windows: TrialWindows)
     else:
         times, units = _spikes_between(rec, labels, lo, hi)
     counts = binning.spike_counts(times, units, rec.n_units, windows.starts, windows.bin_size, windows.n_bins)
+    slack = 1e-6 * windows.bin_size
     if rec.obs_intervals is None:
-        return counts, np.ones(counts.shape, dtype=bool)
-    return counts, binning.observed_mask(rec.obs_intervals, edges, tolerance=1e-6 * windows.bin_size)
+        mask = np.ones(counts.shape, dtype=bool)
+    else:
+        mask = binning.observed_mask(rec.obs_intervals, edges, tolerance=slack)
+    mask &= (edges[:, 1:] <= rec.extent[1] + slack)[:, :, None]  # a final partial bin is not wholly observed
+    return counts, mask
+
+
+# bytes per (bin, unit) while binning spikes: the uint32 counts, their transpose, the mask, a masked copy
+_SPIKE_BIN_BYTES = 4 + 4 + 1 + 4
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to a new allocation (Linux ``MemAvailable``), or None if unknown."""
+    try:
+        with open("/proc/meminfo") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def _check_memory(rec: Recording, windows: TrialWindows, trials_at_once: int, n_channels: int, per_value: int) -> None:
+    """Refuse up front, with the size it would need, a binning whose smallest step (one block of
+    trials; at least one trial) does not fit in the memory available."""
+    needed = trials_at_once * windows.n_bins * n_channels * per_value
+    available = available_memory()
+    if available is not None and needed > available:
+        raise InputFileError(
+            rec.source,
+            f"binning {trials_at_once} trial(s) of {windows.n_bins} bins × {n_channels} channels at once needs "
+            f"{needed / 2**30:.1f} GiB, more than the {available / 2**30:.1f} GiB available; use larger bins "
+            "(binning.bin_size_s) or cut the recording into windows (segment: windows, segment_length_s)",
+        )
+
+
+# names the dataset already uses; a recording's own columns with these names get a prefix
+_RESERVED_NAMES = frozenset(
+    ("trial", "time", "channel", "heldout", "align_time", "data", "split", "mask", "condition", "input", "inputs")
+    + ("behavior", "behavior_var", "annotation", "annotation_onset", "annotation_duration", "annotation_description")
+)
+
+
+def _unreserved(columns: dict[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:
+    return {(f"{prefix}_{k}" if k in _RESERVED_NAMES else k): v for k, v in columns.items()}
 
 
 def _plan_spikes(rec: SpikeRecording, opts: BinningOptions, config_hash: str, block_bytes: int | None) -> _Plan:
-    if opts.bin_size_s is None or not (0.001 - 1e-12 <= opts.bin_size_s <= 0.1 + 1e-12):
-        raise ConfigError("binning.bin_size_s", f"spike data needs a bin size of 1–100 ms, got {opts.bin_size_s}")
+    check_spike_bin_size(opts.bin_size_s, "binning.bin_size_s")
     windows = _segment(rec, opts, opts.bin_size_s)
     if windows.trial_ids.size == 0:
         raise InputFileError(rec.source, "no trials left after filtering")
-    _check_inside(windows, rec.extent, rec.source)
+    _check_inside(windows, rec.extent, rec.source, overhang=windows.bin_size)
     labels = rec.unit_labels()
 
     # first pass: spikes per unit in observed bins (for min_spikes) and the largest count (dtype)
     n_trials = windows.trial_ids.size
-    blocks = (
-        [slice(0, n_trials)]
-        if block_bytes is None
-        else trial_blocks(n_trials, windows.n_bins * rec.n_units * 5, block_bytes)
-    )
+    per_trial = windows.n_bins * rec.n_units * _SPIKE_BIN_BYTES
+    blocks = [slice(0, n_trials)] if block_bytes is None else trial_blocks(n_trials, per_trial, block_bytes)
+    _check_memory(rec, windows, blocks[0].stop - blocks[0].start, rec.n_units, _SPIKE_BIN_BYTES)
     totals = np.zeros(rec.n_units, dtype=np.int64)
     largest = np.zeros(rec.n_units, dtype=np.int64)
     cached = None
@@ -430,8 +529,11 @@ def _plan_spikes(rec: SpikeRecording, opts: BinningOptions, config_hash: str, bl
         channel_ids=rec.unit_ids[keep],
         heldout=_heldout_flags(info, int(keep.sum()), opts.heldout),
         split=_split_labels(windows, opts.split, rec.source),
-        channel_coords={k: v for k, v in info.items() if k != "heldout"},
-        trial_coords={k: v for k, v in windows.columns.items() if k != "split"},
+        channel_coords=_unreserved({k: v for k, v in info.items() if k != "heldout"}, "unit"),
+        trial_coords=_unreserved(
+            {k: v for k, v in windows.columns.items() if k not in {*opts.split.AUTO_COLUMNS, opts.split.column}},
+            "trial",
+        ),
         attrs=_common_attrs(rec, windows, config_hash),
         data_units="count",
         dtype=dtype,

@@ -92,35 +92,56 @@ def from_trials_table(
     window: tuple[float, float] | None,
     condition_column: str | None,
     on_missing_event: str = "error",
+    table: str = "trials",
 ) -> TrialWindows:
-    """Windows from a trials table.
+    """Windows from a table of intervals (one trial per row).
 
-    align_event: a column of absolute event times (default ``start_time``); window: (start, stop)
-    seconds relative to the event (default: from 0 to the shortest trial's duration);
-    condition_column: column of condition labels, or None; on_missing_event: ``error`` or
-    ``drop`` for trials whose alignment time is NaN.
+    align_event: a numeric column of absolute event times (default ``start_time``); window: (start,
+    stop) seconds relative to the event (default: from 0 to the shortest trial's duration);
+    condition_column: a column of condition labels (numbers or text), or None; on_missing_event:
+    ``error`` or ``drop`` for trials whose alignment time is NaN; table: the table's name, for messages.
     """
     event = align_event or "start_time"
     if event not in trials:
-        raise ConfigError("align_event", f"the trials table has no column '{event}' (columns: {sorted(trials)})")
-    align = np.asarray(trials[event], dtype=np.float64)
+        raise ConfigError(
+            "binning.align_event", f"the {table!r} intervals table has no column '{event}' (columns: {sorted(trials)})"
+        )
+    values = np.asarray(trials[event])
+    if values.dtype.kind not in "fiu":
+        raise ConfigError(
+            "binning.align_event",
+            f"column '{event}' of the {table!r} intervals table holds {values.dtype} values, not times in seconds",
+        )
+    align = values.astype(np.float64)
     keep = np.isfinite(align)
     if not keep.all():
         if on_missing_event != "drop":
             raise ConfigError(
-                "align_event",
+                "binning.align_event",
                 f"column '{event}' is NaN in {int((~keep).sum())} trial(s) "
                 f"(ids {trials['id'][~keep][:5].tolist()}...); set "
                 "on_missing_event: drop to skip them",
             )
+        if not keep.any():
+            raise ConfigError("binning.align_event", f"column '{event}' is NaN in every trial")
     if window is None:
         if event != "start_time":
-            raise ConfigError("window_s", f"is required when aligning to '{event}'")
+            raise ConfigError("binning.window_s", f"is required when aligning to '{event}'")
         durations = np.asarray(trials["stop_time"], float) - np.asarray(trials["start_time"], float)
-        window = (0.0, float(np.min(durations[keep])))
-    n_bins = _bins_in(window, bin_size, "window_s")
+        shortest = int(np.argmin(durations))
+        if not durations[shortest] >= bin_size:
+            raise ConfigError(
+                "binning.window_s",
+                f"is needed: the shortest row of the {table!r} intervals table (id {trials['id'][shortest]}) "
+                f"lasts {durations[shortest]:g} s, less than one bin ({bin_size} s)",
+            )
+        window = (0.0, float(durations[shortest]))
+    n_bins = _bins_in(window, bin_size, "binning.window_s")
     if condition_column is not None and condition_column not in trials:
-        raise ConfigError("condition_column", f"the trials table has no column '{condition_column}'")
+        raise ConfigError(
+            "binning.condition_column",
+            f"the {table!r} intervals table has no column '{condition_column}' (columns: {sorted(trials)})",
+        )
     columns: dict[str, np.ndarray] = {}
     for name, values in trials.items():
         if name in ("id", condition_column):
@@ -140,9 +161,16 @@ def from_trials_table(
         trial_ids=np.asarray(trials["id"], dtype=np.int64),
         align_event=event,
         columns=columns,
-        conditions=None if condition_column is None else np.asarray(trials[condition_column]).astype(str),
+        conditions=None if condition_column is None else _condition_labels(np.asarray(trials[condition_column])),
     )
     return windows.select(keep)
+
+
+def _condition_labels(values: np.ndarray) -> np.ndarray:
+    """Condition labels as text: integral numbers without a trailing ``.0`` (3.0 → "3")."""
+    if values.dtype.kind == "f" and np.all(np.isfinite(values)) and np.all(values == np.round(values)):
+        values = values.astype(np.int64)
+    return values.astype(str)
 
 
 def from_annotations(
@@ -171,13 +199,20 @@ def from_annotations(
     )
 
 
-def tiling(extent: tuple[float, float], *, bin_size: float, length: float | None) -> TrialWindows:
+def tiling(
+    extent: tuple[float, float], *, bin_size: float, length: float | None, keep_partial: bool = False
+) -> TrialWindows:
     """Consecutive windows of ``length`` seconds from the recording start (the remainder is
-    dropped); ``length=None`` gives the whole recording as one trial."""
+    dropped); ``length=None`` gives the whole recording as one trial, of whole bins only or, with
+    ``keep_partial``, with one more bin reaching past the end so that the recording's last
+    instant (e.g. its last spike) lies inside a bin."""
     total = extent[1] - extent[0]
     if length is None:
-        length = n_whole_bins(total, bin_size) * bin_size
-    n_windows = int(np.floor(total / length + 1e-9))
+        n_bins = n_whole_bins(total, bin_size)
+        if keep_partial and extent[0] + n_bins * bin_size <= extent[1]:
+            n_bins += 1
+        length = n_bins * bin_size
+    n_windows = 1 if keep_partial and total <= length else int(np.floor(total / length + 1e-9))
     if n_windows < 1:
         raise ConfigError("segment_length_s", f"{length} s is longer than the recording ({total:.3f} s)")
     n_bins = _bins_in((0.0, length), bin_size, "segment_length_s")

@@ -18,6 +18,7 @@ from neurodyn.errors import ConfigError, InputFileError
 from neurodyn.io.array import ArrayOptions, is_array_file, read_array
 from neurodyn.io.edf import EDFOptions, is_edf, read_edf
 from neurodyn.io.nwb import NWBOptions, is_hdf5, read_nwb
+from neurodyn.io.remote import is_remote, probe, suffix
 from neurodyn.options import Options
 
 
@@ -55,8 +56,20 @@ READERS: dict[str, Reader] = {
 }
 
 
+# kinds read from a URL or dandi:// asset (lazily, by HTTP range requests); the others need a local file
+REMOTE_KINDS = ("nwb",)
+# what a remote source's suffix says it is when its first bytes carry no HDF5 signature
+_SUFFIX_KINDS = {".nwb": "nwb", ".edf": "edf", ".bdf": "edf", ".npy": "array", ".npz": "array"}
+
+
 def detect_kind(path: str | os.PathLike[str]) -> str:
-    """``nwb``, ``edf`` or ``array`` (``.npy``/``.npz``) from the file signature."""
+    """``nwb``, ``edf`` or ``array`` (``.npy``/``.npz``) from the file signature.
+
+    A remote source (``https://``, ``http://``, ``dandi://``; see :mod:`neurodyn.io.remote`) is
+    told by the HDF5 signature in its first bytes, read with one range request, or else by its
+    suffix; only NWB is read remotely, other kinds are an InputFileError saying so."""
+    if is_remote(path):
+        return _remote_kind(path)
     path = Path(path)
     if not path.is_file():
         raise InputFileError(path, "no such file")
@@ -66,6 +79,25 @@ def detect_kind(path: str | os.PathLike[str]) -> str:
         if reader.detect(path):
             return reader.kind
     raise InputFileError(path, "not an NWB (HDF5), EDF/BDF or NumPy (.npy/.npz) file")
+
+
+def _remote_kind(path: str) -> str:
+    remote = probe(path)
+    kind = "nwb" if remote.has_hdf5_signature else _SUFFIX_KINDS.get(suffix(remote.url) or suffix(path))
+    if kind is None:
+        raise InputFileError(path, "not an NWB (HDF5) file; only NWB files are read from a URL")
+    check_remote_kind(path, kind)
+    return kind
+
+
+def check_remote_kind(path: str | os.PathLike[str], kind: str) -> None:
+    """InputFileError unless a source of ``kind`` at ``path`` can be read: local, or an NWB URL."""
+    if is_remote(path) and kind not in REMOTE_KINDS:
+        raise InputFileError(
+            path,
+            f"{kind} sources are read from local files only; only NWB files are read from a URL "
+            "(download the file and ingest the local copy)",
+        )
 
 
 def get_reader(kind: str, where: str = "source.kind") -> Reader:
@@ -82,7 +114,9 @@ def source_options(kind: str, options: dict[str, Any] | None, where: str = "sour
 def read_source(
     path: str | os.PathLike[str], *, kind: str | None = None, where: str = "source", **options: Any
 ) -> Recording:
-    """Read an NWB, EDF or NumPy array file with its reader's options (see :data:`READERS`)."""
+    """Read an NWB, EDF or NumPy array file with its reader's options (see :data:`READERS`); an NWB
+    file may also be a URL or a ``dandi://`` asset (:mod:`neurodyn.io.remote`)."""
     kind = kind or detect_kind(path)
+    check_remote_kind(path, kind)
     opts = source_options(kind, options, where)
     return READERS[kind].read(path, **opts.as_dict())

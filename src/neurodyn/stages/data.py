@@ -14,16 +14,17 @@ from neurodyn.data.binned import BinningOptions, bin_to_store
 from neurodyn.data.dataset import open_dataset, summary
 from neurodyn.data.recording import Recording, load_recording, save_recording
 from neurodyn.errors import ConfigError
-from neurodyn.io.registry import READERS, detect_kind, read_source, source_options
+from neurodyn.io.registry import READERS, check_remote_kind, detect_kind, read_source, source_options
 from neurodyn.options import Options
 from neurodyn.storage import config_hash
-from neurodyn.synthetic import TeacherConfig, synthesize
 
 log = logging.getLogger("neurodyn")
 
 
 def synthesize_stage(generator_cfg: dict[str, Any], out_dir: str | os.PathLike[str]) -> dict[str, Path]:
     """Write a synthetic recording (NWB + EDF) and its teacher's ground truth into ``out_dir``."""
+    from neurodyn.synthetic import TeacherConfig, synthesize  # scipy and the simulator: only this stage needs them
+
     config = TeacherConfig.from_dict(dict(generator_cfg))
     log.info(
         "synthesizing a %s teacher: %d units, %d trials (seed %d)",
@@ -73,6 +74,8 @@ class DatasetSpec:
         return config_hash({"source": {"kind": self.kind, **self.reader.as_dict()}, "binning": self.binning.as_dict()})
 
     def read(self, source_path: str | os.PathLike[str]) -> Recording:
+        """Read the source: a local file, or an NWB file's URL or ``dandi://`` asset."""
+        check_remote_kind(source_path, self.kind)
         recording = READERS[self.kind].read(source_path, **self.reader.as_dict())
         log.info("read %s (%s)", source_path, recording.kind)
         return recording

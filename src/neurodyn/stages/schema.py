@@ -48,7 +48,13 @@ def _source_schema() -> dict[str, Any]:
     branches = []
     for kind, reader in READERS.items():
         schema = reader.Options.json_schema(
-            extra={"kind": {"const": kind}, "path": {"type": "string", "description": "file path"}}
+            extra={
+                "kind": {"const": kind},
+                "path": {
+                    "type": "string",
+                    "description": "file path; an NWB source may also be an https:// URL or dandi://<dandiset>/<version>/<path>",
+                },
+            }
         )
         schema["required"] = ["kind", "path"]
         branches.append({"if": {"properties": {"kind": {"const": kind}}}, "then": schema})

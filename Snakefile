@@ -14,8 +14,8 @@ if not workflow.config_settings.configfiles:
     configfile: str(Path(workflow.basedir) / "config" / "config.yaml")
 
 
-# the package checks the configuration first (one line naming the first wrong key), then the
-# schema generated from the same option dataclasses validates it and fills in top-level defaults
+# the sessions sheet becomes datasets; the package checks the configuration (one line naming the
+# first wrong key), then the schema generated from the same option dataclasses, and fills in defaults
 include: "workflow/rules/common.smk"
 include: "workflow/rules/ingest.smk"
 include: "workflow/rules/fit.smk"
@@ -30,3 +30,17 @@ rule all:
         f"{RESULTS}/index.html",
         [f"{RESULTS}/theory/report.html"] if config.get("theory") else [],
     default_target: True
+
+
+# a failed job (with --keep-going, the other datasets run on) still leaves an index: every dataset
+# with results as the `index` rule lists them, each other one with the error line of its failed job
+onerror:
+    import sys
+
+    from neurodyn.stages.report import rebuild_index
+
+    try:
+        rebuild_index(RESULTS, DATASETS, f"{RESULTS}/index.html", snakemake_log=log)
+        print(f"neurodyn: {RESULTS}/index.html lists the datasets without results with their errors", file=sys.stderr)
+    except Exception as exc:  # the run has failed already: say why the index is missing, not how
+        print(f"neurodyn: could not write {RESULTS}/index.html: {exc}", file=sys.stderr)

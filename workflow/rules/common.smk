@@ -1,27 +1,27 @@
 # Shared names and input functions. No science here: everything calls the neurodyn package.
-import copy
+import sys
 
-from snakemake.exceptions import WorkflowError
-from snakemake.utils import validate
+import yaml
 
 from neurodyn.stages.config import (
     analysis_options,
-    check_workflow_config,
-    declared_sweeps,
-    expand_sweeps,
     job_resource,
     model_options,
 )
+from neurodyn.stages.workflow_checks import prepare_workflow_config
 from neurodyn.errors import NeurodynError
+from neurodyn.io.remote import is_remote
 
+# the sessions sheet's rows become datasets and a model with `sweep:` one model per combination of
+# values (the report is told which); then the package's checks and the schema generated from the same
+# option dataclasses. A problem stops the run before any job with one line naming the key.
 try:
-    unexpanded = copy.deepcopy(config)
-    # a model with `sweep:` becomes one model per combination of values; the report is told which
-    SWEEPS = declared_sweeps(unexpanded, expand_sweeps(config))
-    check_workflow_config(config)
+    SWEEPS = prepare_workflow_config(
+        config, yaml.safe_load((Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml").read_text())
+    )
 except NeurodynError as exc:
-    raise WorkflowError(f"invalid configuration: {exc}")
-validate(config, str(Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"))
+    print(f"neurodyn: error: invalid configuration: {exc}", file=sys.stderr)
+    raise SystemExit(1)
 
 RESULTS = config["results"]
 RESOURCES = config["resources_dir"]
@@ -52,6 +52,8 @@ def source_file(wildcards):
     if source["kind"] == "synthetic":
         name = "recording.nwb" if source.get("file", "nwb") == "nwb" else "eeg.edf"
         return f"{synthetic_dir(source['generator'])}/{name}"
+    if is_remote(source["path"]):
+        return []  # an https:// or dandi:// source is read lazily by the ingest job, not staged as a file
     return source["path"]
 
 

@@ -3,10 +3,11 @@
 
 rule report:
     input:
-        dataset=f"{RESULTS}/{{dataset}}/dataset.zarr",
+        # the stores' manifests (written once a store is complete), as the fit and analyze rules take them
+        dataset=f"{RESULTS}/{{dataset}}/dataset.zarr.manifest.json",
         metrics=lambda wc: expand(f"{RESULTS}/{wc.dataset}/analysis/{{model}}/metrics.json",
                                   model=dataset_models(wc.dataset)),
-        arrays=lambda wc: expand(f"{RESULTS}/{wc.dataset}/analysis/{{model}}/arrays.zarr",
+        arrays=lambda wc: expand(f"{RESULTS}/{wc.dataset}/analysis/{{model}}/arrays.zarr.manifest.json",
                                  model=dataset_models(wc.dataset)),
         truth=ground_truth,
     output:

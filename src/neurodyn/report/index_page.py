@@ -20,17 +20,20 @@ def build_index(entries: list[dict[str, Any]], *, title: str = "neurodyn reports
 
     entries: dicts {"dataset": name, "report": relative href, "kind": ..., "summary": {...},
     "models": {model name: metrics dict}}; one table row per (dataset, model), best values per
-    dataset highlighted.
+    dataset highlighted. A dataset without results has instead {"dataset": name, "error": the
+    error line of its failed job (None when none is known: not run), "log": relative href of that
+    job's log or None}: one row saying so, and it is also listed above the table.
     """
     present = {k for e in entries for m in (e.get("models") or {}).values() for k in (m or {})}
     specs = metric_specs()
     index_columns = [MetricColumn.of(specs[k]) for k in INDEX_KEYS]
     columns = [c for c in index_columns if c.key in present] or index_columns
-    rows = [_entry(entry, columns) for entry in entries]
+    rows = [_failed_entry(entry) if _without_results(entry) else _entry(entry, columns) for entry in entries]
     return render_page(
         "index.html",
         title=title,
         entries=rows,
+        failed=[row for row in rows if row.get("failed")],
         columns=columns,
         generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         version=__version__,
@@ -45,6 +48,7 @@ def _entry(entry: dict[str, Any], columns: list[MetricColumn]) -> dict[str, Any]
     out = {
         "name": str(entry.get("dataset", MISSING)),
         "href": str(entry["report"]) if entry.get("report") else None,
+        "failed": False,
         "kind": entry.get("kind", info.get("kind")),
         "trials": info.get("n_trials"),
         "channels": format_value(info.get("n_channels"))
@@ -59,3 +63,23 @@ def _entry(entry: dict[str, Any], columns: list[MetricColumn]) -> dict[str, Any]
         for i, (name, values) in enumerate(zip(models, metrics))
     ]
     return out | {"rows": rows}
+
+
+def _without_results(entry: dict[str, Any]) -> bool:
+    return "error" in entry and not entry.get("models")
+
+
+def _failed_entry(entry: dict[str, Any]) -> dict[str, Any]:
+    """A dataset without results: its failed job's error line (and log), or 'not run'."""
+    error = entry.get("error")
+    return {
+        "name": str(entry.get("dataset", MISSING)),
+        "href": None,
+        "kind": entry.get("kind"),
+        "trials": None,
+        "channels": MISSING,
+        "failed": True,
+        "error": str(error) if error else None,
+        "log": str(entry["log"]) if entry.get("log") else None,
+        "rows": [(MISSING, [])],
+    }

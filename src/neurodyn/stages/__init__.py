@@ -8,21 +8,28 @@ functions, and writes its outputs atomically.
                → analyze (metrics.json, fixed_points.json, arrays.zarr) → report (HTML)
 """
 
-from neurodyn.stages.analyze import analyze_stage, load_analysis
-from neurodyn.stages.data import bin_stage, ingest_stage, synthesize_stage
-from neurodyn.stages.fit import fit_stage
-from neurodyn.stages.logs import stage_logging
-from neurodyn.stages.report import ground_truth_comparison, index_stage, report_stage
+from importlib import import_module
+from typing import Any
 
-__all__ = [
-    "analyze_stage",
-    "bin_stage",
-    "fit_stage",
-    "ground_truth_comparison",
-    "index_stage",
-    "ingest_stage",
-    "load_analysis",
-    "report_stage",
-    "stage_logging",
-    "synthesize_stage",
-]
+# name → module: imported on first use, so that a job importing one stage (ingest, bin) does not
+# pay for the others' libraries (torch, scipy)
+_STAGES = {
+    "analyze_stage": "analyze",
+    "load_analysis": "analyze",
+    "bin_stage": "data",
+    "ingest_stage": "data",
+    "synthesize_stage": "data",
+    "fit_stage": "fit",
+    "stage_logging": "logs",
+    "ground_truth_comparison": "report",
+    "index_stage": "report",
+    "report_stage": "report",
+}
+
+__all__ = sorted(_STAGES)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _STAGES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(f"{__name__}.{_STAGES[name]}"), name)

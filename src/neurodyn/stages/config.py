@@ -37,13 +37,24 @@ def study_sections() -> dict[str, tuple[dict[str, Any], list[tuple[str, type[Opt
 
 @dataclass(frozen=True)
 class WorkflowOptions(Options):
-    """Where the workflow writes, and the device fits and analyses run on."""
+    """Where the workflow writes, the device its jobs use, and the sessions sheet (rows become datasets)."""
 
     passthrough = ("synthetic", "models", "analysis", "datasets")
 
     results: str = option("results", "output folder")
     resources_dir: str = option("resources", "folder for generated inputs (synthetic recordings)")
     device: str = option("auto", "torch device of fits and analyses: auto (CUDA when present), cpu, cuda or cuda:N")
+    sessions: str | None = option(
+        None,
+        "sessions sheet: a TSV file (relative to the working directory) with one row per recording "
+        "(columns name, path, kind, template, models and dotted option keys such as binning.bin_size_s); "
+        "each row becomes a dataset",
+    )
+    session_templates: dict[str, Any] = option(
+        {},
+        "named partial dataset entries (source options, binning, split, heldout, analysis, models) that "
+        "sessions rows start from; a row without a template starts from `default` when there is one",
+    )
 
     def check(self, where: str) -> None:
         if not re.fullmatch(DEVICE_PATTERN, self.device):

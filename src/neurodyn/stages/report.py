@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -105,11 +106,30 @@ def ground_truth_comparison(truth: dict[str, Any], models: dict[str, dict[str, A
     }
 
 
-def index_stage(metrics_files: dict[str, str | os.PathLike[str]], out_html: str | os.PathLike[str]) -> Path:
-    """Cross-dataset index page linking every dataset report."""
+def index_stage(
+    metrics_files: dict[str, str | os.PathLike[str] | None],
+    out_html: str | os.PathLike[str],
+    failures: dict[str, dict[str, str | None]] | None = None,
+) -> Path:
+    """Cross-dataset index page linking every dataset report, in the order of ``metrics_files``
+    (dataset → its combined ``metrics.json``). A dataset whose metrics file is None or absent is
+    listed without results, with ``failures[dataset]`` (``{"error": line, "log": path}``, see
+    :func:`job_failure`) when given."""
     out_html = Path(out_html)
+    failures = failures or {}
     entries = []
     for dataset, path in metrics_files.items():
+        if path is None or not Path(path).is_file():
+            failure = failures.get(dataset) or {}
+            log_file = failure.get("log")
+            entries.append(
+                {
+                    "dataset": dataset,
+                    "error": failure.get("error"),
+                    "log": os.path.relpath(log_file, out_html.parent) if log_file else None,
+                }
+            )
+            continue
         combined = json.loads(Path(path).read_text())
         report = Path(path).with_name("report.html")
         entries.append(
@@ -122,6 +142,131 @@ def index_stage(metrics_files: dict[str, str | os.PathLike[str]], out_html: str 
             }
         )
     return write_atomically(lambda tmp: Path(tmp).write_text(build_index(entries)), out_html)
+
+
+# a stage log record (neurodyn.stages.logs.LOG_FORMAT): date time LEVEL logger: message
+_LOG_RECORD = re.compile(r"^\S+ \S+ (?P<level>[A-Z]+) (?P<logger>\S+): (?P<message>.*)$")
+# a line of a traceback or a tool's own error report
+_ERROR_TEXT = re.compile(r"(^[A-Za-z_.]*(Error|Exception)\b)|(\berror:)|(^Killed\b)", re.I)
+
+
+def error_line(log_text: str) -> str | None:
+    """The line that says why a job failed: its last ``ERROR`` record as the command line prints it
+    (``neurodyn: error: ...``), else its last line that reads as an error (an exception's
+    ``ValueError: ...``), else None."""
+    last_text = None
+    for line in reversed(log_text.splitlines()):
+        record = _LOG_RECORD.match(line.strip())
+        if record and record["level"] in ("ERROR", "CRITICAL"):
+            return f"{record['logger']}: error: {record['message']}"
+        if last_text is None and not record and _ERROR_TEXT.search(line.strip()):
+            last_text = line.strip()
+    return last_text
+
+
+def _dataset_of(path: str, results: Path) -> str | None:
+    """The dataset a results path belongs to (``<results>/<dataset>/...``), or None."""
+    try:
+        parts = Path(path).relative_to(results).parts
+    except ValueError:
+        return None
+    return parts[0] if len(parts) > 1 else None
+
+
+def failed_jobs(
+    snakemake_log: str | os.PathLike[str] | list[str | os.PathLike[str]] | None,
+    results: str | os.PathLike[str] = "results",
+) -> dict[str, list[tuple[str, str | None]]]:
+    """The jobs Snakemake's own log (a path or a list of them) reports as failed, by dataset:
+    ``dataset → [(rule, job log path or None)]`` in the order reported. A job's dataset is its
+    ``dataset`` wildcard, or the folder under ``results`` of its log or output; an unreadable log
+    gives nothing."""
+    paths = snakemake_log if isinstance(snakemake_log, list | tuple) else [snakemake_log] if snakemake_log else []
+    lines: list[str] = []
+    for path in paths:
+        try:
+            lines += Path(path).read_text(errors="replace").splitlines()
+        except OSError:
+            continue
+    out: dict[str, list[tuple[str, str | None]]] = {}
+
+    def close(job: dict[str, Any] | None) -> None:
+        if job is None:
+            return
+        dataset = job.get("dataset")
+        for path in (job.get("log"), *job.get("output", [])):
+            dataset = dataset or (_dataset_of(path, Path(results)) if path else None)
+        if dataset:
+            out.setdefault(dataset, []).append((job["rule"], job.get("log")))
+
+    job: dict[str, Any] | None = None
+    for line in lines:
+        start = re.match(r"^Error in rule (\S+):", line)
+        if start or (job is not None and not line.startswith((" ", "\t"))):
+            close(job)
+            job = {"rule": start.group(1)} if start else None
+            continue
+        if job is None:
+            continue
+        key, _, value = line.strip().partition(":")
+        value = value.strip()
+        if key == "log":
+            job["log"] = value.split(" (check log", 1)[0].split(",")[0].strip() or None
+        elif key == "output":
+            job["output"] = [p.strip() for p in value.split(",") if p.strip()]
+        elif key == "wildcards":
+            fields = dict(part.strip().split("=", 1) for part in value.split(",") if "=" in part)
+            job["dataset"] = fields.get("dataset")
+    close(job)
+    return out
+
+
+def job_failure(
+    log_dir: str | os.PathLike[str], reported: list[tuple[str, str | None]] | None = None
+) -> dict[str, str | None] | None:
+    """Why a dataset has no results: ``{"error": line, "log": path}`` from the log of its failed job
+    (``reported`` by Snakemake's log, else the newest of ``log_dir``'s logs holding an error
+    line), or a line naming the failed rule when its log holds none; None when nothing failed."""
+    candidates = [Path(p) for _, p in reported or [] if p]
+    logs = sorted(Path(log_dir).glob("*.log"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for path in [*candidates, *[p for p in logs if p not in candidates]]:
+        try:
+            line = error_line(path.read_text(errors="replace"))
+        except OSError:
+            continue
+        if line:
+            return {"error": line, "log": str(path)}
+    if reported:
+        rule, path = reported[0]
+        return {"error": f"rule {rule} failed (its log holds no error line)", "log": path}
+    return None
+
+
+def rebuild_index(
+    results: str | os.PathLike[str],
+    datasets: list[str],
+    out_html: str | os.PathLike[str],
+    *,
+    snakemake_log: str | os.PathLike[str] | list[str | os.PathLike[str]] | None = None,
+) -> Path:
+    """The index from whatever the results folder holds: each dataset with its combined metrics,
+    the others with the error line of their failed job (:func:`job_failure`). What the workflow
+    writes when a job failed. The page is dated just before the oldest metrics file it lists, so
+    that the next run in which every dataset has results replaces it through the ``index`` rule."""
+    results = Path(results)
+    reported = failed_jobs(snakemake_log, results)
+    metrics = {d: results / d / "metrics.json" for d in datasets}
+    failures = {
+        d: failure
+        for d, path in metrics.items()
+        if not path.is_file() and (failure := job_failure(results / d / "logs", reported.get(d)))
+    }
+    out = index_stage({d: p if p.is_file() else None for d, p in metrics.items()}, out_html, failures)
+    existing = [p.stat().st_mtime for p in metrics.values() if p.is_file()]
+    if existing:
+        stamp = min(existing) - 1.0
+        os.utime(out, (stamp, stamp))
+    return out
 
 
 # --- command line ------------------------------------------------------------------------------

@@ -280,7 +280,15 @@ def test_default_config_and_slurm_profile_dry_run(tmp_path):
     for rule in ("synthesize", "ingest", "bin", "fit", "analyze", "report", "index"):
         assert f"rule {rule}:" in run.stdout + run.stderr
     write_oscillator(tmp_path)
-    slurm = snakemake(tmp_path, TINY, "--dry-run", "--workflow-profile", str(REPO / "workflow/profiles/slurm"))
+    profile = ("--workflow-profile", str(REPO / "workflow/profiles/slurm"))
+    # the shipped profile alone lacks the site's account and partitions: one line, before any submission
+    unset = snakemake(tmp_path, TINY, "--dry-run", *profile)
+    assert unset.returncode == 1
+    errors = [line for line in unset.stderr.splitlines() if line.startswith("neurodyn: error:")]
+    assert len(errors) == 1 and "slurm_account is not set" in errors[0], unset.stderr[-3000:]
+    assert "Traceback" not in unset.stderr
+    site = ["--default-resources", "slurm_account=lab1", "slurm_partition=cpu", "slurm_gpu_partition=gpu"]
+    slurm = snakemake(tmp_path, TINY, "--dry-run", *profile, *site)
     assert slurm.returncode == 0, slurm.stderr[-3000:]
 
 

@@ -10,10 +10,18 @@ rule synthesize:
         edf=f"{RESOURCES}/synthetic/{{generator}}/eeg.edf",
         truth=f"{RESOURCES}/synthetic/{{generator}}/teacher.json",
         arrays=f"{RESOURCES}/synthetic/{{generator}}/teacher.npz",
-    params:
-        generator=lambda wc: config["synthetic"][wc.generator],
     log:
         f"{RESOURCES}/synthetic/{{generator}}/synthesize.log",
+    benchmark:
+        f"{RESOURCES}/benchmarks/synthesize_{{generator}}.tsv"
+    conda:
+        "../envs/neurodyn.yaml"
+    resources:
+        mem_mb=lambda wc, attempt: grown(2000, attempt),
+        runtime=lambda wc, attempt: grown(20, attempt),
+    params:
+        neurodyn_version=NEURODYN_VERSION,
+        generator=lambda wc: config["synthetic"][wc.generator],
     script:
         str(SCRIPTS / "synthesize.py")
 
@@ -23,10 +31,18 @@ rule ingest:
         source=source_file,
     output:
         recording=f"{RESULTS}/{{dataset}}/recording.zarr.manifest.json",
-    params:
-        source=lambda wc: dataset_config(wc)["source"],
     log:
         f"{RESULTS}/{{dataset}}/logs/ingest.log",
+    benchmark:
+        f"{RESULTS}/{{dataset}}/benchmarks/ingest.tsv"
+    conda:
+        "../envs/neurodyn.yaml"
+    resources:
+        mem_mb=lambda wc, attempt: grown(4000, attempt),
+        runtime=lambda wc, attempt: grown(30, attempt),
+    params:
+        neurodyn_version=NEURODYN_VERSION,
+        source=lambda wc: dataset_config(wc)["source"],
     script:
         str(SCRIPTS / "ingest.py")
 
@@ -36,9 +52,19 @@ rule bin:
         recording=f"{RESULTS}/{{dataset}}/recording.zarr.manifest.json",
     output:
         dataset=f"{RESULTS}/{{dataset}}/dataset.zarr.manifest.json",
-    params:
-        dataset=lambda wc: {k: v for k, v in dataset_config(wc).items() if k in ("source", "binning", "split", "heldout")},
     log:
         f"{RESULTS}/{{dataset}}/logs/bin.log",
+    benchmark:
+        f"{RESULTS}/{{dataset}}/benchmarks/bin.tsv"
+    conda:
+        "../envs/neurodyn.yaml"
+    resources:
+        mem_mb=lambda wc, attempt: grown(4000, attempt),
+        runtime=lambda wc, attempt: grown(30, attempt),
+    params:
+        neurodyn_version=NEURODYN_VERSION,
+        dataset=lambda wc: {
+            k: v for k, v in dataset_config(wc).items() if k in ("source", "binning", "split", "heldout")
+        },
     script:
         str(SCRIPTS / "bin.py")

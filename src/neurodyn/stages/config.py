@@ -63,12 +63,20 @@ class WorkflowOptions(Options):
 
 @dataclass(frozen=True)
 class JobResources(Options):
-    """What a model's fit job asks the scheduler for (keys of the model entry beside its options)."""
+    """What a model's fit and analyze jobs ask the scheduler for (keys of the model entry beside its
+    options). Memory and run time are those of the first attempt: a retried job (Snakemake's
+    ``--retries``) asks for twice as much each further attempt."""
 
     gpus: int = option(1, "GPUs a fit job asks for (fits use CUDA when present, the CPU otherwise)", ge=0)
     threads: int = option(1, "CPU threads of a fit job", ge=1)
+    cpus_per_gpu: int = option(
+        0, "CPUs per GPU of a fit job that asks for GPUs (SLURM --cpus-per-gpu); 0: `threads` CPUs per task", ge=0
+    )
     runtime: int = option(120, "minutes a fit job may run", ge=1)
     mem_mb: int = option(4000, "memory of a fit job, MB", ge=100)
+    analyze_threads: int = option(1, "CPU threads of the model's analyze job (it asks for no GPU)", ge=1)
+    analyze_runtime: int = option(60, "minutes the model's analyze job may run", ge=1)
+    analyze_mem_mb: int = option(4000, "memory of the model's analyze job, MB", ge=100)
 
 
 # keys of a model entry that configure the job, not the model

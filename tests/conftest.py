@@ -126,3 +126,41 @@ def small_nwb(tmp_path) -> Path:
         obs_intervals=[[[0.0, 15.0]]] * 10,
         behavior=(stamps, hand),
     )
+
+
+def rotating_latent_dataset(
+    n_channels: int = 6, n_trials: int = 12, n_time: int = 20, seed: int = 0, held_split: str = "test"
+):
+    """A continuous dataset: a rotating 2-D latent read out linearly with noise; every fourth trial
+    is ``held_split`` (valid or test), every fourth channel held out."""
+    from neurodyn.data.dataset import build_dataset
+
+    rng = np.random.default_rng(seed)
+    angle = 2 * np.pi * 0.05
+    A = 0.97 * np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    z = np.zeros((n_trials, n_time, 2))
+    z[:, 0] = rng.normal(size=(n_trials, 2))
+    for t in range(1, n_time):
+        z[:, t] = z[:, t - 1] @ A.T + 0.1 * rng.normal(size=(n_trials, 2))
+    data = (z @ rng.normal(size=(n_channels, 2)).T + 0.05 * rng.normal(size=(n_trials, n_time, n_channels))).astype(
+        np.float32
+    )
+    return build_dataset(
+        data=data,
+        kind="continuous",
+        data_units="uV",
+        time=np.arange(n_time) * 0.01 + 0.005,
+        trial_ids=np.arange(n_trials),
+        channel_ids=np.arange(n_channels),
+        heldout=np.arange(n_channels) % 4 == 0,
+        split=np.where(np.arange(n_trials) % 4 == 0, held_split, "train"),
+        mask=np.ones(data.shape, bool),
+        align_times=np.arange(n_trials) * 2.0,
+        attrs={
+            "bin_size_s": 0.01,
+            "align_event": "start",
+            "source": "simulated",
+            "source_sha256": "-",
+            "config_hash": "-",
+        },
+    )

@@ -20,9 +20,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import rotating_latent_dataset
 
 from neurodyn.cli import main
-from neurodyn.data.dataset import build_dataset, write_dataset
+from neurodyn.data.dataset import write_dataset
 from neurodyn.models import get_family
 
 REPO = Path(__file__).resolve().parents[1]
@@ -36,36 +37,7 @@ TORCH_ADVICE = ("weights_only=False", "weights_only` set to `False", "re-running
 
 
 def small_dataset(n_channels: int = 6, n_trials: int = 12, n_time: int = 20, seed: int = 0):
-    """A continuous dataset: a rotating 2-D latent read out linearly with noise."""
-    rng = np.random.default_rng(seed)
-    angle = 2 * np.pi * 0.05
-    A = 0.97 * np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
-    z = np.zeros((n_trials, n_time, 2))
-    z[:, 0] = rng.normal(size=(n_trials, 2))
-    for t in range(1, n_time):
-        z[:, t] = z[:, t - 1] @ A.T + 0.1 * rng.normal(size=(n_trials, 2))
-    data = (z @ rng.normal(size=(n_channels, 2)).T + 0.05 * rng.normal(size=(n_trials, n_time, n_channels))).astype(
-        np.float32
-    )
-    return build_dataset(
-        data=data,
-        kind="continuous",
-        data_units="uV",
-        time=np.arange(n_time) * 0.01 + 0.005,
-        trial_ids=np.arange(n_trials),
-        channel_ids=np.arange(n_channels),
-        heldout=np.arange(n_channels) % 4 == 0,
-        split=np.where(np.arange(n_trials) % 4 == 0, "test", "train"),
-        mask=np.ones(data.shape, bool),
-        align_times=np.arange(n_trials) * 2.0,
-        attrs={
-            "bin_size_s": 0.01,
-            "align_event": "start",
-            "source": "simulated",
-            "source_sha256": "-",
-            "config_hash": "-",
-        },
-    )
+    return rotating_latent_dataset(n_channels, n_trials, n_time, seed)
 
 
 @pytest.fixture(scope="module")

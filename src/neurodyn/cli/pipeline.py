@@ -45,12 +45,14 @@ def _cmd_synthesize(args) -> int:
 
 
 def _cmd_fit(args) -> int:
+    from neurodyn.progress import terminal_progress
     from neurodyn.stages import fit_stage
 
     cfg = {"family": args.family, **_load_mapping(args.config)}
-    fit_stage(
-        args.dataset, cfg, args.out_dir, device=args.device, checkpoint_dir=args.checkpoint_dir, resume=args.resume
-    )
+    with terminal_progress():  # a bar in a terminal; log lines in a file, a pipe or a cluster job's output
+        fit_stage(
+            args.dataset, cfg, args.out_dir, device=args.device, checkpoint_dir=args.checkpoint_dir, resume=args.resume
+        )
     return 0
 
 
@@ -108,7 +110,8 @@ def add_pipeline_commands(sub) -> None:
     p = sub.add_parser(
         "fit",
         help="fit a model to a dataset store",
-        description="Fit a model family to the training trials of a dataset store.",
+        description="Fit a model family to the training trials of a dataset store (in a terminal, a progress bar "
+        "shows the epochs, elapsed time and ETA).",
     )
     p.add_argument("dataset", type=Path)
     p.add_argument("out_dir", type=Path)

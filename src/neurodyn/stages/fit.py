@@ -15,6 +15,7 @@ from neurodyn.device import pick_device, seed_everything
 from neurodyn.errors import ConfigError
 from neurodyn.models import FAMILIES, get_family
 from neurodyn.models.base import FitSettings, FittedModel
+from neurodyn.progress import progress_label
 from neurodyn.stages.outputs import check_output_path, writing_to
 
 log = logging.getLogger("neurodyn")
@@ -33,9 +34,22 @@ def fit_stage(
     """Fit one model family to a dataset store and save it (see :func:`fit_model`); an output that
     cannot be written is refused before the fit."""
     check_output_path(out_dir)
-    model = fit_model(dataset_path, model_cfg, device=device, checkpoint_dir=checkpoint_dir, resume=resume, where=where)
+    with progress_label(fit_label(dataset_path, out_dir, where)):
+        model = fit_model(
+            dataset_path, model_cfg, device=device, checkpoint_dir=checkpoint_dir, resume=resume, where=where
+        )
     with writing_to(out_dir):
         return model.save(out_dir)
+
+
+def fit_label(dataset_path: str | os.PathLike[str], out_dir: str | os.PathLike[str], where: str | None) -> str:
+    """``dataset/model``, the name of a fit in its progress lines: the dataset is the store's name
+    (``results/<dataset>/dataset.zarr`` gives its folder's), the model the entry's name
+    (``where``: ``models.<name>``) or else the output folder's."""
+    store = Path(dataset_path)
+    dataset = store.parent.name if store.stem == "dataset" and store.parent.name else store.stem
+    model = where.split(".", 1)[1] if where and where.startswith("models.") else Path(out_dir).name
+    return f"{dataset}/{model}"
 
 
 def check_model_config(model_cfg: dict[str, Any], where: str | None = None) -> tuple[type[FittedModel], FitSettings]:

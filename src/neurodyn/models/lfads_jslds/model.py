@@ -70,6 +70,7 @@ from neurodyn.models.base import (
 from neurodyn.models.lfads_jslds.cells import GRUCell
 from neurodyn.models.lfads_jslds.jslds import ExpansionNetwork, jslds_step
 from neurodyn.options import Options, option
+from neurodyn.progress import report_progress
 
 log = logging.getLogger(__name__)
 
@@ -569,18 +570,18 @@ class LFADSJSLDS(FittedModel):
                     "epoch": epoch + 1,
                     "state": {k: v.detach().clone() for k, v in net.state_dict().items()},
                 }
-            if (epoch + 1) % max(1, int(cfg["epochs"]) // 10) == 0 or epoch == start_epoch:
-                log.info(
-                    "lfads_jslds: epoch %d/%d: train loss %.4f, valid %.4f, mean‖h−a‖² %.2e, "
-                    "mean‖F(e*)−e*‖² %.2e, lr %.2e",
-                    epoch + 1,
-                    cfg["epochs"],
-                    history[-1][1],
-                    val_loss,
-                    history[-1][3],
-                    history[-1][4],
-                    scheduler.get_last_lr()[0],
-                )
+            report_progress(
+                "lfads_jslds",
+                epoch + 1,
+                int(cfg["epochs"]),
+                {
+                    "train loss": history[-1][1],
+                    "valid": val_loss,
+                    "mean‖h−a‖²": history[-1][3],
+                    "mean‖F(e*)−e*‖²": history[-1][4],
+                    "lr": scheduler.get_last_lr()[0],
+                },
+            )
             done = best["state"] is not None and epoch + 1 - best["epoch"] >= int(cfg["patience"])
             if ckpt_path is not None and (
                 (epoch + 1) % int(cfg["checkpoint_every"]) == 0 or epoch + 1 == int(cfg["epochs"]) or done

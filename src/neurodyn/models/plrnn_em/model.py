@@ -54,6 +54,7 @@ from neurodyn.models.plrnn_em.core import (
 from neurodyn.models.plrnn_em.relu_moments import relu_moments
 from neurodyn.models.structure import PLRNNMap
 from neurodyn.options import Options, option
+from neurodyn.progress import report_progress
 
 log = logging.getLogger(__name__)
 
@@ -256,14 +257,22 @@ class PLRNNEM(FittedModel):
             if ckpt_path is not None and (st.iteration % int(cfg["checkpoint_every"]) == 0):
                 save_checkpoint(ckpt_path, {**_state_tensors(st), "fingerprint": fingerprint})
 
+        # EM iterations done across the annealing stages (a resumed fit starts where its checkpoint stopped)
+        done = [0 if state is None else sum(s.iters for s in stages[: state.stage]) + state.iteration]
+
         def report(rec: dict) -> None:
-            log.info(
-                "plrnn_em: %s it %d  log p(X,Z*) best %.2f  Laplace log-evidence best %.2f  mode iters %.1f",
-                rec["stage"],
-                rec["iteration"],
-                max(rec["log_joint"]),
-                max(rec["laplace_log_evidence"]),
-                float(np.mean(rec["mode_iters"])),
+            done[0] += 1
+            report_progress(
+                "plrnn_em",
+                done[0],
+                sum(stage.iters for stage in stages),
+                {
+                    "stage": rec["stage"],
+                    "best log p(X,Z*)": max(rec["log_joint"]),
+                    "best Laplace log-evidence": max(rec["laplace_log_evidence"]),
+                    "mode iters": float(np.mean(rec["mode_iters"])),
+                },
+                unit="EM iteration",
             )
 
         state = run_em(

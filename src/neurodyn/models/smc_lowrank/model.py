@@ -58,6 +58,7 @@ from neurodyn.models.smc_lowrank.core import (
 )
 from neurodyn.models.structure import LowRankPiecewiseLinear
 from neurodyn.options import Options, option
+from neurodyn.progress import report_progress
 
 log = logging.getLogger(__name__)
 
@@ -600,16 +601,17 @@ class SMCLowRank(FittedModel):
                     res, _, _ = model._run_filter(*val, int(cfg["particles"]), gen, net=net)
                     val_bound = float(res.log_marginal.sum(1).mean() / val[0].shape[1])
             history.append([epoch + 1, total / max(count, 1), val_bound])
-            if (epoch + 1) % max(1, int(cfg["epochs"]) // 10) == 0 or epoch == start_epoch:
-                log.info(
-                    "smc_lowrank: epoch %d/%d: bound/step %.4f (valid %.4f), a = %.4f, lr %.2e",
-                    epoch + 1,
-                    cfg["epochs"],
-                    history[-1][1],
-                    val_bound,
-                    float(torch.exp(-torch.exp(net.theta.detach()))),
-                    scheduler.get_last_lr()[0],
-                )
+            report_progress(
+                "smc_lowrank",
+                epoch + 1,
+                int(cfg["epochs"]),
+                {
+                    "bound/step": history[-1][1],
+                    "valid": val_bound,
+                    "a": float(torch.exp(-torch.exp(net.theta.detach()))),
+                    "lr": scheduler.get_last_lr()[0],
+                },
+            )
             if ckpt_path is not None and (
                 (epoch + 1) % int(cfg["checkpoint_every"]) == 0 or epoch + 1 == int(cfg["epochs"])
             ):

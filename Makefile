@@ -26,7 +26,6 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/snakemake --cores $(CORES)
-	@echo "Reports: $$(ls results/*/report.html | tr '\n' ' ')"
 
 dry-run: $(STAMP)
 	$(BIN)/snakemake --cores $(CORES) --dry-run
@@ -38,6 +37,8 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks workflow
 	$(BIN)/ruff format --check src tests benchmarks workflow
 	$(BIN)/lint-imports
+	$(BIN)/snakefmt --check Snakefile workflow/
+	$(BIN)/snakemake --lint
 
 test-all: $(STAMP)
 	$(BIN)/python -m pytest --run-slow $(PYTEST_ARGS)

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 import xarray as xr
+from test_smc_lowrank import small_dataset
 
 from neurodyn.analysis.fixed_points import FixedPoint, find_fixed_points
 from neurodyn.cli import main
@@ -22,7 +23,6 @@ from neurodyn.errors import ConfigError
 from neurodyn.models import FAMILIES, load_model
 from neurodyn.models.base import Dynamics, FittedModel
 from neurodyn.options import Options
-from tests.test_smc_lowrank import small_dataset
 
 # torch's forward-mode AD (the LFADS-JSLDS step) loads its decompositions with torch.jit.script once
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated")

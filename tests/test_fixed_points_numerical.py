@@ -445,3 +445,23 @@ def test_cuda_matches_cpu():
     order_c, order_g = np.lexsort(cpu.z.T), np.lexsort(gpu.z.T)
     np.testing.assert_allclose(gpu.z[order_g], cpu.z[order_c], atol=1e-10)
     assert gpu.stable[order_g].tolist() == cpu.stable[order_c].tolist()
+
+
+def test_fixed_point_json_names_the_rotation_of_its_linearisation_and_lists_every_mode():
+    dt = 0.01
+    fast, slow = 0.5, 0.95  # a fast-decaying 20 Hz rotation, a slow-decaying 4 Hz rotation and a real mode
+    modes = [fast * np.exp(2j * np.pi * 20.0 * dt), slow * np.exp(2j * np.pi * 4.0 * dt), 0.2 + 0j]
+    eig = np.array([modes[0], np.conj(modes[0]), modes[1], np.conj(modes[1]), modes[2]])
+    point = FixedPoint(z=np.zeros(5), jacobian=np.eye(5), eigenvalues=eig, stable=True, method="exact")
+    js = point.to_json(dt)
+    assert "leading_oscillation_hz" not in js and "leading_oscillation_time_constant_s" not in js
+    # the slowest-decaying rotating mode: 4 Hz, τ = −Δt / ln 0.95
+    assert js["rotation_hz"] == pytest.approx(4.0) and js["rotation_time_constant_s"] == pytest.approx(
+        -dt / np.log(slow)
+    )
+    # every mode, ordered by decreasing |λ|
+    assert js["frequencies_hz"] == pytest.approx([4.0, 4.0, 20.0, 20.0, 0.0])
+    assert js["time_constants_s"] == pytest.approx([-dt / np.log(m) for m in (slow, slow, fast, fast, 0.2)])
+    real = FixedPoint(z=np.zeros(1), jacobian=np.eye(1), eigenvalues=np.array([0.5 + 0j]), stable=True, method="exact")
+    assert real.to_json(dt)["rotation_hz"] is None and real.to_json(dt)["rotation_time_constant_s"] is None
+    json.dumps(js)

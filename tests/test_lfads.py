@@ -215,7 +215,16 @@ def test_fit_roundtrip_sampling_and_dynamics(options, tmp_path):
     ds = counts_dataset(with_inputs=True)
     model = LFADSJSLDS.fit(ds, {**TINY, **options, "seed": 1}, torch.device("cpu"))
     history = np.asarray(model.meta["history"])
-    assert history.shape == (4, 5) and np.isfinite(history[:, 1:3]).all()
+    assert history.shape == (4, 6) and np.isfinite(history[:, 1:3]).all()
+    # training curves per epoch: losses, the JSLDS terms when co-trained, the (decaying) learning rate
+    curves = model.training_curves()
+    assert curves["x"] == "epoch" and curves["steps"] == [1, 2, 3, 4]
+    labels = list(curves["series"])
+    assert [label.split(" (")[0] for label in labels[:2]] == ["training loss", "validation loss"]
+    assert any(label.startswith("JSLDS") for label in labels) == bool(options.get("jslds", True))
+    lr = curves["series"]["learning rate"]
+    assert lr == sorted(lr, reverse=True) and lr[0] < TINY.get("lr", 5e-3)
+    assert curves["higher_is_better"] == {label: False for label in labels if label != "learning rate"}
     post = model.posterior(ds)
     assert post["latents"].shape == (30, 20, 12) and (post["prediction"].values > 0).all()
     assert ("jslds_latents" in post) == bool(options.get("jslds", True))

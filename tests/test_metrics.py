@@ -22,6 +22,7 @@ from neurodyn.analysis.metrics import (
     power_spectrum_hellinger,
     psth_r2,
     r2_score,
+    spectral_peak_hz,
     state_space_divergence,
     welch_spectra,
 )
@@ -398,6 +399,29 @@ def test_welch_spectra_variance_peak_and_trial_average(rng):
     np.testing.assert_allclose(psd, np.mean(per_trial, axis=0), rtol=1e-12)
     short_freqs, _ = welch_spectra(noise[:, :100], fs)
     assert short_freqs.size == 51  # nperseg defaults to the 100 available samples
+
+
+def test_spectral_peak_is_the_channel_averaged_maximum_above_zero_hz(rng):
+    fs = 100.0
+    time = np.arange(2000) / fs
+    # channel 0: a strong 7 Hz rhythm; channel 1: a weaker 20 Hz one; both over a large DC offset
+    x = np.stack([5.0 * np.sin(2 * np.pi * 7.0 * time), np.sin(2 * np.pi * 20.0 * time)], axis=1) + 100.0
+    x = x + 0.1 * rng.normal(size=x.shape)
+    freqs, psd = welch_spectra(x, fs, nperseg=200)
+    assert spectral_peak_hz(freqs, psd) == pytest.approx(7.0)
+    assert spectral_peak_hz(freqs, psd[1]) == pytest.approx(20.0)  # one channel, (freq,)
+    # a diverged channel (NaN) is left out; all diverged, flat or only 0 Hz: no peak
+    assert spectral_peak_hz(freqs, np.stack([np.full(freqs.size, np.nan), psd[1]])) == pytest.approx(20.0)
+    assert spectral_peak_hz(freqs, np.full_like(psd, np.nan)) is None
+    assert spectral_peak_hz(freqs, np.zeros_like(psd)) is None
+    assert spectral_peak_hz(freqs[:1], psd[:, :1]) is None
+    # ties keep the lowest frequency; power at 0 Hz never counts
+    flat_but_dc = np.ones(freqs.size)
+    flat_but_dc[0] = 1e6
+    flat_but_dc[[10, 30]] = 2.0
+    assert spectral_peak_hz(freqs, flat_but_dc) == pytest.approx(freqs[10])
+    with pytest.raises(NeurodynError, match="psd"):
+        spectral_peak_hz(freqs, psd[:, :-1])
 
 
 # ------------------------------------------------------------------------------------------

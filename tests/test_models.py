@@ -318,3 +318,25 @@ def test_analysis_result_round_trips_through_its_folder(tmp_path):
     (tmp_path / "analysis" / "fixed_points.json").unlink()
     with pytest.raises(InputFileError, match="incomplete analysis outputs"):
         AnalysisResult.load(tmp_path / "analysis")
+
+
+def test_spectral_peaks_find_the_5_hz_rhythm_and_fixed_points_name_their_rotation():
+    """A 5 Hz decaying rotation: the recorded and the generated spectra peak at 5 Hz (Welch bins
+    of 1.25 Hz); the fixed point's entry names its linearised rotation (``rotation_hz``) beside
+    every mode; the old "leading oscillation" is gone. The LDS has no iterative training: no
+    training curves."""
+    from neurodyn.analysis.evaluate import evaluate
+
+    ds, _ = linear_system_dataset("continuous", n_trials=30)
+    model = get_family("lds").fit(ds, {"latent_dim": 2}, torch.device("cpu"))
+    result = evaluate(model, ds, {"eval_split": "train", "distill": False})
+    m = result.metrics
+    assert "leading_oscillation_hz" not in m
+    assert m["recorded_peak_hz"] == pytest.approx(5.0) and m["generated_peak_hz"] == pytest.approx(5.0, abs=1.25)
+    (point,) = result.fixed_points
+    assert "leading_oscillation_hz" not in point and len(point["frequencies_hz"]) == len(point["time_constants_s"]) == 2
+    # the fitted map's one rotating mode (a conjugate pair), as the full lists give it
+    assert point["rotation_hz"] == point["frequencies_hz"][0] > 0
+    assert point["rotation_time_constant_s"] == point["time_constants_s"][0] > 0
+    assert model.training_curves() == {} and result.about["training"] == {}
+    assert "behavior_r2" not in m and result.behavior_decoding is None  # no behaviour in this dataset

@@ -284,6 +284,12 @@ def test_family_fits_roundtrips_and_exposes_exact_dynamics(tmp_path):
     model = PLRNNEM.fit(ds, {**FAST, "seed": 0}, torch.device("cpu"), checkpoint_dir=tmp_path / "ckpt")
     fit = model.meta["fit"]
     assert len(fit["history"]) == sum(FAST["em_iters"]) and fit["n_backoffs"] == [0, 0]
+    assert fit["resumes"] == []
+    curves = model.training_curves()
+    assert curves["x"] == "EM iteration" and curves["steps"] == list(range(1, sum(FAST["em_iters"]) + 1))
+    evidence = curves["series"]["Laplace log-evidence (nats)"]
+    assert evidence == [rec["laplace_log_evidence"] for rec in fit["history"]]
+    assert all(curves["higher_is_better"].values()) and len(curves["series"]) == 2
     assert all(bool(torch.isfinite(v).all()) for v in model.tensors.values())
     assert model.meta["n_reg"] == 2  # M_reg / M = 0.5 of 3, rounded
     post = model.posterior(ds)
@@ -330,6 +336,10 @@ def test_family_resumes_from_its_checkpoint(tmp_path, monkeypatch):
     resumed = PLRNNEM.fit(ds, {**FAST, "seed": 0}, torch.device("cpu"), checkpoint_dir=tmp_path, resume=True)
     for key, value in full.tensors.items():
         assert torch.allclose(resumed.tensors[key], value, atol=1e-8), key
+    # killed in the 8th EM iteration: resumed after the 3 + 4 iterations of the first two stages
+    (entry,) = resumed.meta["fit"]["resumes"]
+    assert (entry["epoch"], entry["unit"], entry["checkpoint"]) == (7, "EM iteration", "checkpoint.pt")
+    assert resumed.training_curves()["steps"] == full.training_curves()["steps"] == list(range(1, 14))
 
 
 def test_family_rejects_counts_and_bad_options():

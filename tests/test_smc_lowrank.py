@@ -341,8 +341,14 @@ def test_fit_improves_bound_and_roundtrips(kind, tmp_path):
     ds = small_dataset(kind)
     model = SMCLowRank.fit(ds, {**FAST, "seed": 1}, torch.device("cpu"))
     history = np.asarray(model.meta["history"])
-    assert history.shape == (6, 3)
+    assert history.shape == (6, 4)
     assert history[-1, 1] > history[0, 1]
+    # the learning rate at each epoch's end decays exponentially from lr towards lr_end
+    np.testing.assert_allclose(history[:, 3], FAST["lr"] * (FAST["lr_end"] / FAST["lr"]) ** (history[:, 0] / 6))
+    curves = model.training_curves()
+    assert curves["x"] == "epoch" and curves["steps"] == list(range(1, 7))
+    assert [len(v) for v in curves["series"].values()] == [6, 6, 6]
+    assert list(curves["higher_is_better"].values()) == [True, True]  # the bounds; the learning rate has no direction
     assert model.meta["proposal"] == ("encoder" if kind == "counts" else "optimal")
     # orthonormalised basis: M has orthonormal columns
     M = model.tensors["M"]

@@ -12,14 +12,22 @@ steps in order and returns one :class:`AnalysisResult`:
   trials and steps as the evaluation split has (or one long run, the dynamical-systems protocol).
   Recorded and generated activity (counts: Gaussian-smoothed, in Hz) are compared by D_stsp in the
   recorded activity's leading principal components, by D_H and the power-spectrum error, and for
-  counts by single-neuron and pairwise spike statistics;
+  counts by single-neuron and pairwise spike statistics; both Welch spectra's peaks are reported
+  (``recorded_peak_hz``, ``generated_peak_hz``);
+* :func:`behavior_step` — where the dataset has ``behavior``: the Neural Latents Benchmark's
+  behaviour R² of a ridge decoder fitted on the training trials, from the model's rates
+  (``behavior_r2``) and from the recorded activity (``behavior_r2_recorded``);
 * :func:`dynamics_step` — fixed points at zero input (exact where the map's structure allows),
-  their Jacobian spectra as time constants and frequencies, and transfer functions;
+  their linearised modes (time constants and frequencies; ``rotation_hz`` of the slowest-decaying
+  rotating mode) and transfer functions;
 * :func:`expansion_step` — for models that linearise their own map at expansion points along the
   trial (``expansion_points`` in the posterior, e.g. a co-trained JSLDS): the modes along the
   trial, how close the points sit to fixed points, and jPCA against their eigen-planes;
 * :func:`distillation_step` — the smallest low-rank tanh RNN reproducing the latent flow;
 * the family's own diagnostics (``FittedModel.diagnostics``).
+
+The result's ``about`` records the family, its fit record (``fit``), options and its training
+curves (``training``, :meth:`neurodyn.models.base.FittedModel.training_curves`).
 """
 
 from __future__ import annotations
@@ -39,6 +47,7 @@ from neurodyn.analysis import metrics, spectral
 from neurodyn.analysis.distill import distill_dynamics
 from neurodyn.analysis.expansion import expansion_modes, jpca_comparison
 from neurodyn.analysis.fixed_points import FixedPoint, classify, find_fixed_points
+from neurodyn.analysis.flow_field import flow_field
 from neurodyn.analysis.spike_stats import compare_spike_statistics
 from neurodyn.data.smoothing import smooth_in_time
 from neurodyn.errors import ConfigError, InputFileError, NeurodynError
@@ -101,10 +110,11 @@ class AnalysisResult:
     spike_statistics: dict[str, Any] | None = None
     distillation: dict[str, Any] | None = None
     expansion: dict[str, Any] | None = None
-    # who was analysed: family, fit record and options (and, in the workflow, its names)
+    behavior_decoding: dict[str, Any] | None = None
+    # who was analysed: family, fit record, options and training curves (and, in the workflow, its names)
     about: dict[str, Any] = field(default_factory=dict)
 
-    SECTIONS: ClassVar[tuple[str, ...]] = ("spike_statistics", "distillation", "expansion")
+    SECTIONS: ClassVar[tuple[str, ...]] = ("spike_statistics", "distillation", "expansion", "behavior_decoding")
 
     def __repr__(self) -> str:
         shown = ("co_bps", "psth_r2_heldout", "r2_heldout", "d_stsp", "d_h", "n_fixed_points", "n_stable_fixed_points")
@@ -281,6 +291,74 @@ def prediction_step(data: EvaluationData, post: xr.Dataset, cfg: dict[str, Any])
     return out, r2
 
 
+def behavior_step(
+    model: FittedModel, dataset: xr.Dataset, data: EvaluationData, post: xr.Dataset, cfg: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """Behaviour decoding, where ``dataset`` has ``behavior (trial, time, behavior_var)``: the
+    velocity-R² protocol of the Neural Latents Benchmark (Pei et al. 2021;
+    :func:`neurodyn.analysis.metrics.behavior_decoding`) — a ridge regression from the rates of all
+    channels to the behaviour, each bin a sample, its penalty cross-validated on the training
+    trials, scored on the evaluation trials (R² averaged uniformly over behaviour dimensions).
+
+    Features: ``behavior_r2`` — the model's ``prediction`` (expected data per bin; the posterior on
+    the training trials is computed here); ``behavior_r2_recorded`` — the recorded activity of the
+    same bins, counts Gaussian-smoothed (sd ``smoothing_s``; counts per bin, the unit of the model's
+    rates) or the continuous signal itself. Samples: bins where some channel is observed, the
+    recorded features are finite and the behaviour is finite; both decoders use the same samples.
+    Returns (metrics, the ``behavior_decoding`` section of metrics.json) or ({}, None).
+    """
+    if "behavior" not in dataset:
+        return {}, None
+    split = np.asarray(dataset["split"].values).astype(str)
+    train_ds = dataset.isel(trial=split == "train")
+    train_post = post if data.split == "train" else model.posterior(train_ds)
+
+    def recorded(ds: xr.Dataset) -> tuple[np.ndarray, np.ndarray]:
+        y, observed = ds["data"].values, ds["mask"].values
+        if data.kind == "counts":
+            features = smooth_in_time(y, observed, cfg["smoothing_s"] / data.bin_size)
+        else:
+            features = np.where(observed, y, np.nan).astype(np.float64)
+        return features, observed.any(-1) & np.isfinite(features).all(-1)
+
+    (train_rec, train_use), (eval_rec, eval_use) = recorded(train_ds), recorded(data.dataset)
+    train_beh, eval_beh = train_ds["behavior"].values, data.dataset["behavior"].values
+    section: dict[str, Any] = {
+        "definition": "ridge regression (with intercept) from the rates of all channels to the behaviour, each "
+        "time bin a sample; penalty from a log-spaced grid by cross-validation over whole training trials; "
+        "R² on the evaluation trials per behaviour dimension, averaged uniformly (Pei et al. 2021)",
+        "behavior": [str(v) for v in dataset["behavior_var"].values.tolist()],
+        "behavior_units": str(dataset["behavior"].attrs.get("units", "")),
+        "train_split": "train",
+        "eval_split": data.split,
+        "n_train_trials": int(train_ds.sizes["trial"]),
+        "n_eval_trials": int(data.y.shape[0]),
+        "features": {
+            "model": "predicted expected data per bin, all channels",
+            "recorded": f"Gaussian-smoothed counts per bin (sd {cfg['smoothing_s']} s), all channels"
+            if data.kind == "counts"
+            else "recorded signal, all channels",
+        },
+    }
+    if data.split == "train":
+        log.warning("behaviour decoding: the evaluation split is the training split; its R² is not held out")
+    out: dict[str, Any] = {}
+    for key, name, train_x, eval_x in (
+        ("behavior_r2", "model", train_post["prediction"].values, post["prediction"].values),
+        ("behavior_r2_recorded", "recorded", train_rec, eval_rec),
+    ):
+        try:
+            result = metrics.behavior_decoding(
+                train_x, train_beh, eval_x, eval_beh, train_use=train_use, eval_use=eval_use
+            )
+        except NeurodynError as exc:  # e.g. non-finite predictions or no usable bin: say why, go on
+            log.warning("no behaviour decoding from the %s: %s", name, exc)
+            out[key], section[name] = None, {"skipped": str(exc)}
+            continue
+        out[key], section[name] = result.r2, result.to_json()
+    return out, section
+
+
 def coherence_step(
     data: EvaluationData, post: xr.Dataset
 ) -> tuple[dict[str, Any], tuple[np.ndarray, np.ndarray] | None]:
@@ -309,7 +387,8 @@ class Generation:
 
 def generation_step(model: FittedModel, data: EvaluationData, cfg: dict[str, Any]) -> Generation:
     """Free-running generation compared with the recording: D_stsp, D_H, power-spectrum errors,
-    spike statistics and Welch spectra. A free run that blows up (an unstable reconstruction) has
+    spike statistics, Welch spectra and their peaks (``recorded_peak_hz``, ``generated_peak_hz``:
+    the frequency above 0 Hz where the channel-averaged spectrum is largest). A free run that blows up (an unstable reconstruction) has
     no state-space or spectral comparison: its metrics are missing and it is flagged."""
     y, observed, kind, bin_size = data.y, data.observed, data.kind, data.bin_size
     out: dict[str, Any] = {}
@@ -375,6 +454,8 @@ def generation_step(model: FittedModel, data: EvaluationData, cfg: dict[str, Any
         out["pairwise_correlation_r"] = spike_statistics["pairwise_correlations"]["pearson_r"]
     freqs, psd_real = metrics.welch_spectra(real_clean, 1.0 / bin_size)
     psd_gen = np.full_like(psd_real, np.nan) if diverged else metrics.welch_spectra(gen_act, 1.0 / bin_size)[1]
+    out["recorded_peak_hz"] = metrics.spectral_peak_hz(freqs, psd_real)
+    out["generated_peak_hz"] = None if diverged else metrics.spectral_peak_hz(freqs, psd_gen)
     protocol = {
         "d_stsp_space": f"top {k} principal components of the recorded activity",
         "d_h_smoothing_sigma_used": sigma_used,
@@ -414,8 +495,29 @@ def dynamics_step(
     out: dict[str, Any] = {"n_fixed_points": len(fixed), "n_stable_fixed_points": sum(p["stable"] for p in fixed)}
     if fixed:
         out["slowest_time_constant_s"] = max(fixed[0]["time_constants_s"], key=lambda t: np.inf if t is None else t)
-        out["leading_oscillation_hz"] = fixed[0]["leading_oscillation_hz"]
     return points, fixed, out, transfer
+
+
+# dimensions of the flow-field arrays (:func:`neurodyn.analysis.flow_field.flow_field`); a 1-D map's
+# flow_u is (flow_x,) and it has no flow_y, flow_v or flow_w
+FLOW_DIMS: dict[str, tuple[str, ...]] = {
+    "flow_x": ("flow_x",),
+    "flow_y": ("flow_y",),
+    "flow_u": ("flow_y", "flow_x"),
+    "flow_v": ("flow_y", "flow_x"),
+    "flow_w": ("flow_y", "flow_x"),
+    "flow_basis": ("latent", "flow_axis"),
+    "flow_centre": ("latent",),
+}
+
+
+def flow_step(dyn: Dynamics, post: xr.Dataset) -> dict[str, np.ndarray]:
+    """The flow F(z) − z of the latent map at zero input on a lattice over the posterior latents,
+    for maps of 1–3 latents (:func:`neurodyn.analysis.flow_field.flow_field`); {} otherwise."""
+    if dyn.latent_dim > 3:
+        return {}
+    u = None if not dyn.input_dim else torch.zeros(dyn.input_dim, dtype=torch.float64)
+    return flow_field(lambda z: dyn.step(z, u), post["latents"].values)
 
 
 def expansion_step(
@@ -506,12 +608,14 @@ def evaluate(model: FittedModel, dataset: xr.Dataset, config: dict[str, Any] | N
     post = model.posterior(data.dataset)
     out: dict[str, Any] = {"eval_split": data.split, "n_eval_trials": int(data.y.shape[0])}
     predicted, r2 = prediction_step(data, post, cfg)
+    decoded, behavior_section = behavior_step(model, dataset, data, post, cfg)
     locked, coherence = coherence_step(data, post)
     gen = generation_step(model, data, cfg)
     dyn = model.dynamics()
     visited = visited_states(post, gen.generated, dyn.latent_dim)
     points, fixed, dynamics_metrics, (tf_freqs, tf_gain) = dynamics_step(dyn, post, visited, cfg)
-    out.update(predicted | locked | gen.metrics)
+    flow = flow_step(dyn, post)
+    out.update(predicted | decoded | locked | gen.metrics)
     expansion, jpca_arrays = None, None
     if "expansion_points" in post:
         expanded, expansion, jpca_arrays = expansion_step(dyn, post, points, data, cfg)
@@ -543,6 +647,9 @@ def evaluate(model: FittedModel, dataset: xr.Dataset, config: dict[str, Any] | N
             "transfer_frequency": tf_freqs,
         },
     )
+    for name, dims in FLOW_DIMS.items():
+        if name in flow:
+            arrays[name] = xr.Variable(dims[: flow[name].ndim] if name == "flow_u" else dims, flow[name])
     if "expansion_points" in post:
         arrays["expansion_points"] = xr.Variable(("trial", "time", "latent"), post["expansion_points"].values)
     if jpca_arrays is not None:
@@ -567,10 +674,12 @@ def evaluate(model: FittedModel, dataset: xr.Dataset, config: dict[str, Any] | N
         spike_statistics=gen.spike_statistics,
         distillation=None if distilled is None else distilled.to_json(dyn.dt),
         expansion=expansion,
+        behavior_decoding=behavior_section,
         about={
             "family": model.family,
             "fit": model.meta.get("fit", {}),
             "model_config": {**model.meta.get("config", {}), "seed": model.meta.get("seed", 0)},
+            "training": model.training_curves(),
         },
     )
 
@@ -613,6 +722,13 @@ def array_descriptions(kind: str, data_units: str, activity: str) -> dict[str, t
         "r2": ("1", "coefficient of determination of the prediction"),
         "coherence": ("1", "magnitude-squared coherence between latent and signal"),
         "jpca_projection": ("1", "condition-averaged latents projected on the jPCA planes"),
+        "flow_x": ("1", "flow-field lattice coordinate along its first axis"),
+        "flow_y": ("1", "flow-field lattice coordinate along its second axis"),
+        "flow_u": ("1", "one-step change F(z) - z of the latent map along the first axis"),
+        "flow_v": ("1", "one-step change F(z) - z of the latent map along the second axis"),
+        "flow_w": ("1", "one-step change F(z) - z normal to the plane of a 3-D map's section"),
+        "flow_basis": ("1", "orthonormal axes of the flow-field plane in latent space"),
+        "flow_centre": ("1", "latent state at the origin of the flow-field plane"),
     }
 
 

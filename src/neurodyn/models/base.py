@@ -15,6 +15,7 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, fields
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -162,6 +163,13 @@ class FittedModel(ABC):
     def dynamics(self) -> Dynamics:
         """The latent map, for fixed-point and spectral analyses."""
 
+    def training_curves(self) -> dict[str, Any]:
+        """The fit's training curves, for reports: ``{"x": name of the x axis (e.g. "epoch"),
+        "steps": [x values], "series": {label (with its unit or meaning): [value or None per
+        step]}, "higher_is_better": {label: bool}}`` — the latter only for series that are scores
+        (not for, e.g., the learning rate); ``{}`` for a family without iterative training."""
+        return {}
+
     def diagnostics(self, posterior: xr.Dataset, fixed_points: np.ndarray) -> dict[str, Any]:
         """Metrics only this family has (declared in ``diagnostic_metrics``), from its posterior on
         the evaluation trials and the fixed points (P, latent) the analysis found; none by default."""
@@ -180,6 +188,61 @@ class FittedModel(ABC):
                 f"dataset channels differ from those {fitted} was fitted on "
                 f"({len(channels)} in the dataset, {len(self.meta['channels'])} in the model)"
             )
+
+
+def training_curves_from(
+    x: str,
+    rows: list[list[float]] | list[tuple[float, ...]],
+    columns: dict[int, tuple[str, bool | None, str]],
+) -> dict[str, Any]:
+    """:meth:`FittedModel.training_curves` from a table of per-step records: ``rows`` (step, value,
+    ...) with the x value first; ``columns`` maps a column index to (a short label, higher is
+    better or None for a series without a direction, a sentence defining it). Columns missing from
+    a row (older fits) and non-finite values become None; a series with no value at all is left out."""
+    if not rows:
+        return {}
+
+    def value(row, i: int) -> float | None:
+        v = row[i] if i < len(row) else None
+        return float(v) if v is not None and np.isfinite(v) else None
+
+    out: dict[str, Any] = {
+        "x": x,
+        "steps": [int(row[0]) for row in rows],
+        "series": {},
+        "higher_is_better": {},
+        "definitions": {},
+    }
+    for i, (label, higher, definition) in columns.items():
+        values = [value(row, i) for row in rows]
+        if any(v is not None for v in values):
+            out["series"][label] = values
+            out["definitions"][label] = definition
+            if higher is not None:
+                out["higher_is_better"][label] = higher
+    return out
+
+
+def pad_history(rows: list[list[float]], width: int) -> list[list[float]]:
+    """Rows of a per-epoch history padded with NaN to ``width`` columns: a checkpoint written
+    before a column was added resumes into the wider history."""
+    return [list(row) + [float("nan")] * (width - len(row)) for row in rows]
+
+
+def utc_now() -> str:
+    """The current time, UTC, ISO 8601 to the second."""
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def resume_record(state: dict[str, Any], path: Path, progress: int, unit: str = "epoch") -> list[dict[str, Any]]:
+    """The resume history of a fit resumed from the checkpoint at ``path``: the resumes the
+    checkpoint carries (``state["resumes"]``; none in checkpoints written before it was kept) and
+    this one — ``{"checkpoint": file name, "epoch": the progress it continued from (epochs, or
+    the ``unit`` given), "unit": unit, "at": UTC time}``. A family stores the list in its later
+    checkpoints (``"resumes"``) and in ``meta["fit"]["resumes"]``."""
+    earlier = state.get("resumes")
+    kept = [dict(e) for e in earlier if isinstance(e, dict)] if isinstance(earlier, list) else []
+    return [*kept, {"checkpoint": path.name, "epoch": int(progress), "unit": unit, "at": utc_now()}]
 
 
 def latent_dataset(
@@ -434,7 +497,8 @@ def resume_training(
 ) -> dict[str, Any] | None:
     """Restore ``net``, ``optimizer``, ``scheduler`` and ``generator`` from the checkpoint at ``path``
     when it exists and belongs to this fit (same ``fingerprint``); return its state for the
-    family's own extras (epoch, history, ...), or None to start afresh. A checkpoint that is not
+    family's own extras (epoch, history, ...) with ``resumes`` the resume history so far
+    (:func:`resume_record`, this resume last), or None to start afresh. A checkpoint that is not
     one, claims more than the ``epochs`` configured or does not fit the network is refused
     (InputFileError naming it)."""
     import logging
@@ -456,5 +520,6 @@ def resume_training(
 
     restore_into(path, restore)
     state["epoch"] = epoch
+    state["resumes"] = resume_record(state, path, epoch)
     log.info("%s: resumed from %s at epoch %d", family, path, epoch)
     return state

@@ -4,19 +4,23 @@ from __future__ import annotations
 
 import logging
 import os
+import platform
 import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import torch
 import xarray as xr
 
 from neurodyn.data.dataset import open_dataset
 from neurodyn.device import pick_device, seed_everything
 from neurodyn.errors import ConfigError
 from neurodyn.models import FAMILIES, get_family
-from neurodyn.models.base import FitSettings, FittedModel
+from neurodyn.models.base import FitSettings, FittedModel, utc_now
 from neurodyn.progress import progress_label
 from neurodyn.stages.outputs import check_output_path, writing_to
+from neurodyn.version import __version__
 
 log = logging.getLogger("neurodyn")
 
@@ -75,16 +79,46 @@ def fit_model(
 ) -> FittedModel:
     """Fit the family of a model entry (``family``, the fit settings ``seed`` and ``device`` — the
     entry's device wins over ``device`` — and the family's options) to ``dataset`` (or the store
-    at that path, opened once every option is checked), seeded; the fit's time, device and seed
-    are recorded in ``model.meta``."""
+    at that path, opened once every option is checked), seeded.
+
+    ``model.meta["seed"]`` is the seed; ``model.meta["fit"]`` (beside the family's own entries)
+    records ``seconds`` (wall time), ``device``, ``started`` / ``finished`` (UTC, ISO 8601),
+    ``threads`` (torch's intra-op threads), ``versions`` (:func:`runtime_versions`) and
+    ``resumes``: every resume of this fit from a checkpoint, oldest first (``{"checkpoint",
+    "epoch", "unit", "at"}``, :func:`neurodyn.models.base.resume_record`; empty for a fit run
+    in one go)."""
     family, settings = check_model_config(model_cfg, where)
     if not isinstance(dataset, xr.Dataset):
         dataset = open_dataset(dataset)
     dev = pick_device(settings.device if "device" in model_cfg else device)
     seed_everything(settings.seed)
     log.info("fitting %s (device %s)", family.family, dev)
-    started = time.perf_counter()
+    started, started_at = time.perf_counter(), utc_now()
     model = family.fit(dataset, dict(model_cfg), dev, checkpoint_dir=checkpoint_dir, resume=resume)
-    model.meta.setdefault("fit", {}).update(seconds=time.perf_counter() - started, device=str(dev))
+    record = model.meta.setdefault("fit", {})
+    record.update(
+        seconds=time.perf_counter() - started,
+        device=str(dev),
+        started=started_at,
+        finished=utc_now(),
+        threads=torch.get_num_threads(),
+        versions=runtime_versions(dev),
+    )
+    record.setdefault("resumes", [])
     model.meta["seed"] = settings.seed
     return model
+
+
+def runtime_versions(device: torch.device) -> dict[str, str]:
+    """What a fit ran with: ``neurodyn``, ``python``, ``torch``, ``numpy`` and, on a CUDA device,
+    ``cuda`` (the CUDA version torch was built with) and ``gpu`` (the device's name)."""
+    out = {
+        "neurodyn": __version__,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+    }
+    if device.type == "cuda":
+        out["cuda"] = str(torch.version.cuda)
+        out["gpu"] = torch.cuda.get_device_name(device)
+    return out

@@ -20,6 +20,12 @@ class FixedPoint:
     found points (None otherwise); right_eigenvectors, left_eigenvectors: (latent, latent) complex,
     column i belonging to eigenvalues[i] (J r = λ r, lᵀ J = λ lᵀ, lᵀ r = 1), where the finder
     computed them (None otherwise).
+
+    :meth:`to_json` gives every mode of the linearisation, ordered by decreasing |λ|
+    (``eigenvalues``, ``time_constants_s`` = Δt / |ln|λ||, of decay or growth (None for |λ| = 1), ``frequencies_hz`` =
+    |arg λ| / (2π Δt)), and ``rotation_hz`` / ``rotation_time_constant_s``: frequency and time
+    constant of the first rotating mode in that order, the slowest-decaying rotation (None without
+    a rotating mode).
     """
 
     z: np.ndarray
@@ -38,11 +44,11 @@ class FixedPoint:
         order = np.argsort(-np.abs(self.eigenvalues), kind="stable")
         rotating = [i for i in order if abs(self.eigenvalues[i].imag) > 1e-12]
         out: dict[str, Any] = {
-            # the largest-|λ| mode that rotates: the slowest-decaying oscillation
-            "leading_oscillation_hz": float(freq[rotating[0]]) if rotating else None,
-            "leading_oscillation_time_constant_s": float(tau[rotating[0]])
-            if rotating and np.isfinite(tau[rotating[0]])
-            else None,
+            # the rotating mode of the linearisation with the largest |λ| (the slowest-decaying
+            # rotation, or the fastest-growing one at an unstable point): a linearised frequency,
+            # not necessarily the rhythm of the free run
+            "rotation_hz": float(freq[rotating[0]]) if rotating else None,
+            "rotation_time_constant_s": float(tau[rotating[0]]) if rotating and np.isfinite(tau[rotating[0]]) else None,
             "z": self.z.tolist(),
             "stable": bool(self.stable),
             "method": self.method,

@@ -12,9 +12,12 @@ Modules
     State-space divergence: :func:`state_space_divergence`.
 :mod:`~neurodyn.analysis.metrics.spectra`
     Spectral metrics: :func:`power_spectrum_hellinger`, :func:`power_spectrum_error`,
-    :func:`welch_spectra`, :func:`latent_signal_coherence`.
+    :func:`welch_spectra`, :func:`spectral_peak_hz`, :func:`latent_signal_coherence`.
+:mod:`~neurodyn.analysis.metrics.behavior`
+    Behaviour decoding (the Neural Latents Benchmark's ridge-regression R²):
+    :func:`behavior_decoding`, :func:`fit_and_score_ridge`, :func:`ridge_fit`.
 :mod:`~neurodyn.analysis.metrics._checks`
-    Argument checking shared by the three (private).
+    Argument checking shared by the others (private).
 
 This package re-exports every public name, so ``metrics.bits_per_spike`` and
 ``from neurodyn.analysis.metrics import bits_per_spike`` work without naming the module.
@@ -59,8 +62,22 @@ Power-spectrum Hellinger distance D_H (Mikhaeil et al., 2022, NeurIPS; Hess et a
 Welch spectra
     One-sided Welch power spectral density (scipy.signal.welch, constant detrend) per trial,
     averaged over trials.
+Spectral peak
+    The frequency above 0 Hz at which the channel-averaged power spectrum is largest.
+Behaviour R^2 (Pei et al., 2021, NeurIPS Datasets and Benchmarks)
+    Ridge regression (with intercept) from the rates of every channel to the behaviour, each
+    time bin a sample; penalty from ``logspace(-4, 0, 9)`` by 5-fold cross-validation over
+    whole training trials; R^2 on the evaluation trials per behaviour dimension, averaged
+    uniformly over dimensions.
 """
 
+from neurodyn.analysis.metrics.behavior import (
+    NLB_ALPHAS,
+    RidgeDecoding,
+    behavior_decoding,
+    fit_and_score_ridge,
+    ridge_fit,
+)
 from neurodyn.analysis.metrics.prediction import (
     MIN_EXPECTED_COUNT,
     bits_per_spike,
@@ -72,6 +89,7 @@ from neurodyn.analysis.metrics.spectra import (
     latent_signal_coherence,
     power_spectrum_error,
     power_spectrum_hellinger,
+    spectral_peak_hz,
     welch_spectra,
 )
 from neurodyn.analysis.metrics.state_space import GMM_MIN_DIM, state_space_divergence
@@ -79,13 +97,19 @@ from neurodyn.analysis.metrics.state_space import GMM_MIN_DIM, state_space_diver
 __all__ = [
     "GMM_MIN_DIM",
     "MIN_EXPECTED_COUNT",
+    "NLB_ALPHAS",
+    "RidgeDecoding",
+    "behavior_decoding",
     "bits_per_spike",
+    "fit_and_score_ridge",
     "latent_signal_coherence",
     "poisson_log_likelihood",
     "power_spectrum_error",
     "power_spectrum_hellinger",
     "psth_r2",
     "r2_score",
+    "ridge_fit",
+    "spectral_peak_hz",
     "state_space_divergence",
     "welch_spectra",
 ]

@@ -74,6 +74,26 @@ ANALYSIS_METRICS: tuple[MetricSpec, ...] = (
         "Largest magnitude-squared coherence between any posterior latent and any recorded channel at any "
         "frequency above 0 Hz.",
     ),
+    # --- decoding behaviour (datasets with behaviour) ---
+    MetricSpec(
+        "behavior_r2",
+        "behaviour R²",
+        "",
+        "higher",
+        BOTH,
+        "R² on the evaluation trials, averaged over behaviour dimensions, of a ridge regression from the model's "
+        "predicted rates of all channels to the behaviour, its penalty cross-validated on the training trials "
+        "(the velocity-R² protocol of the Neural Latents Benchmark, Pei et al. 2021).",
+    ),
+    MetricSpec(
+        "behavior_r2_recorded",
+        "behaviour R² (recorded)",
+        "",
+        "higher",
+        BOTH,
+        "The same decoder fitted to the recorded activity instead of the model's rates (Gaussian-smoothed counts, "
+        "or the signal itself), a baseline for behaviour R² (protocol of Pei et al. 2021).",
+    ),
     # --- free-running generation against the recording ---
     MetricSpec(
         "d_stsp",
@@ -117,6 +137,24 @@ ANALYSIS_METRICS: tuple[MetricSpec, ...] = (
         "lower",
         BOTH,
         "The power-spectrum error over frequencies above analysis.spectrum_split_hz.",
+    ),
+    MetricSpec(
+        "recorded_peak_hz",
+        "recorded spectral peak",
+        "Hz",
+        None,
+        BOTH,
+        "Frequency above 0 Hz of the maximum of the channel-averaged Welch power spectrum of the recorded activity "
+        "(Gaussian-smoothed counts, or the signal) on the evaluation trials.",
+    ),
+    MetricSpec(
+        "generated_peak_hz",
+        "generated spectral peak",
+        "Hz",
+        None,
+        BOTH,
+        "Spectral peak of the generated activity: frequency above 0 Hz of the maximum of the channel-averaged Welch "
+        "power spectrum of the model's free run, compared with the recorded spectral peak.",
     ),
     MetricSpec(
         "generation_diverged",
@@ -184,15 +222,6 @@ ANALYSIS_METRICS: tuple[MetricSpec, ...] = (
         None,
         BOTH,
         "Longest time constant −Δt / ln|λ| among the Jacobian eigenvalues at the first fixed point.",
-    ),
-    MetricSpec(
-        "leading_oscillation_hz",
-        "leading oscillation",
-        "Hz",
-        None,
-        BOTH,
-        "Frequency arg λ / (2π Δt) of the slowest-decaying rotating mode of the Jacobian at the first fixed point "
-        "(a linearised frequency, not necessarily the rhythm of the free run).",
     ),
     MetricSpec(
         "distill_n_neurons",

@@ -209,3 +209,35 @@ def latent_signal_coherence(
     with np.errstate(invalid="ignore", divide="ignore"):
         coherence = np.where(denom > 0, np.abs(s_zx) ** 2 / denom, np.nan)
     return freqs, np.moveaxis(coherence, 0, -1)
+
+
+def spectral_peak_hz(freqs: np.ndarray, psd: np.ndarray) -> float | None:
+    """Frequency of the maximum of the channel-averaged power spectrum, above 0 Hz.
+
+    The spectrum averaged over the channels whose spectrum is finite everywhere (e.g. the Welch
+    spectra of :func:`welch_spectra`) is searched for its largest value at frequencies > 0; ties
+    keep the lowest frequency.
+
+    Args:
+        freqs: (freq,) frequencies in Hz.
+        psd: (channel, freq) or (freq,) power spectral densities.
+
+    Returns:
+        The frequency in Hz, or None when no channel is finite, no frequency is above 0 Hz, or the
+        averaged spectrum is flat there (all values equal, e.g. all zero).
+    """
+    freqs = as_float_array("freqs", freqs)
+    check_ndim("freqs", freqs, (1,), "(freq,)")
+    psd = as_float_array("psd", psd)
+    check_ndim("psd", psd, (1, 2), "(channel, freq) or (freq,)")
+    psd = psd[None] if psd.ndim == 1 else psd
+    if psd.shape[1] != freqs.size:
+        raise NeurodynError(f"psd: has {psd.shape[1]} frequencies but freqs has {freqs.size}")
+    finite = np.isfinite(psd).all(axis=1)
+    positive = freqs > 0
+    if not finite.any() or not positive.any():
+        return None
+    mean = psd[finite][:, positive].mean(axis=0)
+    if np.ptp(mean) <= 0:
+        return None
+    return float(freqs[positive][int(np.argmax(mean))])

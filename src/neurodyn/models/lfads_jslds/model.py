@@ -63,9 +63,11 @@ from neurodyn.models.base import (
     checked_progress,
     checkpoint_fingerprint,
     latent_dataset,
+    pad_history,
     restore_into,
     resume_training,
     save_checkpoint,
+    training_curves_from,
 )
 from neurodyn.models.lfads_jslds.cells import GRUCell
 from neurodyn.models.lfads_jslds.jslds import ExpansionNetwork, jslds_step
@@ -75,6 +77,8 @@ from neurodyn.progress import report_progress
 log = logging.getLogger(__name__)
 
 CHECKPOINT_FILE = "checkpoint.pt"
+# epoch, train loss, valid loss, R_a (mean ‖h − a‖²), R_e (mean ‖F(e*) − e*‖²), learning rate at the epoch's end
+HISTORY_COLUMNS = 6
 EVAL_ONLY = ("checkpoint_every", "posterior_samples")
 LOGVAR_MIN, LOGVAR_MAX = -12.0, 8.0
 MAX_LOG_RATE = 20.0
@@ -456,7 +460,8 @@ class LFADSJSLDS(FittedModel):
             val_hidden = (
                 torch.rand(val[0].shape[:2] + (len(heldin),), generator=g, device=device) < float(cfg["valid_drop"])
             ).to(dtype)
-        history: list[list[float]] = []  # epoch, train loss, valid loss, R_a (mean ‖h − a‖²), R_e
+        history: list[list[float]] = []  # HISTORY_COLUMNS per epoch
+        resumes: list[dict[str, Any]] = []
         best: dict[str, Any] = {"loss": math.inf, "epoch": 0, "state": None}
         start_epoch = 0
         ckpt_path = Path(checkpoint_dir) / CHECKPOINT_FILE if checkpoint_dir else None
@@ -483,7 +488,8 @@ class LFADSJSLDS(FittedModel):
                 torch.set_rng_state(state["torch_rng"].cpu())
                 if device.type == "cuda" and "cuda_rng" in state:
                     torch.cuda.set_rng_state(state["cuda_rng"].cpu(), device)
-                history.extend(state["history"].tolist())
+                # checkpoints written before the learning rate was recorded have five columns
+                history.extend(pad_history(state["history"].tolist(), HISTORY_COLUMNS))
                 best.update(
                     loss=float(state["best_loss"]),
                     epoch=checked_progress(ckpt_path, state["best_epoch"], int(cfg["epochs"])),
@@ -494,6 +500,7 @@ class LFADSJSLDS(FittedModel):
 
             restore_into(ckpt_path, restore_extras)
             start_epoch = int(state["epoch"])
+            resumes = state["resumes"]
 
         log.info(
             "lfads_jslds: generator %d (JSLDS %s), factors %d, inferred inputs %d, %d held-in of %d channels; "
@@ -562,7 +569,9 @@ class LFADSJSLDS(FittedModel):
                         net, val[0], val[1], val[2], heldin, val_hidden, 1.0 - float(cfg["valid_drop"]), vgen, 1.0, cfg
                     )
                 val_loss = float(vterms["loss"])
-            history.append([epoch + 1, total / n_train, val_loss, r_a / n_train, r_e / n_train])
+            history.append(
+                [epoch + 1, total / n_train, val_loss, r_a / n_train, r_e / n_train, scheduler.get_last_lr()[0]]
+            )
             score = val_loss if val is not None else total / n_train
             if epoch + 1 >= select_from and score < best["loss"]:
                 best = {
@@ -601,6 +610,7 @@ class LFADSJSLDS(FittedModel):
                         "best_loss": best["loss"],
                         "best_epoch": best["epoch"],
                         "best_state": best["state"] or {},
+                        "resumes": resumes,
                     },
                 )
             if done:
@@ -622,10 +632,25 @@ class LFADSJSLDS(FittedModel):
             "stopped_early": stopped_early,
             "epochs_run": len(history),
             "selected_by": "valid" if val is not None else "train",
+            "resumes": resumes,
         }
         meta["fit_seconds"] = _time.perf_counter() - started
         log.info("lfads_jslds: fit took %.1f s; kept epoch %d", meta["fit_seconds"], best["epoch"])
         return model
+
+    def training_curves(self) -> dict[str, Any]:
+        """Per epoch: the training loss (mean over the epoch's minibatches, with the ramped KL and
+        L2 weights of that epoch), the sample-validation loss, the JSLDS terms (when co-trained)
+        and the learning rate at the epoch's end."""
+        columns: dict[int, tuple[str, bool | None, str]] = {
+            1: ("training loss", False, "Poisson NLL per bin + weighted KL, JSLDS and L2 terms, mean over the epoch"),
+            2: ("validation loss", False, "Poisson NLL per bin + KL on the sample-validation bins"),
+        }
+        if self.meta.get("config", {}).get("jslds"):
+            columns[3] = ("JSLDS ‖h − a‖²", False, "mean squared gap between the generator and its JSLDS")
+            columns[4] = ("JSLDS ‖F(e*) − e*‖²", False, "mean squared speed of the map at the expansion points")
+        columns[5] = ("learning rate", None, "Adam's learning rate at the end of the epoch")
+        return training_curves_from("epoch", self.meta.get("history", []), columns)
 
     # --- interface ---
     def _run(self, dataset: xr.Dataset, n_samples: int, seed: int) -> dict[str, torch.Tensor]:

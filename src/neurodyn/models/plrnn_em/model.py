@@ -37,7 +37,9 @@ from neurodyn.models.base import (
     latent_dataset,
     load_checkpoint,
     restore_into,
+    resume_record,
     save_checkpoint,
+    training_curves_from,
 )
 from neurodyn.models.plrnn_em.core import (
     EMState,
@@ -245,17 +247,20 @@ class PLRNNEM(FittedModel):
         ckpt_path = Path(checkpoint_dir) / CHECKPOINT_FILE if checkpoint_dir else None
         fingerprint = checkpoint_fingerprint(cfg, meta, seed, ignore=EVAL_ONLY)
         state = None
+        resumes: list[dict[str, Any]] = []
         if resume and ckpt_path is not None and ckpt_path.is_file():
             saved = load_checkpoint(ckpt_path, device)
             if saved["fingerprint"] != fingerprint:
                 log.warning("plrnn_em: checkpoint %s is from another configuration; starting afresh", ckpt_path)
             else:
                 state = _checked_state(ckpt_path, saved, params, stages)
+                done_before = sum(s.iters for s in stages[: state.stage]) + state.iteration
+                resumes = resume_record(saved, ckpt_path, done_before, "EM iteration")
                 log.info("plrnn_em: resuming at stage %d, iteration %d", state.stage, state.iteration)
 
         def on_iteration(st: EMState) -> None:
             if ckpt_path is not None and (st.iteration % int(cfg["checkpoint_every"]) == 0):
-                save_checkpoint(ckpt_path, {**_state_tensors(st), "fingerprint": fingerprint})
+                save_checkpoint(ckpt_path, {**_state_tensors(st), "fingerprint": fingerprint, "resumes": resumes})
 
         # EM iterations done across the annealing stages (a resumed fit starts where its checkpoint stopped)
         done = [0 if state is None else sum(s.iters for s in stages[: state.stage]) + state.iteration]
@@ -322,6 +327,7 @@ class PLRNNEM(FittedModel):
             "n_backoffs": state.n_backoffs.tolist(),
             "history": [{k: (v[best] if isinstance(v, list) else v) for k, v in rec.items()} for rec in state.history],
             "seconds": _time.perf_counter() - started,
+            "resumes": resumes,
         }
         log.info(
             "plrnn_em: restart %d chosen (Laplace log-evidence %.2f); %d numerical back-offs; %.1f s",
@@ -331,6 +337,21 @@ class PLRNNEM(FittedModel):
             meta["fit"]["seconds"],
         )
         return model
+
+    def training_curves(self) -> dict[str, Any]:
+        """Per EM iteration (counted across the annealing stages) of the restart that was kept: the
+        complete-data log-likelihood log p(X, Z*) at the posterior mode and the Laplace
+        log-evidence."""
+        history = (self.meta.get("fit") or {}).get("history") or []
+        rows = [[i + 1, rec.get("log_joint"), rec.get("laplace_log_evidence")] for i, rec in enumerate(history)]
+        return training_curves_from(
+            "EM iteration",
+            rows,
+            {
+                1: ("log p(X, Z*) (nats)", True, "complete-data log-likelihood at the posterior mode Z*"),
+                2: ("Laplace log-evidence (nats)", True, "log p(X) by the Laplace approximation at the mode"),
+            },
+        )
 
     # --- interface ---
     def posterior(self, dataset: xr.Dataset) -> xr.Dataset:

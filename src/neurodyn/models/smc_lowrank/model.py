@@ -40,9 +40,11 @@ from neurodyn.models.base import (
     FittedModel,
     checkpoint_fingerprint,
     latent_dataset,
+    pad_history,
     restore_into,
     resume_training,
     save_checkpoint,
+    training_curves_from,
 )
 from neurodyn.models.pca import fit_pca
 from neurodyn.models.readout import fit_gaussian_readout, fit_poisson_glm
@@ -159,6 +161,7 @@ class SMCLowRankOptions(Options):
 
 
 CHECKPOINT_FILE = "checkpoint.pt"
+HISTORY_COLUMNS = 4  # epoch, training bound, validation bound, learning rate
 # options that only change evaluation, not training: a checkpoint survives changing them
 SMC_EVAL_ONLY = ("checkpoint_every", "eval_particles", "smoother", "smoother_draws")
 
@@ -521,7 +524,9 @@ class SMCLowRank(FittedModel):
         gamma = (float(cfg["lr_end"]) / float(cfg["lr"])) ** (1.0 / max(total_steps, 1))
         scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=gamma)
         gen = torch.Generator(device=device).manual_seed(seed + 1)
-        history: list[list[float]] = []  # [epoch, train bound per step, valid bound per step]
+        # [epoch, train bound per step, valid bound per step, learning rate at the end of the epoch]
+        history: list[list[float]] = []
+        resumes: list[dict[str, Any]] = []
         start_epoch = 0
         ckpt_path = Path(checkpoint_dir) / CHECKPOINT_FILE if checkpoint_dir else None
         fingerprint = checkpoint_fingerprint(cfg, meta, seed, ignore=SMC_EVAL_ONLY)
@@ -542,7 +547,9 @@ class SMCLowRank(FittedModel):
         )
         if state is not None:
             start_epoch = int(state["epoch"])
-            restore_into(ckpt_path, lambda: history.extend(state["history"].tolist()))
+            # checkpoints written before the learning rate was recorded have three columns
+            restore_into(ckpt_path, lambda: history.extend(pad_history(state["history"].tolist(), HISTORY_COLUMNS)))
+            resumes = state["resumes"]
 
         log.info(
             "smc_lowrank: rank %d, %d units (%s), %s observations, %s proposal, %d particles; "
@@ -600,7 +607,7 @@ class SMCLowRank(FittedModel):
                 with torch.no_grad():
                     res, _, _ = model._run_filter(*val, int(cfg["particles"]), gen, net=net)
                     val_bound = float(res.log_marginal.sum(1).mean() / val[0].shape[1])
-            history.append([epoch + 1, total / max(count, 1), val_bound])
+            history.append([epoch + 1, total / max(count, 1), val_bound, scheduler.get_last_lr()[0]])
             report_progress(
                 "smc_lowrank",
                 epoch + 1,
@@ -625,17 +632,36 @@ class SMCLowRank(FittedModel):
                         "epoch": epoch + 1,
                         "fingerprint": fingerprint,
                         "history": torch.tensor(history, dtype=torch.float64),
+                        "resumes": resumes,
                     },
                 )
 
         model.tensors = _export_tensors(net)
         meta["history"] = history
+        meta["fit"] = {"resumes": resumes}
         meta["skipped_steps"] = bad_steps
         if cfg["orthonormalise"]:
             model.orthonormalise()
         meta["fit_seconds"] = _time.perf_counter() - started
         log.info("smc_lowrank: fit took %.1f s", meta["fit_seconds"])
         return model
+
+    def training_curves(self) -> dict[str, Any]:
+        """Per epoch: the training bound (mean over the epoch's minibatches), the validation bound
+        (on the validation trials after the epoch) and the learning rate at the epoch's end."""
+        return training_curves_from(
+            "epoch",
+            self.meta.get("history", []),
+            {
+                1: ("training bound (nats/bin)", True, "VSMC log-likelihood bound per time bin, mean over the epoch"),
+                2: (
+                    "validation bound (nats/bin)",
+                    True,
+                    "VSMC log-likelihood bound per time bin on the validation trials",
+                ),
+                3: ("learning rate", None, "Adam's learning rate at the end of the epoch"),
+            },
+        )
 
     def orthonormalise(self) -> None:
         """Re-express the latents so that M has orthonormal columns (z' = S Vᵀ z, M = U S Vᵀ)."""

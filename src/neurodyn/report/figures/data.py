@@ -19,6 +19,7 @@ from scipy.ndimage import gaussian_filter1d
 from neurodyn.report.figures.style import (
     HELDIN_COLOR,
     HELDOUT_COLOR,
+    SMALL_FONT,
     UNOBSERVED_NOTE,
     channel_image,
     condition_colors,
@@ -205,7 +206,7 @@ def channel_variance_figure(ds: xr.Dataset) -> Figure:
     positions = np.arange(variances.size)
     ax.bar(positions, np.nan_to_num(variances), color=np.where(heldout, HELDOUT_COLOR, HELDIN_COLOR))
     if variances.size <= 32:
-        ax.set_xticks(positions, names, rotation=90 if variances.size > 12 else 0, fontsize=7)
+        ax.set_xticks(positions, names, rotation=90 if variances.size > 12 else 0, fontsize=SMALL_FONT)
     ax.set_xlabel("channel")
     ax.set_ylabel(f"variance ({units}²)")
     ax.set_title("Per-channel variance", fontsize=10)
@@ -255,7 +256,7 @@ def psth_figure(ds: xr.Dataset, n_channels: int = 4) -> Figure:
             ax.plot(time, mean, color=colors[condition], lw=1.2, label=condition)
         mark_alignment(ax, time)
         ax.set_title(f"channel {names[channel]}", fontsize=9)
-        ax.tick_params(labelsize=7)
+        ax.tick_params(labelsize=SMALL_FONT)
     for ax in axes[len(shown) :]:
         ax.set_visible(False)
     units = "firing rate (Hz)" if kind == "counts" else f"signal ({ds['data'].attrs.get('units', 'a.u.')})"
@@ -264,6 +265,6 @@ def psth_figure(ds: xr.Dataset, n_channels: int = 4) -> Figure:
     for ax in axes[max(0, len(shown) - n_cols) : len(shown)]:
         ax.set_xlabel(time_label(ds), fontsize=8)
     handles, names_ = axes[0].get_legend_handles_labels()
-    fig.legend(handles, names_, title="condition", fontsize=7, title_fontsize=8, loc="outside right upper")
+    fig.legend(handles, names_, title="condition", fontsize=SMALL_FONT, title_fontsize=8, loc="outside right upper")
     fig.suptitle("Condition-averaged activity" + (" (σ = 25 ms smoothing)" if kind == "counts" else ""), fontsize=10)
     return fig

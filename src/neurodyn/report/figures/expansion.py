@@ -11,7 +11,7 @@ import matplotlib.ticker
 import numpy as np
 from matplotlib.figure import Figure
 
-from neurodyn.report.figures.style import complex_values, new_figure
+from neurodyn.report.figures.style import SMALL_FONT, complex_values, new_figure
 
 
 def expansion_modes_figure(anchors: Sequence[dict]) -> Figure:
@@ -77,10 +77,14 @@ def jpca_figure(
     if angles.size:
         image = heat.imshow(angles, vmin=0, vmax=90, cmap="magma_r", aspect="auto")
         for (i, j), v in np.ndenumerate(angles):
-            heat.text(j, i, f"{v:.0f}°", ha="center", va="center", fontsize=7, color="white" if v < 45 else "black")
+            heat.text(
+                j, i, f"{v:.0f}°", ha="center", va="center", fontsize=SMALL_FONT, color="white" if v < 45 else "black"
+            )
         fig.colorbar(image, ax=heat, label="mean principal angle (°)")
-    heat.set_yticks(range(len(jpca_hz)), [f"jPCA {i + 1}\n{f:.3g} Hz" for i, f in enumerate(jpca_hz)], fontsize=7)
-    heat.set_xticks(range(len(eigen_hz)), [f"{f:.3g}" for f in eigen_hz], fontsize=7)
+    heat.set_yticks(
+        range(len(jpca_hz)), [f"jPCA {i + 1}\n{f:.3g} Hz" for i, f in enumerate(jpca_hz)], fontsize=SMALL_FONT
+    )
+    heat.set_xticks(range(len(eigen_hz)), [f"{f:.3g}" for f in eigen_hz], fontsize=SMALL_FONT)
     heat.set_xlabel("eigen-plane frequency (Hz)")
     heat.set_title("angles between planes (90° = orthogonal)", fontsize=9)
     return fig

@@ -14,6 +14,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from neurodyn.report.figures.style import (
+    SMALL_FONT,
     UNOBSERVED_NOTE,
     channel_image,
     condition_colors,
@@ -214,7 +215,7 @@ def latent_trajectories_figure(
                 label="unstable fixed point",
             )
         )
-    fig.legend(handles=handles, fontsize=7, loc="outside right upper")
+    fig.legend(handles=handles, fontsize=SMALL_FONT, loc="outside right upper")
     if one_dim:
         ax.set_xlabel("time (s)" if time is not None else "time (bins)")
         ax.set_ylabel("latent (a.u.)")

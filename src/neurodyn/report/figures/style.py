@@ -1,6 +1,6 @@
 """Look and shared helpers of the report figures.
 
-DPI and colours, :func:`figure_png` and :func:`new_figure`, condition labels and colours,
+Scale and colours, :func:`figure_png` and :func:`new_figure`, condition labels and colours,
 eigenvalue parsing, and the drawing helpers that both the dataset figures (:mod:`.data`) and the
 recorded-vs-generated figure (:mod:`.generation`) use: channel × time images on a shared scale,
 stacked traces, the alignment marker and the held-in/held-out legend. The other modules of the
@@ -19,7 +19,20 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-DPI = 100
+# Scale. Figure sizes are in inches of CSS_PX_PER_INCH CSS pixels: a page shows a figure at its
+# natural CSS size (figure_css_size / png_css_size), one per row up to FULL_WIDTH_IN or two per
+# row up to HALF_WIDTH_IN. PNGs are rendered at PNG_DPI = 2 × that scale, sharp on high-density
+# screens. Text is at least SMALL_FONT points: 8 pt = 8/72 in = 11 CSS px, above the 10 CSS px
+# (MIN_TEXT_PT = 7.2 pt) a reader needs.
+CSS_PX_PER_INCH = 100
+PNG_DPI = 200
+DPI = CSS_PX_PER_INCH  # the figures' own dpi (on-screen size), kept for existing callers
+FULL_WIDTH_IN = 10.0
+HALF_WIDTH_IN = 4.9
+MIN_TEXT_PT = 72.0 * 10 / CSS_PX_PER_INCH
+SMALL_FONT = 8
+LABEL_FONT = 9
+TITLE_FONT = 10
 STABLE_COLOR = "tab:blue"
 UNSTABLE_COLOR = "tab:red"
 RECORDED_COLOR = "black"
@@ -33,15 +46,68 @@ UNOBSERVED_NOTE = "; pale blue: unobserved bins"
 # ----------------------------------------------------------------------------- rendering
 
 
-def figure_png(fig: Figure, *, dpi: int = DPI) -> bytes:
-    """Render a figure to PNG bytes."""
+def figure_png(fig: Figure, *, dpi: float = PNG_DPI) -> bytes:
+    """Render a figure to PNG bytes, at :data:`PNG_DPI` (2 × the CSS scale) unless told otherwise.
+
+    The PNG is (width × dpi, height × dpi) pixels for a figure of (width, height) inches; show it
+    at :func:`png_css_size` CSS pixels.
+    """
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi)
     return buffer.getvalue()
 
 
 def new_figure(width: float, height: float) -> Figure:
+    """An empty figure of (width, height) inches (shown at 100 CSS px per inch) with constrained layout."""
     return Figure(figsize=(width, height), dpi=DPI, layout="constrained")
+
+
+def square_panels_figure(
+    n: int,
+    *,
+    panel: float = 2.9,
+    left: float = 0.75,
+    gap: float = 0.85,
+    right: float = 0.25,
+    top: float = 0.4,
+    bottom: float = 0.55,
+    legend_rows: int = 0,
+) -> tuple[Figure, list]:
+    """A figure of ``n`` square panels of ``panel`` inches in a row, at fixed positions.
+
+    Margins are in inches (``left`` and ``gap`` hold tick labels and the y label, ``top`` the
+    titles, ``bottom`` the x label), with room for ``legend_rows`` rows of a figure legend at the
+    bottom (place it with ``loc="lower center"``). No layout engine: those fail to reserve room for
+    titles above equal-aspect panels; with equal aspect set, the panels stay square.
+    """
+    legend = legend_rows * 0.19 + (0.1 if legend_rows else 0.0)
+    width = left + n * panel + (n - 1) * gap + right
+    height = top + panel + bottom + legend
+    fig = Figure(figsize=(width, height), dpi=DPI)
+    axes = [
+        fig.add_axes(((left + i * (panel + gap)) / width, (bottom + legend) / height, panel / width, panel / height))
+        for i in range(n)
+    ]
+    return fig, axes
+
+
+def figure_css_size(fig: Figure) -> tuple[int, int]:
+    """(width, height) in CSS pixels at which ``fig`` is meant to be shown."""
+    width, height = fig.get_size_inches()
+    return round(width * CSS_PX_PER_INCH), round(height * CSS_PX_PER_INCH)
+
+
+def png_css_size(png: bytes, *, dpi: float = PNG_DPI) -> tuple[int, int]:
+    """(width, height) in CSS pixels at which PNG bytes rendered at ``dpi`` are meant to be shown.
+
+    Read from the PNG header (IHDR); raises ValueError for bytes that are not a PNG.
+    """
+    if len(png) < 24 or png[:8] != b"\x89PNG\r\n\x1a\n" or png[12:16] != b"IHDR":
+        raise ValueError("not a PNG image")
+    width = int.from_bytes(png[16:20], "big")
+    height = int.from_bytes(png[20:24], "big")
+    scale = CSS_PX_PER_INCH / dpi
+    return round(width * scale), round(height * scale)
 
 
 # ----------------------------------------------------------------------------- conditions and channels
@@ -154,7 +220,7 @@ def channel_image(
         cmap=colormap,
     )
     if len(order) <= 24:
-        ax.set_yticks(np.arange(len(order)), [names[c] for c in order], fontsize=7)
+        ax.set_yticks(np.arange(len(order)), [names[c] for c in order], fontsize=SMALL_FONT)
     if 0 < n_heldin < len(order):
         ax.axhline(n_heldin - 0.5, color=HELDOUT_COLOR, lw=1.0, ls="--")
     mark_alignment(ax, time)
@@ -194,7 +260,7 @@ def draw_traces(
         if np.isfinite(trace).any():
             trace = trace - np.nanmean(trace)
         ax.plot(time, trace - row * offset, color=HELDOUT_COLOR if heldout[channel] else "black", lw=0.7)
-    ax.set_yticks(-np.arange(len(shown)) * offset, [names[c] for c in shown], fontsize=7)
+    ax.set_yticks(-np.arange(len(shown)) * offset, [names[c] for c in shown], fontsize=SMALL_FONT)
     ax.margins(x=0)
     mark_alignment(ax, time)
 
@@ -206,7 +272,7 @@ def heldout_legend(target, loc: str = "upper right") -> None:
             Line2D([], [], color="black", lw=1, label="held-in"),
             Line2D([], [], color=HELDOUT_COLOR, lw=1, label="held-out"),
         ],
-        fontsize=7,
+        fontsize=SMALL_FONT,
         loc=loc,
         ncol=2,
     )

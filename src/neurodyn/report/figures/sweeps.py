@@ -10,7 +10,7 @@ import matplotlib.ticker
 import numpy as np
 from matplotlib.figure import Figure
 
-from neurodyn.report.figures.style import new_figure
+from neurodyn.report.figures.style import FULL_WIDTH_IN, SMALL_FONT, new_figure
 
 
 def sweep_figure(panels: Sequence[tuple[str, dict[str, Sequence[Any]], Sequence[Any]]], x_label: str) -> Figure:
@@ -23,7 +23,7 @@ def sweep_figure(panels: Sequence[tuple[str, dict[str, Sequence[Any]], Sequence[
     than two decades.
     """
     n = max(len(panels), 1)
-    fig = new_figure(min(3.4 * n, 13.0), 3.3)
+    fig = new_figure(min(3.4 * n, FULL_WIDTH_IN), 3.3)
     axes = np.atleast_1d(fig.subplots(1, n))
     for ax, (label, series, pooled) in zip(axes, panels):
         colors = matplotlib.colormaps["viridis"](np.linspace(0, 0.85, max(len(series), 1)))
@@ -60,11 +60,11 @@ def sweep_figure(panels: Sequence[tuple[str, dict[str, Sequence[Any]], Sequence[
             ax.xaxis.set_major_locator(matplotlib.ticker.FixedLocator(xs))
             ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
             ax.xaxis.set_major_formatter(matplotlib.ticker.FixedFormatter([f"{x:.3g}" for x in xs]))
-            ax.tick_params(axis="x", labelrotation=45, labelsize=7)
+            ax.tick_params(axis="x", labelrotation=45, labelsize=SMALL_FONT)
         ys = np.asarray([p.mean for s in series.values() for p in s] + [p.mean for p in pooled], dtype=float)
         if ys.size and (ys > 0).all() and ys.max() / ys.min() > 100:
             ax.set_yscale("log")  # e.g. a normalised error that explodes for a few models
         ax.set_xlabel(x_label)
         ax.set_title(label, fontsize=10)
-    axes[0].legend(fontsize=7)
+    axes[0].legend(fontsize=SMALL_FONT)
     return fig

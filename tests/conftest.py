@@ -19,6 +19,19 @@ BURSTING_NEURON = SHARED_DATA / "dsr" / "burstingneuron_train.npy"
 
 def pytest_addoption(parser):
     parser.addoption("--run-slow", action="store_true", default=False, help="also run tests marked slow")
+    parser.addoption(
+        "--browser-pages",
+        metavar="DIR",
+        default=None,
+        help="tests/test_browser.py: check DIR/index.html and every report.html under DIR (e.g. results/ "
+        "after `make demo`) instead of the pages it builds itself",
+    )
+    parser.addoption(
+        "--browser-output",
+        metavar="DIR",
+        default=str(REPO / "test-output" / "browser"),
+        help="tests/test_browser.py: where the full-page screenshots go (default: test-output/browser)",
+    )
 
 
 def pytest_collection_modifyitems(config, items):

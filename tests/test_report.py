@@ -111,6 +111,9 @@ def _expected_figures(models: list[ModelResult], dataset_figures: set[str]) -> s
     per_model = {f"{kind}_{m.name}" for m in models for kind in ("generated", "latents", "eigenvalues", "spectra")}
     per_model |= {f"transfer_{m.name}" for m in models if m.fixed_points}
     per_model |= {f"coherence_{m.name}" for m in models if m.arrays is not None and "coherence" in m.arrays}
+    # counts: predicted vs recorded PSTHs; maps of 1-3 latents: their flow field
+    per_model |= {f"psth_{m.name}" for m in models if m.arrays is not None and "psth_r2" in m.arrays}
+    per_model |= {f"flow_{m.name}" for m in models if m.arrays is not None and "flow_u" in m.arrays}
     return dataset_figures | per_model
 
 
@@ -122,12 +125,49 @@ def test_report_is_a_complete_document_with_header_and_sections(inputs, counts_r
     assert html.startswith("<!DOCTYPE html>")
     assert html.rstrip().endswith("</html>")
     assert "<title>Synthetic teacher — counts</title>" in html
-    assert "<h1>Synthetic teacher — counts</h1>" in html
+    assert "<h1>Synthetic teacher — counts" in html and 'class="badge synthetic"' in html  # ground truth given
     assert "recording.nwb" in html
     assert inputs["counts"].attrs["created_by"] in html
-    for section in ("dataset", "comparison", "model-lds_4", "model-lds_2", "ground-truth", "provenance"):
-        assert f'<section id="{section}">' in html
+    sections = ["summary", "comparison", "model-lds_4", "model-lds_2", "ground-truth", "dataset", "glossary"]
+    positions = [html.index(f'<section id="{s}">') for s in [*sections, "provenance"]]
+    assert positions == sorted(positions)  # the summary first, the provenance last
+    assert re.findall(r"<section id=\"([^\"]+)\">", html)[0] == "summary"
+    # the sidebar links every section
+    toc = html.split('<nav class="toc"')[1].split("</nav>")[0]
+    for section in sections:
+        assert f'href="#{section}"' in toc
     assert FAILED_FIGURE not in html
+
+
+def test_summary_says_what_each_model_found_with_numbers(inputs, counts_report):
+    html, _, _ = counts_report
+    summary = html.split('<section id="summary">')[1].split("</section>")[0]
+    for model in inputs["models"]:
+        assert f"<strong>{model.name}</strong>" in summary
+        assert format_number(model.metrics["co_bps"]) in summary
+        assert format_number(model.metrics["d_stsp"]) in summary
+        kind = model.fixed_points[0]["kind"]
+        assert kind in summary
+    best = max(inputs["models"], key=lambda m: m.metrics["co_bps"])
+    assert f"co-bps: {best.name} ({format_number(best.metrics['co_bps'])}" in summary
+    teacher = inputs["teacher"]
+    assert f"limit cycle at {format_number(teacher['limit_cycle']['frequency_hz'])} Hz" in summary
+
+
+def test_headline_table_is_compact_with_definitions(inputs, counts_report):
+    html, _, _ = counts_report
+    head = re.search(r'<table class="headline">(.*?)</thead>', html, re.S).group(1)
+    metric_headers = re.findall(r'<th data-metric="([^"]+)" title="([^"]+)">', head)
+    assert 4 <= len(metric_headers) <= 8
+    specs = metric_specs()
+    for key, title in metric_headers:
+        assert title.startswith(escape(specs[key].definition, quote=True)), key
+    assert [k for k, _ in metric_headers][:2] == ["co_bps", "psth_r2_heldout"]
+    # every metric of the full table is in the glossary with its direction
+    glossary = html.split('<section id="glossary">')[1].split("</section>")[0]
+    for key in ("co_bps", "d_stsp", "d_h", "pse"):
+        assert f'id="metric-{key}"' in glossary and escape(specs[key].definition) in glossary
+    assert "Lower is better." in glossary and "Higher is better." in glossary
 
 
 def test_dataset_summary_table_shows_the_summary(inputs, counts_report):
@@ -144,6 +184,7 @@ def test_comparison_table_has_a_row_per_model_with_formatted_metrics(inputs, cou
     html, _, _ = counts_report
     header, rows = html_table(html, "comparison")
     assert [r[0][1] for r in rows] == ["lds_4", "lds_2"]
+    assert len(html_table(html, "headline")[1]) == 2
     for model, row in zip(inputs["models"], rows):
         cells = dict(zip(header, (text for _, text in row)))
         assert cells["co-bps (bits/spike)"] == f"{model.metrics['co_bps']:.3f}"
@@ -154,8 +195,8 @@ def test_comparison_table_has_a_row_per_model_with_formatted_metrics(inputs, cou
     # every registered metric's header carries its definition, and the glossary lists it
     specs = metric_specs()
     head = re.search(r'<table class="comparison">(.*?)</thead>', html, re.S).group(1)
-    assert f'title="{escape(specs["d_stsp"].definition)}"' in head
-    assert "What the columns mean" in html and escape(specs["co_bps"].definition) in html
+    assert f'title="{escape(specs["d_stsp"].definition)}' in head
+    assert "Glossary of metrics" in html and escape(specs["co_bps"].definition) in html
 
 
 def test_best_value_per_column_is_highlighted_on_the_right_model(inputs, counts_report):
@@ -176,6 +217,10 @@ def test_best_value_per_column_is_highlighted_on_the_right_model(inputs, counts_
         assert highlighted == [expected], label
     unranked = header.index("fixed points")
     assert not any("best" in row[unranked][0] for row in rows)
+    header, rows = html_table(html, "headline")
+    column = header.index("co-bps (bits/spike)")
+    values = [m.metrics["co_bps"] for m in models]
+    assert [i for i, row in enumerate(rows) if "best" in row[column][0]] == [values.index(max(values))]
 
 
 def test_best_indices_directions_ties_and_missing():
@@ -190,6 +235,7 @@ def test_every_figure_is_an_embedded_png(inputs, counts_report):
     html, _, _ = counts_report
     figures = _embedded_figures(html)
     assert set(figures) == _expected_figures(inputs["models"], {"raster", "rates", "psth"})
+    assert {"psth_lds_4", "psth_lds_2", "flow_lds_2"} <= set(figures) and "flow_lds_4" not in figures  # 4 latents
     for name, png in figures.items():
         assert png.startswith(PNG_MAGIC), name
 
@@ -230,8 +276,8 @@ def test_fixed_points_protocol_and_ground_truth_are_shown(inputs, counts_report)
     section = html.split('<section id="ground-truth">')[1].split("</section>")[0]
     assert format_number(teacher["limit_cycle"]["frequency_hz"]) in section
     assert teacher["fixed_points"][0]["kind"] in section
-    assert model.metrics["leading_oscillation_hz"] is not None
-    assert format_number(model.metrics["leading_oscillation_hz"]) in section
+    assert model.metrics["generated_peak_hz"] is not None
+    assert format_number(model.metrics["generated_peak_hz"]) in section
 
 
 # ----------------------------------------------------------------------------- robustness
@@ -253,7 +299,8 @@ def test_missing_metrics_and_optional_parts_render_as_dash(inputs, tmp_path):
     assert cells["co-bps (bits/spike)"] == "—"
     assert cells["PSTH R² held-out"] == "—"
     assert cells["D_stsp (nats)"] == format_number(full.metrics["d_stsp"])
-    assert cells["fit time (s)"] == "—"
+    header, rows = html_table(html, "headline")
+    assert dict(zip(header, (text for _, text in rows[1])))["fit time (s)"] == "—"
     assert "No fixed points found." in html
     assert FAILED_FIGURE not in html
     figures = _embedded_figures(html)
@@ -274,6 +321,7 @@ def test_continuous_dataset_renders(inputs, tmp_path):
     model = inputs["continuous_model"]
     html = build_report(inputs["continuous"], [model], title="Synthetic EEG", figures_dir=tmp_path)
     assert "<h1>Synthetic EEG</h1>" in html and "eeg.edf" in html
+    assert 'class="badge synthetic"' not in html  # no ground truth given
     assert FAILED_FIGURE not in html
     header, rows = html_table(html, "comparison")
     assert "co-bps (bits/spike)" not in header
@@ -328,12 +376,16 @@ def test_index_links_each_report_with_headline_numbers(inputs):
     for entry in entries[:2]:
         assert f'<a href="{entry["report"]}">{entry["dataset"]}</a>' in html
     assert '<a href="unfitted/report.html">unfitted &amp; new</a>' in html
-    header, rows = html_table(html, "index")
-    assert len(rows) == 4  # two counts models, one continuous model, one dataset without models
-    co_bps = format_number(counts_models["lds_4"]["co_bps"])
-    assert co_bps in html
+    header, rows = html_table(html, "index headline")
+    assert len(rows) == 3  # one row per dataset
+    best = max(counts_models, key=lambda name: counts_models[name]["co_bps"])
+    cells = dict(zip(header, (text for _, text in rows[0])))
+    assert cells["co-bps (bits/spike)"] == f"{format_number(counts_models[best]['co_bps'])} {best}"
     assert format_number(inputs["continuous_model"].metrics["r2_heldout"]) in html
     assert "—" in [text for _, text in rows[-1]]
+    assert all('title="' in h for h in re.findall(r"<th data-metric[^>]*>", html))
+    _, every = html_table(html, "index-models")
+    assert len(every) == 3  # two counts models, one continuous model
     assert "http://" not in html and "https://" not in html
 
 

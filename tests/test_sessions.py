@@ -429,8 +429,9 @@ def check_sessions_run(workdir: Path, run: subprocess.CompletedProcess, n_sessio
     assert shown, html[-3000:]
     assert shown.group(1) == str(escape(f"neurodyn: error: {logged.group(1)}"))
     assert f"{broken}.npy" in shown.group(1)
-    # the headline numbers of the good sessions, one table row each
-    assert html.count("<tr>") == n_sessions + 1
+    # one row per session in the headline table, the failed one included
+    headline = html.split('<table class="index headline">')[1].split("</table>")[0]
+    assert headline.count("<tr>") == n_sessions + 1
     assert "index.html lists the datasets without results" in run.stderr
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -192,6 +193,23 @@ def test_theory_page(finished_run):
     assert row["n_units"] == 150 and row["n_outliers"] == 1 and abs(row["outliers"][0][0] - pole[0]) < 0.05
     assert "Trained reservoirs" in (results / "report.html").read_text()
     assert (results / "figures" / "theory_tanh_g0p5.png").is_file()
+
+
+def test_pages_link_each_other(finished_run):
+    """The index links every report and the theory page; each of those links back to the index, and
+    every dataset report links the theory page: every relative link resolves to a file."""
+    results = finished_run / "results"
+    index = (results / "index.html").read_text()
+    assert 'href="theory/report.html"' in index
+    pages = [results / "theory" / "report.html", *(results / d / "report.html" for d in ("spikes", "eeg"))]
+    for page in pages:
+        html = page.read_text()
+        assert 'href="../index.html"' in html, page
+        if page.parent.name != "theory":
+            assert f'href="{page.parent.name}/report.html"' in index
+            assert 'href="../theory/report.html"' in html
+        for href in re.findall(r'href="([^"#:]+)(?:#[^"]*)?"', html):
+            assert (page.parent / href).is_file(), (page, href)
 
 
 def test_array_source_and_plrnn_sweep(finished_run):

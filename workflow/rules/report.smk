@@ -40,6 +40,9 @@ rule report:
         neurodyn_version=NEURODYN_VERSION,
         models=lambda wc: dataset_models(wc.dataset),
         sweeps=lambda wc: dataset_sweeps(wc.dataset),
+        # the pages the report links from its sidebar (relative to it)
+        pages=[["../index.html", "All datasets (index)"]]
+        + ([["../theory/report.html", "Reservoir mean-field theory"]] if config.get("theory") else []),
     script:
         str(SCRIPTS / "report.py")
 
@@ -47,6 +50,7 @@ rule report:
 rule index:
     input:
         metrics=expand(f"{RESULTS}/{{dataset}}/metrics.json", dataset=DATASETS),
+        theory=[f"{RESULTS}/theory/report.html"] if config.get("theory") else [],
     output:
         html=report(f"{RESULTS}/index.html", caption="../report/index.rst", category="index"),
     log:

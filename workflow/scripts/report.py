@@ -16,4 +16,5 @@ with stage_logging(snakemake.log[0]):
         metrics_out=snakemake.output.metrics,
         ground_truth=snakemake.input.truth[0] if snakemake.input.truth else None,
         sweeps=snakemake.params.sweeps,
+        pages=[tuple(page) for page in snakemake.params.pages],
     )

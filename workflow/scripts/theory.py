@@ -5,5 +5,9 @@ from neurodyn.studies.reservoir_theory.stage import theory_stage
 
 with stage_logging(snakemake.log[0], threads=snakemake.threads):
     theory_stage(
-        snakemake.params.theory, snakemake.output.html, snakemake.output.metrics, figures_dir=snakemake.output.figures
+        snakemake.params.theory,
+        snakemake.output.html,
+        snakemake.output.metrics,
+        figures_dir=snakemake.output.figures,
+        pages=[("../index.html", "All datasets (index)")],
     )

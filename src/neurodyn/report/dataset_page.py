@@ -22,7 +22,8 @@ from neurodyn.report.formatting import MISSING, best_indices, format_number, for
 from neurodyn.report.ground_truth import ground_truth_section
 from neurodyn.report.model_section import model_section
 from neurodyn.report.page import FigureWriter, html_table, render, render_page, table_cell, text_cell
-from neurodyn.report.results import ModelResult, comparison_columns
+from neurodyn.report.results import MetricColumn, ModelResult, comparison_columns, headline_columns
+from neurodyn.report.summary import best_per_column, ground_truth_sentence, model_sentence
 from neurodyn.version import __version__
 
 SUMMARY_LABELS: dict[str, str] = {
@@ -68,42 +69,67 @@ def build_report(
     ground_truth: dict[str, Any] | None = None,
     figures_dir: Path | None = None,
     declared_sweeps: dict[str, dict[str, Any]] | None = None,
+    pages: Sequence[tuple[str, str]] = (),
 ) -> str:
     """The full, self-contained HTML report of one dataset and its fitted models (``declared_sweeps``:
-    the workflow's sweep membership, see :func:`neurodyn.report.sweeps.declared_sweeps`).
+    the workflow's sweep membership, see :func:`neurodyn.report.sweeps.declared_sweeps`; ``pages``:
+    (relative href, label) of the other pages to link from the sidebar, e.g. the index).
 
-    Sections: header, dataset (summary table, example raster, rate histogram or channel
-    variance, condition-averaged activity), model comparison, one section per model
-    (recorded vs generated, latent trajectories, eigenvalues, spectra, fixed-point table,
-    protocol), ground truth (when given), provenance.
+    Sections, in reading order: summary (a sentence per model, the best model per headline metric,
+    the ground truth), model comparison (headline table, all metrics collapsed), sweeps and distilled
+    RNNs when there are any, one section per model (figures, fixed points, details), ground truth,
+    the data, a glossary of the metrics, provenance (collapsed).
 
     Figure files written to ``figures_dir`` (when given): ``raster.png``; ``rates.png`` (counts)
     or ``variance.png`` (continuous); ``psth.png`` (with conditions); per model with key
-    ``<model>`` (its name made file-safe): ``generated_<model>.png``, ``latents_<model>.png``,
-    ``eigenvalues_<model>.png`` (also without fixed points), ``spectra_<model>.png`` — each
-    drawn when the model's arrays hold what it needs.
+    ``<model>`` (its name made file-safe) those of :func:`neurodyn.report.model_section.model_figures`,
+    each drawn when the model's arrays hold what it needs.
     """
     writer = FigureWriter(figures_dir)
     keys = _model_keys(models)
+    anchors = [f"model-{k}" for k in keys]
     kind = fg.data_kind(dataset)
-    contents = [("dataset", "Dataset"), ("comparison", "Model comparison")]
-    contents += [(f"model-{k}", f"Model: {m.name}") for m, k in zip(models, keys)]
+    headline = headline_columns(models, kind)
+    columns = comparison_columns(models, kind) if models else []
+    best = best_per_column(models, headline)
+    sentences = [model_sentence(m, kind, best) for m in models]
+    contents: list[tuple[str, str, list[tuple[str, str]]]] = [
+        ("summary", "Summary", []),
+        ("comparison", "Model comparison", []),
+    ]
+    sweep_section = _sweep_section(models, writer, declared_sweeps)
+    if sweep_section:
+        contents.append(("sweeps", "Hyperparameter sweeps", []))
+    distillation = _distillation_section(models)
+    if distillation:
+        contents.append(("distillation", "Distilled low-rank RNNs", []))
+    contents += [
+        (a, f"Model: {m.name}", [(f"fixed-points-{k}", "fixed points")]) for m, k, a in zip(models, keys, anchors)
+    ]
     if ground_truth:
-        contents.append(("ground-truth", "Ground truth"))
-    contents.append(("provenance", "Protocol and provenance"))
+        contents.append(("ground-truth", "Ground truth", []))
+    contents += [("dataset", "The data", []), ("glossary", "Glossary", []), ("provenance", "Provenance", [])]
     attrs = dataset.attrs
     return render_page(
         "dataset/report.html",
         title=title,
-        description=attrs.get("description"),
-        facts=_header_facts(attrs),
+        synthetic=bool(ground_truth),
+        lede=_lede(dataset, attrs),
         contents=contents,
-        dataset=_dataset_section(dataset, writer),
-        comparison=_comparison_section(models, kind, [f"model-{k}" for k in keys]),
-        sweeps=_sweep_section(models, writer, declared_sweeps),
-        distillation=_distillation_section(models),
-        models=[model_section(dataset, m, k, writer) for m, k in zip(models, keys)],
+        pages=list(pages),
+        summary=render(
+            "dataset/summary.html",
+            findings=[(m.name, a, m.family, s) for m, a, s in zip(models, anchors, sentences)],
+            best=best,
+            truth=ground_truth_sentence(ground_truth, models) if ground_truth else None,
+        ),
+        comparison=_comparison_section(models, headline, columns, anchors),
+        sweeps=sweep_section,
+        distillation=distillation,
+        models=[model_section(dataset, m, k, writer, s) for m, k, s in zip(models, keys, sentences)],
         ground_truth=ground_truth_section(ground_truth, models) if ground_truth else None,
+        dataset=_dataset_section(dataset, writer),
+        glossary=render("dataset/glossary.html", columns=[c for c in columns if c.key != "eval_split"]),
         provenance=_provenance_section(dataset, models),
     )
 
@@ -120,11 +146,27 @@ def _model_keys(models: Sequence[ModelResult]) -> list[str]:
     return keys
 
 
+def _lede(ds: xr.Dataset, attrs: dict[str, Any]) -> str:
+    """One line on what the data are: description, kind, trials, channels, bins."""
+    info = summary(ds)
+    kind = "spike counts" if info.get("kind") == "counts" else "continuous signal"
+    heldout = info.get("n_heldout_channels")
+    channels = f"{info.get('n_channels')} {'units' if info.get('kind') == 'counts' else 'channels'}" + (
+        f" ({heldout} held out)" if heldout else ""
+    )
+    bin_ms = numeric(attrs.get("bin_size_s"))
+    bins = f"{info.get('n_time_bins')} bins" + (f" of {bin_ms * 1e3:.4g} ms" if bin_ms is not None else "")
+    parts = [kind, f"{info.get('n_trials')} trials", channels, bins]
+    description = str(attrs.get("description") or "").strip()
+    return (f"{description} — " if description else "") + " · ".join(parts) + "."
+
+
 def _header_facts(attrs: dict[str, Any]) -> list[tuple[str, Any]]:
     source = str(attrs.get("source", "")) or MISSING
     return [
         ("dataset", Path(source).name if source != MISSING else MISSING),
         ("source", source),
+        ("source SHA-256", attrs.get("source_sha256") or None),
         ("created by", attrs.get("created_by")),
         ("config hash", attrs.get("config_hash") or None),
         ("generated", datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")),
@@ -178,15 +220,31 @@ def _dataset_section(ds: xr.Dataset, writer: FigureWriter) -> Markup:
 # ----------------------------------------------------------------------------- all models
 
 
-def _comparison_section(models: Sequence[ModelResult], kind: str, anchors: Sequence[str]) -> Markup:
-    """One row per model: every metric column, the best value per ranked column highlighted."""
-    columns = comparison_columns(models, kind) if models else []
-    best = {c.key: best_indices([(m.metrics or {}).get(c.key) for m in models], c.better) for c in columns}
-    rows = [
-        (model, anchor, [table_cell((model.metrics or {}).get(c.key), best=i in best[c.key]) for c in columns])
-        for i, (model, anchor) in enumerate(zip(models, anchors))
-    ]
-    return render("dataset/comparison.html", columns=columns, rows=rows)
+def _comparison_section(
+    models: Sequence[ModelResult],
+    headline: Sequence[MetricColumn],
+    columns: Sequence[MetricColumn],
+    anchors: Sequence[str],
+) -> Markup:
+    """The headline table (one row per model, best value per ranked column highlighted) and every
+    metric in a collapsed table."""
+
+    def cells(cols: Sequence[MetricColumn]) -> list[list[Markup]]:
+        best = {c.key: best_indices([(m.metrics or {}).get(c.key) for m in models], c.better) for c in cols}
+        return [[_metric_cell(m, c, i in best[c.key]) for c in cols] for i, m in enumerate(models)]
+
+    rows = list(zip(models, anchors, cells(headline), cells(columns)))
+    split = next((m.metrics.get("eval_split") for m in models if (m.metrics or {}).get("eval_split")), None)
+    return render("dataset/comparison.html", headline=headline, columns=columns, rows=rows, split=split)
+
+
+def _metric_cell(model: ModelResult, column: MetricColumn, best: bool) -> Markup:
+    """One metric's cell; the fixed-point count says how many are stable."""
+    metrics = model.metrics or {}
+    value = metrics.get(column.key)
+    if column.key == "n_fixed_points" and value is not None and metrics.get("n_stable_fixed_points") is not None:
+        return text_cell(f"{value} ({metrics['n_stable_fixed_points']} stable)", css_class="num")
+    return table_cell(value, best=best)
 
 
 def _sweep_section(
@@ -294,4 +352,10 @@ def _provenance_section(ds: xr.Dataset, models: Sequence[ModelResult]) -> Markup
         "matplotlib": matplotlib.__version__,
     }
     protocols = {m.name: {"family": m.family, "protocol": m.protocol or {}, "fit": m.fit or {}} for m in models}
-    return render("dataset/provenance.html", attributes=dict(ds.attrs), protocols=protocols, software=software)
+    return render(
+        "dataset/provenance.html",
+        facts=_header_facts(ds.attrs),
+        attributes=dict(ds.attrs),
+        protocols=protocols,
+        software=software,
+    )

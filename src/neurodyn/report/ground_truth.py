@@ -84,7 +84,8 @@ def _limit_cycle(cycle: dict[str, Any]) -> Markup:
 
 
 def _frequencies(models: Sequence[ModelResult], points: Sequence[dict[str, Any]], cycle_hz: float | None) -> Markup:
-    """Each model's leading oscillation against the teacher's frequencies ('' without models)."""
+    """Each model's free-run spectral peak and linearised rotation against the teacher's
+    frequencies ('' without models)."""
     if not models:
         return Markup()
     teacher_freqs = sorted(
@@ -93,13 +94,20 @@ def _frequencies(models: Sequence[ModelResult], points: Sequence[dict[str, Any]]
     rows = [
         [
             text_cell(model.name),
-            table_cell((model.metrics or {}).get("leading_oscillation_hz")),
+            table_cell((model.metrics or {}).get("generated_peak_hz")),
+            table_cell(next((p.get("rotation_hz") for p in model.fixed_points or [] if p.get("rotation_hz")), None)),
             table_cell(cycle_hz),
             table_cell(teacher_freqs or None),
         ]
         for model in models
     ]
-    header = ["model", "leading oscillation (Hz)", "teacher limit cycle (Hz)", "teacher fixed-point frequencies (Hz)"]
+    header = [
+        "model",
+        "free-run spectral peak (Hz)",
+        "linearised rotation at a fixed point (Hz)",
+        "teacher limit cycle (Hz)",
+        "teacher fixed-point frequencies (Hz)",
+    ]
     return html_table(header, rows)
 
 

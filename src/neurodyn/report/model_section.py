@@ -11,8 +11,8 @@ import xarray as xr
 from markupsafe import Markup
 
 from neurodyn.report import figures as fg
-from neurodyn.report.formatting import format_number
-from neurodyn.report.page import FigureWriter, html_table, render, table_cell, text_cell
+from neurodyn.report.formatting import format_number, format_value, readable_key
+from neurodyn.report.page import FigureWriter, html_table, macros, render, table_cell, text_cell
 from neurodyn.report.results import ModelResult
 
 FIXED_POINT_HEADER = (
@@ -20,20 +20,24 @@ FIXED_POINT_HEADER = (
     "kind",
     "stable",
     "spectral radius",
-    "leading τ (s)",
-    "leading f (Hz)",
-    "leading oscillation (Hz)",
-    "method",
+    "slowest mode τ (s)",
+    "slowest mode f (Hz)",
+    "rotating mode f (Hz)",
+    "rotating mode τ (s)",
+    "found by",
 )
 
 
-def model_section(ds: xr.Dataset, model: ModelResult, key: str, writer: FigureWriter) -> Markup:
-    """The section ``model-<key>`` of one model."""
+def model_section(ds: xr.Dataset, model: ModelResult, key: str, writer: FigureWriter, sentence: str = "") -> Markup:
+    """The section ``model-<key>`` of one model: its summary ``sentence``, facts, figures, fixed
+    points and, collapsed, its options, fit record and evaluation protocol."""
     fit = model.fit or {}
+    metrics = model.metrics or {}
     facts = [
-        ("family", model.family),
-        ("evaluation split", (model.metrics or {}).get("eval_split")),
-        ("evaluation trials", (model.metrics or {}).get("n_eval_trials")),
+        (
+            "evaluated on",
+            f"{format_value(metrics.get('n_eval_trials'))} {format_value(metrics.get('eval_split'))} trials",
+        ),
         ("fit time (s)", fit.get("seconds")),
         ("device", fit.get("device")),
     ]
@@ -41,15 +45,58 @@ def model_section(ds: xr.Dataset, model: ModelResult, key: str, writer: FigureWr
         "dataset/model.html",
         model=model,
         key=key,
+        sentence=sentence,
         facts=facts,
         figures=model_figures(ds, model, key, writer),
         fixed_points=fixed_point_table(model.fixed_points or []),
-        fit=fit,
+        record=fit_record(model),
+        options=_options_table(model.config or {}),
+        resumes=_resume_table(fit.get("resumes") or []),
     )
 
 
+def fit_record(model: ModelResult) -> list[tuple[str, Any]]:
+    """What a reader needs to reproduce the fit: seed, device, wall time, threads, when, versions."""
+    fit = model.fit or {}
+    versions = fit.get("versions") or {}
+    record: list[tuple[str, Any]] = [
+        ("family", model.family),
+        ("seed", (model.config or {}).get("seed")),
+        ("device", fit.get("device")),
+        ("wall time (s)", fit.get("seconds")),
+    ]
+    if fit.get("threads") is not None:
+        record.append(("CPU threads", fit.get("threads")))
+    if fit.get("started"):
+        record.append(("fitted", f"{fit.get('started')} to {fit.get('finished') or '?'}"))
+    if model.training:
+        steps = model.training.get("steps") or []
+        record.append(("training", f"{len(steps)} {model.training.get('x', 'steps')}s recorded"))
+    for name in ("neurodyn", "python", "torch", "numpy", "cuda", "gpu"):
+        if versions.get(name):
+            record.append((name, versions[name]))
+    return record
+
+
+def _options_table(config: dict[str, Any]) -> Markup:
+    """The model's resolved options, one row each ('' without any)."""
+    if not config:
+        return Markup()
+    rows = [[text_cell(str(k), tag="th"), table_cell(v)] for k, v in sorted(config.items())]
+    return html_table(["option", "value"], rows, css_class="options")
+
+
+def _resume_table(resumes: Sequence[dict[str, Any]]) -> Markup:
+    """Each resume of the fit from a checkpoint ('' when it ran in one go)."""
+    if not resumes:
+        return Markup()
+    header = sorted({k for r in resumes for k in r})
+    rows = [[table_cell(r.get(k)) for k in header] for r in resumes]
+    return html_table([readable_key(k) for k in header], rows)
+
+
 def fixed_point_table(points: Sequence[dict[str, Any]]) -> Markup:
-    """One row per fixed point ('' without any)."""
+    """One row per fixed point with its linearised modes ('' without any)."""
     if not points:
         return Markup()
     rows = []
@@ -65,7 +112,8 @@ def fixed_point_table(points: Sequence[dict[str, Any]]) -> Markup:
                 table_cell(p.get("spectral_radius")),
                 text_cell("∞") if taus and tau is None else table_cell(tau),
                 table_cell(freqs[0] if freqs else None),
-                table_cell(p.get("leading_oscillation_hz")),
+                table_cell(p.get("rotation_hz")),
+                table_cell(p.get("rotation_time_constant_s")),
                 table_cell(p.get("method")),
             ]
         )
@@ -116,6 +164,23 @@ def model_figures(ds: xr.Dataset, model: ModelResult, key: str, writer: FigureWr
                 f"generated_{key}", generated, "One recorded evaluation trial and one trial generated by the model."
             )
         )
+    psth = _psth_figure(ds, model, arrays, key, writer)
+    if psth is not None:
+        out.append(psth)
+    flow = {str(name): arrays[name].values for name in arrays.variables if str(name).startswith("flow_")}
+    if "flow_u" in flow:
+        out.append(
+            writer.embed(
+                f"flow_{key}",
+                lambda: fg.flow_field_figure(
+                    flow,
+                    model.fixed_points or [],
+                    arrays["latents"].values if "latents" in arrays else None,
+                    title=f"{model.name}: flow of the latent map",
+                ),
+                _flow_caption(flow),
+            )
+        )
     if "latents" in arrays and arrays.sizes.get("trial", 0):
         conditions = arrays["condition"].values if "condition" in arrays.coords else None
         out.append(
@@ -156,9 +221,12 @@ def model_figures(ds: xr.Dataset, model: ModelResult, key: str, writer: FigureWr
                     arrays["psd_recorded"].values,
                     arrays["psd_generated"].values,
                     activity_units=units,
+                    recorded_peak_hz=(model.metrics or {}).get("recorded_peak_hz"),
+                    generated_peak_hz=(model.metrics or {}).get("generated_peak_hz"),
                 ),
                 "Welch power spectra of recorded and generated activity"
-                + (" (smoothed rates)." if kind == "counts" else "."),
+                + (" (smoothed rates)" if kind == "counts" else "")
+                + "; dotted lines: each spectrum's peak above 0 Hz, the free run's dominant rhythm.",
             )
         )
     if "coherence" in arrays and "coherence_frequency" in arrays.coords:
@@ -184,9 +252,89 @@ def model_figures(ds: xr.Dataset, model: ModelResult, key: str, writer: FigureWr
             )
         )
     out.extend(_expansion_figures(model, arrays, key, writer))
+    if (model.training or {}).get("series"):
+        out.append(
+            writer.embed(
+                f"training_{key}",
+                lambda: fg.training_curves_figure(model.training),
+                f"Training curves per {model.training.get('x', 'step')} as the fit recorded them (★: best value)"
+                + "".join(f"; {label}: {text}" for label, text in (model.training.get("definitions") or {}).items())
+                + ".",
+            )
+        )
     if model.arrays is None:
-        out.append(Markup('<p class="note">No evaluation arrays: data figures skipped.</p>'))
+        out.append(macros().note("No evaluation arrays: data figures skipped."))
     return out
+
+
+# units whose predicted and recorded PSTHs are drawn: the best predicted
+PSTH_UNITS = 4
+PSTH_CONDITIONS = 4
+
+
+def _psth_figure(
+    ds: xr.Dataset, model: ModelResult, arrays: xr.Dataset, key: str, writer: FigureWriter
+) -> Markup | None:
+    """Counts: predicted vs recorded condition-averaged rates of the best-predicted units (by PSTH
+    R²) on the evaluation trials; None when the arrays lack what it needs."""
+    if fg.data_kind(ds) != "counts" or "prediction" not in arrays or "psth_r2" not in arrays:
+        return None
+    trials = arrays["trial"].values if "trial" in arrays.coords else None
+    if trials is None or not np.isin(trials, ds["trial"].values).all():
+        return None
+    ev = ds.sel(trial=trials)
+    r2 = arrays["psth_r2"].values
+    units = fg.best_units(r2, PSTH_UNITS)
+    if units.size == 0:
+        return None
+    bin_size = float(ds.attrs.get("bin_size_s", 1.0))
+    smoothing = float((model.protocol or {}).get("smoothing_s", 0.05)) / bin_size
+    labels = ev["condition"].values if "condition" in ev else np.zeros(ev.sizes["trial"], int)
+    mask = ev["mask"].values if "mask" in ev else np.ones(ev["data"].shape, bool)
+    labels_all, recorded = fg.condition_psths(
+        ev["data"].values[..., units], mask[..., units], labels, smooth_bins=smoothing, scale=1.0 / bin_size
+    )
+    _, predicted = fg.condition_psths(
+        arrays["prediction"].values[..., units], mask[..., units], labels, scale=1.0 / bin_size
+    )
+    shown = slice(0, PSTH_CONDITIONS)  # more conditions than this hide each other
+    names, recorded, predicted = list(labels_all)[shown], recorded[shown], predicted[shown]
+    heldout = fg.heldout_mask(ds)
+    channel_names = fg.channel_names(ds)
+    unit_names = [f"{channel_names[u]}{' (held out)' if heldout[u] else ''}" for u in units]
+    return writer.embed(
+        f"psth_{key}",
+        lambda: fg.psth_comparison_figure(
+            ev["time"].values,
+            recorded,
+            predicted,
+            [str(n) for n in names],
+            unit_names,
+            time_axis_label=fg.time_label(ds),
+            scores=r2[units],
+        ),
+        f"Recorded (solid, Gaussian-smoothed) and predicted (dashed) condition-averaged rates of the {units.size} "
+        f"units the model predicts best (PSTH R² in each title), on the {len(trials)} evaluation trials"
+        + (f"; the first {len(names)} conditions." if len(labels_all) > len(names) else "."),
+    )
+
+
+def _flow_caption(flow: dict[str, np.ndarray]) -> str:
+    """What the flow-field figure shows, by the latent dimension."""
+    dims = flow["flow_basis"].shape[0] if "flow_basis" in flow else 2
+    if dims == 1:
+        return "The latent map's one-step change Δz = F(z) − z against z, with its fixed points (zero crossings)."
+    what = (
+        "the flow F(z) − z of the latent map at zero input"
+        if dims == 2
+        else "a section of the 3-D flow F(z) − z through the plane of the states' top two principal components "
+        "(the in-plane part)"
+    )
+    nullclines = "; lines: nullclines, where one component of the flow vanishes" if dims == 2 else ""
+    return (
+        f"Streamlines of {what}, coloured by speed{nullclines}; fixed points filled when stable, open when "
+        "not; thin lines: posterior latent trajectories."
+    )
 
 
 def _expansion_figures(model: ModelResult, arrays: xr.Dataset, key: str, writer: FigureWriter) -> list[Markup]:

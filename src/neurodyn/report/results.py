@@ -28,7 +28,10 @@ class ModelResult:
     model's options (with ``seed``), from which sweeps among models are found; distillation: the
     smallest low-rank tanh RNN of the latent map (:mod:`neurodyn.analysis.distill`); expansion: the
     expansion-point modes and the jPCA comparison of a model that linearises its map at expansion
-    points (:func:`neurodyn.analysis.evaluate.expansion_step`).
+    points (:func:`neurodyn.analysis.evaluate.expansion_step`); training: the curves of its fit
+    (``FittedModel.training_curves``: ``x``, ``steps``, ``series``), empty without iterative
+    training; behavior: the behaviour-decoding section (penalty, per-dimension R²), empty without
+    behaviour.
     """
 
     name: str
@@ -41,6 +44,8 @@ class ModelResult:
     config: dict[str, Any] = field(default_factory=dict)
     distillation: dict[str, Any] = field(default_factory=dict)
     expansion: dict[str, Any] = field(default_factory=dict)
+    training: dict[str, Any] = field(default_factory=dict)
+    behavior: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_result(cls, name: str, result: AnalysisResult) -> ModelResult:
@@ -56,22 +61,33 @@ class ModelResult:
             config=result.about.get("model_config", {}),
             distillation=result.distillation or {},
             expansion=result.expansion or {},
+            training=result.about.get("training") or {},
+            behavior=getattr(result, "behavior_decoding", None) or {},
         )
 
 
 @dataclass(frozen=True)
 class MetricColumn:
     """One column of a model table: a metric's key, header label (with unit), which direction is
-    better (None: not ranked) and its one-sentence definition (the header's tooltip)."""
+    better (None: not ranked), its one-sentence definition (the header's tooltip), its unit and its
+    label without the unit."""
 
     key: str
     label: str
     better: str | None = None
     definition: str = ""
+    unit: str = ""
+    name: str = ""
 
     @classmethod
     def of(cls, spec: MetricSpec) -> MetricColumn:
-        return cls(spec.key, f"{spec.label} ({spec.unit})" if spec.unit else spec.label, spec.better, spec.definition)
+        label = f"{spec.label} ({spec.unit})" if spec.unit else spec.label
+        return cls(spec.key, label, spec.better, spec.definition, spec.unit, spec.label)
+
+    @property
+    def direction(self) -> str:
+        """'higher is better', 'lower is better' or 'not a score'."""
+        return f"{self.better} is better" if self.better else "not a score"
 
     @property
     def explanation(self) -> str:
@@ -85,6 +101,20 @@ class MetricColumn:
 def metric_specs() -> dict[str, MetricSpec]:
     """Every metric the analysis and the registered families declare, by key."""
     return metric_registry(FAMILIES.values())
+
+
+# the headline of each data kind: what a reader compares models by first (the full table has the rest)
+HEADLINE_KEYS: dict[str, tuple[str, ...]] = {
+    "counts": ("co_bps", "psth_r2_heldout", "behavior_r2", "d_stsp", "d_h", "generated_peak_hz", "n_fixed_points"),
+    "continuous": ("r2_heldout", "behavior_r2", "d_stsp", "d_h", "pse_low", "generated_peak_hz", "n_fixed_points"),
+}
+
+
+def headline_columns(models: Sequence[ModelResult], kind: str) -> list[MetricColumn]:
+    """The headline metrics of this data kind that any model has, in :data:`HEADLINE_KEYS` order."""
+    present = {k for m in models for k, v in (m.metrics or {}).items() if v is not None}
+    specs = metric_specs()
+    return [MetricColumn.of(specs[k]) for k in HEADLINE_KEYS.get(kind, ()) if k in present and k in specs]
 
 
 def comparison_columns(models: Sequence[ModelResult], kind: str) -> list[MetricColumn]:

@@ -18,6 +18,10 @@ from neurodyn.storage import write_atomically, write_json
 
 log = logging.getLogger("neurodyn")
 
+# how the pages name the theory page and the index when they link them
+THEORY_LABEL = "Reservoir mean-field theory"
+INDEX_LABEL = "All datasets (index)"
+
 
 def page_with_figures(build, figures_dir: str | os.PathLike[str] | None) -> str:
     """``build(figures_dir)`` → HTML; with a figures folder, the figures are written to a temporary
@@ -39,10 +43,12 @@ def report_stage(
     metrics_out: str | os.PathLike[str] | None = None,
     ground_truth: str | os.PathLike[str] | None = None,
     sweeps: dict[str, dict[str, Any]] | None = None,
+    pages: list[tuple[str, str]] | None = None,
 ) -> Path:
     """Write the dataset's HTML report (and its figures and combined metrics, when asked) from the
     analysis folders ``analyses`` (model name → folder); ``sweeps``: the workflow's sweep
-    declarations (:func:`neurodyn.stages.config.declared_sweeps`), inferred from the models when None."""
+    declarations (:func:`neurodyn.stages.config.declared_sweeps`), inferred from the models when None;
+    ``pages``: (href relative to the report, label) of other pages to link (the index, the theory page)."""
     dataset = open_dataset(dataset_path)
     models = [load_analysis(path, name) for name, path in analyses.items()]
     truth = json.loads(Path(ground_truth).read_text()) if ground_truth else None
@@ -55,6 +61,7 @@ def report_stage(
         metrics_out=metrics_out,
         ground_truth=truth,
         sweeps=sweeps,
+        pages=pages,
     )
 
 
@@ -68,12 +75,19 @@ def write_report(
     metrics_out: str | os.PathLike[str] | None = None,
     ground_truth: dict[str, Any] | None = None,
     sweeps: dict[str, dict[str, Any]] | None = None,
+    pages: list[tuple[str, str]] | None = None,
 ) -> Path:
     """The report of ``models`` on ``dataset`` written to ``out_html`` (figures embedded, and also
-    written to ``figures_dir`` when given), each output atomically."""
+    written to ``figures_dir`` when given), each output atomically; ``pages``: other pages to link."""
     html = page_with_figures(
         lambda figs: build_report(
-            dataset, models, title=title, ground_truth=ground_truth, figures_dir=figs, declared_sweeps=sweeps
+            dataset,
+            models,
+            title=title,
+            ground_truth=ground_truth,
+            figures_dir=figs,
+            declared_sweeps=sweeps,
+            pages=pages or (),
         ),
         figures_dir,
     )
@@ -110,11 +124,12 @@ def index_stage(
     metrics_files: dict[str, str | os.PathLike[str] | None],
     out_html: str | os.PathLike[str],
     failures: dict[str, dict[str, str | None]] | None = None,
+    pages: dict[str, str | os.PathLike[str]] | None = None,
 ) -> Path:
     """Cross-dataset index page linking every dataset report, in the order of ``metrics_files``
     (dataset → its combined ``metrics.json``). A dataset whose metrics file is None or absent is
     listed without results, with ``failures[dataset]`` (``{"error": line, "log": path}``, see
-    :func:`job_failure`) when given."""
+    :func:`job_failure`) when given. ``pages``: label → path of other pages to link (the theory page)."""
     out_html = Path(out_html)
     failures = failures or {}
     entries = []
@@ -139,9 +154,11 @@ def index_stage(
                 "kind": combined["summary"]["kind"],
                 "summary": combined["summary"],
                 "models": combined["models"],
+                "synthetic": "ground_truth" in combined,
             }
         )
-    return write_atomically(lambda tmp: Path(tmp).write_text(build_index(entries)), out_html)
+    links = [(os.path.relpath(path, out_html.parent), label) for label, path in (pages or {}).items()]
+    return write_atomically(lambda tmp: Path(tmp).write_text(build_index(entries, pages=links)), out_html)
 
 
 # a stage log record (neurodyn.stages.logs.LOG_FORMAT): date time LEVEL logger: message
@@ -261,7 +278,9 @@ def rebuild_index(
         for d, path in metrics.items()
         if not path.is_file() and (failure := job_failure(results / d / "logs", reported.get(d)))
     }
-    out = index_stage({d: p if p.is_file() else None for d, p in metrics.items()}, out_html, failures)
+    theory = results / "theory" / "report.html"
+    pages = {THEORY_LABEL: theory} if theory.is_file() else None
+    out = index_stage({d: p if p.is_file() else None for d, p in metrics.items()}, out_html, failures, pages)
     existing = [p.stat().st_mtime for p in metrics.values() if p.is_file()]
     if existing:
         stamp = min(existing) - 1.0

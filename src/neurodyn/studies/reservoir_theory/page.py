@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from html import escape
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +11,7 @@ from matplotlib.figure import Figure
 
 from neurodyn.report.figures import STABLE_COLOR, UNSTABLE_COLOR, new_figure
 from neurodyn.report.formatting import format_number, slug
-from neurodyn.report.page import FigureWriter, html_document, html_table, table_cell
+from neurodyn.report.page import FigureWriter, html_table, sections_document, table_cell
 
 
 def theory_figure(result: dict[str, Any]) -> Figure:
@@ -74,23 +73,22 @@ def build_theory_report(
     *,
     title: str = "Trained reservoirs: theory",
     figures_dir: Path | None = None,
+    pages: Sequence[tuple[str, str]] = (),
 ) -> str:
     """A page comparing the mean-field theory of trained reservoirs (Rivkind & Barak 2017) with
-    finite networks. results: (label, :func:`neurodyn.studies.reservoir_theory.compare.compare_setting` output)."""
+    finite networks. results: (label, :func:`neurodyn.studies.reservoir_theory.compare.compare_setting` output);
+    pages: (relative href, label) of other pages to link, e.g. the index."""
     writer = FigureWriter(figures_dir)
-    parts = [
-        f"<h1>{escape(title)}</h1>",
-        '<p class="note">Networks ẋ = −x + W φ(x) + w_FB z, z = w_outᵀ φ(x), W_ij ~ N(0, g²/N), trained by '
+    intro = (
+        "Networks ẋ = −x + W φ(x) + w_FB z, z = w_outᵀ φ(x), W_ij ~ N(0, g²/N), trained by "
         "breaking the loop to hold each target A as a fixed point. Theory: σ², β₀, β₁ and the closed-loop "
         "pole(s) of the mean-field theory; measured: the rightmost Jacobian eigenvalue outside the bulk, "
-        "and the error of the finite network's open-loop gain.</p>",
-    ]
+        "and the error of the finite network's open-loop gain."
+    )
+    sections = []
     for label, result in results:
         name = f"{result['phi']}{'(x − ' + format(result['threshold'] or 0.1, 'g') + ')' if result['phi'] == 'relu' else ''}"
-        parts.append(
-            f'<section id="theory-{escape(slug(label))}">\n<h2>{escape(label)}: φ = {escape(name)}, '
-            f"g = {format_number(result['g'])}</h2>"
-        )
+        blocks = []
         rows = []
         theory = {s["target"]: s for s in result["theory"]}
         for row in result["finite"]:
@@ -125,7 +123,7 @@ def build_theory_report(
                     table_cell(row["gain_error_mean"]),
                 ]
             )
-        parts.append(
+        blocks.append(
             html_table(
                 [
                     "N",
@@ -139,7 +137,7 @@ def build_theory_report(
                 rows,
             )
         )
-        parts.append(
+        blocks.append(
             writer.embed(
                 f"theory_{slug(label)}",
                 lambda result=result: theory_figure(result),
@@ -147,5 +145,11 @@ def build_theory_report(
                 "open-loop gain of theory and network.",
             )
         )
-        parts.append("</section>")
-    return html_document(title, "\n".join(parts))
+        sections.append(
+            {
+                "id": f"theory-{slug(label)}",
+                "heading": f"{label}: φ = {name}, g = {format_number(result['g'])}",
+                "blocks": blocks,
+            }
+        )
+    return sections_document(title, intro, sections, pages)

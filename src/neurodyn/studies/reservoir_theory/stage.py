@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -61,9 +62,11 @@ def theory_stage(
     out_json: str | os.PathLike[str],
     *,
     figures_dir: str | os.PathLike[str] | None = None,
+    pages: Sequence[tuple[str, str]] = (),
 ) -> Path:
     """Mean-field theory of trained reservoirs vs finite networks for each configured setting:
-    ``theory_cfg`` = {sizes: [N, ...], seeds: K, settings: {label: {phi, g, targets, threshold}}}."""
+    ``theory_cfg`` = {sizes: [N, ...], seeds: K, settings: {label: {phi, g, targets, threshold}}}; ``pages``:
+    (href relative to the page, label) of other pages to link, e.g. the index."""
     options = TheoryOptions.parse(theory_cfg, "theory")
     sizes, seeds = options.sizes, options.seeds
     results = []
@@ -84,5 +87,5 @@ def theory_stage(
             )
         )
     write_json({label: as_json(r) for label, r in results}, out_json)
-    html = page_with_figures(lambda figs: build_theory_report(results, figures_dir=figs), figures_dir)
+    html = page_with_figures(lambda figs: build_theory_report(results, figures_dir=figs, pages=pages), figures_dir)
     return write_atomically(lambda tmp: Path(tmp).write_text(html), out_html)

@@ -435,6 +435,7 @@ def check_sessions_run(workdir: Path, run: subprocess.CompletedProcess, n_sessio
     assert "index.html lists the datasets without results" in run.stderr
 
 
+@pytest.mark.slow  # about 3 minutes on 2 cores: .ci/run runs it after the default suite
 def test_twenty_sessions_with_one_broken_then_fixed(tmp_path):
     """Twenty sessions on two cores (about 100 jobs), one broken: the others finish, the index
     lists all twenty; once the broken recording is fixed, the next run rebuilds the index through

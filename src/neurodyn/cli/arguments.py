@@ -1,4 +1,8 @@
-"""Small helpers shared by the command-line subcommands: argument types, .npz input, JSON output."""
+"""Small helpers shared by the command-line subcommands: argument types, .npz input, JSON output.
+
+numpy and the storage helpers are imported by the functions that use them, so that a module
+registering a command with these helpers keeps ``neurodyn --help`` light.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +10,12 @@ import argparse
 import json
 import zipfile
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from neurodyn.errors import InputFileError
-from neurodyn.storage import write_atomically
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 def positive_int(text: str) -> int:
@@ -31,6 +35,8 @@ def emit_json(payload: Any, out: str | Path | None) -> None:
     if out is None:
         print(text, end="")
     else:
+        from neurodyn.storage import write_atomically
+
         write_atomically(lambda tmp: Path(tmp).write_text(text, encoding="utf-8"), out)
 
 
@@ -41,6 +47,8 @@ def read_npz(path: str | Path, expected: str) -> dict[str, np.ndarray]:
     (``expected`` says what the archive should hold) and, naming the field, for an array that needs
     pickle (object arrays) or cannot be read.
     """
+    import numpy as np
+
     path = Path(path)
     if not path.is_file():
         raise InputFileError(path, "no such file")

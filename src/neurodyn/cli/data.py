@@ -1,6 +1,8 @@
 """``neurodyn ingest`` and ``neurodyn info``: a source file binned into a dataset store, and its summary.
 
-The data modules are imported when a command runs, so that ``neurodyn --help`` stays fast.
+The data modules are imported when a command runs, so that ``neurodyn --help`` stays fast; the
+flags come from the option dataclasses alone (:mod:`neurodyn.data.binning_options`,
+:mod:`neurodyn.io.reader_options` through the reader registry), which load neither numpy nor xarray.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import math
 from pathlib import Path
 
 from neurodyn.cli.option_flags import add_option_flags, flag_name, given_options
+from neurodyn.data.binning_options import BinningOptions, HeldoutOptions, SplitOptions
+from neurodyn.io.registry import READERS
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
@@ -46,9 +50,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 
 def _cmd_ingest(args: argparse.Namespace) -> int:
-    from neurodyn.data.binned import BinningOptions, HeldoutOptions, SplitOptions
     from neurodyn.data.dataset import open_dataset, summary
-    from neurodyn.io.registry import READERS
     from neurodyn.stages.data import dataset_entry, ingest_and_bin_stage
     from neurodyn.stages.outputs import check_output_path, writing_to
 
@@ -89,9 +91,6 @@ def _source_argument(text: str) -> str | Path:
 def add_data_commands(sub) -> None:
     """Register ingest / info on the ``neurodyn`` parser; ingest's flags are generated from the
     reader, binning, split and held-out options (:mod:`neurodyn.cli.option_flags`)."""
-    from neurodyn.data.binned import BinningOptions, HeldoutOptions, SplitOptions
-    from neurodyn.io.registry import READERS
-
     ingest = sub.add_parser(
         "ingest",
         help="bin an NWB, EDF or NumPy-array recording into a dataset store",

@@ -10,6 +10,9 @@ alone), ``reached_tol``, ``selected`` (candidate indices), the network ``M`` (k�
 ``I`` (k), ``decay`` and ``nonlinearity`` such that the fitted flow is −decay·z + Nᵀφ(M z + I),
 and ``samples``, ``n_samples``, ``latent_dim``, ``n_candidates``, ``basis``, ``selection``,
 ``tol``, ``seed``, ``seconds``.
+
+numpy and the library are imported when the command runs, so that building the ``neurodyn``
+parser stays light.
 """
 
 from __future__ import annotations
@@ -19,18 +22,22 @@ import math
 import os
 import time
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from neurodyn.cli.arguments import emit_json, positive_int, read_npz
 from neurodyn.errors import ConfigError, InputFileError
+from neurodyn.lowrank.choices import NONLINEARITIES, SELECTIONS
+
+if TYPE_CHECKING:
+    import numpy as np
 
 SAMPLE_FIELDS = ("z", "dz")
 
 
 def _points(path: Path, name: str, value: np.ndarray) -> np.ndarray:
     """One field as float (P×r) points, or an :class:`InputFileError` naming the file and the field."""
+    import numpy as np
+
     if value.dtype == object or not (np.issubdtype(value.dtype, np.floating) or np.issubdtype(value.dtype, np.integer)):
         raise InputFileError(path, f"field '{name}' must be numeric, got dtype {value.dtype}")
     if value.ndim == 1:
@@ -49,6 +56,8 @@ def load_samples(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray]:
     Raises :class:`InputFileError` naming the file and the field for a missing field, a non-numeric
     or non-finite value, a wrong shape, fewer than 2 points, mismatched shapes or an all-zero dz.
     """
+    import numpy as np
+
     path = Path(path)
     raw = read_npz(path, "with fields 'z' and 'dz'")
     missing = [f for f in SAMPLE_FIELDS if f not in raw]
@@ -164,9 +173,6 @@ def _non_negative_float(text: str) -> float:
 
 def add_lowrank_commands(sub) -> None:
     """Register ``lowrank`` (with its subcommand ``omp``) on the ``neurodyn`` subparsers (handler in ``func``)."""
-    from neurodyn.lowrank.embedding import NONLINEARITIES
-    from neurodyn.lowrank.omp import SELECTIONS
-
     lowrank = sub.add_parser(
         "lowrank",
         help="embed flows into low-rank RNNs (least squares in a random basis)",

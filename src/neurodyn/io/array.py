@@ -9,14 +9,12 @@ memory-mapped, so cropping a long recording reads only the samples kept.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from neurodyn.data.recording import ContinuousRecording
 from neurodyn.errors import ConfigError, InputFileError
-from neurodyn.options import Options, option
 from neurodyn.storage import file_sha256
 
 NPY_SIGNATURE = b"\x93NUMPY"
@@ -50,22 +48,6 @@ def _load(path: Path, key: str | None) -> np.ndarray:
     except Exception as exc:  # noqa: BLE001 — numpy reports a malformed header as a tokenize or syntax error
         text = " ".join(str(exc).split())[:200]
         raise InputFileError(path, f"is not a readable NumPy array ({type(exc).__name__}: {text})") from None
-
-
-@dataclass(frozen=True)
-class ArrayOptions(Options):
-    """How a (sample × channel) NumPy array becomes a continuous recording."""
-
-    sfreq: float | None = option(None, "sampling rate in Hz (required: the file has none)", gt=0)
-    key: str | None = option(None, "which array of an .npz archive (null: its only array)")
-    start_sample: int = option(0, "first sample kept", ge=0)
-    n_samples: int | None = option(None, "number of samples kept (null: to the end)", ge=2)
-    channel_names: list[str] | None = option(None, "one name per column (null: ch0, ch1, ...)")
-    unit: str = option("a.u.", "physical unit of the values")
-
-    def check(self, where: str) -> None:
-        if self.sfreq is None:
-            raise ConfigError(f"{where}.sfreq", "is required for array sources (the file has no sampling rate)")
 
 
 def read_array(

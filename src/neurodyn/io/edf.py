@@ -17,7 +17,6 @@ import numpy as np
 
 from neurodyn.data.recording import ContinuousRecording
 from neurodyn.errors import ConfigError, InputFileError
-from neurodyn.options import Options, option
 from neurodyn.storage import file_sha256
 
 EDF_SIGNATURE = b"0       "
@@ -176,17 +175,6 @@ def check_edf_signals(path: Path, header: EDFHeader, channels: list[str] | None,
             "or set 'resample_hz' to read them all at that rate",
         )
     log.warning("%s: channels at different rates (%s) are all resampled to %g Hz", path, listing, resample_hz)
-
-
-@dataclass(frozen=True)
-class EDFOptions(Options):
-    """How an EDF/BDF file is read: channels kept, optional band-pass and resampling (mne)."""
-
-    channels: list[str] | None = option(None, "channels to keep, by cleaned name (null: every data channel)")
-    l_freq: float | None = option(None, "band-pass low edge in Hz (mne's zero-phase FIR filter; null: none)", gt=0)
-    h_freq: float | None = option(None, "band-pass high edge in Hz (null: none)", gt=0)
-    resample_hz: float | None = option(None, "resample to this rate in Hz after filtering (null: keep)", gt=0)
-    unit: str = option("uV", "physical unit the signal is stored in", choices=("uV", "mV", "V"))
 
 
 def is_bdf(path: Path) -> bool:

@@ -21,15 +21,14 @@ from __future__ import annotations
 
 import os
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from neurodyn.data.recording import SampledSeries, SpikeRecording
 from neurodyn.errors import ConfigError, InputFileError
+from neurodyn.io.reader_options import NWBOptions
 from neurodyn.io.remote import RemoteFile, is_remote, open_remote, probe
-from neurodyn.options import Options, option
 from neurodyn.storage import file_sha256
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
@@ -308,25 +307,6 @@ def units_matching(expressions: list[str], columns: dict[str, np.ndarray], n_uni
         compare = {">=": np.greater_equal, "<=": np.less_equal, ">": np.greater, "<": np.less}[operator]
         keep &= compare(values.astype(np.float64), threshold)
     return keep
-
-
-@dataclass(frozen=True)
-class NWBOptions(Options):
-    """What an NWB reader takes beyond the file (trial and condition columns are binning options)."""
-
-    inputs: list[str] = option([], "stimulus time series (stimulus/presentation) to bin as conditioning inputs")
-    intervals: str = option(
-        "trials", "the intervals table whose rows are the trials: trials, epochs, or any table under intervals/"
-    )
-    units_where: list[str] = option(
-        [],
-        "keep only units matching every filter on a units column: COLUMN=VALUE[|VALUE...], COLUMN!=VALUE, "
-        "COLUMN>=NUMBER (also <=, >, <), e.g. quality=good",
-    )
-    behavior: list[str] | None = option(
-        None,
-        "behaviour series to bin, by name (processing/behavior, then acquisition); null: all of processing/behavior",
-    )
 
 
 def read_nwb(

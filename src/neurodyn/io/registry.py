@@ -1,37 +1,46 @@
 """The readers, by kind: how each file kind is recognised, read, and which options it takes.
 
-Each reader imports its library (pynwb, mne) only when it reads, so importing this module is cheap.
-A reader's options are a dataclass (:class:`neurodyn.options.Options`): the workflow's schema, the
-``neurodyn ingest`` flags and ``neurodyn options source KIND`` come from it.
+Each reader's module (numpy, xarray, and pynwb or mne when it reads) is imported on its first
+detect or read, so importing this module is cheap: the ``neurodyn ingest`` flags, the workflow's
+schema and ``neurodyn options source KIND`` come from a reader's options
+(:mod:`neurodyn.io.reader_options`, dataclasses of :class:`neurodyn.options.Options`) alone.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from neurodyn.data.recording import Recording
 from neurodyn.errors import ConfigError, InputFileError
-from neurodyn.io.array import ArrayOptions, is_array_file, read_array
-from neurodyn.io.edf import EDFOptions, is_edf, read_edf
-from neurodyn.io.nwb import NWBOptions, is_hdf5, read_nwb
+from neurodyn.io.reader_options import ArrayOptions, EDFOptions, NWBOptions
 from neurodyn.io.remote import is_remote, probe, suffix
 from neurodyn.options import Options
+
+if TYPE_CHECKING:
+    from neurodyn.data.recording import Recording
 
 
 @dataclass(frozen=True)
 class Reader:
     """One source kind: ``detect(path)`` tells a file of this kind by its signature; ``read(path,
-    **options)`` returns the recording; ``Options`` are the options it takes."""
+    **options)`` returns the recording; ``Options`` are the options it takes. Both functions live
+    in the reader's module (``module``, a dotted name), imported when one of them is first called."""
 
     kind: str
     description: str
-    detect: Callable[[Path], bool]
-    read: Callable[..., Recording]
+    module: str
+    detect_function: str
+    read_function: str
     Options: type[Options]
+
+    def detect(self, path: Path) -> bool:
+        return getattr(importlib.import_module(self.module), self.detect_function)(path)
+
+    def read(self, path: str | os.PathLike[str], **options: Any) -> Recording:
+        return getattr(importlib.import_module(self.module), self.read_function)(path, **options)
 
 
 READERS: dict[str, Reader] = {
@@ -40,16 +49,25 @@ READERS: dict[str, Reader] = {
         Reader(
             "nwb",
             "NWB (HDF5) file with a units table: spike times, trials, inputs, behaviour",
-            is_hdf5,
-            read_nwb,
+            "neurodyn.io.nwb",
+            "is_hdf5",
+            "read_nwb",
             NWBOptions,
         ),
-        Reader("edf", "EDF/BDF file: a continuous multichannel signal with annotations", is_edf, read_edf, EDFOptions),
+        Reader(
+            "edf",
+            "EDF/BDF file: a continuous multichannel signal with annotations",
+            "neurodyn.io.edf",
+            "is_edf",
+            "read_edf",
+            EDFOptions,
+        ),
         Reader(
             "array",
             "NumPy .npy or .npz (sample × channel): a continuous signal",
-            is_array_file,
-            read_array,
+            "neurodyn.io.array",
+            "is_array_file",
+            "read_array",
             ArrayOptions,
         ),
     )

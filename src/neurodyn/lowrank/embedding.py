@@ -29,9 +29,7 @@ from typing import Any
 import numpy as np
 
 from neurodyn.errors import ConfigError
-
-NONLINEARITIES = ("tanh", "relu")
-BASIS_KINDS = ("gaussian", "grid")
+from neurodyn.lowrank.choices import BASIS_KINDS, NONLINEARITIES
 
 
 def _check_nonlinearity(nonlinearity: str) -> None:

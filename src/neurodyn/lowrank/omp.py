@@ -34,6 +34,7 @@ import numpy as np
 from scipy.linalg import solve_triangular
 
 from neurodyn.errors import ConfigError
+from neurodyn.lowrank.choices import SELECTIONS
 from neurodyn.lowrank.embedding import (
     LowRankFlow,
     as_points,
@@ -48,7 +49,6 @@ DEPENDENT_COLUMN = 1e-8
 # candidates with less than this squared fraction of their unit column outside the span of the
 # selected ones are skipped: their scores would be rounding noise divided by rounding noise
 NEARLY_SPANNED = 1e-10
-SELECTIONS = ("omp", "ols")
 
 
 @dataclass(frozen=True)

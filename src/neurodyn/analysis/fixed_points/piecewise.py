@@ -111,11 +111,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from neurodyn.analysis.fixed_point_choices import NONLINEARITIES, STRATEGIES
 from neurodyn.analysis.fixed_points.point import FixedPoint
 from neurodyn.errors import ConfigError
-
-NONLINEARITIES = ("relu", "clipped")
-STRATEGIES = ("auto", "canonical", "dedup")
 
 _PRIME = 2**31 - 1  # modulus of the two universal hashes of dedup mode
 _TOL_PAR = 1e-12  # |wₖ·d| below this (unit vectors): hyperplane parallel to a line

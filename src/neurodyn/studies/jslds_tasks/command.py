@@ -28,12 +28,12 @@ import argparse
 import json
 import math
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from neurodyn.cli.arguments import emit_json, positive_int
-from neurodyn.storage import write_atomically
+
+if TYPE_CHECKING:
+    import torch
 
 CHECKPOINT_FILE = "checkpoint.pt"
 WEIGHTS_FILE = "weights.pt"
@@ -68,6 +68,9 @@ def _decay(text: str) -> float:
 
 def train_and_report(args: argparse.Namespace) -> dict[str, Any]:
     """Train, evaluate and write ``weights.pt`` / ``metrics.json`` into ``args.out``; the metrics."""
+    import torch
+
+    from neurodyn.storage import write_atomically
     from neurodyn.studies.jslds_tasks.evaluate import evaluate_model
     from neurodyn.studies.jslds_tasks.train import train_task
 
@@ -127,6 +130,8 @@ def train_and_report(args: argparse.Namespace) -> dict[str, Any]:
 def load_trained(directory: Path) -> tuple[dict[str, Any], torch.nn.Module, torch.nn.Module, torch.nn.Module | None]:
     """The metrics and the (cell, readout, expansion network or None) of a ``jslds train`` output
     directory, on the CPU; weights read with ``weights_only=True``."""
+    import torch
+
     from neurodyn.errors import InputFileError
     from neurodyn.models.base import load_tensors
     from neurodyn.studies.jslds_tasks.train import build_models
@@ -155,6 +160,7 @@ def analyse_selection(directory: Path, *, n_trials: int = 512, seed: int = 0, n_
     co-trained 3-bit model in ``directory``: writes ``selection.json`` and the two heatmap figures."""
     from neurodyn.errors import ConfigError
     from neurodyn.report.figures import figure_png
+    from neurodyn.storage import write_atomically
     from neurodyn.studies.jslds_tasks.analysis import three_bit_selection
     from neurodyn.studies.jslds_tasks.figures import selection_figure
 

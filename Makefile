@@ -43,8 +43,17 @@ lint: $(STAMP)
 test-all: $(STAMP)
 	$(BIN)/python -m pytest --run-slow $(PYTEST_ARGS)
 
+# Every benchmark's quick mode in turn, each writing benchmarks/results/<name>.json; a benchmark whose
+# data or baseline is absent prints why and is skipped; the target fails at the end if any benchmark failed.
 bench: $(STAMP)
-	$(BIN)/python benchmarks/bench_binning.py
+	@mkdir -p benchmarks/results; failed=""; started=$$(date +%s); \
+	for script in benchmarks/bench_*.py; do \
+		name=$$(basename $$script .py); name=$${name#bench_}; \
+		echo "== $$name"; \
+		$(abspath $(BIN))/python $$script --quick --json benchmarks/results/$$name.json || failed="$$failed $$name"; \
+	done; \
+	echo "== make bench: $$(( $$(date +%s) - started )) s; records in benchmarks/results/"; \
+	if [ -n "$$failed" ]; then echo "failed:$$failed"; exit 1; fi
 
 clean:
 	rm -rf results resources .snakemake

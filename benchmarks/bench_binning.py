@@ -4,14 +4,16 @@ Both bin the same spikes into the same 10 ms bins of abutting 1 s trial windows 
 identical counts. Prints spikes/s for each and the speed ratio.
 
     python benchmarks/bench_binning.py [--spikes 10000000] [--units 200] [--repeats 3]
+    python benchmarks/bench_binning.py --quick --json benchmarks/results/binning.json   # 10^6 spikes, 100 trials, 1 repeat
 """
 
 from __future__ import annotations
 
 import argparse
+import time
 
 import numpy as np
-from timing import best_of
+from timing import best_of, write_record
 
 from neurodyn.data.binning import bin_edges, spike_counts
 
@@ -41,12 +43,18 @@ def per_unit_histogram(times, offsets, starts, bin_size, n_bins):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--spikes", type=int, default=10_000_000)
+    parser.add_argument("--spikes", type=int, default=None, help="default 10^7 (quick 10^6)")
     parser.add_argument("--units", type=int, default=200)
-    parser.add_argument("--trials", type=int, default=1000)
+    parser.add_argument("--trials", type=int, default=None, help="default 1000 (quick 100: the same spikes per bin)")
     parser.add_argument("--bin-size", type=float, default=0.01)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=None, help="best of this many (default 3, quick 1)")
+    parser.add_argument("--quick", action="store_true", help="10^6 spikes in 100 trials, one repeat")
+    parser.add_argument("--json", metavar="OUT", help="write the run record as JSON")
     args = parser.parse_args()
+    args.spikes = args.spikes or (1_000_000 if args.quick else 10_000_000)
+    args.repeats = args.repeats or (1 if args.quick else 3)
+    args.trials = args.trials or (100 if args.quick else 1000)
+    t_start = time.perf_counter()
 
     trial_length = 1.0
     n_bins = int(round(trial_length / args.bin_size))
@@ -66,6 +74,13 @@ def main() -> None:
     print(f"per-unit np.histogram loop : {t_base:7.3f} s  {args.spikes / t_base / 1e6:7.1f} M spikes/s")
     print(f"neurodyn spike_counts      : {t_ours:7.3f} s  {args.spikes / t_ours / 1e6:7.1f} M spikes/s")
     print(f"ratio (loop time / neurodyn time): {t_base / t_ours:.2f}x")
+    write_record(
+        args,
+        time.perf_counter() - t_start,
+        baseline={"name": "per-unit np.histogram loop", "time_s": t_base, "spikes_per_s": args.spikes / t_base},
+        candidate={"name": "neurodyn spike_counts", "time_s": t_ours, "spikes_per_s": args.spikes / t_ours},
+        ratio=t_base / t_ours,
+    )
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ writing it, once by `bin_to_store` with a block budget. Peak memory is what trac
 (numpy reports its buffers to it) above the recording itself. Prints both peaks, times and ratios.
 
     python benchmarks/bench_binning_memory.py [--units 200] [--seconds 3000] [--rate 10] [--block-mb 32]
+    python benchmarks/bench_binning_memory.py --quick --json benchmarks/results/binning_memory.json   # 1000 s
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import tracemalloc
 from pathlib import Path
 
 import numpy as np
+from timing import write_record
 
 from neurodyn.data.binned import BinningOptions, bin_recording, bin_to_store
 from neurodyn.data.dataset import write_dataset
@@ -53,11 +55,15 @@ def measure(fn) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--units", type=int, default=200)
-    parser.add_argument("--seconds", type=float, default=3000.0)
+    parser.add_argument("--seconds", type=float, default=None, help="recording length (default 3000, quick 1000)")
     parser.add_argument("--rate", type=float, default=10.0)
     parser.add_argument("--bin-size", type=float, default=0.005)
     parser.add_argument("--block-mb", type=float, default=32.0)
+    parser.add_argument("--quick", action="store_true", help="a 1000 s recording")
+    parser.add_argument("--json", metavar="OUT", help="write the run record as JSON")
     args = parser.parse_args()
+    args.seconds = args.seconds or (1000.0 if args.quick else 3000.0)
+    t_start = time.perf_counter()
 
     rec = long_recording(args.units, args.seconds, args.rate)
     opts = BinningOptions.from_config(
@@ -80,6 +86,14 @@ def main() -> None:
     print(f"in one piece       : peak {whole_mb:8.1f} MiB  {whole_s:6.2f} s")
     print(f"streamed ({args.block_mb:g} MiB) : peak {block_mb:8.1f} MiB  {block_s:6.2f} s")
     print(f"ratio: memory {whole_mb / block_mb:.1f}x smaller, time {block_s / whole_s:.2f}x")
+    write_record(
+        args,
+        time.perf_counter() - t_start,
+        n_spikes=int(rec.spike_times.size),
+        baseline={"name": "in one piece", "peak_mib": whole_mb, "time_s": whole_s},
+        candidate={"name": f"streamed, {args.block_mb:g} MiB blocks", "peak_mib": block_mb, "time_s": block_s},
+        ratio={"memory": whole_mb / block_mb, "time": block_s / whole_s},
+    )
 
 
 if __name__ == "__main__":

@@ -6,16 +6,15 @@ and ``neurodyn --help`` and a few subcommands' ``--help``; prints each one's med
 ratio to the floor and whether it meets the 0.5 s target; writes a JSON record (machine, threads,
 load, Python and neurodyn versions, every time) to ``--json``.
 
-    python benchmarks/bench_cli_startup.py                  # quick: 5 rounds
+    python benchmarks/bench_cli_startup.py                  # 5 rounds
+    python benchmarks/bench_cli_startup.py --quick          # 3 rounds
     python benchmarks/bench_cli_startup.py --repeats 30 --json /tmp/cli_startup.json
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -23,8 +22,10 @@ import sys
 import time
 from pathlib import Path
 
+from timing import RESULTS, write_record
+
 TARGET_S = 0.5
-DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "cli_startup.json"
+DEFAULT_JSON = RESULTS / "cli_startup.json"
 HELP_COMMANDS = ((), ("ingest",), ("fit",), ("fixed-points",), ("options",), ("jslds", "train"))
 
 
@@ -59,13 +60,18 @@ def wall_time(argv: list[str]) -> float:
 
 def main() -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=5, help="rounds timed, each runs every command once (default 5)")
+    parser.add_argument(
+        "--repeats", type=int, default=None, help="rounds timed, each runs every command once (default 5, quick 3)"
+    )
+    parser.add_argument("--quick", action="store_true", help="3 rounds")
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help=f"record file (default {DEFAULT_JSON})")
     args = parser.parse_args()
+    args.repeats = args.repeats or (3 if args.quick else 5)
     if args.repeats < 1:
         parser.error("--repeats must be at least 1")
 
     commands = cases()
+    t_start = time.perf_counter()
     load_before = os.getloadavg()
     for argv in commands.values():  # warm-up: file caches, bytecode
         wall_time(argv)
@@ -98,28 +104,13 @@ def main() -> dict:
             **({"target_s": TARGET_S, "target_met": median <= TARGET_S} if is_help else {}),
         }
 
-    from neurodyn.version import __version__
-
-    record = {
-        "benchmark": "cli_startup",
-        "settings": {"repeats": args.repeats},
-        "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "machine": {
-            "platform": platform.platform(),
-            "processor": platform.processor() or platform.machine(),
-            "cpu_count": os.cpu_count(),
-        },
-        "threads": threads,
-        "load_average": {"before": list(load_before), "after": list(load_after)},
-        "python": platform.python_version(),
-        "neurodyn": __version__,
-        "floor": floor_label,
-        "figures": figures,
-    }
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(record, indent=1) + "\n")
-    print(f"wrote {args.json}")
-    return record
+    return write_record(
+        args,
+        time.perf_counter() - t_start,
+        load_average={"before": list(load_before), "after": list(load_after)},
+        floor=floor_label,
+        figures=figures,
+    )
 
 
 if __name__ == "__main__":

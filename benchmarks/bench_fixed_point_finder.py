@@ -22,6 +22,8 @@ samples them) plus noise 0.01.
 
     python benchmarks/bench_fixed_point_finder.py [--device auto|cpu|cuda] [--n-starts 256]
         [--max-iters 2000] [--baseline 16] [--threads 1] [--maps tanh,gru]
+    python benchmarks/bench_fixed_point_finder.py --quick --json benchmarks/results/fixed_point_finder.json
+        # 64 starts, 500 iterations, 4 baseline candidates
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
+from timing import write_record
 
 from neurodyn.analysis.fixed_points.numerical import adam_fixed_points
 from neurodyn.device import pick_device
@@ -96,7 +99,7 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def bench(name: str, step: Step, starts: torch.Tensor, *, max_iters: int, n_baseline: int) -> None:
+def bench(name: str, step: Step, starts: torch.Tensor, *, max_iters: int, n_baseline: int) -> dict:
     device = starts.device
     adam_fixed_points(step, starts[:4], max_iters=20)  # warm-up (vmap/jacrev tracing, allocator)
     sync(device)
@@ -136,26 +139,45 @@ def bench(name: str, step: Step, starts: torch.Tensor, *, max_iters: int, n_base
         f"  ratio batched / one-at-a-time: {rate_batch / rate_single:.1f}x "
         f"(iteration-adjusted {rate_batch / rate_single_adj:.1f}x)"
     )
+    return {
+        "n_starts": starts.shape[0],
+        "baseline": {"candidates": n_baseline, "time_s": t_single, "candidates_per_s": rate_single},
+        "candidate": {"candidates": starts.shape[0], "time_s": t_batch, "candidates_per_s": rate_batch},
+        "ratio": rate_batch / rate_single,
+        "ratio_iteration_adjusted": rate_batch / rate_single_adj,
+        "fixed_points": len(batched),
+        "same_q": bool(same),
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda[:k]")
-    parser.add_argument("--n-starts", type=int, default=256)
-    parser.add_argument("--max-iters", type=int, default=2000)
-    parser.add_argument("--baseline", type=int, default=16, help="candidates run one at a time")
+    parser.add_argument("--n-starts", type=int, default=None, help="default 256 (quick 64)")
+    parser.add_argument("--max-iters", type=int, default=None, help="default 2000 (quick 500)")
+    parser.add_argument("--baseline", type=int, default=None, help="candidates run one at a time (default 16, quick 4)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--maps", default="tanh,gru", help="comma-separated: tanh, gru")
+    parser.add_argument("--quick", action="store_true", help="64 starts, 500 iterations, 4 baseline candidates")
+    parser.add_argument("--json", metavar="OUT", help="write the run record as JSON")
     args = parser.parse_args()
+    quick = {"n_starts": 64, "max_iters": 500, "baseline": 4}
+    full = {"n_starts": 256, "max_iters": 2000, "baseline": 16}
+    for key, value in (quick if args.quick else full).items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    t_start = time.perf_counter()
     torch.set_num_threads(args.threads)
     device = pick_device(args.device)
     print(f"torch {torch.__version__}, {args.threads} CPU thread(s), device {device}")
     maps = {"tanh": ("tanh RNN n=128 (g=1.5 + rank-2)", 128, tanh_rnn), "gru": ("GRU n=64 (no input)", 64, gru)}
+    figures = {}
     for key in args.maps.split(","):
         title, n, build = maps[key.strip()]
         step = build(n, device)
         starts = visited_starts(step, n, args.n_starts, device)
-        bench(title, step, starts, max_iters=args.max_iters, n_baseline=args.baseline)
+        figures[key.strip()] = bench(title, step, starts, max_iters=args.max_iters, n_baseline=args.baseline)
+    write_record(args, time.perf_counter() - t_start, device=str(device), maps=figures)
 
 
 if __name__ == "__main__":

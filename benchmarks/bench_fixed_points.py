@@ -7,7 +7,7 @@
 (b) N = 512 clipped units, rank 3 (K = 1024 hyperplanes, ~1.8·10⁸ vertex systems): the exact method
     with its default (sound) box and with a tighter box from simulated trajectories.
 
-    python benchmarks/bench_fixed_points.py [--quick] [--threads N] [--device cpu|cuda]
+    python benchmarks/bench_fixed_points.py [--quick] [--threads N] [--device cpu|cuda] [--json OUT]
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import time
 
 import numpy as np
 import torch
-from timing import best_of
+from timing import best_of, write_record
 
 from neurodyn.analysis.fixed_points.piecewise import (
     exact_fixed_points,
@@ -87,7 +87,7 @@ def matched(found, truth, tol: float = 1e-6) -> int:
     return int((dist.min(1) <= tol * (1 + np.abs(truth.z).max(1))).sum())
 
 
-def compare_network(name: str, net, nl: str, args) -> None:
+def compare_network(name: str, net, nl: str, args) -> dict:
     """One network's rows of table (a)."""
     M, N, h, a, c = net
     t_ex, ex = best_of(args.repeats, lambda: exact_fixed_points(M, N, h, a, nl, c, device=args.device))
@@ -96,6 +96,7 @@ def compare_network(name: str, net, nl: str, args) -> None:
         f"{name:26s} {'exact (' + ex.strategy + ')':32s} {ex.n_linear_solves:14,d} "
         f"{n_true:>5d}/{n_true:<5d} {t_ex:8.4f}s"
     )
+    row = {"exact": {"linear_solves": ex.n_linear_solves, "found": n_true, "time_s": t_ex}}
     patterns = (2 if nl == "relu" else 3) ** M.shape[0]
     if patterns <= 3**12:
         t_bf, bf = best_of(args.repeats, lambda: brute_force_fixed_points(M, N, h, a, nl, c, device=args.device))
@@ -104,6 +105,7 @@ def compare_network(name: str, net, nl: str, args) -> None:
             f"{t_bf:8.4f}s   solves ×{bf.n_linear_solves / ex.n_linear_solves:.1f}, "
             f"time ×{t_bf / t_ex:.1f} vs exact"
         )
+        row["brute_force"] = {"linear_solves": bf.n_linear_solves, "found": matched(bf, ex), "time_s": t_bf}
     else:
         print(f"{'':26s} {'brute force':32s} {float(patterns):14.2e} {'—':>11s} {'—':>9s}   infeasible")
     for init in ("point", "pattern"):
@@ -121,10 +123,17 @@ def compare_network(name: str, net, nl: str, args) -> None:
             f"{np.mean(times):8.4f}s   finds {np.mean(found) / max(n_true, 1):.0%} (min {min(found)}, "
             f"max {max(found)}), time ×{np.mean(times) / t_ex:.1f} vs exact"
         )
+        row[f"restarts_from_{init}s"] = {
+            "linear_solves": ex.n_linear_solves,
+            "found_mean": float(np.mean(found)),
+            "time_s": float(np.mean(times)),
+            "time_ratio_to_exact": float(np.mean(times)) / t_ex,
+        }
     print(f"{'':26s} {'':32s} ({int(ex.stable.sum())} of the {n_true} true fixed points are stable)")
+    return row
 
 
-def part_a(args) -> None:
+def part_a(args) -> dict:
     cases = [
         ("random relu N=10 R=2", random_net(10, 2, "relu", 53), "relu"),
         ("random clipped N=8 R=3", random_net(8, 3, "clipped", 56), "clipped"),
@@ -134,11 +143,10 @@ def part_a(args) -> None:
     header = f"{'network':26s} {'method':32s} {'linear solves':>14s} {'found/true':>11s} {'time':>9s}"
     print(header)
     print("-" * len(header))
-    for name, net, nl in cases:
-        compare_network(name, net, nl, args)
+    return {name: compare_network(name, net, nl, args) for name, net, nl in cases}
 
 
-def part_b(args) -> None:
+def part_b(args) -> dict:
     n_units = 128 if args.quick else 512
     net = sphere_net(n_units)
     M, N, h, a, c = net
@@ -182,6 +190,25 @@ def part_b(args) -> None:
         f"  random restarts from points, {budget:,d} solves: {matched(rr, full)}/{len(full)} found in {t_rr:.1f}s "
         f"({full.n_linear_solves / budget:,.0f}× fewer solves than exact, no completeness guarantee)"
     )
+    return {
+        "n_units": n_units,
+        "default_box": {
+            "vertex_systems": full.n_vertex_systems,
+            "regions": full.n_regions,
+            "fixed_points": len(full),
+            "stable": int(full.stable.sum()),
+            "time_s": t_def,
+        },
+        "trajectory_box": {
+            "vertex_systems": boxed.n_vertex_systems,
+            "regions": boxed.n_regions,
+            "fixed_points": len(boxed),
+            "stable": int(boxed.stable.sum()),
+            "time_s": t_box,
+        },
+        "ratio_default_to_trajectory_box": t_def / t_box,
+        "restarts_from_points": {"linear_solves": budget, "found": matched(rr, full), "time_s": t_rr},
+    }
 
 
 def main() -> None:
@@ -192,7 +219,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=None, help="best of this many (default 3, quick 1)")
     parser.add_argument("--rr-seeds", type=int, default=5, help="random-restart seeds to average")
     parser.add_argument("--skip-b", action="store_true", help="only part (a)")
+    parser.add_argument("--json", metavar="OUT", help="write the run record as JSON")
     args = parser.parse_args()
+    t_start = time.perf_counter()
     if args.threads:
         torch.set_num_threads(args.threads)
     args.repeats = args.repeats or (1 if args.quick else 3)
@@ -200,9 +229,10 @@ def main() -> None:
         f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads, {os.cpu_count()} cores, "
         f"device {args.device}\n"
     )
-    part_a(args)
+    figures = {"part_a": part_a(args)}
     if not args.skip_b:
-        part_b(args)
+        figures["part_b"] = part_b(args)
+    write_record(args, time.perf_counter() - t_start, **figures)
 
 
 if __name__ == "__main__":

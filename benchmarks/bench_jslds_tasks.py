@@ -26,6 +26,8 @@ steps and decays to 2 % of its initial value over the run) so that the whole run
 ``--paper`` selects the paper's sizes (hidden 100 / 128, batch 256) and 20,000 steps, meant for a GPU.
 
     python benchmarks/bench_jslds_tasks.py --threads 1
+    python benchmarks/bench_jslds_tasks.py --quick --json benchmarks/results/jslds_tasks.json
+        # 300 steps, batch 32, 128 evaluation trials, 128 fixed-point starts
     python benchmarks/bench_jslds_tasks.py --paper --device cuda
 """
 
@@ -117,10 +119,17 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--device", default="auto")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    p.add_argument(
+        "--quick", action="store_true", help="300 steps, batch 32, 128 evaluation trials, 128 fixed-point starts"
+    )
     p.add_argument("--json", metavar="OUT", help="write the results as JSON")
     args = p.parse_args(argv)
 
     size = {"steps": 20000, "batch_size": 256} if args.paper else {"steps": 2000, "batch_size": 64, "hidden": 32}
+    if args.quick:
+        size = {"steps": 300, "batch_size": 32, "hidden": 32}
+        args.eval_trials = min(args.eval_trials, 128)
+        args.fp_starts = min(args.fp_starts, 128)
     for key, value in size.items():
         if getattr(args, key) is None:
             setattr(args, key, value)

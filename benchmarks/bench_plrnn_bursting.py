@@ -16,6 +16,8 @@ batching restarts shares the per-step overhead.
 
     python benchmarks/bench_plrnn_bursting.py [--M 10] [--restarts 4] [--tau 0] [--iters 20 30 15 15 15]
         [--threads 1] [--no-baseline]
+    python benchmarks/bench_plrnn_bursting.py --quick --json benchmarks/results/plrnn_bursting.json
+        # 2 restarts, 4 + 4 + 2 + 2 + 2 EM iterations; skipped (exit 0) when --data is absent
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from timing import skip, write_record
 
 from neurodyn.analysis import metrics
 from neurodyn.data.binned import BinningOptions, bin_recording
@@ -70,15 +73,23 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=DATA)
     ap.add_argument("--T", type=int, default=1501)
     ap.add_argument("--M", type=int, default=10)
-    ap.add_argument("--restarts", type=int, default=4)
+    ap.add_argument("--restarts", type=int, default=None, help="default 4 (quick 2)")
     ap.add_argument("--tau", type=float, default=0.0)
-    ap.add_argument("--iters", type=int, nargs=5, default=[20, 30, 15, 15, 15])
+    ap.add_argument("--iters", type=int, nargs=5, default=None, help="default 20 30 15 15 15 (quick 4 4 2 2 2)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--no-baseline", action="store_true", help="skip the one-at-a-time fits")
+    ap.add_argument("--quick", action="store_true", help="2 restarts, 4 + 4 + 2 + 2 + 2 EM iterations")
+    ap.add_argument("--json", metavar="OUT", help="write the run record as JSON")
     args = ap.parse_args()
+    quick = {"restarts": 2, "iters": [4, 4, 2, 2, 2]}
+    full = {"restarts": 4, "iters": [20, 30, 15, 15, 15]}
+    for key, value in (quick if args.quick else full).items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    t_start = time.perf_counter()
     torch.set_num_threads(args.threads)
     if not args.data.is_file():
-        raise SystemExit(f"{args.data}: absent (the bursting-neuron series lives in ../shared/data/dsr)")
+        skip(args, f"{args.data}: absent (the bursting-neuron series lives in ../shared/data/dsr)")
     ds = dataset(args.data, args.T)
     options = {"latent_dim": args.M, "tau": args.tau, "em_iters": list(args.iters), "restarts": args.restarts}
     n_iter = sum(args.iters)
@@ -93,8 +104,15 @@ def main() -> None:
         f"Laplace log-evidence per restart {[round(e, 1) for e in evidence]}, chosen "
         f"{model.meta['fit']['best_restart']}, numerical back-offs {sum(model.meta['fit']['n_backoffs'])}"
     )
-    print(f"chosen model, free run vs data: {scores(model, ds)}")
+    quality = scores(model, ds)
+    print(f"chosen model, free run vs data: {quality}")
+    candidate = {
+        "name": "restarts batched",
+        "time_s": batched,
+        "restart_iterations_per_s": n_iter * args.restarts / batched,
+    }
     if args.no_baseline:
+        write_record(args, time.perf_counter() - t_start, candidate=candidate, chosen_model=quality)
         return
     sequential = 0.0
     for seed in range(args.restarts):
@@ -102,6 +120,18 @@ def main() -> None:
         sequential += seconds
     print(f"one at a time:  {sequential:8.1f} s  ({n_iter * args.restarts / sequential:.2f} restart-iterations/s)")
     print(f"ratio (one at a time / batched): {sequential / batched:.2f}x")
+    write_record(
+        args,
+        time.perf_counter() - t_start,
+        baseline={
+            "name": "one at a time",
+            "time_s": sequential,
+            "restart_iterations_per_s": n_iter * args.restarts / sequential,
+        },
+        candidate=candidate,
+        ratio=sequential / batched,
+        chosen_model=quality,
+    )
 
 
 if __name__ == "__main__":

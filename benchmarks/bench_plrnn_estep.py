@@ -8,14 +8,16 @@ stores (TM)² doubles (5.8 GB), so the dense baseline is taken at a smaller T an
 (printed as such) unless ``--dense-T`` equals ``--T``.
 
     python benchmarks/bench_plrnn_estep.py [--T 1501] [--M 18] [--dense-T 300] [--threads 1]
+    python benchmarks/bench_plrnn_estep.py --quick --json benchmarks/results/plrnn_estep.json   # T 501, dense T 100
 """
 
 from __future__ import annotations
 
 import argparse
+import time
 
 import torch
-from timing import best_of
+from timing import best_of, write_record
 
 from neurodyn.models.plrnn_em.core import (
     Observations,
@@ -47,12 +49,20 @@ def dense(diag: torch.Tensor, lower: torch.Tensor) -> torch.Tensor:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--T", type=int, default=1501)
+    ap.add_argument("--T", type=int, default=None, help="default 1501 (quick 501)")
     ap.add_argument("--M", type=int, default=18)
-    ap.add_argument("--dense-T", type=int, default=300)
+    ap.add_argument("--dense-T", type=int, default=None, help="default 300 (quick 100)")
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--repeats", type=int, default=None, help="best of this many (default 3, quick 1)")
+    ap.add_argument("--quick", action="store_true", help="T = 501, dense baseline at T = 100, one repeat")
+    ap.add_argument("--json", metavar="OUT", help="write the run record as JSON")
     args = ap.parse_args()
+    quick = {"T": 501, "dense_T": 100, "repeats": 1}
+    full = {"T": 1501, "dense_T": 300, "repeats": 3}
+    for key, value in (quick if args.quick else full).items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    t_start = time.perf_counter()
     torch.set_num_threads(args.threads)
     diag, lower, rhs = problem(args.T, args.M)
     t_block, _sol = best_of(args.repeats, lambda: block_tridiag_solve(diag, lower, rhs, covariance=True))
@@ -77,6 +87,22 @@ def main() -> None:
     if scale != 1:
         print(f"dense at T={args.T}, scaled by (T/{args.dense_T})^3 = {scale:.0f}: {t_dense:.1f} s")
     print(f"ratio dense / block: {t_dense / t_block:.0f}x")
+    flop = args.T * (args.M**3 / 3 + 2 * args.M**3)
+    write_record(
+        args,
+        time.perf_counter() - t_start,
+        baseline={
+            "name": "dense Cholesky solve + inverse",
+            "time_s": t_dense,
+            "measured_T": args.dense_T,
+            "measured_time_s": t_dense_small,
+            "scale": scale,
+        },
+        candidate={"name": "block-tridiagonal solve + covariance blocks", "time_s": t_block},
+        ratio=t_dense / t_block,
+        floor={"flop": flop, "note": "block Cholesky T·(M³/3 + 2M³) flop"},
+        max_abs_dz=err,
+    )
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ D: tanh, g = 1.0, targets {0.5, 1.0, 1.5} — it prints
 Feedback weights are U(−1, 1) (the distribution that reproduces Figs. 1D and 2).
 
     python benchmarks/bench_reservoir_mft.py [--quick] [--sizes 250 500 ...] [--seeds K]
-                                             [--threads N] [--device numpy|cpu|cuda]
+                                             [--threads N] [--device numpy|cpu|cuda] [--json OUT]
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ def _parse() -> argparse.Namespace:
         default=None,
         help="eigenvalues: numpy (default), or a torch device (cpu, cuda) for torch.linalg.eigvals",
     )
+    parser.add_argument("--json", metavar="OUT", help="write the run record as JSON")
     return parser.parse_args()
 
 
@@ -44,6 +45,7 @@ if ARGS is not None:  # BLAS threads must be fixed before numpy loads
         os.environ[var] = str(ARGS.threads)
 
 import numpy as np  # noqa: E402 — after the thread settings above
+from timing import write_record  # noqa: E402
 
 from neurodyn.studies.reservoir_theory.compare import compare_setting  # noqa: E402
 
@@ -59,7 +61,7 @@ def fmt(z: complex) -> str:
     return f"{z.real:+.4f}" if abs(z.imag) < 1e-9 else f"{z.real:+.4f}{z.imag:+.4f}i"
 
 
-def run_panel(label: str, phi: str, g: float, targets: tuple[float, ...], sizes, seeds, device) -> None:
+def run_panel(label: str, phi: str, g: float, targets: tuple[float, ...], sizes, seeds, device) -> dict:
     t0 = time.perf_counter()
     result = compare_setting(phi, g, targets, sizes=sizes, seeds=seeds, device=device)
     per_net = (time.perf_counter() - t0) / (seeds * len(sizes))
@@ -92,6 +94,7 @@ def run_panel(label: str, phi: str, g: float, targets: tuple[float, ...], sizes,
             f"{row['gain_error_mean']:>10.4f} ± {row['gain_error_sd']:.3f} {per_net:>5.1f}"
         )
     print()
+    return {"seconds_per_network": per_net, **result}
 
 
 def main(args: argparse.Namespace) -> None:
@@ -106,9 +109,9 @@ def main(args: argparse.Namespace) -> None:
         f"{args.device or 'numpy'}; sizes {list(sizes)}, {seeds} seeds; w_FB ~ U(-1, 1)\n"
     )
     t0 = time.perf_counter()
-    for panel in PANELS:
-        run_panel(*panel, sizes=sizes, seeds=seeds, device=args.device)
+    panels = {panel[0]: run_panel(*panel, sizes=sizes, seeds=seeds, device=args.device) for panel in PANELS}
     print(f"total {time.perf_counter() - t0:.1f} s")
+    write_record(args, time.perf_counter() - t0, panels=panels)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ Baseline in the same run: the same work with the trials of a batch filtered one 
 (what a per-trial loop costs). Candidate: all trials × particles in one batch; and, when CUDA is
 present, the batched step on the GPU. Prints particle-steps/s and the ratios.
 
-    .venv/bin/python benchmarks/bench_smc_throughput.py [--quick] [--threads N]
+    .venv/bin/python benchmarks/bench_smc_throughput.py [--quick] [--threads N] [--json OUT]
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import time
 import numpy as np
 import torch
 import xarray as xr
+from timing import write_record
 
 from neurodyn.models.smc_lowrank.model import SMCLowRank
 
@@ -83,7 +84,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--json", metavar="OUT", help="write the run record as JSON")
     args = parser.parse_args()
+    t_start = time.perf_counter()
+    figures = {}
     if args.threads:
         torch.set_num_threads(args.threads)
     repeats = 3 if args.quick else 10
@@ -105,12 +109,19 @@ def main() -> None:
             f"  candidate CPU, batched             : {work / batched:12.0f} particle-steps/s"
             f"   ratio {per_trial / batched:.2f}x"
         )
+        figures[name] = {
+            "particle_steps_per_optimiser_step": work,
+            "baseline": {"name": "CPU, one trial at a time", "particle_steps_per_s": work / per_trial},
+            "candidate": {"name": "CPU, batched", "particle_steps_per_s": work / batched},
+            "ratio": per_trial / batched,
+        }
         if torch.cuda.is_available():
             gpu = time_fit(ds, cfg, torch.device("cuda"), repeats)
             print(
                 f"  candidate GPU, batched             : {work / gpu:12.0f} particle-steps/s"
                 f"   ratio vs CPU batched {batched / gpu:.2f}x"
             )
+            figures[name]["gpu_batched"] = {"particle_steps_per_s": work / gpu, "ratio_vs_cpu_batched": batched / gpu}
             big = {**cfg, "batch_size": 10 * cfg["batch_size"]}
             ds_big = dataset(kind, n_channels, 200, n_trials=big["batch_size"])
             gpu_big = time_fit(ds_big, big, torch.device("cuda"), repeats)
@@ -120,8 +131,14 @@ def main() -> None:
                 f"  10x batch: CPU {w / cpu_big:12.0f}, GPU {w / gpu_big:12.0f} particle-steps/s"
                 f"   ratio {cpu_big / gpu_big:.2f}x"
             )
+            figures[name]["batch_x10"] = {
+                "cpu_particle_steps_per_s": w / cpu_big,
+                "gpu_particle_steps_per_s": w / gpu_big,
+                "ratio": cpu_big / gpu_big,
+            }
         else:
             print("  GPU: no CUDA device here; not measured")
+    write_record(args, time.perf_counter() - t_start, cuda=torch.cuda.is_available(), cases=figures)
 
 
 if __name__ == "__main__":

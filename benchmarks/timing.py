@@ -1,12 +1,22 @@
-"""Timing and run-record helpers shared by the benchmark scripts."""
+"""Timing and run-record helpers shared by the benchmark scripts.
+
+Importing this module loads only the standard library: torch is looked at only when the calling
+script has already imported it, so start-up benchmarks can write records too.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import platform
+import sys
 import time
 from collections.abc import Callable
-from typing import Any
+from importlib import metadata
+from pathlib import Path
+from typing import Any, NoReturn
+
+RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def best_of(repeats: int, fn: Callable[[], Any]) -> tuple[float, Any]:
@@ -19,20 +29,72 @@ def best_of(repeats: int, fn: Callable[[], Any]) -> tuple[float, Any]:
     return min(times), result
 
 
-def write_record(args, total_time_s: float, **fields: Any) -> dict[str, Any]:
-    """The run's record: the command-line settings (all but ``json``), torch and platform versions,
-    total time and ``fields``; written to ``args.json`` when that option is set."""
-    import torch
+def _version(package: str) -> str | None:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
 
+
+def _jsonable(value: Any) -> Any:
+    """JSON form of the values the scripts report: paths, complex numbers, numpy scalars and arrays."""
+    if isinstance(value, complex):
+        return {"re": value.real, "im": value.imag}
+    if isinstance(value, Path):
+        return str(value)
+    if hasattr(value, "tolist"):  # numpy scalars and arrays, torch tensors
+        return value.tolist()
+    if isinstance(value, (set, tuple)):
+        return list(value)
+    return str(value)
+
+
+def _threads() -> dict[str, Any]:
+    """CPU threads the process may use: affinity, thread-count variables and torch's pool (if loaded)."""
+    out: dict[str, Any] = {
+        "affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        **{var: os.environ.get(var) for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")},
+    }
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        out["torch"] = torch.get_num_threads()
+    return out
+
+
+def write_record(args, total_time_s: float | None, *, announce: bool = True, **fields: Any) -> dict[str, Any]:
+    """The run's record: benchmark name, date, the command-line settings (all but ``json``), machine,
+    CPU count, threads, python/numpy/torch/neurodyn versions, total time and ``fields`` (the figures:
+    ``baseline``, ``candidate``, ``ratio``, ``floor`` where the script has them); written to
+    ``args.json`` when that option is set (its folder is created)."""
     record = {
+        "benchmark": Path(sys.argv[0]).stem.removeprefix("bench_"),
+        "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "settings": {k: v for k, v in vars(args).items() if k != "json"},
-        "torch": torch.__version__,
-        "platform": platform.platform(),
+        "machine": {
+            "platform": platform.platform(),
+            "processor": platform.processor() or platform.machine(),
+            "cpu_count": os.cpu_count(),
+            "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+        },
+        "threads": _threads(),
+        "versions": {
+            "python": platform.python_version(),
+            **{name: _version(name) for name in ("numpy", "torch", "neurodyn")},
+        },
         "total_time_s": total_time_s,
         **fields,
     }
-    if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(record, fh, indent=1)
-        print(f"wrote {args.json}")
+    if getattr(args, "json", None):
+        path = Path(args.json)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(record, indent=1, default=_jsonable) + "\n")
+        if announce:
+            print(f"wrote {path}")
     return record
+
+
+def skip(args, reason: str) -> NoReturn:
+    """Skip the benchmark (its baseline or data is unavailable): one line, a record saying why, exit 0."""
+    write_record(args, None, announce=False, skipped=reason)
+    print(f"skipped: {reason}")
+    raise SystemExit(0)

@@ -47,6 +47,7 @@ from neurodyn.analysis import metrics, spectral
 from neurodyn.analysis.distill import distill_dynamics
 from neurodyn.analysis.expansion import expansion_modes, jpca_comparison
 from neurodyn.analysis.fixed_points import FixedPoint, classify, find_fixed_points
+from neurodyn.analysis.fixed_points.numerical import row_jacobians
 from neurodyn.analysis.flow_field import flow_field
 from neurodyn.analysis.spike_stats import compare_spike_statistics
 from neurodyn.data.smoothing import smooth_in_time
@@ -750,7 +751,8 @@ def fixed_point_transfer(dyn, points, u0, fixed: list[dict]) -> tuple[np.ndarray
         if dyn.input_dim:
             z = torch.as_tensor(point.z, dtype=torch.float64)
             u = torch.as_tensor(u0, dtype=torch.float64)
-            B = torch.func.jacrev(lambda uu, z=z: dyn.step(z, uu).double())(u).detach().cpu().numpy()
+            # one reverse pass per latent (no torch.func transform: its first use loads torch._dynamo)
+            B = row_jacobians(lambda uu, z=z: dyn.step(z, uu[0]).double().reshape(1, -1), u[None])[0].cpu().numpy()
             source = "inputs"
         else:
             B, source = np.eye(dyn.latent_dim), "latent perturbation"

@@ -19,7 +19,8 @@ the piecewise-linear families have exact enumerations instead (:mod:`.piecewise`
 
 The map ``step`` takes a batch (B, L) → (B, L) and must treat rows independently (row b of the
 output depends on row b of the input only): gradients of Σ_b q_b are then per candidate. The
-Jacobians use ``torch.func.vmap(jacrev(step))``, so ``step`` must also accept one state (L,).
+Jacobians take one reverse pass per latent for L ≤ 16 (:func:`row_jacobians`) and
+``torch.func.vmap(jacrev(step))`` above, so ``step`` must also accept one state (L,).
 """
 
 from __future__ import annotations
@@ -45,10 +46,33 @@ Step = Callable[[Tensor], Tensor]
 # --------------------------------------------------------------------------------------------
 
 
+# up to this many latents, Jacobians take one reverse pass per output instead of vmap(jacrev): the
+# first torch.func transform of a process loads torch._dynamo (about 1 s), more than L small passes
+SMALL_JACOBIAN_DIM = 16
+
+
+def row_jacobians(step: Step, z: Tensor) -> Tensor:
+    """∂F/∂z at the rows of z (P, L) → (P, L_out, L) by one reverse pass per output dimension of the
+    row-wise map ``step`` ((P, L) → (P, L_out)): each output summed over the rows has the rows'
+    Jacobian rows as its gradient. For small L; no torch.func transform involved."""
+    with torch.enable_grad():
+        x = z.detach().requires_grad_(True)
+        out = step(x)
+        n_out = out.shape[-1]
+        rows = [
+            torch.autograd.grad(out[:, i].sum(), x, retain_graph=i < n_out - 1, allow_unused=True)[0]
+            for i in range(n_out)
+        ]
+    return torch.stack([r if r is not None else torch.zeros_like(z) for r in rows], dim=1).detach()
+
+
 def _jacobians(step: Step, z: Tensor, batch: int) -> Tensor:
-    """∂F/∂z at the rows of z (P, L) → (P, L, L), by ``vmap(jacrev)`` in batches of ``batch`` rows."""
+    """∂F/∂z at the rows of z (P, L) → (P, L, L): by :func:`row_jacobians` for L ≤
+    :data:`SMALL_JACOBIAN_DIM`, else by ``vmap(jacrev)``; in batches of ``batch`` rows."""
     if z.shape[0] == 0:
         return z.new_zeros(0, z.shape[-1], z.shape[-1])
+    if z.shape[-1] <= SMALL_JACOBIAN_DIM:
+        return torch.cat([row_jacobians(step, z[i : i + batch]) for i in range(0, z.shape[0], batch)])
     jac = vmap(jacrev(step))
     return torch.cat([jac(z[i : i + batch]) for i in range(0, z.shape[0], batch)])
 
@@ -116,7 +140,6 @@ def newton_fixed_points(
     space. Returns the distinct converged points (residual ‖F(z) − z‖ < √tol), largest basin first.
     """
     z = starts.detach().to(torch.float64).clone()
-    jac = vmap(jacrev(step))
     z = _newton_iterate(step, z, n_iter=n_iter, tol=tol, max_step=max_step)
     resid = (step(z) - z).norm(dim=-1)
     ok = resid < tol**0.5
@@ -132,7 +155,7 @@ def newton_fixed_points(
     found.sort(key=lambda item: -item[2])
     points = []
     for zf, r, _ in found:
-        J = jac(zf.unsqueeze(0))[0]
+        J = _jacobians(step, zf.unsqueeze(0), 1)[0]
         eig = torch.linalg.eigvals(J).cpu().numpy()
         points.append(
             FixedPoint(

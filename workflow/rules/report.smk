@@ -40,9 +40,8 @@ rule report:
         neurodyn_version=NEURODYN_VERSION,
         models=lambda wc: dataset_models(wc.dataset),
         sweeps=lambda wc: dataset_sweeps(wc.dataset),
-        # the pages the report links from its sidebar (relative to it)
-        pages=[["../index.html", "All datasets (index)"]]
-        + ([["../theory/report.html", "Reservoir mean-field theory"]] if config.get("theory") else []),
+        # the report links the index and, when there is one, the theory page from its sidebar
+        theory_page=bool(config.get("theory")),
     script:
         str(SCRIPTS / "report.py")
 

@@ -4,6 +4,7 @@ from pathlib import Path
 
 from neurodyn.stages import report_stage, stage_logging
 from neurodyn.stages.manifest import store_path
+from neurodyn.stages.report import INDEX_LABEL, THEORY_LABEL
 
 with stage_logging(snakemake.log[0]):
     analyses = {model: Path(path).parent for model, path in zip(snakemake.params.models, snakemake.input.metrics)}
@@ -16,5 +17,6 @@ with stage_logging(snakemake.log[0]):
         metrics_out=snakemake.output.metrics,
         ground_truth=snakemake.input.truth[0] if snakemake.input.truth else None,
         sweeps=snakemake.params.sweeps,
-        pages=[tuple(page) for page in snakemake.params.pages],
+        pages=[("../index.html", INDEX_LABEL)]
+        + ([("../theory/report.html", THEORY_LABEL)] if snakemake.params.theory_page else []),
     )

@@ -1,6 +1,7 @@
 """Snakemake glue: the theory page (mean-field theory vs finite trained reservoirs)."""
 
 from neurodyn.stages import stage_logging
+from neurodyn.stages.report import INDEX_LABEL
 from neurodyn.studies.reservoir_theory.stage import theory_stage
 
 with stage_logging(snakemake.log[0], threads=snakemake.threads):
@@ -9,5 +10,5 @@ with stage_logging(snakemake.log[0], threads=snakemake.threads):
         snakemake.output.html,
         snakemake.output.metrics,
         figures_dir=snakemake.output.figures,
-        pages=[("../index.html", "All datasets (index)")],
+        pages=[("../index.html", INDEX_LABEL)],
     )

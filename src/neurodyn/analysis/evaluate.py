@@ -316,10 +316,9 @@ def behavior_step(
 
     def recorded(ds: xr.Dataset) -> tuple[np.ndarray, np.ndarray]:
         y, observed = ds["data"].values, ds["mask"].values
+        features = activity(y, observed, data.kind, data.bin_size, cfg["smoothing_s"])
         if data.kind == "counts":
-            features = smooth_in_time(y, observed, cfg["smoothing_s"] / data.bin_size)
-        else:
-            features = np.where(observed, y, np.nan).astype(np.float64)
+            features = features * data.bin_size  # counts per bin, the unit of the model's rates
         return features, observed.any(-1) & np.isfinite(features).all(-1)
 
     (train_rec, train_use), (eval_rec, eval_use) = recorded(train_ds), recorded(data.dataset)
@@ -650,7 +649,7 @@ def evaluate(model: FittedModel, dataset: xr.Dataset, config: dict[str, Any] | N
     )
     for name, dims in FLOW_DIMS.items():
         if name in flow:
-            arrays[name] = xr.Variable(dims[: flow[name].ndim] if name == "flow_u" else dims, flow[name])
+            arrays[name] = xr.Variable(dims[-flow[name].ndim :], flow[name])  # a 1-D map's flow_u is (flow_x,)
     if "expansion_points" in post:
         arrays["expansion_points"] = xr.Variable(("trial", "time", "latent"), post["expansion_points"].values)
     if jpca_arrays is not None:

@@ -8,15 +8,25 @@ Conventions shared by every function here:
   as :func:`bin_edges` computes them (float64). Every membership test compares against those
   edges, so counts agree exactly with any count that uses the same edges.
 * Windows may overlap (e.g. long windows around close events); a spike then counts in each.
-* Spikes are processed in chunks of ``chunk_spikes``: temporaries stay small enough to be
-  reused from cache instead of being freshly paged in, which costs more than the arithmetic.
+* :func:`spike_counts` has two engines giving identical counts: compiled loops (numba, the
+  default; numba is imported on first use) and whole-array numpy operations. The numpy engine
+  processes spikes in chunks of ``chunk_spikes``: temporaries stay small enough to be reused from
+  cache instead of being freshly paged in, which costs more than the arithmetic.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from neurodyn.compiled import njit
+
 DEFAULT_CHUNK_SPIKES = 1 << 17
+ENGINES = ("numba", "numpy")
+
+# The compiled engine counts a block of windows at a time for every run of time-sorted spikes;
+# a block's counts, (block, n_bins, n_units) uint32, should stay in the per-core cache.
+_BLOCK_BYTES = 1 << 19
+_CHUNK = 1024  # spikes whose flat count indices are computed together before being added
 
 
 def bin_edges(starts: np.ndarray, bin_size: float, n_bins: int) -> np.ndarray:
@@ -51,6 +61,7 @@ def spike_counts(
     n_bins: int,
     *,
     chunk_spikes: int = DEFAULT_CHUNK_SPIKES,
+    engine: str = "numba",
 ) -> np.ndarray:
     """Count spikes per window, bin and unit, for all spikes at once (no per-unit loop).
 
@@ -58,22 +69,64 @@ def spike_counts(
     starts: (window,) window starts in seconds, any order.
     Returns counts: (window, n_bins, n_units) uint32.
 
-    Each spike is located among the windows with ``searchsorted`` and its bin computed by
-    division then corrected against the exact edges. Counts accumulate unit-major, so that in
-    the NWB layout (spikes grouped by unit) a chunk touches a short, contiguous stretch of the
-    counts, counted with one local ``bincount``; a transpose at the end gives unit-minor order.
+    A spike belongs to the window(s) found by bisection among the sorted starts: for disjoint
+    windows the last one starting at or before it, for overlapping ones every window starting in
+    ``(t - n_bins * bin_size, t]`` (widened by one to absorb round-off). Its bin is computed by
+    division, then corrected against the exact edges; it counts if that bin lies in ``[0, n_bins)``.
+
+    ``engine="numba"`` (default) runs compiled single-threaded loops: where the spikes form few
+    time-sorted runs (the NWB layout: grouped by unit, sorted within each) it walks every run
+    through a block of windows at a time, so the block's counts stay in cache and the output is
+    written once in its final order; otherwise it locates each spike's window from the previous
+    spike's. ``engine="numpy"`` uses whole-array operations on chunks of ``chunk_spikes`` spikes
+    (unit-major counts, then one transpose). Both give identical counts.
+    Raises ValueError for an unknown engine, spike_times and spike_units of different lengths, or a
+    counted spike whose unit is outside [0, n_units).
     """
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {ENGINES}, not {engine!r}")
     starts = np.asarray(starts, dtype=np.float64)
+    n_windows = starts.size
+    n_spikes = np.size(spike_times)
+    if np.size(spike_units) != n_spikes:
+        raise ValueError(f"{n_spikes} spike times but {np.size(spike_units)} spike units")
+    if engine == "numpy" or not (n_windows and n_spikes and n_bins > 0 and n_units > 0):
+        return _spike_counts_numpy(spike_times, spike_units, n_units, starts, bin_size, n_bins, chunk_spikes)
+    order = np.argsort(starts, kind="stable")
+    sorted_starts = starts[order]
+    bin_size = float(bin_size)
+    overlapping = not bool(np.all(sorted_starts[1:] >= sorted_starts[:-1] + n_bins * bin_size))
+    times = np.ascontiguousarray(spike_times, dtype=np.float64).reshape(-1)
+    units = np.ascontiguousarray(spike_units, dtype=np.int64).reshape(-1)
+    counts = np.zeros(n_windows * n_bins * n_units, dtype=np.uint32)  # (window, bin, unit), flattened
+    time_sorted_runs, count_by_runs, count_each = _compiled()
+    # walk runs where they hold 16 spikes and each (run, window) pair one spike on average;
+    # otherwise (spikes in no particular order) go spike by spike
+    runs = time_sorted_runs(times, max(1, n_spikes // max(n_windows, 16)))
+    block = max(1, _BLOCK_BYTES // (4 * n_bins * n_units))
+    if runs.size:
+        ok = count_by_runs(
+            times, units, runs, n_units, sorted_starts, order, bin_size, n_bins, overlapping, block, counts
+        )
+    else:
+        ok = count_each(times, units, n_units, sorted_starts, order, bin_size, n_bins, overlapping, counts)
+    if not ok:
+        raise ValueError(f"a counted spike has a unit index outside [0, {n_units})")
+    return counts.reshape(n_windows, n_bins, n_units)
+
+
+def _spike_counts_numpy(spike_times, spike_units, n_units, starts, bin_size, n_bins, chunk_spikes):
+    """The numpy engine of :func:`spike_counts` (same arguments and result)."""
     n_windows = starts.size
     per_unit = n_windows * n_bins
     counts = np.zeros(n_units * per_unit, dtype=np.uint32)  # (unit, window, bin), flattened
-    if n_windows and spike_times.size:
+    if n_windows and np.size(spike_times):
         order = np.argsort(starts, kind="stable")
         sorted_starts = starts[order]
         ends = sorted_starts + n_bins * bin_size
         disjoint = bool(np.all(sorted_starts[1:] >= ends[:-1]))
         length = n_bins * bin_size
-        for lo_spike in range(0, spike_times.size, chunk_spikes):
+        for lo_spike in range(0, np.size(spike_times), chunk_spikes):
             t = np.asarray(spike_times[lo_spike : lo_spike + chunk_spikes], dtype=np.float64)
             u = np.asarray(spike_units[lo_spike : lo_spike + chunk_spikes], dtype=np.int64)
             last_started = np.searchsorted(sorted_starts, t, side="right")  # windows [0, k) start <= t
@@ -91,7 +144,10 @@ def spike_counts(
                 t, u = t[spike_of_pair], u[spike_of_pair]
             j = _exact_bin_index(t, sorted_starts[window], bin_size)
             inside = (j >= 0) & (j < n_bins)
-            _add_occurrences(counts, u[inside] * per_unit + order[window[inside]] * n_bins + j[inside], chunk_spikes)
+            u = u[inside]
+            if u.size and (u.min() < 0 or u.max() >= n_units):
+                raise ValueError(f"a counted spike has a unit index outside [0, {n_units})")
+            _add_occurrences(counts, u * per_unit + order[window[inside]] * n_bins + j[inside], chunk_spikes)
     return np.ascontiguousarray(counts.reshape(n_units, n_windows, n_bins).transpose(1, 2, 0))
 
 
@@ -111,6 +167,174 @@ def _add_occurrences(counts: np.ndarray, flat: np.ndarray, chunk_spikes: int) ->
     run_starts = np.flatnonzero(np.concatenate(([True], flat[1:] != flat[:-1])))
     run_lengths = np.diff(np.append(run_starts, flat.size))
     counts[flat[run_starts]] += run_lengths.astype(counts.dtype)
+
+
+# --- compiled engine ----------------------------------------------------------------------------
+# Plain functions compiled on first use by _compiled(). Each repeats the bin rule of
+# _exact_bin_index operation for operation (same float64 operations in the same order, no fused
+# multiply-add), so both engines place every spike identically.
+
+_KERNELS = None
+
+
+def _compiled():
+    """(time_sorted_runs, count_by_runs, count_each) compiled with numba, cached on disk when a
+    cache directory is writable and in memory otherwise."""
+    global _KERNELS
+    if _KERNELS is None:
+        _KERNELS = (njit(_time_sorted_runs), njit(_count_by_runs), njit(_count_each))
+    return _KERNELS
+
+
+def _time_sorted_runs(times, max_runs):
+    """Boundaries of the maximal runs of non-decreasing times: (run + 1,) int64 with
+    runs[0] = 0 and runs[-1] = times.size, or an empty array if there are more than max_runs.
+    A NaN is a run of its own."""
+    runs = np.empty(max_runs + 1, dtype=np.int64)
+    runs[0] = 0
+    n_runs = 1
+    n = times.size
+    for lo in range(1, n, 4096):
+        hi = min(lo + 4096, n)
+        later, earlier = times[lo:hi], times[lo - 1 : hi - 1]
+        ordered = True
+        for i in range(hi - lo):  # vectorised; a chunk without a break is skipped whole
+            ordered &= later[i] >= earlier[i]
+        if ordered:
+            continue
+        for i in range(lo, hi):
+            if not times[i] >= times[i - 1]:
+                if n_runs == max_runs:
+                    return runs[:0]
+                runs[n_runs] = i
+                n_runs += 1
+    runs[n_runs] = n
+    return runs[: n_runs + 1]
+
+
+def _count_by_runs(times, units, runs, n_units, starts, order, bin_size, n_bins, overlapping, block, counts):
+    """counts[order[k], j, u] += spikes of unit u in bin j of window k, walking each time-sorted
+    run of spikes through ``block`` windows at a time. starts: (window,) sorted; counts: flat
+    (window, n_bins, n_units) uint32. Returns False if a counted spike's unit is out of range."""
+    n_windows = starts.size
+    n_runs = runs.size - 1
+    length = n_bins * bin_size
+    per_window = n_bins * n_units
+    n_bins_f = float(n_bins)
+    cursor = runs[:-1].copy()  # per run: the first spike the next block of windows has to look at
+    flat = np.empty(_CHUNK, dtype=np.int64)  # per spike: index into counts, -1 not counted, -2 bad unit
+    for k0 in range(0, n_windows, block):
+        k1 = min(k0 + block, n_windows)
+        for r in range(n_runs):
+            p = cursor[r]
+            end = runs[r + 1]
+            if p == end:
+                continue
+            if k1 < n_windows and (times[p] - length if overlapping else times[p]) >= starts[k1]:
+                continue  # the run's remaining spikes all count in later blocks, if anywhere
+            for k in range(k0, k1):
+                start = starts[k]
+                while p < end and times[p] < start:  # spikes before window k cannot count in it
+                    p += 1
+                # spikes p..q-1 are those whose window search yields k (among others if overlapping)
+                q = p
+                if k + 1 == n_windows:
+                    q = end
+                elif overlapping:
+                    following = starts[k + 1]  # NaN sorts last, as if it were +inf
+                    while q < end and not times[q] - length >= following:
+                        q += 1
+                else:
+                    following = starts[k + 1]
+                    while q < end and times[q] < following:
+                        q += 1
+                base = order[k] * per_window
+                for lo in range(p, q, _CHUNK):
+                    m = min(q - lo, _CHUNK)
+                    t = times[lo : lo + m]
+                    u = units[lo : lo + m]
+                    for i in range(m):  # vectorised
+                        ti = t[i]
+                        j = np.floor((ti - start) / bin_size)
+                        j -= 1.0 if ti < start + j * bin_size else 0.0
+                        j += 1.0 if ti >= start + (j + 1.0) * bin_size else 0.0
+                        inside = (j >= 0.0) & (j < n_bins_f)
+                        unknown = (u[i] < 0) | (u[i] >= n_units)
+                        index = base + int(j if inside else 0.0) * n_units + u[i]
+                        flat[i] = (-2 if unknown else index) if inside else -1
+                    for i in range(m):
+                        f = flat[i]
+                        if f >= 0:
+                            counts[f] += 1
+                        elif f == -2:
+                            return False
+                if not overlapping:
+                    p = q
+            cursor[r] = p
+    return True
+
+
+def _count_each(times, units, n_units, starts, order, bin_size, n_bins, overlapping, counts):
+    """As _count_by_runs for spikes in any order. Each spike's last window starting at or before
+    it is the previous spike's if that still fits; otherwise a grid over the starts gives a first
+    guess, corrected by stepping along the starts (or by bisection if that takes long)."""
+    n_windows = starts.size
+    length = n_bins * bin_size
+    per_window = n_bins * n_units
+    # guess[c]: the last window starting at or before first + c * cell
+    first = starts[0]
+    n_cells = n_windows
+    cell = (starts[n_windows - 1] - first) / n_cells
+    if not cell > 0.0 or not np.isfinite(cell):
+        n_cells, cell = 1, 1.0
+    guess = np.empty(n_cells, dtype=np.int64)
+    k = 0
+    for c in range(n_cells):
+        while k + 1 < n_windows and starts[k + 1] <= first + c * cell:
+            k += 1
+        guess[c] = k
+    k = -1
+    for i in range(times.size):
+        ti = times[i]
+        if ti != ti:
+            continue  # NaN: in no bin
+        if not (k >= 0 and starts[k] <= ti and (k + 1 == n_windows or ti < starts[k + 1])):
+            x = (ti - first) / cell
+            k = guess[int(x) if 0.0 <= x < n_cells else (n_cells - 1 if x >= n_cells else 0)]
+            steps = 0
+            while k >= 0 and starts[k] > ti and steps < 16:
+                k -= 1
+                steps += 1
+            while k + 1 < n_windows and starts[k + 1] <= ti and steps < 16:
+                k += 1
+                steps += 1
+            if steps == 16:
+                lo, hi = 0, n_windows
+                while lo < hi:
+                    mid = (lo + hi) >> 1
+                    if starts[mid] <= ti:
+                        lo = mid + 1
+                    else:
+                        hi = mid
+                k = lo - 1
+        # candidate windows: k, then earlier ones while t - length < the next start
+        w = k
+        while w >= 0:
+            start = starts[w]
+            j = np.floor((ti - start) / bin_size)
+            if ti < start + j * bin_size:
+                j -= 1.0
+            if ti >= start + (j + 1.0) * bin_size:
+                j += 1.0
+            if j >= 0.0 and j < n_bins:
+                unit = units[i]
+                if unit < 0 or unit >= n_units:
+                    return False
+                counts[order[w] * per_window + int(j) * n_units + unit] += 1
+            if not overlapping or ti - length >= start:
+                break
+            w -= 1
+    return True
 
 
 def merge_intervals(intervals: np.ndarray, tolerance: float = 0.0) -> np.ndarray:

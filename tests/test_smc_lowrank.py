@@ -275,6 +275,7 @@ def test_defaults_are_the_former_defaults():
         "checkpoint_every": 10,
         "orthonormalise": True,
         "dtype": "float32",
+        "engine": "fused",
     }
     cfg = SMCLowRank.resolve_config({})
     assert cfg == expected
@@ -397,7 +398,7 @@ def test_killed_fit_resumes_from_checkpoint(tmp_path, monkeypatch):
     full = SMCLowRank.fit(ds, cfg, torch.device("cpu"))
 
     calls = {"n": 0}
-    original = SMCLowRank._run_filter
+    original = SMCLowRank._bound
 
     def dying(self, *args, **kwargs):
         calls["n"] += 1
@@ -405,10 +406,10 @@ def test_killed_fit_resumes_from_checkpoint(tmp_path, monkeypatch):
             raise KeyboardInterrupt
         return original(self, *args, **kwargs)
 
-    monkeypatch.setattr(SMCLowRank, "_run_filter", dying)
+    monkeypatch.setattr(SMCLowRank, "_bound", dying)
     with pytest.raises(KeyboardInterrupt):
         SMCLowRank.fit(ds, cfg, torch.device("cpu"), checkpoint_dir=tmp_path)
-    monkeypatch.setattr(SMCLowRank, "_run_filter", original)
+    monkeypatch.setattr(SMCLowRank, "_bound", original)
     assert (tmp_path / "checkpoint.pt").is_file()
     resumed = SMCLowRank.fit(ds, cfg, torch.device("cpu"), checkpoint_dir=tmp_path, resume=True)
     assert resumed.meta["history"][0] == full.meta["history"][0]

@@ -23,7 +23,7 @@ FILTER_CALLS_PER_EPOCH = 4
 
 def interrupted_fit(monkeypatch, ds, checkpoint_dir, *, resume: bool, calls: int) -> None:
     """Run a fit that is killed (KeyboardInterrupt) at its ``calls``-th training filter pass."""
-    original = SMCLowRank._run_filter
+    original = SMCLowRank._bound
     count = {"n": 0}
 
     def dying(self, *args, **kwargs):
@@ -33,12 +33,12 @@ def interrupted_fit(monkeypatch, ds, checkpoint_dir, *, resume: bool, calls: int
                 raise KeyboardInterrupt
         return original(self, *args, **kwargs)
 
-    monkeypatch.setattr(SMCLowRank, "_run_filter", dying)
+    monkeypatch.setattr(SMCLowRank, "_bound", dying)
     try:
         with pytest.raises(KeyboardInterrupt):
             fit_model(ds, CONFIG, device="cpu", checkpoint_dir=checkpoint_dir, resume=resume)
     finally:
-        monkeypatch.setattr(SMCLowRank, "_run_filter", original)
+        monkeypatch.setattr(SMCLowRank, "_bound", original)
 
 
 def plain(value):

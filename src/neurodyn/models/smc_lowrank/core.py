@@ -173,7 +173,9 @@ def gaussian_evidence(y: torch.Tensor, mask: torch.Tensor, p: LowRankSSM) -> Gau
     """Sufficient statistics of y (B, T, D) with mask (B, T, D) for the optimal proposal."""
     inv_r = mask / p.obs_var  # (B, T, D); unobserved channels carry no information
     resid = (y - p.d) * mask
-    Lam = torch.einsum("dr,btd,ds->btrs", p.C, inv_r, p.C)
+    R = p.C.shape[1]
+    # Λ_bt = Σ_d C_dᵀ C_d / r_d over observed d: one (B·T × D) @ (D × R²) product
+    Lam = (inv_r @ (p.C.unsqueeze(-1) * p.C.unsqueeze(-2)).reshape(-1, R * R)).reshape(*inv_r.shape[:-1], R, R)
     g = (resid * inv_r) @ p.C
     c0 = (resid**2 * inv_r).sum(-1)
     return GaussianEvidence(Lam=Lam, g=g, c0=c0, n_obs=mask.sum(-1), logdet_R=(mask * torch.log(p.obs_var)).sum(-1))
@@ -237,14 +239,20 @@ def product_proposal_step(
     return z, log_prior - log_q
 
 
-def systematic_resample(log_weights: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Ancestor indices (B, K) by systematic resampling of normalised log weights (B, K)."""
+def systematic_resample(
+    log_weights: torch.Tensor, generator: torch.Generator | None = None, offset: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Ancestor indices (B, K) by systematic resampling of normalised log weights (B, K).
+
+    offset: (B, 1) uniform draws in [0, 1); drawn from ``generator`` when not given.
+    """
     B, K = log_weights.shape
     w = torch.softmax(log_weights.detach(), dim=-1)
     cdf = torch.cumsum(w, dim=-1)
-    cdf[:, -1] = 1.0
-    offset = torch.rand(B, 1, generator=generator, device=w.device, dtype=w.dtype)
+    if offset is None:
+        offset = torch.rand(B, 1, generator=generator, device=w.device, dtype=w.dtype)
     positions = (torch.arange(K, device=w.device, dtype=w.dtype) + offset) / K
+    # a position past the rounded total (cdf[-1] may be 1 − ε) belongs to the last particle
     return torch.searchsorted(cdf, positions).clamp(max=K - 1)
 
 

@@ -48,6 +48,7 @@ from neurodyn.models.base import (
 )
 from neurodyn.models.pca import fit_pca
 from neurodyn.models.readout import fit_gaussian_readout, fit_poisson_glm
+from neurodyn.models.smc_lowrank.bound import vsmc_bound
 from neurodyn.models.smc_lowrank.core import (
     NONLINEARITIES,
     PIECEWISE_LINEAR,
@@ -148,6 +149,13 @@ class SMCLowRankOptions(Options):
         True, "after fitting, rotate the latents so that the columns of M are orthonormal (activity unchanged)"
     )
     dtype: str = option("float32", "floating-point precision of fitting", choices=("float32", "float64"))
+    engine: str = option(
+        "fused",
+        "how training runs the filter's time loop: fused (a window's steps and their gradient in two "
+        "compiled loops; on the CPU with the optimal proposal and no inputs, else eager) or eager "
+        "(tensor operations per step); both give the same bound and gradient",
+        choices=("fused", "eager"),
+    )
 
     def check(self, where: str) -> None:
         if len(self.encoder_channels) != len(self.encoder_kernels) - 1:
@@ -162,8 +170,9 @@ class SMCLowRankOptions(Options):
 
 CHECKPOINT_FILE = "checkpoint.pt"
 HISTORY_COLUMNS = 4  # epoch, training bound, validation bound, learning rate
-# options that only change evaluation, not training: a checkpoint survives changing them
-SMC_EVAL_ONLY = ("checkpoint_every", "eval_particles", "smoother", "smoother_draws")
+# options that do not change what training computes (engine: the same bound, by another route):
+# a checkpoint survives changing them
+SMC_EVAL_ONLY = ("checkpoint_every", "eval_particles", "smoother", "smoother_draws", "engine")
 
 
 def _inv_softplus(x: torch.Tensor) -> torch.Tensor:
@@ -414,16 +423,8 @@ class SMCLowRank(FittedModel):
         keep: bool = False,
         net: LowRankNet | None = None,
     ):
-        p = net.ssm() if net is not None else self.ssm()
+        p, drive, enc_terms = self._filter_inputs(y, mask, inputs, net)
         cfg = self.meta["config"]
-        drive = input_drive(inputs, p.W_u, p.a, cfg["filter_inputs"])
-        enc_terms = None
-        if self.meta["proposal"] == "encoder":
-            encoder = net.encoder if net is not None else self._encoder()
-            heldin = torch.as_tensor(self.meta["heldin_index"], device=y.device)
-            mean, log_var = encoder((y * mask)[..., heldin])
-            basis = self.tensors.get("latent_basis") if net is None else None
-            enc_terms = encoder_terms(mean, log_var, basis)
         res = smc(
             y,
             mask,
@@ -438,6 +439,37 @@ class SMCLowRank(FittedModel):
             keep_particles=keep,
         )
         return res, p, drive
+
+    def _filter_inputs(self, y, mask, inputs, net: LowRankNet | None):
+        """The state-space model, the input drive and the encoder proposal's terms for a filter run."""
+        p = net.ssm() if net is not None else self.ssm()
+        drive = input_drive(inputs, p.W_u, p.a, self.meta["config"]["filter_inputs"])
+        enc_terms = None
+        if self.meta["proposal"] == "encoder":
+            encoder = net.encoder if net is not None else self._encoder()
+            heldin = torch.as_tensor(self.meta["heldin_index"], device=y.device)
+            mean, log_var = encoder((y * mask)[..., heldin])
+            basis = self.tensors.get("latent_basis") if net is None else None
+            enc_terms = encoder_terms(mean, log_var, basis)
+        return p, drive, enc_terms
+
+    def _bound(self, y, mask, inputs, n_particles: int, generator: torch.Generator, net: LowRankNet) -> torch.Tensor:
+        """log p̂(y_t | y_{<t}) (B, T) for training: :func:`~.bound.vsmc_bound` on the chosen engine."""
+        p, drive, enc_terms = self._filter_inputs(y, mask, inputs, net)
+        cfg = self.meta["config"]
+        return vsmc_bound(
+            y,
+            mask,
+            drive,
+            p,
+            n_particles=n_particles,
+            proposal=self.meta["proposal"],
+            encoder=enc_terms,
+            resample=cfg["resample"],
+            ess_threshold=float(cfg["ess_threshold"]),
+            generator=generator,
+            engine=cfg["engine"],
+        )
 
     # --- fitting ---
     @classmethod
@@ -515,7 +547,8 @@ class SMCLowRank(FittedModel):
                     net.obs_var.copy_(_inv_softplus(init["obs_var"]))
         net = net.to(device, dtype)
         opt_cls = torch.optim.RAdam if cfg["optimizer"] == "radam" else torch.optim.Adam
-        optimizer = opt_cls(net.parameters(), lr=float(cfg["lr"]))
+        # foreach: one fused update for all parameter tensors (0.25 ms a step instead of 0.44 ms here)
+        optimizer = opt_cls(net.parameters(), lr=float(cfg["lr"]), foreach=True)
         n_train, T = y.shape[0], y.shape[1]
         window = min(int(cfg["window_steps"] or T), T)
         per_epoch = int(cfg["windows_per_epoch"] or n_train)
@@ -583,8 +616,7 @@ class SMCLowRank(FittedModel):
                 steps = starts.unsqueeze(1) + torch.arange(window, device=device)
                 yb, mb = _window(y, idx, steps), _window(mask, idx, steps)
                 ub = None if inputs is None else _window(inputs, idx, steps)
-                res, _, _ = model._run_filter(yb, mb, ub, int(cfg["particles"]), gen, net=net)
-                bound = res.log_marginal.sum(1) / window
+                bound = model._bound(yb, mb, ub, int(cfg["particles"]), gen, net=net).sum(1) / window
                 loss = -bound.mean()
                 if not torch.isfinite(loss):
                     bad_steps += 1
@@ -596,8 +628,17 @@ class SMCLowRank(FittedModel):
                     continue
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
-                if cfg["grad_clip"] is not None:
-                    torch.nn.utils.clip_grad_norm_(net.parameters(), float(cfg["grad_clip"]))
+                # a finite bound can still have an overflowing gradient (float32); stepping on it
+                # would turn every parameter into NaN, so such a step is skipped like a bad bound
+                max_norm = float("inf") if cfg["grad_clip"] is None else float(cfg["grad_clip"])
+                if not torch.isfinite(torch.nn.utils.clip_grad_norm_(net.parameters(), max_norm)):
+                    bad_steps += 1
+                    if bad_steps > max(10, batches_per_epoch):
+                        raise NeurodynError(
+                            "smc_lowrank: the gradient of the SMC bound kept being non-finite; lower lr or "
+                            "init_noise, set grad_clip, or use float64"
+                        )
+                    continue
                 optimizer.step()
                 scheduler.step()
                 total += float(bound.detach().sum())
@@ -605,8 +646,9 @@ class SMCLowRank(FittedModel):
             val_bound = float("nan")
             if val is not None:
                 with torch.no_grad():
-                    res, _, _ = model._run_filter(*val, int(cfg["particles"]), gen, net=net)
-                    val_bound = float(res.log_marginal.sum(1).mean() / val[0].shape[1])
+                    val_bound = float(
+                        model._bound(*val, int(cfg["particles"]), gen, net=net).sum(1).mean() / val[0].shape[1]
+                    )
             history.append([epoch + 1, total / max(count, 1), val_bound, scheduler.get_last_lr()[0]])
             report_progress(
                 "smc_lowrank",

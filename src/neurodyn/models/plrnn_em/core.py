@@ -136,7 +136,7 @@ class BlockSolve:
 
 
 def block_tridiag_solve(
-    diag: torch.Tensor, lower: torch.Tensor, rhs: torch.Tensor, *, covariance: bool = False
+    diag: torch.Tensor, lower: torch.Tensor, rhs: torch.Tensor, *, covariance: bool = False, engine: str = "auto"
 ) -> BlockSolve:
     """Solve H z = v by block Cholesky, O(T M³), and optionally the selected inverse.
 
@@ -147,7 +147,34 @@ def block_tridiag_solve(
     same as a Rauch–Tung–Striebel smoother): with K_t = G_t L_t⁻¹ = H_{t+1,t} S_t⁻¹,
     Σ_{t+1,t} = −Σ_{t+1,t+1} K_t and Σ_{t,t} = S_t⁻¹ + K_tᵀ Σ_{t+1,t+1} K_t.
     Never forms the dense (TM × TM) matrix.
+
+    ``engine``: "numba" runs the compiled CPU kernels of
+    :func:`neurodyn.models.plrnn_em.block_solve.block_tridiag_solve_numba` (same results to rounding;
+    a failed element's outputs are NaN there); "torch" the loop of tensor ops below (any device; it
+    records the autograd graph, though its in-place writes make a backward pass fail); "auto" picks
+    numba for float32/float64 CPU tensors when no gradient is tracked and numba imports, else torch.
     """
+    if engine not in ("auto", "numba", "torch"):
+        raise ValueError(f"engine must be 'auto', 'numba' or 'torch', got {engine!r}")
+    if engine != "torch":
+        blocks = (diag, lower, rhs)
+        compiled_ok = (
+            diag.dtype in (torch.float32, torch.float64)
+            and all(x.device.type == "cpu" and x.dtype == diag.dtype for x in blocks)
+            and not (torch.is_grad_enabled() and any(x.requires_grad for x in blocks))
+        )
+        if engine == "numba" and not compiled_ok:
+            raise ValueError("engine='numba' needs float32/float64 CPU tensors of one dtype that do not require grad")
+        if compiled_ok:
+            try:
+                from neurodyn.models.plrnn_em.block_solve import block_tridiag_solve_numba, compiled_kernels
+
+                compiled_kernels()  # imports numba
+            except ImportError:
+                if engine == "numba":
+                    raise
+            else:
+                return BlockSolve(**block_tridiag_solve_numba(diag, lower, rhs, covariance=covariance)._asdict())
     T, M = diag.shape[-3], diag.shape[-1]
     chol = torch.empty_like(diag)
     G = torch.empty_like(lower)

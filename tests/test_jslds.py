@@ -10,7 +10,8 @@ import torch
 from torch import nn
 
 from neurodyn.errors import ConfigError, InputFileError
-from neurodyn.models.lfads_jslds.cells import GRUCell, TanhRNNCell
+from neurodyn.models.lfads_jslds import cells
+from neurodyn.models.lfads_jslds.cells import CELLS, GRUCell, Readout, TanhRNNCell
 from neurodyn.models.lfads_jslds.jslds import (
     ExpansionNetwork,
     JSLDSWeights,
@@ -153,6 +154,151 @@ def test_gradients_flow_through_the_jvp():
     assert float(grads_jvp[next(i for i, p in enumerate(params) if p is w)][2, 1]) == pytest.approx(
         float((up - down) / (2 * eps)), rel=1e-6
     )
+
+
+# --- the closed-form JVP and the fused co-training rollout ------------------------------------------
+
+
+def _random_cell(kind: str, seed: int) -> tuple[nn.Module, int, int, int]:
+    """A float64 cell of random size (kind ``gru``, ``gru_clip`` or ``tanh``) and a batch size."""
+    g = torch.Generator().manual_seed(seed)
+    m, n, batch = (int(v) for v in torch.randint(1, 9, (3,), generator=g))
+    torch.manual_seed(seed)
+    cell = {
+        "gru": lambda: GRUCell(m, n),
+        "gru_clip": lambda: GRUCell(m, n, clip=0.4),
+        "tanh": lambda: TanhRNNCell(m, n, gain=1.5),
+    }
+    return cell[kind]().double(), m, n, batch
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("kind", ["gru", "gru_clip", "tanh"])
+def test_closed_form_jvp_equals_forward_mode_ad(kind, seed):
+    cell, m, n, batch = _random_cell(kind, seed)
+    g = torch.Generator().manual_seed(100 + seed)
+    h, dh = (2 * torch.randn(batch, n, generator=g, dtype=torch.float64) for _ in range(2))
+    u, du = (torch.randn(batch, m, generator=g, dtype=torch.float64) for _ in range(2))
+    f_ad, jv_ad = torch.func.jvp(cell, (h, u), (dh, du))
+    f, jv = cell.value_and_jvp(h, u, dh, du)
+    torch.testing.assert_close(f, f_ad, rtol=0, atol=1e-10)
+    torch.testing.assert_close(jv, jv_ad, rtol=0, atol=1e-10)
+    assert float(jv.detach().abs().max()) > 0.1  # a nontrivial direction
+    if kind == "gru_clip":  # the clamp is active somewhere, and there the tangent is zero
+        assert bool((f.abs() == 0.4).any())
+    # the drive form without a tangent is the cell itself; one JSLDS step by either route agrees
+    new, none = cell.drive_step(h, cell.input_drive(u))
+    assert none is None
+    torch.testing.assert_close(new, cell(h, u), rtol=0, atol=1e-12)
+    a, e = torch.randn(batch, n, generator=g, dtype=torch.float64), h
+    for got, want in zip(jslds_step(cell, a, e, u, jvp="analytic"), jslds_step(cell, a, e, u, jvp="autodiff")):
+        torch.testing.assert_close(got, want, rtol=0, atol=1e-10)
+
+
+def test_jvp_mode_errors():
+    cell, expansion = LinearCell(3, 2), ExpansionNetwork(3).double()  # a cell without the closed form
+    a, u = torch.zeros(2, 3, dtype=torch.float64), torch.zeros(2, 2, dtype=torch.float64)
+    with pytest.raises(ConfigError, match="'analytic' needs a cell"):
+        jslds_step(cell, a, a, u, jvp="analytic")
+    with pytest.raises(ConfigError, match="jvp"):
+        jslds_step(cell, a, a, u, jvp="forward")
+    inputs = torch.randn(2, 3, 2, dtype=torch.float64)
+    with pytest.raises(ConfigError, match="'analytic' needs a cell"):
+        rollout(cell, expansion, None, inputs, jvp="analytic")
+    # auto falls back to forward-mode AD for such a cell
+    torch.testing.assert_close(
+        rollout(cell, expansion, None, inputs)["a"], rollout(cell, expansion, None, inputs, jvp="autodiff")["a"]
+    )
+    # every cell kind of the package has both closed forms (tested above and below)
+    assert all(callable(getattr(kind, "value_and_jvp", None)) for kind in CELLS.values())
+    assert all(callable(getattr(kind, "cotrain_rollout", None)) for kind in CELLS.values())
+
+
+def _cotraining_problem(kind: str, seed: int = 0):
+    torch.manual_seed(seed)
+    m, n, batch, n_time = 3, 5, 4, 6
+    cell = {"gru": GRUCell(m, n), "gru_clip": GRUCell(m, n, clip=0.8), "tanh": TanhRNNCell(m, n, gain=1.5)}[kind]
+    expansion, readout = ExpansionNetwork(n, 7), Readout(n, 2)
+    with torch.no_grad():  # move E off the identity so that every term and parameter counts
+        expansion.outer.weight.normal_(0.0, 0.3)
+        expansion.outer.bias.normal_(0.0, 0.1)
+    modules = [x.double() for x in (cell, expansion, readout)]
+    g = torch.Generator().manual_seed(seed + 1)
+    inputs = torch.randn(batch, n_time, m, generator=g, dtype=torch.float64)
+    u_star = torch.randn(batch, m, generator=g, dtype=torch.float64)  # per trial, like the context task's
+    h0 = torch.randn(n, generator=g, dtype=torch.float64, requires_grad=True)
+    targets = torch.randn(batch, n_time, 2, generator=g, dtype=torch.float64)
+    return modules, inputs, u_star, h0, targets
+
+
+@pytest.mark.parametrize("kind", ["gru", "gru_clip", "tanh"])
+@pytest.mark.parametrize("route", ["fused", "stepwise"])
+def test_cotraining_loss_and_gradients_equal_the_autodiff_path(kind, route):
+    (cell, expansion, readout), inputs, u_star, h0, targets = _cotraining_problem(kind)
+    params = [*cell.parameters(), *expansion.parameters(), *readout.parameters(), h0]
+    weights = JSLDSWeights(rnn=3.0, l2=0.1)
+
+    def run(jvp):
+        # a plain callable instead of the ExpansionNetwork takes the step-by-step closed form
+        e_net = expansion if route == "fused" else (lambda a: expansion(a))
+        states = rollout(cell, e_net, h0, inputs, u_star, jvp=jvp)
+        total, terms = cotraining_loss(states, readout, targets, weights, cell=cell)
+        return states, terms, torch.autograd.grad(total, params)
+
+    states, terms, grads = run("analytic")
+    states_ad, terms_ad, grads_ad = run("autodiff")
+    for key in states_ad:
+        torch.testing.assert_close(states[key], states_ad[key], rtol=1e-12, atol=1e-12)
+    for key in terms_ad:
+        torch.testing.assert_close(terms[key], terms_ad[key], rtol=1e-12, atol=1e-12)
+    for got, want in zip(grads, grads_ad):
+        torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-12)
+    assert all(float(gr.abs().max()) > 0 for gr in grads_ad)
+
+
+@pytest.mark.parametrize("kind", ["gru", "tanh"])
+def test_fused_rollout_gradcheck_and_partial_outputs(kind):
+    (cell, expansion, _), inputs, u_star, h0, _ = _cotraining_problem(kind, seed=3)
+    inputs, u_star = inputs[:2, :3], u_star[:2].unsqueeze(1).expand(-1, 3, -1)
+    drives = cell.input_drive(torch.cat([inputs, u_star]).transpose(0, 1))  # (T, 2B, k): rows [u; u*]
+    dx = cell.input_drive_tangent((inputs - u_star).transpose(0, 1))  # (T, B, k)
+    n = h0.shape[0]  # the GRU kernel takes W_h and b_hc (b_hr, b_hz are in the drives)
+    hidden = (cell.hidden_map.weight, cell.hidden_map.bias[2 * n :]) if kind == "gru" else (cell.recurrent.weight,)
+    h, a = torch.randn(2, 2, n, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+    leaves = [x.detach().clone().requires_grad_() for x in (h, a, drives, dx, *expansion.weights(), *hidden)]
+    kernel = cells._GRUKernel if kind == "gru" else cells._TanhKernel
+    # every input of the node (states, drives, the expansion network's and the cell's weights) and
+    # every output, against finite differences
+    assert torch.autograd.gradcheck(lambda *x: cells._CotrainRollout.apply(kernel, *x), leaves)
+    # a loss of some outputs only (the others get no gradient) equals the step-by-step route's
+    full = rollout(cell, expansion, h0, inputs, u_star)
+    stepwise = rollout(cell, lambda x: expansion(x), h0, inputs, u_star)
+    wrt = [*expansion.parameters(), *cell.parameters(), h0]
+    for key in ("a", "f_e"):
+        got = torch.autograd.grad(full[key].square().sum(), wrt, retain_graph=True)
+        want = torch.autograd.grad(stepwise[key].square().sum(), wrt, retain_graph=True)
+        for x, y in zip(got, want):
+            torch.testing.assert_close(x, y, rtol=1e-10, atol=1e-12)
+
+
+def test_fused_rollout_outputs_are_not_reused_scratch():
+    (cell, expansion, readout), inputs, u_star, h0, targets = _cotraining_problem("gru", seed=5)
+    cells._SCRATCH.clear()
+    first = rollout(cell, expansion, h0, inputs, u_star)
+    kept = {k: v.detach().clone() for k, v in first.items()}
+    cotraining_loss(first, readout, targets)[0].backward()  # gives the scratch buffers back
+    pooled = cells._SCRATCH.kept
+    assert pooled > 0
+    second = rollout(cell, expansion, h0, 2 * inputs, u_star)  # takes them again and overwrites them
+    assert cells._SCRATCH.kept < pooled
+    cotraining_loss(second, readout, targets)[0].backward()
+    for key, value in kept.items():
+        torch.testing.assert_close(first[key].detach(), value, rtol=0, atol=0)
+    # a retained graph can be differentiated again, with the same result
+    total = cotraining_loss(rollout(cell, expansion, h0, inputs, u_star), readout, targets)[0]
+    once = torch.autograd.grad(total, h0, retain_graph=True)[0]
+    cotraining_loss(rollout(cell, expansion, h0, 3 * inputs, u_star), readout, targets)[0].backward()
+    torch.testing.assert_close(torch.autograd.grad(total, h0)[0], once, rtol=0, atol=0)
 
 
 def test_expansion_network_starts_as_identity():

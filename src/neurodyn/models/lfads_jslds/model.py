@@ -288,7 +288,7 @@ class LFADSNet(nn.Module):
             u_in = torch.cat(parts, dim=-1) if parts else u_star
             if self.use_jslds:
                 e = self.expansion(a)
-                a, f_e = jslds_step(self.gen_step, a, e, u_in, u_star)
+                a, f_e = jslds_step(self.generator, a, e, u_in, u_star)  # the cell itself: its closed-form JVP applies
                 as_.append(a), es.append(e), fes.append(f_e)
             h = self.gen_step(h, u_in)
             hs.append(h)

@@ -83,7 +83,20 @@ def _check_sizes(n_inputs: int, n_hidden: int) -> None:
         raise ConfigError("hidden", f"must be >= 1, got {n_hidden}")
 
 
-class GRUCell(nn.Module):
+class _ClosedFormJVP:
+    """``value_and_jvp`` for a cell that defines ``input_drive``, ``input_drive_tangent`` and
+    ``drive_step``."""
+
+    def value_and_jvp(
+        self, h: torch.Tensor, u: torch.Tensor, dh: torch.Tensor, du: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(F(h, u), J_h(h, u) dh + J_u(h, u) du) in closed form (:meth:`drive_step`): h, dh (batch, n),
+        u, du (batch, m) → both (batch, n); ``torch.func.jvp(self, (h, u), (dh, du))`` to rounding."""
+        new, jv = self.drive_step(h, self.input_drive(u), dh, self.input_drive_tangent(du))
+        return new, jv
+
+
+class GRUCell(_ClosedFormJVP, nn.Module):
     """Gated recurrent unit h' = F(h, u) in PyTorch's convention (Cho et al. 2014 with the reset
     gate applied after the recurrent matrix):
 
@@ -174,14 +187,6 @@ class GRUCell(nn.Module):
             new = torch.clamp(new, -self.clip, self.clip)
         return new, jv
 
-    def value_and_jvp(
-        self, h: torch.Tensor, u: torch.Tensor, dh: torch.Tensor, du: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(F(h, u), J_h(h, u) dh + J_u(h, u) du) in closed form (:meth:`drive_step`): h, dh (batch, n),
-        u, du (batch, m) → both (batch, n); ``torch.func.jvp(self, (h, u), (dh, du))`` to rounding."""
-        new, jv = self.drive_step(h, self.input_drive(u), dh, self.input_drive_tangent(du))
-        return new, jv
-
     def cotrain_rollout(
         self,
         h0: torch.Tensor,
@@ -214,7 +219,7 @@ class GRUCell(nn.Module):
         return out.to(cell.weight_ih.dtype)
 
 
-class TanhRNNCell(nn.Module):
+class TanhRNNCell(_ClosedFormJVP, nn.Module):
     """Vanilla RNN h' = tanh(W h + B u + b) (the "vanilla" RNN of the paper's context task).
 
     Initialisation: W ~ N(0, g²/n) with gain g = ``gain`` (1: the edge of chaos for large n),
@@ -253,14 +258,6 @@ class TanhRNNCell(nn.Module):
         w = self.recurrent.weight
         new = torch.tanh(x + h @ w.T)
         jv = _tanh_backward(dx + dh @ w.T, new) if _need_tangent(dh, dx) else None
-        return new, jv
-
-    def value_and_jvp(
-        self, h: torch.Tensor, u: torch.Tensor, dh: torch.Tensor, du: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(F(h, u), J_h(h, u) dh + J_u(h, u) du) in closed form (:meth:`drive_step`): h, dh (batch, n),
-        u, du (batch, m) → both (batch, n); ``torch.func.jvp(self, (h, u), (dh, du))`` to rounding."""
-        new, jv = self.drive_step(h, self.input_drive(u), dh, self.input_drive_tangent(du))
         return new, jv
 
     def cotrain_rollout(

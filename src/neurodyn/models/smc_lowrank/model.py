@@ -423,25 +423,12 @@ class SMCLowRank(FittedModel):
         keep: bool = False,
         net: LowRankNet | None = None,
     ):
-        p, drive, enc_terms = self._filter_inputs(y, mask, inputs, net)
-        cfg = self.meta["config"]
-        res = smc(
-            y,
-            mask,
-            drive,
-            p,
-            n_particles=n_particles,
-            proposal=self.meta["proposal"],
-            encoder=enc_terms,
-            resample=cfg["resample"],
-            ess_threshold=float(cfg["ess_threshold"]),
-            generator=generator,
-            keep_particles=keep,
-        )
-        return res, p, drive
+        p, drive, options = self._filter_inputs(y, mask, inputs, net, n_particles, generator)
+        return smc(y, mask, drive, p, keep_particles=keep, **options), p, drive
 
-    def _filter_inputs(self, y, mask, inputs, net: LowRankNet | None):
-        """The state-space model, the input drive and the encoder proposal's terms for a filter run."""
+    def _filter_inputs(self, y, mask, inputs, net: LowRankNet | None, n_particles: int, generator):
+        """The state-space model, the input drive and the filter's keyword arguments (proposal, the
+        encoder proposal's terms, resampling) for a filter run."""
         p = net.ssm() if net is not None else self.ssm()
         drive = input_drive(inputs, p.W_u, p.a, self.meta["config"]["filter_inputs"])
         enc_terms = None
@@ -451,25 +438,21 @@ class SMCLowRank(FittedModel):
             mean, log_var = encoder((y * mask)[..., heldin])
             basis = self.tensors.get("latent_basis") if net is None else None
             enc_terms = encoder_terms(mean, log_var, basis)
-        return p, drive, enc_terms
+        cfg = self.meta["config"]
+        options = {
+            "n_particles": n_particles,
+            "proposal": self.meta["proposal"],
+            "encoder": enc_terms,
+            "resample": cfg["resample"],
+            "ess_threshold": float(cfg["ess_threshold"]),
+            "generator": generator,
+        }
+        return p, drive, options
 
     def _bound(self, y, mask, inputs, n_particles: int, generator: torch.Generator, net: LowRankNet) -> torch.Tensor:
         """log p̂(y_t | y_{<t}) (B, T) for training: :func:`~.bound.vsmc_bound` on the chosen engine."""
-        p, drive, enc_terms = self._filter_inputs(y, mask, inputs, net)
-        cfg = self.meta["config"]
-        return vsmc_bound(
-            y,
-            mask,
-            drive,
-            p,
-            n_particles=n_particles,
-            proposal=self.meta["proposal"],
-            encoder=enc_terms,
-            resample=cfg["resample"],
-            ess_threshold=float(cfg["ess_threshold"]),
-            generator=generator,
-            engine=cfg["engine"],
-        )
+        p, drive, options = self._filter_inputs(y, mask, inputs, net, n_particles, generator)
+        return vsmc_bound(y, mask, drive, p, engine=self.meta["config"]["engine"], **options)
 
     # --- fitting ---
     @classmethod

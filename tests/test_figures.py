@@ -17,6 +17,7 @@ from PIL import Image
 
 import neurodyn.report.figures as fg
 from neurodyn.analysis.flow_field import flow_field
+from neurodyn.analysis.metrics.spectra import spectral_peak_hz
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 R_TANH = 0.9575040240772687  # the positive root of tanh(1.8 r) = r
@@ -456,7 +457,7 @@ def test_spectral_peaks_are_marked_at_the_dominant_frequency():
     assert list(lines["peak-generated"].get_xdata()) == [10.0, 10.0]
     labels = {t.get_text() for t in fig.axes[0].get_legend().get_texts()}
     assert "recorded peak: 6 Hz" in labels and "generated peak: 10 Hz" in labels
-    assert fg.spectral_peak_hz(f, spectrum(f, 6.0)) == 6.0
+    assert spectral_peak_hz(f, spectrum(f, 6.0)) == 6.0
 
 
 def test_given_peak_values_are_marked_instead():
@@ -474,13 +475,13 @@ def test_a_diverged_generated_spectrum_has_no_peak_marker():
     flat = np.ones((6, f.size))
     fig = rendered(fg.spectra_figure(f, spectrum(f, 6.0), flat))
     assert set(peak_lines(fig)) == {"peak-recorded"}
-    assert fg.spectral_peak_hz(f, flat) is None
+    assert spectral_peak_hz(f, flat) is None
     nan = np.full((6, f.size), np.nan)
     fig = rendered(fg.spectra_figure(f, spectrum(f, 6.0), nan))
     assert set(peak_lines(fig)) == {"peak-recorded"}
     inf = spectrum(f, 6.0)
     inf[2] = np.inf
-    assert fg.spectral_peak_hz(f, inf) == 6.0
+    assert spectral_peak_hz(f, inf) == 6.0
     fig = rendered(fg.spectra_figure(f, nan, nan))
     assert not peak_lines(fig) and "no finite spectrum" in {t.get_text() for t in texts(fig)}
 

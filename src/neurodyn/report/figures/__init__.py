@@ -43,7 +43,7 @@ from neurodyn.report.figures.expansion import expansion_modes_figure, jpca_figur
 from neurodyn.report.figures.flow import flow_field_figure
 from neurodyn.report.figures.generation import latent_trajectories_figure, pca_projection, recorded_vs_generated_figure
 from neurodyn.report.figures.psth import best_units, condition_psths, psth_comparison_figure
-from neurodyn.report.figures.spectra import coherence_figure, spectra_figure, spectral_peak_hz
+from neurodyn.report.figures.spectra import coherence_figure, spectra_figure
 from neurodyn.report.figures.style import (
     CSS_PX_PER_INCH,
     FULL_WIDTH_IN,
@@ -77,7 +77,6 @@ __all__ = [
     "flow_field_figure",
     "png_css_size",
     "psth_comparison_figure",
-    "spectral_peak_hz",
     "training_curves_figure",
     "training_panels",
     "channel_names",

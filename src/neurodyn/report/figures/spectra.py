@@ -7,6 +7,7 @@ import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
 
+from neurodyn.analysis.metrics.spectra import spectral_peak_hz
 from neurodyn.report.figures.style import (
     GENERATED_COLOR,
     LABEL_FONT,
@@ -15,23 +16,6 @@ from neurodyn.report.figures.style import (
     TITLE_FONT,
     new_figure,
 )
-
-
-def spectral_peak_hz(frequency: np.ndarray, psd: np.ndarray) -> float | None:
-    """Frequency (Hz) of the largest value above 0 Hz of the channel-averaged power spectrum.
-
-    frequency: (F,) Hz; psd: (channel, F). Non-finite and non-positive values are ignored; None
-    when nothing is left or the averaged spectrum is flat (no peak to speak of).
-    """
-    frequency = np.asarray(frequency, dtype=np.float64)
-    mean = _channel_mean(np.asarray(psd, dtype=np.float64))
-    keep = (frequency > 0) & np.isfinite(mean)
-    if not keep.any():
-        return None
-    values = mean[keep]
-    if values.max() <= values.min() * (1 + 1e-9):
-        return None
-    return float(frequency[keep][np.argmax(values)])
 
 
 def _channel_mean(psd: np.ndarray) -> np.ndarray:

@@ -495,6 +495,32 @@ def test_power_spectrum_error_bands_see_where_spectra_differ():
     assert lone["all"] == pytest.approx(1.0, abs=1e-6)
 
 
+def test_a_band_without_recorded_power_is_absent_not_one():
+    """The smoothed-EEG case: at 160 Hz after Hann smoothing nothing is left above 50 Hz, so a near
+    copy must not score ≈ 1 there; the low band still scores, and a band with power still does."""
+    from scipy import signal
+
+    fs, n = 160.0, 9600
+    rng = np.random.default_rng(1)
+    raw = rng.normal(size=(n, 4))
+    window = signal.windows.hann(41)
+    smooth = signal.fftconvolve(raw, (window / window.sum())[:, None], mode="same", axes=0)
+    near_copy = smooth + 1e-3 * rng.normal(size=smooth.shape)
+    # an independent check of the premise: under 0.1 % of the smoothed signal's power lies above 50 Hz
+    f, pxx = signal.periodogram(smooth - smooth.mean(0), fs=fs, axis=0)
+    assert (pxx[f > 50].sum(0) / pxx.sum(0)).max() < 1e-3
+    err = power_spectrum_error(smooth, near_copy, fs)
+    assert err["high"] is None and np.isnan(err["per_channel"]["high"]).all()
+    assert err["low"] is not None and err["low"] < 0.05
+    # without the rule, the same numbers read as a large error in the empty band
+    ungated = power_spectrum_error(smooth, near_copy, fs, min_band_power=0.0)
+    assert ungated["high"] > 0.5
+    # broadband signals keep their high band
+    assert power_spectrum_error(raw, raw + 0.1 * rng.normal(size=raw.shape), fs)["high"] < 0.1
+    with pytest.raises(NeurodynError, match="min_band_power"):
+        power_spectrum_error(smooth, near_copy, fs, min_band_power=1.5)
+
+
 def test_latent_signal_coherence_finds_the_shared_rhythm():
     from neurodyn.analysis.metrics import latent_signal_coherence
 

@@ -128,7 +128,8 @@ ANALYSIS_METRICS: tuple[MetricSpec, ...] = (
         "",
         "lower",
         BOTH,
-        "The power-spectrum error over frequencies up to analysis.spectrum_split_hz.",
+        "The power-spectrum error over frequencies up to analysis.spectrum_split_hz; absent where that band "
+        "holds under 0.1 % of the recorded power.",
     ),
     MetricSpec(
         "pse_high",
@@ -136,7 +137,8 @@ ANALYSIS_METRICS: tuple[MetricSpec, ...] = (
         "",
         "lower",
         BOTH,
-        "The power-spectrum error over frequencies above analysis.spectrum_split_hz.",
+        "The power-spectrum error over frequencies above analysis.spectrum_split_hz; absent where that band "
+        "holds under 0.1 % of the recorded power (e.g. above a smoothing filter's cut-off).",
     ),
     MetricSpec(
         "recorded_peak_hz",

@@ -107,8 +107,18 @@ def _normalised_spectra(x_true: np.ndarray, x_gen: np.ndarray, smoothing_sigma: 
     return normalised(true_power), normalised(gen_power), usable, float(effective_sigma), n_time
 
 
+# a band holding less than this share of a channel's recorded power is absent for that channel
+MIN_BAND_POWER = 1e-3
+
+
 def power_spectrum_error(
-    x_true: np.ndarray, x_gen: np.ndarray, fs: float, *, split_hz: float = 50.0, smoothing_sigma: float = 0.0
+    x_true: np.ndarray,
+    x_gen: np.ndarray,
+    fs: float,
+    *,
+    split_hz: float = 50.0,
+    smoothing_sigma: float = 0.0,
+    min_band_power: float = MIN_BAND_POWER,
 ) -> dict[str, Any]:
     """Normalised mean squared error between power spectra, over all frequencies and split into a
     low (≤ ``split_hz``) and a high (> ``split_hz``) band.
@@ -122,9 +132,15 @@ def power_spectrum_error(
     their share of power, and a band where the true spectrum is nearly empty (e.g. above a
     smoothing filter's cut-off) cannot blow the error up as a division by Σ_B p² alone would.
 
+    A band that holds less than ``min_band_power`` of a channel's recorded power (Σ_B p, e.g. the
+    band above 50 Hz of a 160 Hz recording after Hann smoothing) has nothing to compare there: the
+    ratio would read ≈ 1 for any model, so that channel's band error is absent (NaN), and the band
+    is None when it is absent on every channel.
+
     Args:
         x_true, x_gen: (time, channel) or (trial, time, channel) signals sampled at ``fs`` Hz.
         split_hz: boundary of the two bands; a band with no frequency bin gives None.
+        min_band_power: smallest share of a channel's recorded power a band must hold to be scored.
 
     Returns:
         dict with ``all``, ``low``, ``high`` (means over usable channels, or None) and
@@ -132,6 +148,8 @@ def power_spectrum_error(
     """
     fs = check_positive("fs", fs)
     split_hz = check_positive("split_hz", split_hz)
+    if not (np.isfinite(min_band_power) and 0 <= min_band_power < 1):
+        raise NeurodynError(f"min_band_power: must be in [0, 1), got {min_band_power!r}")
     p, q, usable, _, n_time = _normalised_spectra(x_true, x_gen, smoothing_sigma)
     freqs = np.fft.rfftfreq(n_time, d=1.0 / fs)
     out: dict[str, Any] = {"per_channel": {}}
@@ -141,7 +159,8 @@ def power_spectrum_error(
             continue
         num = ((p[in_band] - q[in_band]) ** 2).sum(0)
         den = (p[in_band] ** 2 + q[in_band] ** 2).sum(0)
-        per = np.where(usable & (den > 0), num / np.where(den > 0, den, 1.0), np.nan)
+        present = p[in_band].sum(0) >= min_band_power  # p sums to 1 per channel
+        per = np.where(usable & present & (den > 0), num / np.where(den > 0, den, 1.0), np.nan)
         out["per_channel"][band] = per
         out[band] = float(np.nanmean(per)) if np.isfinite(per).any() else None
     return out

@@ -495,6 +495,37 @@ def test_power_spectrum_error_bands_see_where_spectra_differ():
     assert lone["all"] == pytest.approx(1.0, abs=1e-6)
 
 
+def test_psth_r2_with_the_benchmark_target_matches_its_definition():
+    """NLB (Pei et al. 2021): the recorded PSTH of each condition averages all of its trials (then
+    smoothed), the predicted one the evaluation trials; R² per neuron over (condition, time)."""
+    rng = np.random.default_rng(3)
+    n_trials, T, N, sigma = 60, 25, 5, 1.5
+    conditions = np.array(["a", "b", "c"] * 20)
+    rates = rng.uniform(0.5, 3.0, size=(3, T, N))
+    code = {"a": 0, "b": 1, "c": 2}
+    counts = rng.poisson(rates[[code[c] for c in conditions]]).astype(float)
+    evaluation = np.arange(n_trials) % 4 == 0  # 15 evaluation trials, 5 per condition
+    predicted = rates[[code[c] for c in conditions[evaluation]]] * rng.uniform(0.8, 1.2, size=(evaluation.sum(), T, N))
+    ours = psth_r2(
+        counts[evaluation],
+        predicted,
+        conditions[evaluation],
+        smooth_sigma_bins=sigma,
+        target=(counts, conditions, None),
+    )
+    # the definition, written out independently
+    truth = np.stack([gaussian_filter1d(counts[conditions == c].mean(0), sigma, axis=0, mode="nearest") for c in "abc"])
+    pred = np.stack([predicted[conditions[evaluation] == c].mean(0) for c in "abc"])
+    truth, pred = truth.reshape(-1, N), pred.reshape(-1, N)
+    expected = 1 - ((truth - pred) ** 2).sum(0) / ((truth - truth.mean(0)) ** 2).sum(0)
+    np.testing.assert_allclose(ours, expected, rtol=1e-12)
+    # the evaluation-trials-only target is a different (noisier) number
+    eval_only = psth_r2(counts[evaluation], predicted, conditions[evaluation], smooth_sigma_bins=sigma)
+    assert np.abs(eval_only - ours).max() > 1e-3
+    with pytest.raises(NeurodynError, match="target counts"):
+        psth_r2(counts[evaluation], predicted, conditions[evaluation], target=(counts[:, :3], conditions, None))
+
+
 def test_a_band_without_recorded_power_is_absent_not_one():
     """The smoothed-EEG case: at 160 Hz after Hann smoothing nothing is left above 50 Hz, so a near
     copy must not score ≈ 1 there; the low band still scores, and a band with power still does."""

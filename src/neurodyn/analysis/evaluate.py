@@ -224,7 +224,8 @@ def _principal_axes(x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
 @dataclass
 class EvaluationData:
     """The evaluation split of a dataset as the steps use it: y, observed (trial, time, channel),
-    heldout (channel,) bool, conditions (trial,) str, inputs (trial, time, input) or None."""
+    heldout (channel,) bool, conditions (trial,) str, inputs (trial, time, input) or None;
+    all_y, all_observed, all_conditions: the same for every trial of the dataset (the PSTH target)."""
 
     dataset: xr.Dataset
     split: str
@@ -235,13 +236,21 @@ class EvaluationData:
     heldout: np.ndarray
     conditions: np.ndarray
     inputs: torch.Tensor | None
+    all_y: np.ndarray
+    all_observed: np.ndarray
+    all_conditions: np.ndarray
 
     @classmethod
     def select(cls, dataset: xr.Dataset, wanted_split: str) -> EvaluationData:
         selection, split_used = evaluation_trials(dataset, wanted_split)
         ev = dataset.isel(trial=selection)
         y = ev["data"].values
-        conditions = np.asarray(ev["condition"].values).astype(str) if "condition" in ev else np.zeros(y.shape[0], str)
+
+        def conditions_of(ds: xr.Dataset) -> np.ndarray:
+            n = ds.sizes["trial"]
+            return np.asarray(ds["condition"].values).astype(str) if "condition" in ds else np.zeros(n, str)
+
+        conditions = conditions_of(ev)
         return cls(
             dataset=ev,
             split=split_used,
@@ -252,6 +261,9 @@ class EvaluationData:
             heldout=ev["heldout"].values.astype(bool),
             conditions=conditions,
             inputs=torch.as_tensor(ev["inputs"].values, dtype=torch.float64) if "inputs" in ev else None,
+            all_y=dataset["data"].values,
+            all_observed=dataset["mask"].values,
+            all_conditions=conditions_of(dataset),
         )
 
     def heldout_co_bps(self, prediction: np.ndarray) -> float | None:
@@ -272,9 +284,14 @@ def prediction_step(data: EvaluationData, post: xr.Dataset, cfg: dict[str, Any])
         if co_bps is not None:
             out["co_bps"] = co_bps
         sigma_bins = cfg["smoothing_s"] / data.bin_size
-        r2 = metrics.psth_r2(y, pred, data.conditions, smooth_sigma_bins=sigma_bins, mask=observed)
+        # the Neural Latents Benchmark's target: each condition's PSTH over all of its trials
+        target = (data.all_y, data.all_conditions, data.all_observed)
+        r2 = metrics.psth_r2(y, pred, data.conditions, smooth_sigma_bins=sigma_bins, mask=observed, target=target)
         out["psth_r2_heldin"] = _nanmean(r2[~heldout])
         out["psth_r2_heldout"] = _nanmean(r2[heldout]) if heldout.any() else None
+        if heldout.any():
+            r2_eval = metrics.psth_r2(y, pred, data.conditions, smooth_sigma_bins=sigma_bins, mask=observed)
+            out["psth_r2_heldout_eval_trials"] = _nanmean(r2_eval[heldout])
         out["poisson_ll_per_bin"] = metrics.poisson_log_likelihood(y, pred, observed) / max(int(observed.sum()), 1)
     else:
         r2 = metrics.r2_score(y, pred, observed)

@@ -157,6 +157,7 @@ def psth_r2(
     *,
     smooth_sigma_bins: float = 0.0,
     mask: np.ndarray | None = None,
+    target: tuple[np.ndarray, np.ndarray, np.ndarray | None] | None = None,
 ) -> np.ndarray:
     """Per-channel R^2 between empirical and predicted condition-averaged PSTHs.
 
@@ -178,6 +179,10 @@ def psth_r2(
         conditions: (trial,) condition label per trial (any hashable values, strings allowed).
         smooth_sigma_bins: Gaussian smoothing width in time bins for the empirical PSTH; 0 = none.
         mask: (trial, time, channel) boolean, True = observed; None = all observed.
+        target: (counts, conditions, mask) of the trials the empirical PSTH is averaged over, when
+            that is not the evaluation trials themselves: the Neural Latents Benchmark's PSTH R²
+            (Pei et al. 2021) takes it over all trials of each condition, the predicted PSTH over
+            the evaluation trials. Same time and channel axes; its mask may be None.
 
     Returns:
         (channel,) R^2 per channel; NaN where the empirical PSTH is constant (SS_tot == 0).
@@ -186,25 +191,37 @@ def psth_r2(
     check_ndim("counts", counts_array, (3,), "(trial, time, channel)")
     counts, expected, observed = _counts_and_expected(counts_array, expected, mask)
     smooth_sigma_bins = check_positive("smooth_sigma_bins", smooth_sigma_bins, allow_zero=True)
-    codes = _condition_codes(conditions, counts.shape[0])
-
-    n_conditions = int(codes.max()) + 1
-    # (trial, condition) indicator; the einsum sums each condition's trials in one pass.
-    membership = (codes[:, None] == np.arange(n_conditions)[None, :]).astype(np.float64)
-    weight = observed.astype(np.float64)
-    n_trials_used = np.einsum("rc,rtn->ctn", membership, weight)
-    available = n_trials_used > 0
-    divisor = np.maximum(n_trials_used, 1.0)
-    empirical = np.einsum("rc,rtn->ctn", membership, counts * weight) / divisor
-    predicted = np.einsum("rc,rtn->ctn", membership, expected * weight) / divisor
+    if target is None:
+        codes = _condition_codes(conditions, counts.shape[0])
+        n_conditions = int(codes.max()) + 1
+        empirical, available = _condition_means(counts, observed, codes, n_conditions)
+        predicted, _ = _condition_means(expected, observed, codes, n_conditions)
+    else:
+        target_counts = as_float_array("target counts", target[0])
+        check_ndim("target counts", target_counts, (3,), "(trial, time, channel)")
+        if target_counts.shape[1:] != counts.shape[1:]:
+            raise NeurodynError(
+                f"target counts: expected (trial, {counts.shape[1]}, {counts.shape[2]}), got {target_counts.shape}"
+            )
+        target_observed = observed_mask(target[2], target_counts.shape)
+        check_finite("target counts", target_counts, target_observed)
+        n_eval = counts.shape[0]
+        labels = np.concatenate([np.asarray(conditions, dtype=object), np.asarray(target[1], dtype=object)])
+        codes = _condition_codes(labels, labels.shape[0])
+        n_conditions = int(codes.max()) + 1
+        empirical, available = _condition_means(target_counts, target_observed, codes[n_eval:], n_conditions)
+        predicted, predicted_available = _condition_means(expected, observed, codes[:n_eval], n_conditions)
+        # only conditions (and bins) with evaluation trials are scored
+        empirical_available = available
+        available = available & predicted_available
 
     if smooth_sigma_bins > 0:
-        smoothed_sum = gaussian_filter1d(empirical * available, smooth_sigma_bins, axis=1, mode="nearest")
-        smoothed_availability = gaussian_filter1d(
-            available.astype(np.float64), smooth_sigma_bins, axis=1, mode="nearest"
-        )
+        # smoothed over every bin the empirical PSTH has, whether or not it is scored
+        has = available if target is None else empirical_available
+        smoothed_sum = gaussian_filter1d(empirical * has, smooth_sigma_bins, axis=1, mode="nearest")
+        smoothed_availability = gaussian_filter1d(has.astype(np.float64), smooth_sigma_bins, axis=1, mode="nearest")
         # Wherever an entry is available the kernel's own centre weight keeps this > 0.
-        empirical = np.where(available, smoothed_sum / np.maximum(smoothed_availability, 1e-300), 0)
+        empirical = np.where(has, smoothed_sum / np.maximum(smoothed_availability, 1e-300), 0)
 
     n_channels = counts.shape[-1]
     return _masked_r2(
@@ -212,6 +229,19 @@ def psth_r2(
         predicted.reshape(-1, n_channels),
         available.reshape(-1, n_channels),
     )
+
+
+def _condition_means(
+    values: np.ndarray, observed: np.ndarray, codes: np.ndarray, n_conditions: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Mean over each condition's trials of the observed entries: values, observed (trial, time,
+    channel), codes (trial,) → means (condition, time, channel) and where any trial was observed."""
+    # (trial, condition) indicator; the einsum sums each condition's trials in one pass.
+    membership = (codes[:, None] == np.arange(n_conditions)[None, :]).astype(np.float64)
+    weight = observed.astype(np.float64)
+    n_trials_used = np.einsum("rc,rtn->ctn", membership, weight)
+    means = np.einsum("rc,rtn->ctn", membership, values * weight) / np.maximum(n_trials_used, 1.0)
+    return means, n_trials_used > 0
 
 
 def r2_score(observed: np.ndarray, predicted: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from neurodyn.cli.arguments import emit_json, positive_int, read_npz
 from neurodyn.errors import ConfigError, InputFileError
-from neurodyn.lowrank.choices import NONLINEARITIES, SELECTIONS
+from neurodyn.lowrank.choices import BASIS_SCALES, NONLINEARITIES, SELECTIONS
 
 if TYPE_CHECKING:
     import numpy as np
@@ -91,6 +91,8 @@ def omp_report(
     input_scale: float = 1.0,
     weight_scale: float = 1.0,
     selection: str = "omp",
+    basis_scale: str = "data",
+    refine: bool = False,
 ) -> dict[str, Any]:
     """Load, validate and fit; the JSON-ready result of ``neurodyn lowrank omp`` (see the module doc)."""
     from neurodyn.lowrank.omp import omp_lowrank
@@ -125,6 +127,8 @@ def omp_report(
         weight_scale=weight_scale,
         seed=seed,
         selection=selection,
+        basis_scale=basis_scale,
+        refine=refine,
     )
     seconds = time.perf_counter() - start
     return {
@@ -135,6 +139,7 @@ def omp_report(
         "tol": float(tol),
         "basis": basis,
         "selection": selection,
+        "basis_scale": basis_scale,
         "seed": int(seed),
         "input_scale": float(input_scale),
         "weight_scale": float(weight_scale),
@@ -156,6 +161,8 @@ def run_omp_command(args: argparse.Namespace) -> int:
         input_scale=args.input_scale,
         weight_scale=args.weight_scale,
         selection=args.selection,
+        basis_scale=args.basis_scale,
+        refine=args.refine,
     )
     emit_json(payload, args.out)
     return 0
@@ -233,6 +240,19 @@ def add_lowrank_commands(sub) -> None:
         choices=SELECTIONS,
         help="omp: largest correlation with the residual (Algorithm 1, default); ols: largest drop "
         "of the residual (often fewer neurons)",
+    )
+    p.add_argument(
+        "--basis-scale",
+        default="data",
+        choices=BASIS_SCALES,
+        help="data: candidates drawn for the samples standardised to [-1, 1] per dimension and mapped back, "
+        "so the scales above are in units of the data's half-range (default); fixed: in units of z",
+    )
+    p.add_argument(
+        "--refine",
+        action="store_true",
+        help="after selection, adjust the chosen neurons' slopes and offsets by nonlinear least squares "
+        "(readout refitted) and keep the fewest neurons that reach --tol",
     )
     p.add_argument("--out", type=Path, metavar="FILE.json", help="write the JSON here (atomically) instead of stdout")
     p.set_defaults(func=run_omp_command)

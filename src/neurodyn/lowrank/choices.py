@@ -8,3 +8,5 @@ choices without loading the library.
 NONLINEARITIES = ("tanh", "relu")
 BASIS_KINDS = ("gaussian", "grid")
 SELECTIONS = ("omp", "ols")
+# the scale of OMP's candidate basis: standardised to the samples, or the raw input_scale/weight_scale
+BASIS_SCALES = ("data", "fixed")

@@ -128,6 +128,32 @@ def sample_basis(
     return M_all[keep].copy(), I_all[keep].copy()
 
 
+def data_scaling(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Centre and spread (both (r,)) that map the samples z (P×r) into the box [−1, 1]^r.
+
+    centre = midrange (max + min)/2 and spread = half-range (max − min)/2 per latent dimension (a
+    dimension with a single value gets spread 1). The half-range, unlike a standard deviation or
+    percentiles, keeps every sample inside [−1, 1]: a candidate φ(m'·z' + I') with |I'| ≤ |m'|
+    then has its kink z' = −I'/m' inside the sampled box, wherever and however widely the samples lie.
+    """
+    z = as_points(z)
+    hi, lo = z.max(axis=0), z.min(axis=0)
+    spread = (hi - lo) / 2
+    return (hi + lo) / 2, np.where(spread > 0, spread, 1.0)
+
+
+def unscale_basis(
+    M_std: np.ndarray, I_std: np.ndarray, centre: np.ndarray, spread: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Basis (M', I') for standardised z' = (z − centre)/spread → (M, I) for z, exactly.
+
+    m'·z' + I' = m·z + I with M = M'/spread (column-wise) and I = I' − M'·(centre/spread).
+    M_std: (k×r); I_std: (k,); centre, spread: (r,). Returns (M (k×r), I (k,)).
+    """
+    M_std = np.asarray(M_std, dtype=np.float64)
+    return M_std / spread, np.asarray(I_std, dtype=np.float64) - M_std @ (centre / spread)
+
+
 def design_matrix(z: np.ndarray, M: np.ndarray, I: np.ndarray, nonlinearity: str = "tanh") -> np.ndarray:
     """Basis functions at the sample points: Phi (P×k) with Phi[p, i] = φ(m_i·z_p + I_i).
 

@@ -238,6 +238,23 @@ def test_lds_on_cuda_matches_cpu():
     assert sample["data"].shape == (4, 10, 24)
 
 
+def test_dstsp_compares_the_observed_channels_below_six_as_published():
+    from neurodyn.analysis.evaluate import evaluate
+
+    ds, _ = linear_system_dataset("continuous", n_trials=20)
+    few = ds.isel(channel=slice(0, 4))
+    model = get_family("lds").fit(few, {"latent_dim": 2}, torch.device("cpu"))
+    runs = {
+        space: evaluate(model, few, {"eval_split": "train", "dstsp_space": space, "dstsp_dims": 2}).metrics
+        for space in ("auto", "observed", "pca")
+    }
+    assert runs["auto"]["d_stsp_pca_dims"] == 0 and runs["pca"]["d_stsp_pca_dims"] == 2
+    assert runs["auto"]["d_stsp"] == runs["observed"]["d_stsp"] != runs["pca"]["d_stsp"]
+    # from 6 channels (here 24) auto compares principal components
+    wide = get_family("lds").fit(ds, {"latent_dim": 2}, torch.device("cpu"))
+    assert evaluate(wide, ds, {"eval_split": "train", "dstsp_dims": 3}).metrics["d_stsp_pca_dims"] == 3
+
+
 def test_a_diverging_free_run_is_flagged_and_its_generation_metrics_left_out():
     from neurodyn.analysis.evaluate import evaluate
 

@@ -67,7 +67,16 @@ class AnalysisOptions(Options):
         "test", "trials the model is scored on (falls back to valid, then train)", choices=("train", "valid", "test")
     )
     smoothing_s: float = option(0.05, "Gaussian smoothing of spike counts into rates, seconds (sd)", ge=0)
-    dstsp_dims: int = option(3, "principal components of the recorded activity that D_stsp compares in", ge=1)
+    dstsp_space: str = option(
+        "auto",
+        "where D_stsp compares recorded and generated activity: observed (the channels themselves, the "
+        "published protocol), pca (the recording's top dstsp_dims principal components), or auto (observed "
+        "below 6 channels, pca from 6)",
+        choices=("auto", "observed", "pca"),
+    )
+    dstsp_dims: int = option(
+        3, "principal components of the recorded activity that D_stsp compares in (dstsp_space pca)", ge=1
+    )
     dstsp_bins: int = option(30, "histogram bins per dimension of D_stsp (published protocol: 30)", ge=2)
     hellinger_sigma: float = option(
         20.0, "Gaussian smoothing of power spectra for D_H, in frequency bins (0: none)", ge=0
@@ -209,6 +218,11 @@ def activity(values: np.ndarray, observed: np.ndarray, kind: str, bin_size: floa
     if kind == "counts":
         return smooth_in_time(values, observed, smoothing_s / bin_size) / bin_size
     return np.where(observed, values, np.nan).astype(np.float64)
+
+
+# D_stsp's published protocol bins the observed coordinates; from 6 dimensions it needs a Gaussian
+# mixture whose cost grows with the channels, so "auto" compares principal components there
+DSTSP_OBSERVED_BELOW = 6
 
 
 def _principal_axes(x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -441,12 +455,18 @@ def generation_step(model: FittedModel, data: EvaluationData, cfg: dict[str, Any
         d_h_channels = np.full(real_act.shape[-1], np.nan)
         sigma_used = None
     else:
-        centre, axes = _principal_axes(real_flat, k)
+        space = cfg["dstsp_space"]
+        if space == "auto":
+            space = "observed" if real_flat.shape[1] < DSTSP_OBSERVED_BELOW else "pca"
+        if space == "observed":  # the published protocol: bin (or, from 6 channels, mix) the channels
+            real_space, gen_space = real_flat, gen_flat
+            out["d_stsp_pca_dims"] = 0
+        else:
+            centre, axes = _principal_axes(real_flat, k)
+            real_space, gen_space = (real_flat - centre) @ axes, (gen_flat - centre) @ axes
+            out["d_stsp_pca_dims"] = k
         out["d_stsp"] = metrics.state_space_divergence(
-            (real_flat - centre) @ axes,
-            (gen_flat - centre) @ axes,
-            n_bins=int(cfg["dstsp_bins"]),
-            seed=int(cfg["seed"]),
+            real_space, gen_space, n_bins=int(cfg["dstsp_bins"]), seed=int(cfg["seed"])
         )
         out["d_h"], d_h_channels, sigma_used = metrics.power_spectrum_hellinger(
             real_clean, gen_act, smoothing_sigma=float(cfg["hellinger_sigma"])

@@ -112,7 +112,17 @@ ANALYSIS_METRICS: tuple[MetricSpec, ...] = (
         "lower",
         BOTH,
         "State-space divergence: Kullback-Leibler divergence between the occupancy histograms of recorded and "
-        "freely generated activity in the recording's leading principal components (Koppe et al. 2019).",
+        "freely generated activity (Koppe et al. 2019), in the recorded channels themselves below 6 channels as "
+        "published, else in the recording's leading principal components (see D_stsp principal components).",
+    ),
+    MetricSpec(
+        "d_stsp_pca_dims",
+        "D_stsp principal components",
+        "",
+        None,
+        BOTH,
+        "0: D_stsp compared the recorded channels themselves (the published protocol); k: it compared the "
+        "recording's top k principal components (analysis.dstsp_space).",
     ),
     MetricSpec(
         "d_h",

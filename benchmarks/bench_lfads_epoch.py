@@ -17,12 +17,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
-import statistics
 import time
 from pathlib import Path
 
 import torch
-from timing import skip, write_record
+from timing import per_epoch_seconds, skip, write_record
 
 import neurodyn.models.lfads_jslds.model as lfads_model
 from neurodyn.api import ingest
@@ -86,9 +85,7 @@ def main() -> None:
         for epochs in (e1, e2):
             for path in paths:
                 times[path][epochs].append(epochs_seconds(ds, path, epochs))
-    per_epoch = {
-        p: statistics.median(b - a for a, b in zip(t[e1], t[e2], strict=True)) / (e2 - e1) for p, t in times.items()
-    }
+    per_epoch = {name: per_epoch_seconds(t, e1, e2) for name, t in times.items()}
     n_trials, n_bins = ds.sizes["trial"], ds.sizes["time"]
     print(
         f"LFADS-JSLDS epoch on MC_Maze_Small ({n_trials} trials × {n_bins} bins × {ds.sizes['channel']} units), "

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
-import statistics
 import sys
 import tempfile
 import time
@@ -29,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import xarray as xr
-from timing import skip, write_record
+from timing import per_epoch_seconds, skip, write_record
 
 from neurodyn.models.smc_lowrank.model import SMCLowRank
 
@@ -200,10 +199,7 @@ def main() -> None:
             times["reference"][epochs].append(reference_epochs(data, epochs, seed=rep))
             for engine in engines:
                 times[engine][epochs].append(neurodyn_epochs(ds, epochs, seed=rep, engine=engine))
-    per_epoch = {
-        name: statistics.median(b - a for a, b in zip(t[e1], t[e2], strict=True)) / (e2 - e1)
-        for name, t in times.items()
-    }
+    per_epoch = {name: per_epoch_seconds(t, e1, e2) for name, t in times.items()}
     floor, flops, rate = floor_seconds(args.threads)
     print(f"SMC training per epoch, {args.threads} torch thread(s), epochs {e1}→{e2}, {repeats} repeat(s)")
     print(f"  floor: {flops / 1e9:.2f} GFLOP at {rate / 1e9:.1f} GFLOP/s = {floor:.3f} s")

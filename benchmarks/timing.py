@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -27,6 +28,12 @@ def best_of(repeats: int, fn: Callable[[], Any]) -> tuple[float, Any]:
         result = fn()
         times.append(time.perf_counter() - t0)
     return min(times), result
+
+
+def per_epoch_seconds(times: dict[int, list[float]], e1: int, e2: int) -> float:
+    """Seconds per epoch from whole-run times of e1 and e2 epochs (paired repeats):
+    median of (t(e2) − t(e1)) / (e2 − e1), so set-up and compilation cancel."""
+    return statistics.median(b - a for a, b in zip(times[e1], times[e2], strict=True)) / (e2 - e1)
 
 
 def _version(package: str) -> str | None:

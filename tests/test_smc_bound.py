@@ -53,6 +53,21 @@ def observations(observation: str, B: int, T: int, D: int, seed: int = 2, dtype=
     return y * mask, mask
 
 
+def bound_and_gradient(p, y, mask, n_particles, seed, engine, weights, params):
+    """The optimal-proposal bound (B, T) on ``engine`` and the gradient of Σ_t weights_t · bound_t."""
+    bound = vsmc_bound(
+        y,
+        mask,
+        None,
+        p,
+        n_particles=n_particles,
+        proposal="optimal",
+        generator=torch.Generator().manual_seed(seed),
+        engine=engine,
+    )
+    return bound.detach(), torch.autograd.grad((bound * weights).sum(), params)
+
+
 @pytest.mark.parametrize(
     "proposal, observation",
     [("optimal", "gaussian"), ("encoder", "poisson"), ("encoder", "gaussian"), ("bootstrap", "poisson")],
@@ -82,20 +97,8 @@ def test_fused_loop_gives_the_eager_bound_and_gradient(nonlinearity):
     p = random_model(1, "gaussian", nonlinearity)
     y, mask = observations("gaussian", B, T, p.C.shape[0])
     weights = torch.linspace(0.5, 1.5, T, dtype=F64)  # a loss that weighs every step differently
-    results = {}
-    for engine in ("eager", "fused"):
-        bound = vsmc_bound(
-            y,
-            mask,
-            None,
-            p,
-            n_particles=K,
-            proposal="optimal",
-            generator=torch.Generator().manual_seed(5),
-            engine=engine,
-        )
-        grads = torch.autograd.grad((bound * weights).sum(), [getattr(p, name) for name in PARAMETERS])
-        results[engine] = (bound.detach(), grads)
+    params = [getattr(p, name) for name in PARAMETERS]
+    results = {engine: bound_and_gradient(p, y, mask, K, 5, engine, weights, params) for engine in ("eager", "fused")}
     torch.testing.assert_close(results["fused"][0], results["eager"][0], rtol=1e-12, atol=1e-10)
     for name, eager, fused in zip(PARAMETERS, results["eager"][1], results["fused"][1], strict=True):
         assert eager.abs().max() > 0, name  # every parameter reaches the bound
@@ -106,19 +109,8 @@ def test_fused_loop_in_float32_agrees_to_rounding():
     B, T, K = 5, 20, 10
     p = random_model(2, "gaussian", "clipped", U=64, dtype=torch.float32)
     y, mask = observations("gaussian", B, T, p.C.shape[0], dtype=torch.float32)
-    out = {}
-    for engine in ("eager", "fused"):
-        bound = vsmc_bound(
-            y,
-            mask,
-            None,
-            p,
-            n_particles=K,
-            proposal="optimal",
-            generator=torch.Generator().manual_seed(1),
-            engine=engine,
-        )
-        out[engine] = (bound.detach(), torch.autograd.grad(bound.sum(), [p.M, p.N, p.h]))
+    ones = torch.ones(T, dtype=torch.float32)
+    out = {engine: bound_and_gradient(p, y, mask, K, 1, engine, ones, [p.M, p.N, p.h]) for engine in ("eager", "fused")}
     torch.testing.assert_close(out["fused"][0], out["eager"][0], rtol=1e-5, atol=1e-4)
     for eager, fused in zip(out["eager"][1], out["fused"][1], strict=True):
         torch.testing.assert_close(fused, eager, rtol=1e-4, atol=1e-4 * float(eager.abs().max()))

@@ -278,7 +278,7 @@ def test_bad_options_are_config_errors(kwargs, field):
         adam_fixed_points(torch.tanh, torch.zeros(3))
 
 
-def test_fixed_point_json_has_q_only_when_known_and_find_fixed_points_uses_adam():
+def test_fixed_point_json_has_q_only_when_known_and_find_fixed_points_searches_from_visited_states():
     plain = FixedPoint(
         z=np.zeros(1), jacobian=np.eye(1) * 0.5, eigenvalues=np.array([0.5 + 0j]), stable=True, method="exact"
     )
@@ -296,7 +296,9 @@ def test_fixed_point_json_has_q_only_when_known_and_find_fixed_points_uses_adam(
     dyn = Dynamics(latent_dim=2, input_dim=0, dt=0.01, step=step)
     states = torch.tensor(np.random.default_rng(0).uniform([-1.5, -1.0], [1.5, 1.0], (200, 2)))
     points = find_fixed_points(dyn, None, states=states)
-    assert len(points) == 3 and all(p.method == "adam" and p.q is not None and p.residual < 1e-5 for p in points)
+    assert len(points) == 3 and all(p.method == "newton" and p.q is not None and p.residual < 1e-10 for p in points)
+    # the visited states surround all three, so the Adam search from them finds each first
+    assert {p.found_by for p in points} == {"visited"} and all(p.to_json(1.0)["found_by"] == "visited" for p in points)
     np.testing.assert_allclose(sorted(p.z[0] for p in points), [-1.0, 0.0, 1.0], atol=1e-10)
     assert sorted(classify(p.eigenvalues) for p in points) == ["saddle", "stable node", "stable node"]
 
@@ -336,15 +338,21 @@ def test_cli_finds_the_fixed_points_of_a_tanh_archive(tmp_path, capsys):
     )
     out = json.loads(target.read_text())
     assert sorted(p.name for p in target.parent.iterdir()) == ["fp.json"]
-    assert out["model"] == "tanh_rnn" and out["method"] == "adam" and out["n_units"] == 2 and out["dt"] == 0.01
+    assert out["model"] == "tanh_rnn" and out["method"] == "newton" and out["n_units"] == 2 and out["dt"] == 0.01
     assert out["device"] == "cpu" and isinstance(out["seconds"], float)
-    assert out["n_starts"] == 512 and out["n_converged"] + out["n_outliers"] <= 512
-    assert out["n_duplicates"] == out["n_converged"] - out["n_fixed_points"]
-    assert out["search"]["seed"] == 1 and out["search"]["n_starts"] == 512
+    search = out["search"]
+    assert out["settings"]["seed"] == 1 and out["settings"]["n_starts"] == 512
+    assert search["mode"] == "grid" and search["rounds"][0]["source"] == "visited"
+    # 512 visited states, the 96 × 96 grid, then rounds of 256 Sobol starts until two find nothing new
+    assert search["rounds"][0]["n_starts"] == 512 and search["rounds"][1]["n_starts"] == 96**2
+    assert out["n_starts"] == sum(r["n_starts"] for r in search["rounds"]) and search["rounds_without_new_points"] == 2
+    assert search["new_in_last_round"] == 0 and search["estimated_total"] == 9 and not search["truncated"]
+    assert sum(search["found_by"].values()) == 9 and search["region_kind"] == "open cube (−1, 1)ⁿ"
     ref = diagonal_tanh_fixed_points(np.array([2.0, 1.5]))
     assert out["n_fixed_points"] == len(out["fixed_points"]) == 9
     for p in out["fixed_points"]:
-        assert p["method"] == "adam" and p["q"] < 1e-20 and isinstance(p["stable"], bool)
+        assert p["method"] == "newton" and p["q"] < 1e-20 and isinstance(p["stable"], bool)
+        assert p["found_by"] in ("visited", "grid", "space_filling", "deflation")
         (match,) = [r for r in ref if np.allclose(r[0], p["z"], atol=1e-10)]
         assert p["stable"] == match[1]
         assert all(len(e) == 2 for e in p["eigenvalues"]) and len(p["time_constants_s"]) == 2

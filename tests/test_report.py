@@ -20,12 +20,14 @@ import pytest
 import torch
 
 from neurodyn.analysis.evaluate import evaluate
+from neurodyn.analysis.fixed_points.search import search_fixed_points
 from neurodyn.data.binned import BinningOptions, bin_recording
 from neurodyn.io.registry import read_source
 from neurodyn.models import get_family
 from neurodyn.report import ModelResult, build_index, build_report
 from neurodyn.report.formatting import best_indices, format_number, format_value
 from neurodyn.report.results import metric_specs
+from neurodyn.report.summary import fixed_point_search_sentence
 from neurodyn.synthetic import TeacherConfig, synthesize
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -47,6 +49,7 @@ def _model(ds, name: str, latent_dim: int) -> ModelResult:
         result.arrays,
         {"seconds": seconds, "device": "cpu"},
         distillation=result.distillation or {},
+        fixed_point_search=result.fixed_point_search or {},
     )
 
 
@@ -278,6 +281,31 @@ def test_fixed_points_protocol_and_ground_truth_are_shown(inputs, counts_report)
     assert teacher["fixed_points"][0]["kind"] in section
     assert model.metrics["generated_peak_hz"] is not None
     assert format_number(model.metrics["generated_peak_hz"]) in section
+
+
+def test_each_model_says_how_its_fixed_points_were_found(inputs, counts_report):
+    html, _, _ = counts_report
+    section = html.split('<section id="model-')[1].split("</section>")[0]
+    # an affine map's one fixed point is exact
+    assert inputs["models"][0].fixed_point_search["mode"] == "exact"
+    assert '<p class="finding search-completeness">Every fixed point, solved exactly (affine).</p>' in section
+
+
+def test_a_numerical_search_is_described_with_its_completeness():
+    W = torch.tensor([[2.0, 0.0], [0.0, 1.5]], dtype=torch.float64)
+    cube = (-torch.ones(2, dtype=torch.float64), torch.ones(2, dtype=torch.float64))
+    found = search_fixed_points(lambda z: torch.tanh(z @ W.T), 2, region=cube, region_kind="open cube", mode="grid")
+    text = fixed_point_search_sentence(found.completeness())
+    starts = sum(r.n_starts for r in found.rounds)
+    assert text.startswith(f"Numerical search (grid): {starts} starts over the open cube, Newton with deflation")
+    assert "first found by: 9 grid." in text
+    assert "The last 2 rounds of fresh starts found no new point; estimated total 9 (Chao 1984" in text
+    still = {**found.completeness(), "new_in_last_round": 2, "rounds_without_new_points": 0}
+    assert "still found 2 new points: the list is likely incomplete" in fixed_point_search_sentence(still)
+    line = {**found.completeness(), "truncated": True, "n_fixed_points": 256}
+    assert "continuum of fixed points" in fixed_point_search_sentence(line)
+    assert fixed_point_search_sentence({}) == ""
+    assert "heuristic" in fixed_point_search_sentence({"mode": "heuristic", "method": "PLRNN activation patterns"})
 
 
 # ----------------------------------------------------------------------------- robustness

@@ -536,7 +536,14 @@ def test_other_options_fit_and_analyse(options):
         z = torch.as_tensor(p.z)
         assert torch.allclose(dyn.step(z[None])[0], z, atol=1e-6)
     if options.get("nonlinearity") == "tanh":
-        assert dyn.structure is None and all(p.method == "adam" for p in points)
+        # searched numerically over the box |z_r| ≤ Σᵢ|N_ir| / (1 − a_r) that holds every fixed point
+        region = dyn.fixed_point_region(None)
+        assert dyn.structure is None and all(p.method == "newton" and p.found_by for p in points)
+        assert all(
+            bool(((torch.as_tensor(p.z) >= region.lo) & (torch.as_tensor(p.z) <= region.hi)).all()) for p in points
+        )
+        p_ = model.ssm().to(torch.float64)
+        torch.testing.assert_close(region.hi, p_.N.abs().sum(0) / (1 - p_.a))
 
 
 @pytest.mark.gpu

@@ -46,7 +46,7 @@ import xarray as xr
 from neurodyn.analysis import metrics, spectral
 from neurodyn.analysis.distill import distill_dynamics
 from neurodyn.analysis.expansion import expansion_modes, jpca_comparison
-from neurodyn.analysis.fixed_points import FixedPoint, classify, find_fixed_points
+from neurodyn.analysis.fixed_points import FixedPoint, classify, locate_fixed_points
 from neurodyn.analysis.fixed_points.numerical import row_jacobians
 from neurodyn.analysis.flow_field import flow_field
 from neurodyn.analysis.spike_stats import compare_spike_statistics
@@ -105,6 +105,19 @@ class AnalysisOptions(Options):
         8, "JSLDS models: expansion points sampled along the trial for their Jacobian spectra", ge=1
     )
     jpca_components: int = option(6, "JSLDS models: principal components jPCA fits its rotations in", ge=2, even=True)
+    fixed_point_search: str = option(
+        "auto",
+        "numerical fixed-point search of maps without an exact solver: grid (a dense grid, for at most 3 "
+        "latents) or space_filling (rounds of Sobol starts), each with visited states and deflation; visited "
+        "(from visited states only); auto (grid up to 3 latents, else space_filling)",
+        choices=("auto", "grid", "space_filling", "visited"),
+    )
+    fixed_point_rounds: int = option(
+        12,
+        "numerical fixed-point search: most rounds of space-filling starts (it stops after 2 rounds without a new point)",
+        ge=1,
+    )
+    fixed_point_round_size: int = option(256, "numerical fixed-point search: starts per round", ge=1)
 
 
 @dataclass
@@ -124,7 +137,15 @@ class AnalysisResult:
     # who was analysed: family, fit record, options and training curves (and, in the workflow, its names)
     about: dict[str, Any] = field(default_factory=dict)
 
-    SECTIONS: ClassVar[tuple[str, ...]] = ("spike_statistics", "distillation", "expansion", "behavior_decoding")
+    fixed_point_search: dict[str, Any] | None = None
+
+    SECTIONS: ClassVar[tuple[str, ...]] = (
+        "spike_statistics",
+        "distillation",
+        "expansion",
+        "behavior_decoding",
+        "fixed_point_search",
+    )
 
     def __repr__(self) -> str:
         shown = ("co_bps", "psth_r2_heldout", "r2_heldout", "d_stsp", "d_h", "n_fixed_points", "n_stable_fixed_points")
@@ -511,10 +532,12 @@ def visited_states(post: xr.Dataset, generated: xr.Dataset, latent_dim: int) -> 
 
 def dynamics_step(
     dyn: Dynamics, post: xr.Dataset, visited: np.ndarray, cfg: dict[str, Any]
-) -> tuple[list[FixedPoint], list[dict[str, Any]], dict[str, Any], tuple[np.ndarray, np.ndarray]]:
+) -> tuple[list[FixedPoint], list[dict[str, Any]], dict[str, Any], tuple[np.ndarray, np.ndarray], dict[str, Any]]:
     """Fixed points at zero input — exact when ``dyn.structure`` allows, else searched from visited
-    states and any expansion points — with their spectra and transfer functions: (points, their
-    JSON, metrics, (transfer frequencies (F,), gains (points, F)))."""
+    states and any expansion points, a grid or space-filling design and deflation
+    (:func:`~neurodyn.analysis.fixed_points.locate_fixed_points`) — with their spectra and transfer
+    functions: (points, their JSON, metrics, (transfer frequencies (F,), gains (points, F)), the
+    search's record)."""
     u0 = np.zeros(dyn.input_dim) if dyn.input_dim else None
     starts = None
     if dyn.structure is None:
@@ -526,13 +549,26 @@ def dynamics_step(
                 [starts, expansion[rng.choice(len(expansion), size=min(len(expansion), 256), replace=False)]]
             )
         starts = torch.as_tensor(starts)
-    points = find_fixed_points(dyn, u0, states=starts)
+    located = locate_fixed_points(
+        dyn,
+        u0,
+        states=starts,
+        search=cfg["fixed_point_search"],
+        rounds=int(cfg["fixed_point_rounds"]),
+        round_size=int(cfg["fixed_point_round_size"]),
+        seed=int(cfg["seed"]),
+    )
+    points = located.points
     fixed = [{**p.to_json(dyn.dt), "kind": classify(p.eigenvalues)} for p in points]
     transfer = fixed_point_transfer(dyn, points[:MAX_TRANSFER_POINTS], u0, fixed)
     out: dict[str, Any] = {"n_fixed_points": len(fixed), "n_stable_fixed_points": sum(p["stable"] for p in fixed)}
+    search = located.search
+    complete = search["mode"] == "exact"
+    out["fixed_points_estimated_total"] = len(fixed) if complete else search.get("estimated_total")
+    out["fixed_points_new_in_last_round"] = 0 if complete else search.get("new_in_last_round")
     if fixed:
         out["slowest_time_constant_s"] = max(fixed[0]["time_constants_s"], key=lambda t: np.inf if t is None else t)
-    return points, fixed, out, transfer
+    return points, fixed, out, transfer, search
 
 
 # dimensions of the flow-field arrays (:func:`neurodyn.analysis.flow_field.flow_field`); a 1-D map's
@@ -650,7 +686,7 @@ def evaluate(model: FittedModel, dataset: xr.Dataset, config: dict[str, Any] | N
     gen = generation_step(model, data, cfg)
     dyn = model.dynamics()
     visited = visited_states(post, gen.generated, dyn.latent_dim)
-    points, fixed, dynamics_metrics, (tf_freqs, tf_gain) = dynamics_step(dyn, post, visited, cfg)
+    points, fixed, dynamics_metrics, (tf_freqs, tf_gain), fixed_point_search = dynamics_step(dyn, post, visited, cfg)
     flow = flow_step(dyn, post)
     out.update(predicted | decoded | locked | gen.metrics)
     expansion, jpca_arrays = None, None
@@ -712,6 +748,7 @@ def evaluate(model: FittedModel, dataset: xr.Dataset, config: dict[str, Any] | N
         distillation=None if distilled is None else distilled.to_json(dyn.dt),
         expansion=expansion,
         behavior_decoding=behavior_section,
+        fixed_point_search=_plain(fixed_point_search),
         about={
             "family": model.family,
             "fit": model.meta.get("fit", {}),

@@ -43,6 +43,9 @@ class Dynamics:
     dt: seconds per step; structure: the map's exact form when it has one
     (:mod:`neurodyn.models.structure`: affine, low-rank piecewise-linear or PLRNN), which picks the
     exact fixed-point solver and is what ``export-weights`` writes; None: searched numerically.
+    fixed_point_region: for a numerically searched map, u (input_dim,) or None → a
+    :class:`FixedPointRegion` known to hold every fixed point at that constant input (the search
+    covers it with its design); None: the search covers the visited states' widened bounding box.
     """
 
     latent_dim: int
@@ -50,6 +53,16 @@ class Dynamics:
     dt: float
     step: Callable[[torch.Tensor, torch.Tensor | None], torch.Tensor]
     structure: Structure | None = None
+    fixed_point_region: Callable[[torch.Tensor | None], FixedPointRegion] | None = None
+
+
+@dataclass(frozen=True)
+class FixedPointRegion:
+    """A box lo ≤ z ≤ hi (each (latent,)) that holds every fixed point of a map, and why it does."""
+
+    lo: torch.Tensor
+    hi: torch.Tensor
+    reason: str
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from neurodyn.report import figures as fg
 from neurodyn.report.formatting import format_number, format_value, readable_key
 from neurodyn.report.page import FigureWriter, html_table, macros, render, table_cell, text_cell
 from neurodyn.report.results import ModelResult
+from neurodyn.report.summary import fixed_point_search_sentence
 
 FIXED_POINT_HEADER = (
     "#",
@@ -49,6 +50,7 @@ def model_section(ds: xr.Dataset, model: ModelResult, key: str, writer: FigureWr
         facts=facts,
         figures=model_figures(ds, model, key, writer),
         fixed_points=fixed_point_table(model.fixed_points or []),
+        search_note=fixed_point_search_sentence(model.fixed_point_search or {}),
         record=fit_record(model),
         options=_options_table(model.config or {}),
         resumes=_resume_table(fit.get("resumes") or []),
@@ -114,7 +116,7 @@ def fixed_point_table(points: Sequence[dict[str, Any]]) -> Markup:
                 table_cell(freqs[0] if freqs else None),
                 table_cell(p.get("rotation_hz")),
                 table_cell(p.get("rotation_time_constant_s")),
-                table_cell(p.get("method")),
+                table_cell(p.get("found_by") or p.get("method")),
             ]
         )
     return html_table(FIXED_POINT_HEADER, rows, css_class="fixed-points")

@@ -31,7 +31,8 @@ class ModelResult:
     points (:func:`neurodyn.analysis.evaluate.expansion_step`); training: the curves of its fit
     (``FittedModel.training_curves``: ``x``, ``steps``, ``series``), empty without iterative
     training; behavior: the behaviour-decoding section (penalty, per-dimension R²), empty without
-    behaviour.
+    behaviour; fixed_point_search: how the fixed points were found and how complete the search looks
+    (:func:`neurodyn.analysis.fixed_points.locate_fixed_points`), empty for older results.
     """
 
     name: str
@@ -46,6 +47,7 @@ class ModelResult:
     expansion: dict[str, Any] = field(default_factory=dict)
     training: dict[str, Any] = field(default_factory=dict)
     behavior: dict[str, Any] = field(default_factory=dict)
+    fixed_point_search: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_result(cls, name: str, result: AnalysisResult) -> ModelResult:
@@ -63,6 +65,7 @@ class ModelResult:
             expansion=result.expansion or {},
             training=result.about.get("training") or {},
             behavior=getattr(result, "behavior_decoding", None) or {},
+            fixed_point_search=getattr(result, "fixed_point_search", None) or {},
         )
 
 

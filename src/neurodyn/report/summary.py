@@ -60,6 +60,40 @@ def fixed_point_phrase(points: Sequence[dict[str, Any]]) -> str:
     return text
 
 
+def fixed_point_search_sentence(search: dict[str, Any]) -> str:
+    """How the fixed points were found and how complete that search looks, in a sentence or two
+    ('' without a record)."""
+    mode = search.get("mode")
+    if not mode:
+        return ""
+    if mode == "exact":
+        return f"Every fixed point, solved exactly ({search.get('method', 'exact solver')})."
+    if mode == "heuristic":
+        return f"Fixed points from a heuristic search ({search.get('method', '')}); it can miss some."
+    found_by = {k: v for k, v in (search.get("found_by") or {}).items() if v}
+    sources = ", ".join(f"{n} {k.replace('_', '-')}" for k, n in found_by.items()) or "none"
+    text = (
+        f"Numerical search ({str(mode).replace('_', '-')}): {search.get('n_starts', '?')} starts over the "
+        f"{search.get('region_kind') or 'search region'}, Newton with deflation; first found by: {sources}."
+    )
+    new, quiet = search.get("new_in_last_round"), search.get("rounds_without_new_points") or 0
+    if search.get("truncated"):
+        text += (
+            f" The search stopped at {search.get('n_fixed_points')} points: the map likely has a continuum of "
+            "fixed points (a line or ring attractor), which a list of points cannot show."
+        )
+    elif new:
+        text += f" Its last round of fresh starts still found {_count(int(new), 'new point')}: the list is likely incomplete."
+    elif quiet:
+        text += f" The last {_count(int(quiet), 'round')} of fresh starts found no new point"
+        total = numeric(search.get("estimated_total"))
+        if total is not None:
+            shown = f"{total:.0f}" if float(total).is_integer() else f"{total:.1f}"
+            text += f"; estimated total {shown} (Chao 1984, from how many starts reached each point)"
+        text += "."
+    return text
+
+
 def model_sentence(model: ModelResult, kind: str, best: Sequence[Best]) -> str:
     """One sentence on what ``model`` found and how well it predicts and generates, its best
     headline values marked '(best)'."""

@@ -77,11 +77,23 @@ def _jacobians(step: Step, z: Tensor, batch: int) -> Tensor:
     return torch.cat([jac(z[i : i + batch]) for i in range(0, z.shape[0], batch)])
 
 
+def newton_step(A: Tensor, rhs: Tensor) -> Tensor:
+    """Solve A δ = rhs for (B, L, L), (B, L): an LU solve (several times faster in batch than least
+    squares), and the minimum-norm least-squares step where A is singular (a step still results;
+    LAPACK's default gelsy returned zero steps for an exactly singular A)."""
+    delta, info = torch.linalg.solve_ex(A, rhs)
+    singular = (info != 0) | ~torch.isfinite(delta).all(-1)
+    if bool(singular.any()):
+        # the pseudo-inverse: the same on every device (CUDA's lstsq assumes full rank)
+        delta[singular] = (torch.linalg.pinv(A[singular]) @ rhs[singular].unsqueeze(-1)).squeeze(-1)
+    return delta
+
+
 def _newton_iterate(step: Step, z: Tensor, *, n_iter: int, tol: float, max_step: float, batch: int = 1024) -> Tensor:
     """Damped Newton iterations on F(z) − z for all rows of z (P, L) at once; returns (P, L).
 
-    Each iteration solves (J − I) δ = −(F(z) − z) for all rows in one batched least-squares solve
-    (a singular J − I still gives a step) and caps ‖δ‖ at ``max_step`` times the typical state norm
+    Each iteration solves (J − I) δ = −(F(z) − z) for all rows in one batched solve
+    (:func:`newton_step`: a singular J − I still gives a step) and caps ‖δ‖ at ``max_step`` times the typical state norm
     so far rows do not jump across the space. Rows that become non-finite restart from their input.
     Stops early once every row's residual is below ``tol``. Jacobians in batches of ``batch`` rows.
     """
@@ -93,7 +105,7 @@ def _newton_iterate(step: Step, z: Tensor, *, n_iter: int, tol: float, max_step:
         if float(resid.norm(dim=-1).max()) < tol:
             break
         J = _jacobians(step, z, batch)
-        delta = torch.linalg.lstsq(J - eye, -resid.unsqueeze(-1)).solution.squeeze(-1)
+        delta = newton_step(J - eye, -resid)
         norm = delta.norm(dim=-1, keepdim=True)
         z = z + delta * torch.clamp(max_step * scale / norm.clamp(min=1e-30), max=1.0)
         z = torch.where(torch.isfinite(z), z, start)
@@ -115,7 +127,7 @@ def _newton_polish(
     eye = torch.eye(z.shape[-1], dtype=z.dtype, device=z.device)
     with torch.no_grad():
         r = f(z) - z
-    first = torch.linalg.lstsq(_jacobians(f, z, batch) - eye, -r.unsqueeze(-1)).solution.squeeze(-1).norm(dim=-1)
+    first = newton_step(_jacobians(f, z, batch) - eye, -r).norm(dim=-1)
     zn = _newton_iterate(f, z, n_iter=n_iter, tol=tol, max_step=1.0, batch=batch)
     with torch.no_grad():
         rn = f(zn) - zn

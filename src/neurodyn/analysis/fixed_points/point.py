@@ -19,7 +19,9 @@ class FixedPoint:
     region: piecewise-linear region label where applicable; q: ½‖F(z*) − z*‖² for numerically
     found points (None otherwise); right_eigenvectors, left_eigenvectors: (latent, latent) complex,
     column i belonging to eigenvalues[i] (J r = λ r, lᵀ J = λ lᵀ, lᵀ r = 1), where the finder
-    computed them (None otherwise).
+    computed them (None otherwise); found_by, found_in_round: which search of
+    :func:`~neurodyn.analysis.fixed_points.search.search_fixed_points` found the point first and in
+    which of its rounds (None for exact solvers).
 
     :meth:`to_json` gives every mode of the linearisation, ordered by decreasing |λ|
     (``eigenvalues``, ``time_constants_s`` = Δt / |ln|λ||, of decay or growth (None for |λ| = 1), ``frequencies_hz`` =
@@ -38,6 +40,8 @@ class FixedPoint:
     q: float | None = None
     right_eigenvectors: np.ndarray | None = None
     left_eigenvectors: np.ndarray | None = None
+    found_by: str | None = None
+    found_in_round: int | None = None
 
     def to_json(self, dt: float) -> dict[str, Any]:
         tau, freq = eigen_timescales(self.eigenvalues, dt)
@@ -61,6 +65,9 @@ class FixedPoint:
         }
         if self.q is not None:
             out["q"] = float(self.q)
+        if self.found_by is not None:
+            out["found_by"] = self.found_by
+            out["found_in_round"] = self.found_in_round
         return out
 
 

@@ -238,6 +238,24 @@ ANALYSIS_METRICS: tuple[MetricSpec, ...] = (
         "Fixed points whose Jacobian eigenvalues all lie inside the unit circle.",
     ),
     MetricSpec(
+        "fixed_points_estimated_total",
+        "fixed points (estimated)",
+        "",
+        None,
+        BOTH,
+        "How many fixed points the map has by the numerical search's estimate (Chao 1984, from how many starts "
+        "reached each point); equal to the count for exact solvers.",
+    ),
+    MetricSpec(
+        "fixed_points_new_in_last_round",
+        "new in last search round",
+        "",
+        None,
+        BOTH,
+        "Fixed points the numerical search's last round of fresh starts found that earlier rounds had not "
+        "(0: the search had saturated); 0 for exact solvers.",
+    ),
+    MetricSpec(
         "slowest_time_constant_s",
         "slowest τ",
         "s",

@@ -17,16 +17,20 @@ Three kinds of ``.npz`` archive are read:
   :mod:`neurodyn.analysis.fixed_points.plrnn`.
 * a vanilla tanh RNN F(h) = tanh(W h + b): ``W`` (n×n) and ``b`` (n), no ``A``/``h`` (that is how it
   is told from a PLRNN archive). It has no exact finder: the fixed points are searched numerically
-  (:func:`~neurodyn.analysis.fixed_points.numerical.adam_fixed_points`, batched Adam on
-  q = ½‖F(h) − h‖² with a Newton polish; Sussillo & Barak 2013, Golub & Sussillo 2018) from
-  ``--n-starts`` states sampled along 256 trajectories of 200 steps started from N(0, 1) (the map
-  bounds them in (−1, 1); steps drawn log-uniformly so that transients count as much as the
-  attractors, see :func:`tanh_rnn_starts`), plus Gaussian noise of standard deviation 0.01; it can
-  miss fixed points.
-  Options ``--n-starts``, ``--tol-q``, ``--tol-unique``, ``--max-iters``, ``--seed``. The JSON has
-  ``model: "tanh_rnn"``, ``fixed_points`` (:meth:`FixedPoint.to_json` with ``--dt``, including
-  ``q``), ``n_fixed_points``, ``method: "adam"``, ``n_starts``, ``n_converged``, ``n_outliers``,
-  ``n_duplicates``, ``iterations``, ``search`` (the settings used), ``seconds``, ``device``.
+  (:func:`~neurodyn.analysis.fixed_points.search.search_fixed_points`): first from ``--n-starts``
+  states sampled along 256 trajectories of 200 steps started from N(0, 1) (steps drawn
+  log-uniformly so that transients count as much as the attractors, see :func:`tanh_rnn_starts`),
+  plus Gaussian noise of standard deviation 0.01, by batched Adam on q = ½‖F(h) − h‖² with a Newton
+  polish (Sussillo & Barak 2013, Golub & Sussillo 2018); then by Newton with deflation from a dense
+  grid (n ≤ 3) and from rounds of 256 Sobol starts over the open cube (−1, 1)ⁿ, which holds every
+  fixed point, until 2 rounds find nothing new (``--search``, ``--rounds``).
+  Options ``--n-starts``, ``--tol-q``, ``--tol-unique``, ``--max-iters`` (the search from visited
+  states), ``--search``, ``--rounds``, ``--seed``. The JSON has ``model: "tanh_rnn"``,
+  ``fixed_points`` (:meth:`FixedPoint.to_json` with ``--dt``, including ``q`` and ``found_by``: which
+  search found the point first), ``n_fixed_points``, ``method: "newton"``, ``n_starts`` (all
+  searches), ``search`` (the completeness record: starts and new points per round, the estimated
+  total; see :meth:`~neurodyn.analysis.fixed_points.search.FixedPointSearch.completeness`),
+  ``settings`` (the options used), ``seconds``, ``device``.
 
 The archives are read by :mod:`.archives` and solved by :mod:`.report`, both imported when the
 command runs (they load numpy and torch), so that building the ``neurodyn`` parser stays light.
@@ -41,7 +45,17 @@ from neurodyn.analysis.fixed_point_choices import STRATEGIES
 from neurodyn.cli.arguments import emit_json, positive_int
 
 # defaults of the numerical search for tanh RNN archives (see the module docstring)
-TANH_DEFAULTS = {"n_starts": 1024, "tol_q": 1e-12, "tol_unique": 1e-3, "max_iters": 5000, "seed": 0}
+TANH_DEFAULTS = {
+    "n_starts": 1024,
+    "tol_q": 1e-12,
+    "tol_unique": 1e-3,
+    "max_iters": 5000,
+    "seed": 0,
+    "search": "auto",
+    "rounds": 12,
+}
+# the search's modes (neurodyn.analysis.fixed_points.search.MODES, repeated so --help loads no torch)
+SEARCH_MODES = ("auto", "grid", "space_filling", "visited")
 TANH_TRAJECTORIES, TANH_STEPS, TANH_NOISE = 256, 200, 0.01
 
 
@@ -64,6 +78,8 @@ def _cmd_fixed_points(args: argparse.Namespace) -> int:
         tol_unique=args.tol_unique,
         max_iters=args.max_iters,
         seed=args.seed,
+        search=args.search,
+        rounds=args.rounds,
     )
     if args.out is None:
         emit_json(payload, None)
@@ -85,8 +101,9 @@ def add_fixed_point_commands(sub) -> None:
         "h (M) [, C (M×K), s (K)]: one solve per activation pattern (2^M) up to 16 units, the SCYFI "
         "region iteration beyond (Schmidt et al. 2021; Eisenmann et al. 2023). For a vanilla tanh RNN "
         "F(h) = tanh(W h + b), from an .npz with W (n×n) and b (n), the fixed points are searched "
-        "numerically (batched Adam on q = ½‖F(h) − h‖² from states along simulated trajectories, then "
-        "Newton; Sussillo & Barak 2013, Golub & Sussillo 2018) and may be incomplete. Prints JSON.",
+        "numerically (Adam on q = ½‖F(h) − h‖² from states along simulated trajectories, Sussillo & Barak "
+        "2013; then Newton with deflation from a grid or space-filling starts over (−1, 1)ⁿ, Farrell et al. "
+        "2015) with a record of how complete the search looks. Prints JSON.",
     )
     p.add_argument("weights", type=Path, metavar="WEIGHTS.npz")
     p.add_argument("--out", type=Path, metavar="FILE.json", help="write the JSON here (atomically) instead of stdout")
@@ -150,7 +167,23 @@ def add_fixed_point_commands(sub) -> None:
         help=f"tanh RNN archives: at most K Adam iterations (default {d['max_iters']})",
     )
     p.add_argument(
-        "--seed", type=int, help=f"tanh RNN archives: seeds the trajectories and the start noise (default {d['seed']})"
+        "--search",
+        choices=SEARCH_MODES,
+        help="tanh RNN archives: grid (a dense grid, n ≤ 3) or space_filling (rounds of Sobol starts), each after "
+        "the visited states and with deflation; visited (the visited states only); auto: grid for n ≤ 3, else "
+        f"space_filling (default {d['search']})",
+    )
+    p.add_argument(
+        "--rounds",
+        type=int,
+        metavar="K",
+        help=f"tanh RNN archives: at most K rounds of 256 space-filling starts; the search stops after 2 rounds "
+        f"without a new point (default {d['rounds']})",
+    )
+    p.add_argument(
+        "--seed",
+        type=int,
+        help=f"tanh RNN archives: seeds the trajectories, the start noise and the Sobol design (default {d['seed']})",
     )
     p.set_defaults(func=_cmd_fixed_points)
 

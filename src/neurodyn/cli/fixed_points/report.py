@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from neurodyn.analysis.fixed_points.affine import affine_fixed_point
-from neurodyn.cli.fixed_points import TANH_DEFAULTS, TANH_NOISE, TANH_STEPS, TANH_TRAJECTORIES
+from neurodyn.cli.fixed_points import SEARCH_MODES, TANH_DEFAULTS, TANH_NOISE, TANH_STEPS, TANH_TRAJECTORIES
 from neurodyn.cli.fixed_points.archives import load_weights
 from neurodyn.errors import ConfigError
 
@@ -162,12 +162,26 @@ def tanh_rnn_starts(
 
 
 def _tanh_options(
-    n_starts: int | None, tol_q: float | None, tol_unique: float | None, max_iters: int | None, seed: int | None
+    n_starts: int | None,
+    tol_q: float | None,
+    tol_unique: float | None,
+    max_iters: int | None,
+    seed: int | None,
+    search: str | None,
+    rounds: int | None,
 ) -> dict[str, Any]:
     """The numerical search's options, defaults filled in; ConfigError naming the option if one is bad."""
-    given = {"n_starts": n_starts, "tol_q": tol_q, "tol_unique": tol_unique, "max_iters": max_iters, "seed": seed}
+    given = {
+        "n_starts": n_starts,
+        "tol_q": tol_q,
+        "tol_unique": tol_unique,
+        "max_iters": max_iters,
+        "seed": seed,
+        "search": search,
+        "rounds": rounds,
+    }
     opts = {**TANH_DEFAULTS, **{k: v for k, v in given.items() if v is not None}}
-    for name in ("n_starts", "max_iters"):
+    for name in ("n_starts", "max_iters", "rounds"):
         v = opts[name]
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
             raise ConfigError(f"--{name.replace('_', '-')}", f"must be a positive integer, got {v!r}")
@@ -177,6 +191,8 @@ def _tanh_options(
             raise ConfigError(f"--{name.replace('_', '-')}", f"must be a positive finite number, got {v!r}")
     if isinstance(opts["seed"], bool) or not isinstance(opts["seed"], int) or opts["seed"] < 0:
         raise ConfigError("--seed", f"must be a non-negative integer, got {opts['seed']!r}")
+    if opts["search"] not in SEARCH_MODES:
+        raise ConfigError("--search", f"must be one of {', '.join(SEARCH_MODES)}, got {opts['search']!r}")
     return opts
 
 
@@ -189,8 +205,11 @@ def _tanh_report(
     dt: float,
     options: dict[str, Any],
 ) -> dict[str, Any]:
-    """Fixed points of a tanh RNN archive, found numerically, as JSON-ready data."""
-    from neurodyn.analysis.fixed_points.numerical import adam_fixed_points
+    """Fixed points of a tanh RNN archive, found numerically, as JSON-ready data: from states along
+    simulated trajectories, then a grid (n ≤ 3) or rounds of space-filling starts over the open cube
+    (−1, 1)ⁿ, which holds every fixed point, with Newton and deflation
+    (:func:`~neurodyn.analysis.fixed_points.search.search_fixed_points`)."""
+    from neurodyn.analysis.fixed_points.search import search_fixed_points
     from neurodyn.device import pick_device
 
     t0 = time.perf_counter()
@@ -203,18 +222,33 @@ def _tanh_report(
     def step(h: torch.Tensor) -> torch.Tensor:
         return torch.tanh(h @ W.T + b)
 
+    lo, hi, kind = -torch.ones(n, dtype=torch.float64), torch.ones(n, dtype=torch.float64), "open cube (−1, 1)ⁿ"
+    if bounds is not None:
+        lo = torch.maximum(lo, torch.as_tensor(bounds[0], dtype=torch.float64))
+        hi = torch.minimum(hi, torch.as_tensor(bounds[1], dtype=torch.float64))
+        if not bool((hi > lo).all()):
+            raise ConfigError("--box", f"lies outside (−1, 1)ⁿ, where every fixed point of {weights_path} is")
+        kind = "--box within the open cube (−1, 1)ⁿ"
     starts = tanh_rnn_starts(W, b, options["n_starts"], options["seed"])
-    result = adam_fixed_points(
+    found = search_fixed_points(
         step,
-        starts,
-        tol_q=options["tol_q"],
-        tol_unique=options["tol_unique"],
-        max_iters=options["max_iters"],
-        noise_scale=TANH_NOISE,
+        n,
+        visited=starts,
+        region=(lo.to(dev), hi.to(dev)),
+        region_kind=kind,
+        mode=options["search"],
+        max_rounds=options["rounds"],
         seed=options["seed"],
-        polish_newton=True,
+        device=dev,
+        visited_options={
+            "tol_q": options["tol_q"],
+            "tol_unique": options["tol_unique"],
+            "max_iters": options["max_iters"],
+            "noise_scale": TANH_NOISE,
+            "seed": options["seed"],
+        },
     )
-    points = [p.to_json(dt) for p in result.to_fixed_points() if _in_box(p.z, bounds)]
+    points = [p.to_json(dt) for p in found.points]
     return {
         "model": "tanh_rnn",
         "weights": str(weights_path),
@@ -223,18 +257,14 @@ def _tanh_report(
         "dt": float(dt),
         "fixed_points": points,
         "n_fixed_points": len(points),
-        "method": "adam",
-        "n_starts": result.n_starts,
-        "n_converged": result.n_converged,
-        "n_outliers": result.n_outliers,
-        "n_duplicates": result.n_duplicates,
-        "iterations": result.iterations,
-        "search": {
+        "method": "newton",
+        "n_starts": int(sum(r.n_starts for r in found.rounds)),
+        "search": found.completeness(),
+        "settings": {
             **options,
             "n_trajectories": TANH_TRAJECTORIES,
             "n_steps": TANH_STEPS,
             "noise_scale": TANH_NOISE,
-            "newton_polish": True,
         },
         "box": None if bounds is None else [bounds[0].tolist(), bounds[1].tolist()],
         "seconds": float(time.perf_counter() - t0),
@@ -255,14 +285,16 @@ def fixed_points_report(
     tol_unique: float | None = None,
     max_iters: int | None = None,
     seed: int | None = None,
+    search: str | None = None,
+    rounds: int | None = None,
 ) -> dict[str, Any]:
     """Load, validate and solve; the JSON-ready result of ``neurodyn fixed-points``.
 
     ``cycles`` (k-cycles for k = 2..cycles) applies to PLRNN archives only; ``dt`` (seconds per step
     for the time constants, default 1.0: per step) to PLRNN and tanh RNN archives; ``strategy`` and
     ``chunk_size`` to low-rank ones (ignored otherwise); ``n_starts``, ``tol_q``, ``tol_unique``,
-    ``max_iters`` and ``seed`` (the numerical search, None: the defaults in ``TANH_DEFAULTS``) to
-    tanh RNN archives only.
+    ``max_iters``, ``seed``, ``search`` and ``rounds`` (the numerical search, None: the defaults in
+    ``TANH_DEFAULTS``) to tanh RNN archives only.
     """
     from neurodyn.analysis.fixed_points.piecewise import exact_fixed_points
     from neurodyn.device import pick_device
@@ -270,12 +302,14 @@ def fixed_points_report(
     if dt is not None and not (math.isfinite(dt) and dt > 0):
         raise ConfigError("--dt", f"must be a positive finite number of seconds per step, got {dt!r}")
     weights = load_weights(weights_path)
-    search = {
+    search_flags = {
         "--n-starts": n_starts,
         "--tol-q": tol_q,
         "--tol-unique": tol_unique,
         "--max-iters": max_iters,
         "--seed": seed,
+        "--search": search,
+        "--rounds": rounds,
     }
     if weights["kind"] == "tanh_rnn":
         if cycles is not None:
@@ -283,11 +317,11 @@ def fixed_points_report(
                 "--cycles",
                 f"k-cycles are only searched for PLRNN archives (A, W, h); {weights_path} is a tanh RNN (W, b)",
             )
-        options = _tanh_options(n_starts, tol_q, tol_unique, max_iters, seed)
+        options = _tanh_options(n_starts, tol_q, tol_unique, max_iters, seed, search, rounds)
         return _tanh_report(
             weights, weights_path, box=box, device=device, dt=1.0 if dt is None else dt, options=options
         )
-    given = [name for name, value in search.items() if value is not None]
+    given = [name for name, value in search_flags.items() if value is not None]
     if given:
         raise ConfigError(
             given[0],

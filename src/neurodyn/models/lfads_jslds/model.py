@@ -60,6 +60,7 @@ from neurodyn.metric_spec import MetricSpec
 from neurodyn.models.base import (
     Dynamics,
     FittedModel,
+    FixedPointRegion,
     checked_progress,
     checkpoint_fingerprint,
     latent_dataset,
@@ -779,9 +780,17 @@ class LFADSJSLDS(FittedModel):
                 u2 = u.to(torch.float64).reshape(-1, n_in).expand(z2.shape[0], -1)
             return net.gen_step(z2, u2).reshape(*lead, -1)
 
-        return Dynamics(
-            latent_dim=int(self.meta["config"]["gen_dim"]), input_dim=n_in, dt=self.meta["bin_size_s"], step=step
-        )
+        G = int(self.meta["config"]["gen_dim"])
+        # a GRU's fixed point equals its candidate state tanh(·) (the update gate is below 1), and a clip bounds it too
+        bound = min(1.0, net.generator.clip) if net.generator.clip is not None else 1.0
+
+        def region(u: torch.Tensor | None = None) -> FixedPointRegion:
+            ones = torch.ones(G, dtype=torch.float64)
+            return FixedPointRegion(
+                -bound * ones, bound * ones, "GRU generator: a fixed point is its own tanh candidate"
+            )
+
+        return Dynamics(latent_dim=G, input_dim=n_in, dt=self.meta["bin_size_s"], step=step, fixed_point_region=region)
 
 
 def _l2(net: LFADSNet, cfg: dict[str, Any]) -> torch.Tensor:

@@ -38,6 +38,7 @@ from neurodyn.errors import (
 from neurodyn.models.base import (
     Dynamics,
     FittedModel,
+    FixedPointRegion,
     checkpoint_fingerprint,
     latent_dataset,
     pad_history,
@@ -773,12 +774,26 @@ class SMCLowRank(FittedModel):
             drive = None if u is None or p.W_u is None else u.to(z.dtype) @ p.W_u.T.to(z.dtype)
             return transition_mean(z, drive, p if z.dtype == torch.float64 else p.to(z.dtype))
 
-        structure = None
+        structure, region = None, None
         if p.nonlinearity in PIECEWISE_LINEAR:
             structure = LowRankPiecewiseLinear(
                 M=p.M, N=p.N, h=p.h, a=p.a, nonlinearity=p.nonlinearity, input_weights=p.W_u
             )
-        return Dynamics(latent_dim=p.rank, input_dim=n_in, dt=self.meta["bin_size_s"], step=step, structure=structure)
+        elif p.nonlinearity == "tanh" and bool((p.a < 1).all()):
+
+            def region(u: torch.Tensor | None = None) -> FixedPointRegion:
+                # a fixed point has (1 − a) z = Nᵀ tanh(·), whatever the input: |z_r| ≤ Σᵢ |N_ir| / (1 − a_r)
+                bound = p.N.abs().sum(0) / (1 - p.a)
+                return FixedPointRegion(-bound, bound, "tanh low-rank RNN: |z_r| ≤ Σᵢ|N_ir| / (1 − a_r)")
+
+        return Dynamics(
+            latent_dim=p.rank,
+            input_dim=n_in,
+            dt=self.meta["bin_size_s"],
+            step=step,
+            structure=structure,
+            fixed_point_region=region,
+        )
 
 
 def _window(x: torch.Tensor, idx: torch.Tensor, steps: torch.Tensor) -> torch.Tensor:

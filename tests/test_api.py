@@ -65,6 +65,7 @@ def test_fit_checks_options_and_records_the_fit(small):
     dyn = model.dynamics()
     A, b = dyn.structure.A.double().numpy(), dyn.structure.b.double().numpy()
     np.testing.assert_allclose(point.z, np.linalg.solve(np.eye(3) - A, b), atol=1e-10)
+    assert model.locate_fixed_points().search == {"mode": "exact", "method": "affine"}
     assert "families" in dir(neurodyn) and "lds" in neurodyn.families()
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -565,6 +566,9 @@ def test_command_writes_weights_and_metrics(tmp_path):
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["steps"] == 4 and metrics["cotrain"] is True
     assert {"relative_error", "baseline_error", "rnn", "jslds"} <= set(metrics["eval"])
+    # the per-step profile averages to the overall relative error (every step has the same trials; float32)
+    per_step = metrics["eval"]["relative_error_per_step"]
+    assert len(per_step) == 25 and np.mean(per_step) == pytest.approx(metrics["eval"]["relative_error"], rel=1e-6)
     assert metrics["published"] == {"jslds_relative_error": 0.046, "baseline_error": 0.27}
     # a co-trained 3-bit run also writes the selection-vector analysis, reproducible from the saved weights
     selection = json.loads((out / "selection.json").read_text())

@@ -27,6 +27,7 @@ from neurodyn.studies.lowrank_tasks.inputs import (
 )
 from neurodyn.studies.lowrank_tasks.tasks import (
     TorchRNN,
+    bistable_flow,
     decision_targets,
     decision_trials,
     fit_decision_regression,
@@ -34,6 +35,7 @@ from neurodyn.studies.lowrank_tasks.tasks import (
     flipflop_targets,
     flipflop_trials,
     flow_fixed_points,
+    flow_target_trials,
     masked_loss,
     masked_mse,
     select_input_gain,
@@ -304,6 +306,24 @@ def test_decision_regression_with_ten_neurons():
     out = model.simulate(test.inputs, test.dt)
     assert sign_accuracy(out, test) > 0.9  # measured 0.99
     assert masked_mse(out, test) < 0.2
+
+
+def test_flow_targets_follow_the_designed_ode_and_the_regression_network_reproduces_them():
+    trials = decision_trials(64, seed=3)
+    model = fit_decision_regression(n_neurons=10, seed=0)
+    targets = flow_target_trials(trials, lambda z: bistable_flow(z, 0.5), model.B)
+    # the Euler recursion written out for one trial
+    z, expected = 0.0, []
+    for u in trials.inputs[5, :, 0]:
+        z = z + trials.dt * (0.5 * (z - z**3) + 2.0 * u)
+        expected.append(z)
+    np.testing.assert_allclose(targets.targets[5, :, 0], expected, rtol=1e-12)
+    assert targets.mask.min() == 1 and np.array_equal(targets.info["task_targets"], trials.targets)
+    # the regression network embeds that ODE, so it reproduces its trajectories far more closely
+    # than the task's step targets (Fig. 5's comparison)
+    on_flow = masked_mse(model.simulate(targets.inputs, targets.dt), targets)
+    on_task = masked_mse(model.simulate(trials.inputs, trials.dt), trials)
+    assert on_flow < 1e-4 < on_task
 
 
 # ================================================================================================ BPTT

@@ -27,7 +27,7 @@ import xarray as xr
 
 from neurodyn.analysis.evaluate import AnalysisResult
 from neurodyn.analysis.evaluate import evaluate as evaluate_model
-from neurodyn.analysis.fixed_points import FixedPoint, find_fixed_points
+from neurodyn.analysis.fixed_points import FixedPoint, FixedPointResult, locate_fixed_points
 from neurodyn.data.binned import bin_recording
 from neurodyn.data.dataset import open_dataset as open_store
 from neurodyn.models import FAMILIES
@@ -93,17 +93,35 @@ class Model:
         return self.fitted.sample(n_trials, n_steps, inputs=inputs, seed=seed)
 
     def fixed_points(
-        self, u: np.ndarray | None = None, *, states: np.ndarray | None = None, dataset: xr.Dataset | None = None
+        self,
+        u: np.ndarray | None = None,
+        *,
+        states: np.ndarray | None = None,
+        dataset: xr.Dataset | None = None,
+        search: str = "auto",
     ) -> list[FixedPoint]:
         """Fixed points of the latent map at constant input ``u`` (zero by default): exact where the
         map's structure allows; otherwise searched from ``states`` (P, latent) or, given a
-        ``dataset``, from the posterior states on it."""
+        ``dataset``, from the posterior states on it, then over the region that holds every fixed
+        point (``search``: auto, grid, space_filling or visited; see :meth:`locate_fixed_points`)."""
+        return self.locate_fixed_points(u, states=states, dataset=dataset, search=search).points
+
+    def locate_fixed_points(
+        self,
+        u: np.ndarray | None = None,
+        *,
+        states: np.ndarray | None = None,
+        dataset: xr.Dataset | None = None,
+        search: str = "auto",
+    ) -> FixedPointResult:
+        """:meth:`fixed_points` with the search's record (``.points``, ``.search``: the mode, and for a
+        numerical search the starts and new points per round and the estimated total)."""
         dyn = self.dynamics()
         if u is None and dyn.input_dim:
             u = np.zeros(dyn.input_dim)
         if states is None and dataset is not None and dyn.structure is None:
             states = self.posterior(dataset)["latents"].values.reshape(-1, dyn.latent_dim)
-        return find_fixed_points(dyn, u, states=None if states is None else torch.as_tensor(states))
+        return locate_fixed_points(dyn, u, states=None if states is None else torch.as_tensor(states), search=search)
 
     def evaluate(self, dataset: xr.Dataset, **analysis: Any) -> AnalysisResult:
         """See :func:`evaluate`."""

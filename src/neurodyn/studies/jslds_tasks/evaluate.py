@@ -267,7 +267,8 @@ def evaluate_model(
     evaluation μ set), seeded by ``seed``.
 
     Returns ``rnn`` (task metrics of the RNN), and with an expansion network ``jslds`` (task metrics
-    of the JSLDS readout) and ``relative_error`` (‖h − a‖/‖h‖); with ``baseline`` the fixed-point
+    of the JSLDS readout), ``relative_error`` (‖h − a‖/‖h‖) and ``relative_error_per_step`` (its
+    mean over trials at each time step); with ``baseline`` the fixed-point
     linearisation error ``baseline_error`` of the same RNN (one step from the true state) and
     ``baseline_error_free`` (the nearest-fixed-point switching linear system run freely), fixed points
     by :func:`cell_fixed_points` from ``n_starts`` visited states (q < ``fp_tol``; where fewer than
@@ -284,6 +285,9 @@ def evaluate_model(
         h = states["h"]
         out["jslds"] = task_metrics(task, readout(states["a"]), batch)
         out["relative_error"] = relative_error(h, states["a"])
+        # where the error sits in the trial: the first steps, while the state leaves h_0 and ‖h‖ is small, weigh most
+        per_step = _norms_ratio(h - states["a"], h, 1e-12).detach().mean(0)
+        out["relative_error_per_step"] = [float(x) for x in per_step]
         out["expansion_residual"] = float((states["f_e"] - states["e"]).norm(dim=-1).mean())
     else:
         h = rollout_rnn(cell, None, batch.inputs)

@@ -243,6 +243,28 @@ def decision_trials(
     )
 
 
+def flow_target_trials(trials: TaskTrials, flow, B: np.ndarray, A: np.ndarray | None = None) -> TaskTrials:
+    """The same inputs with the trajectories of a designed latent ODE as targets: Fig. 5's "test
+    target trajectories" (the BPTT networks are trained "using bi-stable attractor dynamics").
+
+    z_0 = 0, z_{t+1} = z_t + dt·(flow(z_t) + B u_t) (the Euler step the networks use), target_t =
+    A z_{t+1} (A: d_out×r, default identity), mask 1 everywhere. flow: (n, r) → (n, r), e.g. the
+    flip-flop's per-register :func:`register_flow` or the decision task's :func:`bistable_flow`;
+    B: (r, d_in) input gains. info gains "task_targets" and "task_mask" (the task's own).
+    """
+    u = np.asarray(trials.inputs, dtype=np.float64)
+    B = np.asarray(B, dtype=np.float64)
+    A = np.eye(B.shape[0]) if A is None else np.asarray(A, dtype=np.float64)
+    z = np.zeros((u.shape[0], B.shape[0]))
+    targets = np.empty((u.shape[0], u.shape[1], A.shape[0]))
+    push = u @ B.T
+    for t in range(u.shape[1]):
+        z = z + trials.dt * (flow(z) + push[:, t])
+        targets[:, t] = z @ A.T
+    info = {**trials.info, "task_targets": trials.targets, "task_mask": trials.mask}
+    return TaskTrials(trials.name, trials.inputs, targets, np.ones_like(targets), trials.dt, info)
+
+
 def masked_mse(outputs: np.ndarray, trials: TaskTrials) -> float:
     """Σ mask·(output − target)² / Σ mask over all trials, steps and channels."""
     outputs = np.asarray(outputs, dtype=np.float64)

@@ -297,7 +297,10 @@ def test_a_numerical_search_is_described_with_its_completeness():
     found = search_fixed_points(lambda z: torch.tanh(z @ W.T), 2, region=cube, region_kind="open cube", mode="grid")
     text = fixed_point_search_sentence(found.completeness())
     starts = sum(r.n_starts for r in found.rounds)
-    assert text.startswith(f"Numerical search (grid): {starts} starts over the open cube, Newton with deflation")
+    assert text.startswith(
+        f"Numerical search (grid): {starts} starts in the region that holds the fixed points (open cube), "
+        "Newton with deflation"
+    )
     assert "first found by: 9 grid." in text
     assert "The last 2 rounds of fresh starts found no new point; estimated total 9 (Chao 1984" in text
     still = {**found.completeness(), "new_in_last_round": 2, "rounds_without_new_points": 0}

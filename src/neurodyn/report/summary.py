@@ -73,8 +73,9 @@ def fixed_point_search_sentence(search: dict[str, Any]) -> str:
     found_by = {k: v for k, v in (search.get("found_by") or {}).items() if v}
     sources = ", ".join(f"{n} {k.replace('_', '-')}" for k, n in found_by.items()) or "none"
     text = (
-        f"Numerical search ({str(mode).replace('_', '-')}): {search.get('n_starts', '?')} starts over the "
-        f"{search.get('region_kind') or 'search region'}, Newton with deflation; first found by: {sources}."
+        f"Numerical search ({str(mode).replace('_', '-')}): {search.get('n_starts', '?')} starts in the region "
+        f"that holds the fixed points ({search.get('region_kind') or 'as given'}), Newton with deflation; "
+        f"first found by: {sources}."
     )
     new, quiet = search.get("new_in_last_round"), search.get("rounds_without_new_points") or 0
     if search.get("truncated"):

@@ -11,7 +11,8 @@ those latents are replaced by the data, which keeps gradients bounded without hi
 
 Here: z_t = A ⊙ z_{t−1} + W relu(z_{t−1}) + h (A diagonal, W with zero diagonal), x̂_t = z_{t,1:3};
 sequences of ``--seq`` steps from random starts in the 1,501 samples, the first 3 latents set to the
-data at the start and every ``--forcing`` steps, loss MSE(x̂, x) over all steps, Adam, with the
+data at the start and every ``--forcing`` steps (or, with ``--gtf α``, moved the fraction α of the way
+to the data at every step: generalised teacher forcing, Hess et al. 2023, ICML), loss MSE(x̂, x) over all steps, Adam, with the
 rPLRNN regularisation (τ/T)·(Σ (A_i − 1)² + Σ_j W_ij² + h_i²) on the first ``--reg-fraction`` of the
 units when ``--tau`` > 0. Then a free run of 11,000 steps from the first sample (the first 1,000
 dropped), scored like the EM benchmark: D_KL (30 bins per dimension) and the power-spectrum errors
@@ -56,6 +57,7 @@ def train(
     tau: float,
     reg_fraction: float,
     seed: int,
+    gtf: float = 0.0,
 ) -> tuple[dict[str, torch.Tensor], list[float]]:
     """Sparse-teacher-forced BPTT of a PLRNN on x (T, N); returns its parameters and the losses."""
     gen = torch.Generator().manual_seed(seed)
@@ -77,7 +79,9 @@ def train(
         for t in range(1, seq + 1):
             z = step(z, A, Wm, h)
             predictions.append(z[:, :N])
-            if t % forcing == 0:  # teacher forcing: the observed latents take the data's values
+            if gtf > 0:  # generalised teacher forcing: every step, a fraction α of the way to the data
+                z = torch.cat([(1 - gtf) * z[:, :N] + gtf * window[:, t], z[:, N:]], -1)
+            elif t % forcing == 0:  # sparse teacher forcing: the observed latents take the data's values
                 z = torch.cat([window[:, t], z[:, N:]], -1)
         loss = ((torch.stack(predictions, 1) - window[:, 1:]) ** 2).mean()
         if tau > 0 and n_reg:
@@ -118,6 +122,12 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--tau", type=float, nargs="+", default=[0.0], help="rPLRNN regularisation τ (one fit each)")
     ap.add_argument("--reg-fraction", type=float, default=0.5)
+    ap.add_argument(
+        "--gtf",
+        type=float,
+        default=0.0,
+        help="generalised teacher forcing α in (0, 1) every step (Hess et al. 2023) instead",
+    )
     ap.add_argument("--clip", type=float, default=None, help="clipped PLRNN: φ(z) = relu(z) − relu(z − CLIP)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
@@ -132,8 +142,13 @@ def main() -> None:
         skip(args, f"{args.data}: absent (the bursting-neuron series lives in ../shared/data/dsr)")
     x_np = dataset(args.data, args.T)["data"].values[0].astype(np.float64)
     x = torch.as_tensor(x_np)
+    forcing = (
+        f"generalised teacher forcing α = {args.gtf:g}"
+        if args.gtf
+        else f"sparse teacher forcing every {args.forcing} steps"
+    )
     print(
-        f"bursting neuron T={args.T}, {'clipped ' if args.clip else ''}PLRNN M={args.M}, sparse teacher forcing every {args.forcing} steps, "
+        f"bursting neuron T={args.T}, {'clipped ' if args.clip else ''}PLRNN M={args.M}, {forcing}, "
         f"{args.steps} Adam steps of {args.batch} × {args.seq}; data: {spikes(x_np[:, 0])} spikes"
     )
     runs = []
@@ -150,6 +165,7 @@ def main() -> None:
             tau=tau,
             reg_fraction=args.reg_fraction,
             seed=args.seed,
+            gtf=args.gtf,
         )
         seconds = time.perf_counter() - t0
         gen = free_run(params, x[0], 11_000)[1000:]

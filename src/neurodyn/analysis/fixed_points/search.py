@@ -389,7 +389,10 @@ def search_fixed_points(
     found = _Found(dim, 1e-6 * max(diameter, 1.0), dtype, lo.device)
     rounds: list[SearchRound] = []
     slack = 1e-9 * width  # a point on the region's face (e.g. a zero coordinate) is inside despite rounding
-    inside = lambda z: ((z >= lo - slack) & (z <= hi + slack)).all(-1)  # noqa: E731
+
+    def inside(z: Tensor) -> Tensor:
+        return ((z >= lo - slack) & (z <= hi + slack)).all(-1)
+
     newton = dict(n_iter=newton_iters, tol=residual_tol, max_step=0.25 * diameter, escape=escape)
 
     def run_round(starts: Tensor, source: str) -> SearchRound:
@@ -443,12 +446,12 @@ def search_fixed_points(
     z_all = found.z
     if z_all.shape[0]:
         J, lam, right, left = linearise(f, z_all)
+        with torch.no_grad():
+            residuals = (f(z_all) - z_all).norm(dim=-1).tolist()
     points = []
     for i in range(z_all.shape[0]):
         eig = lam[i].cpu().numpy()
-        zi = z_all[i : i + 1]
-        with torch.no_grad():
-            resid = float((f(zi) - zi).norm())
+        resid = residuals[i]
         points.append(
             FixedPoint(
                 z=z_all[i].cpu().numpy(),

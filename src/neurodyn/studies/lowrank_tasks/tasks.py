@@ -243,6 +243,19 @@ def decision_trials(
     )
 
 
+def latent_euler(flow, B: np.ndarray, A: np.ndarray, inputs: np.ndarray, dt: float) -> np.ndarray:
+    """Euler run of ż = flow(z) + B u from z_0 = 0 on inputs (n, T, d_in): z_{t+1} = z_t + dt·(flow(z_t)
+    + B u_t); returns the outputs A z_{t+1} (n, T, d_out). flow: (n, r) → (n, r); B: (r, d_in); A: (d_out, r)."""
+    u = np.asarray(inputs, dtype=np.float64)
+    z = np.zeros((u.shape[0], B.shape[0]))
+    out = np.empty((u.shape[0], u.shape[1], A.shape[0]))
+    push = u @ B.T
+    for t in range(u.shape[1]):
+        z = z + dt * (flow(z) + push[:, t])
+        out[:, t] = z @ A.T
+    return out
+
+
 def flow_target_trials(trials: TaskTrials, flow, B: np.ndarray, A: np.ndarray | None = None) -> TaskTrials:
     """The same inputs with the trajectories of a designed latent ODE as targets: Fig. 5's "test
     target trajectories" (the BPTT networks are trained "using bi-stable attractor dynamics").
@@ -252,15 +265,9 @@ def flow_target_trials(trials: TaskTrials, flow, B: np.ndarray, A: np.ndarray | 
     flip-flop's per-register :func:`register_flow` or the decision task's :func:`bistable_flow`;
     B: (r, d_in) input gains. info gains "task_targets" and "task_mask" (the task's own).
     """
-    u = np.asarray(trials.inputs, dtype=np.float64)
     B = np.asarray(B, dtype=np.float64)
     A = np.eye(B.shape[0]) if A is None else np.asarray(A, dtype=np.float64)
-    z = np.zeros((u.shape[0], B.shape[0]))
-    targets = np.empty((u.shape[0], u.shape[1], A.shape[0]))
-    push = u @ B.T
-    for t in range(u.shape[1]):
-        z = z + trials.dt * (flow(z) + push[:, t])
-        targets[:, t] = z @ A.T
+    targets = latent_euler(flow, B, A, trials.inputs, trials.dt)
     info = {**trials.info, "task_targets": trials.targets, "task_mask": trials.mask}
     return TaskTrials(trials.name, trials.inputs, targets, np.ones_like(targets), trials.dt, info)
 
@@ -370,15 +377,9 @@ class RegressionRNN:
         return out
 
     def simulate_latent(self, inputs: np.ndarray, dt: float) -> np.ndarray:
-        """Latent Euler run z_{t+1} = z_t + dt·(flow(z_t) + B u_t), z_0 = 0 → outputs A z (n, T, d_out)."""
-        u = np.asarray(inputs, dtype=np.float64)
-        z = np.zeros((u.shape[0], self.rank))
-        out = np.empty((u.shape[0], u.shape[1], self.A.shape[0]))
-        push = u @ self.B.T
-        for t in range(u.shape[1]):
-            z = z + dt * (self.flow.flow(z) + push[:, t])
-            out[:, t] = z @ self.A.T
-        return out
+        """Latent Euler run z_{t+1} = z_t + dt·(flow(z_t) + B u_t), z_0 = 0 → outputs A z (n, T, d_out)
+        (:func:`latent_euler` with the embedded flow)."""
+        return latent_euler(self.flow.flow, self.B, self.A, inputs, dt)
 
     def to_json(self) -> dict[str, Any]:
         return {

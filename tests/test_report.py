@@ -308,6 +308,8 @@ def test_a_numerical_search_is_described_with_its_completeness():
     line = {**found.completeness(), "truncated": True, "n_fixed_points": 256}
     assert "continuum of fixed points" in fixed_point_search_sentence(line)
     assert fixed_point_search_sentence({}) == ""
+    visited = {**found.completeness(), "mode": "visited", "n_starts": 40}
+    assert fixed_point_search_sentence(visited).startswith("Numerical search from 40 visited states only")
     assert "heuristic" in fixed_point_search_sentence({"mode": "heuristic", "method": "PLRNN activation patterns"})
 
 

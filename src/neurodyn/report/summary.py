@@ -70,6 +70,11 @@ def fixed_point_search_sentence(search: dict[str, Any]) -> str:
         return f"Every fixed point, solved exactly ({search.get('method', 'exact solver')})."
     if mode == "heuristic":
         return f"Fixed points from a heuristic search ({search.get('method', '')}); it can miss some."
+    if mode == "visited":
+        return (
+            f"Numerical search from {search.get('n_starts', '?')} visited states only (analysis.fixed_point_search: "
+            "visited): fixed points that no free run approaches, such as sources, can be missing."
+        )
     found_by = {k: v for k, v in (search.get("found_by") or {}).items() if v}
     sources = ", ".join(f"{n} {k.replace('_', '-')}" for k, n in found_by.items()) or "none"
     text = (

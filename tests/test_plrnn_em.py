@@ -228,6 +228,42 @@ def test_line_attractor_prior_pulls_regularised_units_and_matches_the_penalty():
         assert objective(opt.A + dA, opt.W + dW, opt.h) < base
 
 
+def test_tau_scale_loss_adds_the_penalty_to_the_loss_whatever_the_noise():
+    """tau_scale "loss" (the published code): the M-step maximises E[log p] − τ·n_trans·Eq. 4 with
+    no Σ in the penalty, so its pull fades as Σ shrinks; "gram" keeps it; both agree at Σ = I."""
+    true, obs, _ = _simulate(T=600)
+    stats = expectations(posterior_mode(true, obs), obs)
+    tau = torch.tensor([0.5], dtype=DT)
+    small = PLRNNParams(**{**true.as_dict(), "sigma": torch.full_like(true.sigma, 0.01)})
+
+    def objective(p, A, W, h):
+        beta = torch.zeros(1, 3, 7, dtype=DT)
+        beta[:, range(3), range(3)] = A
+        beta[:, :, 3:6] = W
+        beta[:, :, 6] = h
+        quad = stats.zz - 2 * (beta * stats.zf).sum(-1) + torch.einsum("rmp,rpq,rmq->rm", beta, stats.ff, beta)
+        ell = -0.5 * quad / p.sigma
+        return ell.sum() - float(tau) * stats.n_trans * line_attractor_penalty(A, W, h, 2, 1.0).sum()
+
+    opt = m_step(small, stats, tau=tau, n_reg=2, tau_scale="loss", ridge=0.0)
+    base = objective(small, opt.A, opt.W, opt.h)
+    gen = torch.Generator().manual_seed(1)
+    for _ in range(5):
+        dA = 1e-3 * torch.randn(1, 3, generator=gen, dtype=DT)
+        dW = 1e-3 * torch.randn(1, 3, 3, generator=gen, dtype=DT) * (1 - torch.eye(3, dtype=DT))
+        dh = 1e-3 * torch.randn(1, 3, generator=gen, dtype=DT)
+        assert objective(small, opt.A + dA, opt.W + dW, opt.h + dh) < base
+    free = m_step(small, stats, tau=torch.zeros(1, dtype=DT), n_reg=2, ridge=0.0)
+    gram = m_step(small, stats, tau=tau, n_reg=2, tau_scale="gram", ridge=0.0)
+    # at Σ = 0.01·I the "loss" prior pulls 100× less than "gram": A of the regularised units stays nearer the free fit
+    assert (opt.A[0, :2] - free.A[0, :2]).abs().max() < (gram.A[0, :2] - free.A[0, :2]).abs().max()
+    unit = PLRNNParams(**{**true.as_dict(), "sigma": torch.ones_like(true.sigma)})
+    at_unit = [m_step(unit, stats, tau=tau, n_reg=2, tau_scale=k, ridge=0.0) for k in ("loss", "gram")]
+    torch.testing.assert_close(at_unit[0].A, at_unit[1].A)
+    with pytest.raises(ValueError, match="tau_scale"):
+        m_step(true, stats, tau=tau, n_reg=2, tau_scale="sigma")
+
+
 def test_shift_to_positive_keeps_the_linear_model():
     gen = torch.Generator().manual_seed(1)
     p = _random_params(1, 3, 4, 0, gen)

@@ -562,6 +562,7 @@ def m_step(
     *,
     tau: torch.Tensor,
     n_reg: int,
+    tau_scale: str = "gram",
     learn_observation: bool = True,
     learn_inputs: bool = False,
     learn_sigma: bool = False,
@@ -572,14 +573,19 @@ def m_step(
 
     Each latent row i is a ridge regression of z_{t,i} on [z_{t−1,i}, φ(z_{t−1,j≠i}), 1, (s_t)]
     (A diagonal and W off-diagonal are solved jointly). The line-attractor penalty of Eq. 4 is a
-    Gaussian prior: for the first ``n_reg`` rows it adds τ·n_trans to the normal equations, pulling
-    A_ii to 1 and W_ij, h_i to 0. τ is thus per transition and independent of Σ — the penalty
-    added to −E[log p] is τ·n_trans/(2σ_i²) times row i's part of Eq. 4, i.e. τ weighs the
-    parameters against the *mean* one-step second moments of the regressors, so the paper's sweep
-    τ ∈ {0, 10, …, 10⁵}/T runs from negligible to dominant whatever the annealed Σ (with a
-    σ-independent 2τσ² the prior would vanish as Σ → 0.001·I). ``ridge`` (relative to the mean
-    diagonal of the Gram matrix)
-    keeps every solve well posed. tau: (R,) per restart. The observation model (B, b, Γ) is a
+    Gaussian prior on the first ``n_reg`` rows, pulling A_ii to 1 and W_ij, h_i to 0. How its
+    weight τ enters (``tau_scale``):
+
+    * ``"loss"`` — as the published rPLRNN code does: τ·n_trans·(row i of Eq. 4) is added to
+      −E[log p], so row i's normal equations gain τ·n_trans·σ_i². The pull therefore weakens
+      as the annealing shrinks Σ (1000× from Σ = I to Σ = 0.001·I): the prior shapes the model
+      while the noise is large and lets the small-noise stages fit the data.
+    * ``"gram"`` — τ·n_trans is added to the normal equations at every Σ, i.e. the penalty is
+      τ·n_trans/(2σ_i²) in the loss: τ weighs the parameters against the *mean* one-step second
+      moments of the regressors with the same strength in every stage.
+
+    The two agree at Σ = I. ``ridge`` (relative to the mean diagonal of the Gram matrix) keeps
+    every solve well posed. tau: (R,) per restart. The observation model (B, b, Γ) is a
     per-channel regression of x on [g(z), 1]; Γ is floored at ``gamma_floor``.
     """
     R, M = params.n_restarts, params.latent_dim
@@ -613,6 +619,10 @@ def m_step(
     prior_mean = torch.zeros(R, M, Q, dtype=dt, device=dev)
     if n_reg > 0:
         lam = (tau * stats.n_trans)[:, None].expand(R, n_reg)  # (R, n_reg)
+        if tau_scale == "loss":
+            lam = lam * params.sigma[:, :n_reg]
+        elif tau_scale != "gram":
+            raise ValueError(f"tau_scale must be 'loss' or 'gram', got {tau_scale!r}")
         prior_prec[:, :n_reg, : M + 1] = lam[..., None]  # A_ii, W_ij (j ≠ i), h_i
         prior_mean[:, :n_reg, 0] = 1.0
     reg = prior_prec + ridge * scale[..., None]
@@ -791,6 +801,7 @@ def run_em(
     *,
     tau: torch.Tensor,
     n_reg: int,
+    tau_scale: str = "gram",
     learn_inputs: bool = False,
     ridge: float = 1e-6,
     max_mode_iters: int = 20,
@@ -843,6 +854,7 @@ def run_em(
                 stats,
                 tau=tau if not stage.linear else torch.zeros_like(tau),
                 n_reg=n_reg,
+                tau_scale=tau_scale,
                 learn_observation=stage.learn_observation,
                 learn_inputs=learn_inputs,
                 learn_sigma=stage.sigma is None,

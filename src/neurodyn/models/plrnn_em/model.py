@@ -78,6 +78,12 @@ class PLRNNEMOptions(Options):
     reg_fraction: float = option(
         0.5, "fraction of the latent units pulled towards a line attractor (M_reg / M)", ge=0, le=1
     )
+    tau_scale: str = option(
+        "gram",
+        "how τ enters the M-step: loss (added to the negative log-likelihood as in the published "
+        "rPLRNN code, so its pull fades as the annealing shrinks Σ) or gram (the same pull at every Σ)",
+        choices=("loss", "gram"),
+    )
     restarts: int = option(4, "EM runs from different random starts fitted together; the best evidence is kept", ge=1)
     em_iters: list[int] = option(
         [20, 30, 15, 15, 15],
@@ -286,6 +292,7 @@ class PLRNNEM(FittedModel):
             stages,
             tau=tau,
             n_reg=meta["n_reg"],
+            tau_scale=str(cfg["tau_scale"]),
             learn_inputs=bool(cfg["learn_inputs"]),
             ridge=float(cfg["ridge"]),
             max_mode_iters=int(cfg["max_mode_iters"]),

@@ -491,6 +491,28 @@ def test_checkpoint_resume_continues_identically(tmp_path):
         train_task("3bit", n_steps=12, checkpoint_path=ckpt, resume=True, **{**kwargs, "lr": 0.01})
 
 
+def test_learned_initial_state_trains_resumes_and_loads(tmp_path):
+    from neurodyn.studies.jslds_tasks.evaluate import evaluate_model
+
+    kwargs = {"cotrain": True, "batch_size": 16, "hidden": 8, "seed": 3, "device": "cpu", "lr_decay": 0.99}
+    full = train_task("context", n_steps=12, learn_h0=True, **kwargs)
+    start = train_task("context", n_steps=1, learn_h0=True, **{**kwargs, "lr": 1e-12}).h0
+    assert full.h0 is not None and full.h0.shape == (8,)
+    assert float((full.h0 - start).abs().max()) > 1e-4  # trained with the weights
+    assert full.config["learn_h0"] is True and "learn_h0" not in train_task("context", n_steps=1, **kwargs).config
+    ckpt = tmp_path / "ckpt.pt"
+    train_task("context", n_steps=6, checkpoint_path=ckpt, checkpoint_every=3, learn_h0=True, **kwargs)
+    resumed = train_task("context", n_steps=12, checkpoint_path=ckpt, resume=True, learn_h0=True, **kwargs)
+    torch.testing.assert_close(resumed.h0, full.h0, rtol=0, atol=0)
+    assert resumed.weights().keys() == full.weights().keys() and "initial.h0" in full.weights()
+    with pytest.raises(ConfigError, match="resume"):  # a run from zeros cannot continue a learned-h0 checkpoint
+        train_task("context", n_steps=12, checkpoint_path=ckpt, resume=True, **kwargs)
+    # the evaluation starts every rollout from the learned state
+    ev = evaluate_model("context", full.cell, full.readout, full.expansion, n_trials=8, baseline=False, h0=full.h0)
+    ev0 = evaluate_model("context", full.cell, full.readout, full.expansion, n_trials=8, baseline=False)
+    assert ev["relative_error_per_step"][0] != ev0["relative_error_per_step"][0]
+
+
 def test_train_rejects_bad_options():
     with pytest.raises(ConfigError, match="task"):
         train_task("5bit", cotrain=True, n_steps=1)
@@ -640,6 +662,24 @@ def test_command_writes_weights_and_metrics(tmp_path):
         load_trained(tmp_path / "missing")
     with pytest.raises(SystemExit):
         parser.parse_args(["jslds", "train", "--task", "3bit", "--steps", "0", "--out", str(out)])
+
+
+def test_command_learn_h0_saves_and_loads_the_initial_state(tmp_path):
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    add_jslds_commands(parser.add_subparsers(dest="command"))
+    out = tmp_path / "run"
+    argv = ["jslds", "train", "--task", "context", "--steps", "3", "--device", "cpu", "--hidden", "6"]
+    argv += ["--batch-size", "8", "--out", str(out), "--eval-trials", "16", "--no-baseline", "--learn-h0"]
+    args = parser.parse_args(argv)
+    assert args.func(args) == 0
+    weights = torch.load(out / "weights.pt", weights_only=True)
+    _payload, _cell, _readout, _expansion, h0 = load_trained(out)
+    torch.testing.assert_close(h0, weights["initial.h0"])
+    torch.save({**weights, "initial.h0": torch.zeros(5)}, out / "weights.pt")
+    with pytest.raises(InputFileError, match="initial.h0"):
+        load_trained(out)
 
 
 def test_make_batch_dispatch():

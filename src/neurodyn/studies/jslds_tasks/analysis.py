@@ -147,14 +147,15 @@ def three_bit_selection(
     n_trials: int = 512,
     seed: int = 0,
     n_vectors: int = 9,
+    h0: torch.Tensor | None = None,
 ) -> SelectionAnalysis:
     """Selection vectors of a co-trained 3-bit model (GRU cell, readout C, expansion network) on
-    ``n_trials`` fresh trials drawn from ``seed``; u* = 0 as in training. The expansion point e*_t
+    ``n_trials`` fresh trials drawn from ``seed``, started from ``h0`` (None: zeros); u* = 0 as in training. The expansion point e*_t
     (which maps a_{t−1} to a_t) is grouped by the stored state before the step, the targets at t − 1;
     the Jacobians are taken in float64 at each group's mean expansion point."""
     device = next(cell.parameters()).device
     batch = make_batch("3bit", n_trials, generator=torch.Generator().manual_seed(seed), evaluation=True, device=device)
-    states = rollout(cell, expansion, None, batch.inputs, batch.u_star)
+    states = rollout(cell, expansion, h0, batch.inputs, batch.u_star)
     labels, means, counts, spread = group_by_output_state(
         states["e"][:, 1:].cpu().numpy(), batch.targets[:, :-1].cpu().numpy()
     )

@@ -6,8 +6,8 @@ Smith, Linderman & Sussillo 2021 (NeurIPS), supplement A.3.1 (3-bit memory, GRU)
 (checkpointing to ``OUT/checkpoint.pt``; ``--resume`` continues it), evaluates on fresh trials with
 :func:`neurodyn.studies.jslds_tasks.evaluate.evaluate_model` and writes, each atomically:
 
-* ``OUT/weights.pt`` — a flat dict of CPU tensors ``cell.<name>``, ``readout.<name>`` and (co-trained)
-  ``expansion.<name>``; read it with ``torch.load(path, weights_only=True)``;
+* ``OUT/weights.pt`` — a flat dict of CPU tensors ``cell.<name>``, ``readout.<name>``, (co-trained)
+  ``expansion.<name>`` and (``--learn-h0``) ``initial.h0``; read it with ``torch.load(path, weights_only=True)``;
 * ``OUT/metrics.json`` — ``task``, ``cotrain``, ``config``, ``steps``, ``wall_time_s``,
   ``steps_per_s``, ``train`` (loss terms averaged over the last 50 steps), ``rollbacks`` (the
   divergence guard's rewinds: step detected, step restored, new lr scale), ``eval`` (held-out task
@@ -92,6 +92,7 @@ def train_and_report(args: argparse.Namespace) -> dict[str, Any]:
         checkpoint_every=args.checkpoint_every,
         resume=args.resume,
         log_every=args.log_every,
+        learn_h0=args.learn_h0,
     )
     write_atomically(lambda tmp: torch.save(result.weights(), tmp), out / WEIGHTS_FILE)
     evaluation = evaluate_model(
@@ -103,6 +104,7 @@ def train_and_report(args: argparse.Namespace) -> dict[str, Any]:
         seed=args.seed + 10_000,
         baseline=not args.no_baseline,
         n_starts=args.fp_starts,
+        h0=result.h0,
     )
     tail = min(50, len(result.history["total"]))
     train_terms = {k: float(sum(v[-tail:]) / tail) for k, v in result.history.items() if k != "lr"}
@@ -127,9 +129,11 @@ def train_and_report(args: argparse.Namespace) -> dict[str, Any]:
     return payload
 
 
-def load_trained(directory: Path) -> tuple[dict[str, Any], torch.nn.Module, torch.nn.Module, torch.nn.Module | None]:
-    """The metrics and the (cell, readout, expansion network or None) of a ``jslds train`` output
-    directory, on the CPU; weights read with ``weights_only=True``."""
+def load_trained(
+    directory: Path,
+) -> tuple[dict[str, Any], torch.nn.Module, torch.nn.Module, torch.nn.Module | None, torch.Tensor | None]:
+    """The metrics and the (cell, readout, expansion network or None, learned initial state or None)
+    of a ``jslds train`` output directory, on the CPU; weights read with ``weights_only=True``."""
     import torch
 
     from neurodyn.errors import InputFileError
@@ -150,9 +154,12 @@ def load_trained(directory: Path) -> tuple[dict[str, Any], torch.nn.Module, torc
             if module is not None:
                 state = {k[len(prefix) + 1 :]: v for k, v in flat.items() if k.startswith(prefix + ".")}
                 module.load_state_dict(state)
+        h0 = flat.get("initial.h0")
+        if h0 is not None and tuple(h0.shape) != (hidden,):
+            raise ValueError(f"initial.h0 has shape {tuple(h0.shape)}, expected ({hidden},)")
     except (OSError, RuntimeError, AttributeError, KeyError, ValueError) as exc:
         raise InputFileError(weights_path, f"cannot load the {task} model's weights ({type(exc).__name__}: {exc})")
-    return payload, cell, readout, expansion
+    return payload, cell, readout, expansion, h0
 
 
 def analyse_selection(directory: Path, *, n_trials: int = 512, seed: int = 0, n_vectors: int = 9) -> dict[str, Any]:
@@ -164,14 +171,14 @@ def analyse_selection(directory: Path, *, n_trials: int = 512, seed: int = 0, n_
     from neurodyn.studies.jslds_tasks.analysis import three_bit_selection
     from neurodyn.studies.jslds_tasks.figures import selection_figure
 
-    payload, cell, readout, expansion = load_trained(directory)
+    payload, cell, readout, expansion, h0 = load_trained(directory)
     if payload["config"]["task"] != "3bit" or expansion is None:
         raise ConfigError(
             "task",
             "the selection-vector analysis needs a co-trained 3bit model "
             f"(got task {payload['config']['task']!r}, co-trained {expansion is not None})",
         )
-    sel = three_bit_selection(cell, readout, expansion, n_trials=n_trials, seed=seed, n_vectors=n_vectors)
+    sel = three_bit_selection(cell, readout, expansion, n_trials=n_trials, seed=seed, n_vectors=n_vectors, h0=h0)
     states = [" ".join("+" if v > 0 else "−" for v in row) for row in sel.output_states]
     figures = {
         "selection": selection_figure(
@@ -263,6 +270,11 @@ def add_jslds_commands(sub) -> None:
         help="linear learning-rate warm-up over the first N steps (default 200; 0: none)",
     )
     p.add_argument("--clip", type=_positive_float, default=10.0, help="gradient-norm clip (default 10)")
+    p.add_argument(
+        "--learn-h0",
+        action="store_true",
+        help="train the initial state h0 with the weights, as the published code does (default: h0 = 0)",
+    )
     p.add_argument(
         "--checkpoint-every",
         type=positive_int,

@@ -262,9 +262,10 @@ def evaluate_model(
     fp_iters: int = 2000,
     fp_tol: float = 1e-10,
     fp_min_keep: int = 32,
+    h0: torch.Tensor | None = None,
 ) -> dict[str, object]:
     """Held-out metrics of a trained model on ``n_trials`` fresh trials (context task: the
-    evaluation μ set), seeded by ``seed``.
+    evaluation μ set), seeded by ``seed``, every rollout starting from ``h0`` ((n,); None: zeros).
 
     Returns ``rnn`` (task metrics of the RNN), and with an expansion network ``jslds`` (task metrics
     of the JSLDS readout), ``relative_error`` (‖h − a‖/‖h‖) and ``relative_error_per_step`` (its
@@ -281,7 +282,7 @@ def evaluate_model(
     batch = make_batch(task, n_trials, generator=gen, evaluation=True, device=device)
     out: dict[str, object] = {"n_trials": n_trials}
     if expansion is not None:
-        states = rollout(cell, expansion, None, batch.inputs, batch.u_star)
+        states = rollout(cell, expansion, h0, batch.inputs, batch.u_star)
         h = states["h"]
         out["jslds"] = task_metrics(task, readout(states["a"]), batch)
         out["relative_error"] = relative_error(h, states["a"])
@@ -290,16 +291,16 @@ def evaluate_model(
         out["relative_error_per_step"] = [float(x) for x in per_step]
         out["expansion_residual"] = float((states["f_e"] - states["e"]).norm(dim=-1).mean())
     else:
-        h = rollout_rnn(cell, None, batch.inputs)
+        h = rollout_rnn(cell, h0, batch.inputs)
     out["rnn"] = task_metrics(task, readout(h), batch)
     if baseline:
         with torch.enable_grad():
             starts, us = fixed_point_starts(h, batch.u_star, n_starts, generator=gen)
             fixed = cell_fixed_points(cell, starts, us, max_iters=fp_iters, tol=fp_tol, min_keep=fp_min_keep)
-        base = linearisation_baseline(cell, None, batch.inputs, h, fixed, batch.u_star)
+        base = linearisation_baseline(cell, h0, batch.inputs, h, fixed, batch.u_star)
         out["baseline_error"] = base["relative_error"]
         out["baseline_error_free"] = linearisation_baseline(
-            cell, None, batch.inputs, h, fixed, batch.u_star, mode="free"
+            cell, h0, batch.inputs, h, fixed, batch.u_star, mode="free"
         )["relative_error"]
         out["n_fixed_points"] = int(fixed.points.shape[0])
         out["n_exact_fixed_points"] = int((fixed.q < fp_tol).sum())

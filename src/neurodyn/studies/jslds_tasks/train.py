@@ -38,6 +38,11 @@ optimiser, batch generator, history), trusted once the next step's loss passes t
 learning rate from there on (``lr_scale``), at most ``max_rollbacks`` times (then it stops with an
 error). :attr:`TrainResult.rollbacks` lists (step detected, step restored, new lr scale).
 
+**Learned initial state** (``learn_h0``). The published code trains h_0 with the weights (drawn
+from N(0, 0.1²) per unit at initialisation) and starts the RNN and the JSLDS from it, a_0 = h_0.
+With h_0 = 0, the default here, ‖h_t‖ is small for the first steps and the relative error
+‖h_t − a_t‖/‖h_t‖ of those steps dominates its mean over a 25-step trial.
+
 A checkpoint (``torch.save`` of plain state dicts, read back with ``weights_only=True``) holds the
 modules, the optimiser, the batch generator's state, the step, the history and the learning-rate
 scale; resuming from it reproduces the uninterrupted run exactly (same device and library versions).
@@ -78,14 +83,23 @@ log = logging.getLogger("neurodyn.studies.jslds_tasks")
 HISTORY_KEYS = ("total", "rnn", "jslds", "expansion", "approx", "l2", "grad_norm", "lr")
 
 
+class InitialState(nn.Module):
+    """A learned initial state h_0 (n,), drawn from N(0, ``scale``²) per unit at initialisation."""
+
+    def __init__(self, n: int, scale: float = 0.1) -> None:
+        super().__init__()
+        self.h0 = nn.Parameter(scale * torch.randn(n))
+
+
 @dataclass
 class TrainResult:
     """A trained model: ``cell``, ``readout``, ``expansion`` (None for standard training), the
     per-step ``history`` (lists keyed by :data:`HISTORY_KEYS`; ``jslds``/``expansion``/``approx`` are
     NaN for standard training), the resolved ``config``, ``steps`` done in all, ``wall_time_s`` of the
     optimisation in this call, the ``device`` and ``resumed_from`` (the checkpoint's step, 0 for a
-    fresh run: this call did ``steps − resumed_from`` steps) and the divergence guard's
-    ``rollbacks`` (step detected, step restored, new learning-rate scale)."""
+    fresh run: this call did ``steps − resumed_from`` steps), the divergence guard's
+    ``rollbacks`` (step detected, step restored, new learning-rate scale) and ``initial`` (the
+    learned :class:`InitialState`, None when h_0 = 0)."""
 
     cell: nn.Module
     readout: nn.Module
@@ -97,11 +111,19 @@ class TrainResult:
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     resumed_from: int = 0
     rollbacks: list[tuple[int, int, float]] = field(default_factory=list)
+    initial: nn.Module | None = None
+
+    @property
+    def h0(self) -> torch.Tensor | None:
+        """The learned initial state (n,), detached; None when the run starts from zeros."""
+        return None if self.initial is None else self.initial.h0.detach()
 
     def weights(self) -> dict[str, torch.Tensor]:
-        """A flat dict of CPU tensors: ``cell.<name>``, ``readout.<name>``, ``expansion.<name>``."""
+        """A flat dict of CPU tensors: ``cell.<name>``, ``readout.<name>``, ``expansion.<name>``
+        and, with a learned initial state, ``initial.h0``."""
         flat: dict[str, torch.Tensor] = {}
-        for prefix, module in (("cell", self.cell), ("readout", self.readout), ("expansion", self.expansion)):
+        modules = (("cell", self.cell), ("readout", self.readout), ("expansion", self.expansion))
+        for prefix, module in (*modules, ("initial", self.initial)):
             if module is not None:
                 for name, value in module.state_dict().items():
                     flat[f"{prefix}.{name}"] = value.detach().cpu().contiguous()
@@ -181,6 +203,7 @@ def train_task(
     warmup_steps: int = 200,
     divergence_factor: float | None = 100.0,
     max_rollbacks: int = 5,
+    learn_h0: bool = False,
 ) -> TrainResult:
     """Train on ``task`` (``3bit`` or ``context``) for ``n_steps`` Adam steps in total (see the module doc).
 
@@ -192,7 +215,8 @@ def train_task(
     (its configuration must match, except ``n_steps``) up to ``n_steps``, and a missing one starts
     afresh. ``log_every`` > 0 logs the loss terms every that many steps (logger ``neurodyn.studies.jslds_tasks``).
     divergence_factor, max_rollbacks: the divergence guard of the module doc (None: off; a
-    non-finite loss then stops training with an error).
+    non-finite loss then stops training with an error). learn_h0: train the initial state h_0
+    with the weights, as the published code does (module doc); False starts from zeros.
     """
     spec = task_spec(task)
     hidden = spec.hidden if hidden is None else hidden
@@ -223,9 +247,21 @@ def train_task(
         "device": str(dev),
         "divergence_factor": divergence_factor,
     }
+    if learn_h0:  # only when set, so that checkpoints of runs from h_0 = 0 keep their fingerprint
+        config["learn_h0"] = True
 
     cell, readout, expansion = build_models(task, hidden, cotrain=cotrain, device=dev, seed=seed)
-    modules = {"cell": cell, "readout": readout, **({"expansion": expansion} if expansion is not None else {})}
+    initial = None
+    if learn_h0:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed + 2)
+            initial = InitialState(hidden).to(dev)
+    modules = {
+        "cell": cell,
+        "readout": readout,
+        **({"expansion": expansion} if expansion is not None else {}),
+        **({"initial": initial} if initial is not None else {}),
+    }
     params = [p for m in modules.values() for p in m.parameters()]
     optimiser = torch.optim.Adam(params, lr=lr)
     generator = torch.Generator().manual_seed(seed + 1)  # batches: a stream apart from the initialisation
@@ -300,10 +336,11 @@ def train_task(
             group["lr"] = current_lr
         batch = make_batch(task, batch_size, generator=generator, n_steps=n_time, device=dev)
         if expansion is not None:
-            states = rollout(cell, expansion, None, batch.inputs, batch.u_star)
+            h0 = None if initial is None else initial.h0
+            states = rollout(cell, expansion, h0, batch.inputs, batch.u_star)
             total, terms = cotraining_loss(states, readout, batch.targets, weights, cell=cell)
         else:
-            h = rollout_rnn(cell, None, batch.inputs)
+            h = rollout_rnn(cell, None if initial is None else initial.h0, batch.inputs)
             total, terms = standard_loss(h, readout, batch.targets, cell=cell, l2=weights.l2)
         optimiser.zero_grad(set_to_none=True)
         total.backward()
@@ -357,7 +394,7 @@ def train_task(
         torch.cuda.synchronize(dev)
     wall = time.perf_counter() - start
     checkpoint()
-    return TrainResult(cell, readout, expansion, history, config, step, wall, dev, resumed_from, rollbacks)
+    return TrainResult(cell, readout, expansion, history, config, step, wall, dev, resumed_from, rollbacks, initial)
 
 
-__all__ = ["HISTORY_KEYS", "TrainResult", "build_models", "paper_weights", "train_task"]
+__all__ = ["HISTORY_KEYS", "InitialState", "TrainResult", "build_models", "paper_weights", "train_task"]

@@ -219,7 +219,7 @@ def test_line_attractor_prior_pulls_regularised_units_and_matches_the_penalty():
         assert torch.allclose(rows.sum(-1), line_attractor_penalty(A, W, h, 2, 1.0))
         return ell.sum() - (weight * rows).sum()
 
-    opt = m_step(true, stats, tau=torch.tensor([tau], dtype=DT), n_reg=2, ridge=0.0)
+    opt = m_step(true, stats, tau=torch.tensor([tau], dtype=DT), n_reg=2, tau_scale="gram", ridge=0.0)
     base = objective(opt.A, opt.W, opt.h)
     gen = torch.Generator().manual_seed(0)
     for _ in range(5):
@@ -446,6 +446,7 @@ def test_defaults_are_the_documented_ones():
         "latent_dim": 10,
         "tau": 0.0,
         "reg_fraction": 0.5,
+        "tau_scale": "loss",
         "restarts": 4,
         "em_iters": [20, 30, 15, 15, 15],
         "sigmas": [1.0, 0.1, 0.01, 0.001],

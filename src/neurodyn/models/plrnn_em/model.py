@@ -79,7 +79,7 @@ class PLRNNEMOptions(Options):
         0.5, "fraction of the latent units pulled towards a line attractor (M_reg / M)", ge=0, le=1
     )
     tau_scale: str = option(
-        "gram",
+        "loss",
         "how τ enters the M-step: loss (added to the negative log-likelihood as in the published "
         "rPLRNN code, so its pull fades as the annealing shrinks Σ) or gram (the same pull at every Σ)",
         choices=("loss", "gram"),

@@ -3,8 +3,9 @@
 Schmidt et al. 2021 (ICLR), Sec. 4.2 and Fig. 3A: PLRNNs with M = 8 … 18 latents fitted by the
 annealed EM protocol of Koppe et al. (2019) to the first T = 1,501 standardised samples (0.5 ms)
 of the 3-variable bursting neuron, one fit per setting, with the line-attractor regulariser on
-the first ⌈M/2⌉ … (here ``reg_fraction`` 0.5) units and τ ∈ {0, 10, 10², …, 10⁵}/1500. Fig. 3A
-plots the mean ± SEM of D_KL per τ after removing "unstable (globally diverging)" estimates.
+the first ⌈M/2⌉ units (here ``reg_fraction`` 0.5, i.e. Python's round(M/2): one fewer at M = 9,
+13 and 17) and τ ∈ {0, 10, 10², …, 10⁵}/1500. Fig. 3A plots the mean ± SEM of D_KL per τ after
+removing "unstable (globally diverging)" estimates.
 
 This script runs that sweep with the ``plrnn_em`` family (``restarts: 1``, i.e. one fit per
 (M, τ, seed) as published), scores each fit's free run (1,000 burn-in steps, then 11,000 steps,

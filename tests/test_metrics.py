@@ -243,6 +243,26 @@ def test_state_space_divergence_flattens_trials(rng):
     )
 
 
+def test_state_space_coverage_counts_the_generated_steps_the_histogram_keeps(rng):
+    from neurodyn.analysis.metrics import state_space_coverage
+
+    x_true = rng.normal(size=(500, 3))
+    spread = x_true.std(axis=0)
+    lower, upper = x_true.min(axis=0) - 0.1 * spread, x_true.max(axis=0) + 0.1 * spread
+    x_gen = rng.normal(scale=2.0, size=(400, 3))
+    expected = np.mean([all(lower[d] <= p[d] <= upper[d] for d in range(3)) for p in x_gen])
+    assert 0 < expected < 1
+    assert state_space_coverage(x_true, x_gen) == pytest.approx(expected, abs=0)
+    assert state_space_coverage(x_true, x_true) == 1.0
+    # a run that never enters the box: D_stsp reads the uniform histogram's value whatever the run
+    far, farther = np.full((50, 3), 100.0), rng.normal(size=(80, 3)) - 1e3
+    assert state_space_coverage(x_true, far) == 0.0
+    assert state_space_divergence(x_true, far) == pytest.approx(state_space_divergence(x_true, farther), rel=1e-12)
+    assert state_space_coverage(rng.normal(size=(50, 6)), rng.normal(size=(50, 6))) is None
+    with pytest.raises(NeurodynError, match="x_gen"):
+        state_space_coverage(x_true, x_gen[:, :2])
+
+
 @pytest.mark.parametrize("n_dims", [3, 8])
 def test_state_space_divergence_zero_for_identical_and_orders_shifts(rng, n_dims):
     x_true = rng.normal(size=(3000, n_dims))

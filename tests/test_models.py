@@ -253,6 +253,18 @@ def test_dstsp_compares_the_observed_channels_below_six_as_published():
     # from 6 channels (here 24) auto compares principal components
     wide = get_family("lds").fit(ds, {"latent_dim": 2}, torch.device("cpu"))
     assert evaluate(wide, ds, {"eval_split": "train", "dstsp_dims": 3}).metrics["d_stsp_pca_dims"] == 3
+    # how much of the free run the histograms keep: most of it here, none once it leaves the range
+    assert 0.5 < runs["observed"]["d_stsp_coverage"] <= 1.0
+    real_sample = model.sample
+
+    def elsewhere(*args, **kwargs):
+        out = real_sample(*args, **kwargs)
+        out["data"][:] = out["data"] + 1e3
+        return out
+
+    model.sample = elsewhere
+    away = evaluate(model, few, {"eval_split": "train", "dstsp_space": "observed"}).metrics
+    assert away["d_stsp_coverage"] == 0.0 and np.isfinite(away["d_stsp"])
 
 
 def test_a_diverging_free_run_is_flagged_and_its_generation_metrics_left_out():
@@ -273,7 +285,7 @@ def test_a_diverging_free_run_is_flagged_and_its_generation_metrics_left_out():
     result = evaluate(model, ds, {"eval_split": "train"})
     m = result.metrics
     assert m["generation_diverged"] is True
-    assert all(m[k] is None for k in ("d_stsp", "d_h", "pse", "pse_low", "pse_high"))
+    assert all(m[k] is None for k in ("d_stsp", "d_stsp_coverage", "d_h", "pse", "pse_low", "pse_high"))
     assert m["r2_heldin"] is not None and np.isnan(result.arrays["psd_generated"].values).all()
 
 

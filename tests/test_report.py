@@ -27,7 +27,7 @@ from neurodyn.models import get_family
 from neurodyn.report import ModelResult, build_index, build_report
 from neurodyn.report.formatting import best_indices, format_number, format_value
 from neurodyn.report.results import metric_specs
-from neurodyn.report.summary import fixed_point_search_sentence
+from neurodyn.report.summary import fixed_point_search_sentence, model_sentence
 from neurodyn.synthetic import TeacherConfig, synthesize
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -155,6 +155,26 @@ def test_summary_says_what_each_model_found_with_numbers(inputs, counts_report):
     assert f"co-bps: {best.name} ({format_number(best.metrics['co_bps'])}" in summary
     teacher = inputs["teacher"]
     assert f"limit cycle at {format_number(teacher['limit_cycle']['frequency_hz'])} Hz" in summary
+
+
+@pytest.mark.parametrize(
+    ("coverage", "remark"),
+    [
+        (1.0, None),
+        (0.6, None),
+        (0.25, "only 25% of the generated steps lie in the recording's range, so D_stsp flatters them"),
+        (0.0, "no generated step lies in the recording's range, so D_stsp says only that"),
+        (None, None),  # from 6 dimensions: no box
+    ],
+)
+def test_summary_warns_when_the_free_run_leaves_the_recorded_range(coverage, remark):
+    metrics = {"d_stsp": 3.743, "d_h": 0.4, "d_stsp_coverage": coverage}
+    sentence = model_sentence(ModelResult("m", "plrnn_em", metrics=metrics), "continuous", [])
+    assert "D_stsp 3.74" in sentence
+    if remark is None:
+        assert "recording's range" not in sentence
+    else:
+        assert remark in sentence
 
 
 def test_headline_table_is_compact_with_definitions(inputs, counts_report):

@@ -472,7 +472,7 @@ def generation_step(model: FittedModel, data: EvaluationData, cfg: dict[str, Any
     real_clean = np.nan_to_num(real_act)
     if diverged:
         log.warning("the free-running model diverged (non-finite values): generation metrics are left out")
-        out.update(d_stsp=None, d_h=None, pse=None, pse_low=None, pse_high=None)
+        out.update(d_stsp=None, d_stsp_coverage=None, d_h=None, pse=None, pse_low=None, pse_high=None)
         d_h_channels = np.full(real_act.shape[-1], np.nan)
         sigma_used = None
     else:
@@ -489,6 +489,7 @@ def generation_step(model: FittedModel, data: EvaluationData, cfg: dict[str, Any
         out["d_stsp"] = metrics.state_space_divergence(
             real_space, gen_space, n_bins=int(cfg["dstsp_bins"]), seed=int(cfg["seed"])
         )
+        out["d_stsp_coverage"] = metrics.state_space_coverage(real_space, gen_space)
         out["d_h"], d_h_channels, sigma_used = metrics.power_spectrum_hellinger(
             real_clean, gen_act, smoothing_sigma=float(cfg["hellinger_sigma"])
         )

@@ -132,13 +132,24 @@ def model_sentence(model: ModelResult, kind: str, best: Sequence[Best]) -> str:
         dstsp, dh = value("d_stsp", "nats"), value("d_h")
         scores = " and ".join(t for t in (dstsp and f"D_stsp {dstsp}", dh and f"D_H {dh}") if t)
         if scores:
-            parts.append(f"its free runs differ from the recording by {scores}")
+            parts.append(f"its free runs differ from the recording by {scores}{_coverage_remark(m)}")
         peak, recorded = _number(m.get("generated_peak_hz"), "Hz"), _number(m.get("recorded_peak_hz"), "Hz")
         if peak:
             parts.append(f"their activity peaks at {peak}" + (f" (recording: {recorded})" if recorded else ""))
     found = fixed_point_phrase(model.fixed_points or [])
     sentence = "; ".join(parts) if parts else "has no scores"
     return f"{sentence}. Its latent map has {found}." if model.fixed_points else f"{sentence}; {found}."
+
+
+def _coverage_remark(m: dict[str, Any]) -> str:
+    """A warning after the D_stsp figure when few generated steps fall inside the box its
+    histograms span: those steps are dropped, so the figure flatters the model."""
+    coverage = numeric(m.get("d_stsp_coverage"))
+    if coverage is None or m.get("d_stsp") is None or coverage >= 0.5:
+        return ""
+    if coverage == 0:
+        return " (no generated step lies in the recording's range, so D_stsp says only that)"
+    return f" (only {coverage:.0%} of the generated steps lie in the recording's range, so D_stsp flatters them)"
 
 
 def ground_truth_sentence(truth: dict[str, Any], models: Sequence[ModelResult]) -> str:

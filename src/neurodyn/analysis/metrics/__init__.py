@@ -9,7 +9,7 @@ Modules
     Spike-count and prediction metrics: :func:`poisson_log_likelihood`, :func:`bits_per_spike`,
     :func:`psth_r2`, :func:`r2_score`.
 :mod:`~neurodyn.analysis.metrics.state_space`
-    State-space divergence: :func:`state_space_divergence`.
+    State-space divergence: :func:`state_space_divergence`, :func:`state_space_coverage`.
 :mod:`~neurodyn.analysis.metrics.spectra`
     Spectral metrics: :func:`power_spectrum_hellinger`, :func:`power_spectrum_error`,
     :func:`welch_spectra`, :func:`spectral_peak_hz`, :func:`latent_signal_coherence`.
@@ -92,7 +92,7 @@ from neurodyn.analysis.metrics.spectra import (
     spectral_peak_hz,
     welch_spectra,
 )
-from neurodyn.analysis.metrics.state_space import GMM_MIN_DIM, state_space_divergence
+from neurodyn.analysis.metrics.state_space import GMM_MIN_DIM, state_space_coverage, state_space_divergence
 
 __all__ = [
     "GMM_MIN_DIM",
@@ -110,6 +110,7 @@ __all__ = [
     "r2_score",
     "ridge_fit",
     "spectral_peak_hz",
+    "state_space_coverage",
     "state_space_divergence",
     "welch_spectra",
 ]

@@ -116,6 +116,17 @@ ANALYSIS_METRICS: tuple[MetricSpec, ...] = (
         "published, else in the recording's leading principal components (see D_stsp principal components).",
     ),
     MetricSpec(
+        "d_stsp_coverage",
+        "D_stsp coverage",
+        "",
+        "higher",
+        BOTH,
+        "Fraction of the generated steps inside the box the D_stsp histograms span (the recorded range, widened "
+        "by 0.1 s.d. per side). The published measure drops the steps outside it, so at 0 the free run never "
+        "visits the recording's states and D_stsp reads that of a uniform histogram, which can look good. "
+        "Empty from 6 dimensions (Gaussian mixtures, no box).",
+    ),
+    MetricSpec(
         "d_stsp_pca_dims",
         "D_stsp principal components",
         "",

@@ -35,6 +35,17 @@ def _as_trajectory(name: str, value: object) -> np.ndarray:
     return array.reshape(-1, array.shape[-1])
 
 
+def _histogram_box(x_true: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The grid's box, (lower, upper) (dim,) each: x_true's range widened by 0.1 s.d. per side."""
+    spread = x_true.std(axis=0)
+    return x_true.min(axis=0) - 0.1 * spread, x_true.max(axis=0) + 0.1 * spread
+
+
+def _inside(points: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
+    """points (n, dim) -> (n,) bool: inside the closed box [lower, upper]."""
+    return np.all((points >= lower) & (points <= upper), axis=1)
+
+
 def _histogram_kl(x_true: np.ndarray, x_gen: np.ndarray, n_bins: int, alpha: float) -> float:
     """KL(p_true || p_gen) between Laplace-smoothed histograms on a grid spanned by x_true.
 
@@ -49,15 +60,12 @@ def _histogram_kl(x_true: np.ndarray, x_gen: np.ndarray, n_bins: int, alpha: flo
     if n_cells >= 2**62:
         raise NeurodynError(f"n_bins: {n_bins}**{n_dims} grid cells overflow a 64-bit index")
 
-    spread = x_true.std(axis=0)
-    lower = x_true.min(axis=0) - 0.1 * spread
-    upper = x_true.max(axis=0) + 0.1 * spread
+    lower, upper = _histogram_box(x_true)
     width = (upper - lower) / n_bins
 
     def cell_index(points: np.ndarray) -> np.ndarray:
         """points: (n, dim) -> (m,) flattened cell index of the points inside the grid."""
-        inside = np.all((points >= lower) & (points <= upper), axis=1)
-        points = points[inside]
+        points = points[_inside(points, lower, upper)]
         # A dimension in which x_true is constant has zero width: its only cell is index 0.
         safe_width = np.where(width > 0, width, 1.0)
         per_dim = np.floor((points - lower) / safe_width).astype(np.int64)
@@ -202,3 +210,30 @@ def state_space_divergence(
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise NeurodynError(f"seed: must be a non-negative integer, got {seed!r}")
     return _gmm_kl(x_true, x_gen, gmm_sigma, n_mc, max_steps, int(seed))
+
+
+def state_space_coverage(x_true: np.ndarray, x_gen: np.ndarray) -> float | None:
+    """Fraction of the generated steps inside the box the D_stsp histograms span.
+
+    The binned :func:`state_space_divergence` (below 6 dimensions) drops generated points outside
+    ``[min - 0.1 std, max + 0.1 std]`` of ``x_true`` per dimension. A generated trajectory that
+    never enters that box therefore scores the divergence of a uniform histogram, which can be
+    lower than that of a trajectory with the right geometry; this number says when that happened.
+
+    Args:
+        x_true: (time, dim) or (trial, time, dim) reference trajectory.
+        x_gen: (time', dim) or (trial', time', dim) generated trajectory, same dim.
+
+    Returns:
+        The fraction in [0, 1], or None from 6 dimensions on (the Gaussian-mixture estimate has
+        no box).
+    """
+    x_true = _as_trajectory("x_true", x_true)
+    x_gen = _as_trajectory("x_gen", x_gen)
+    if x_gen.shape[1] != x_true.shape[1]:
+        raise NeurodynError(f"x_gen: has {x_gen.shape[1]} dimensions but x_true has {x_true.shape[1]}")
+    if x_true.shape[1] >= GMM_MIN_DIM:
+        return None
+    if x_gen.shape[0] == 0:
+        raise NeurodynError("x_gen: has no time steps")
+    return float(_inside(x_gen, *_histogram_box(x_true)).mean())

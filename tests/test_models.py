@@ -288,6 +288,34 @@ def test_a_diverging_free_run_is_flagged_and_its_generation_metrics_left_out():
     assert all(m[k] is None for k in ("d_stsp", "d_stsp_coverage", "d_h", "pse", "pse_low", "pse_high"))
     assert m["r2_heldin"] is not None and np.isnan(result.arrays["psd_generated"].values).all()
 
+    # a run that has left the data's world is diverged while its values are still finite (float32
+    # holds 3e38), in the trial protocol and in the long one, whose z-scoring would otherwise hide it
+    def scaled(factor):
+        def sample(*args, **kwargs):
+            out = real_sample(*args, **kwargs)
+            out["data"][:] = out["data"] * factor
+            return out
+
+        return sample
+
+    for protocol in ({"eval_split": "train"}, {"eval_split": "train", "generation": "long", "zscore": True}):
+        model.sample = scaled(1e6)
+        assert evaluate(model, ds, protocol).metrics["generation_diverged"] is True
+        model.sample = scaled(10.0)  # far off, but not a runaway: scored
+        m = evaluate(model, ds, protocol).metrics
+        assert m["generation_diverged"] is False and m["d_stsp"] is not None
+
+
+def test_free_run_diverged_judges_against_the_recorded_range():
+    from neurodyn.analysis.evaluate import RUNAWAY_FACTOR, free_run_diverged
+
+    real = np.array([[0.0, 5.0], [1.0, 7.0], [np.nan, 6.0], [0.5, 6.0]])  # largest reach: 1.0, around 6
+    assert not free_run_diverged(real, np.array([[0.5, 6.0 + 0.99 * RUNAWAY_FACTOR]]))
+    assert free_run_diverged(real, np.array([[0.5, 6.0 + 1.01 * RUNAWAY_FACTOR]]))
+    assert free_run_diverged(real, np.array([[np.inf, 6.0]]))
+    unobserved = np.full((4, 1), np.nan)  # never judged
+    assert not free_run_diverged(unobserved, np.array([[1e30]]))
+
 
 def test_transfer_function_poles_are_the_jacobian_eigenvalues():
     from neurodyn.analysis.spectral import resolvent_response, resonance, transfer_function

@@ -35,6 +35,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -437,11 +438,36 @@ class Generation:
     spike_statistics: dict[str, Any] | None
 
 
+# A free run this many times farther from the recording's median than the recording's own largest
+# deviation from it has left the data's world: an unstable reconstruction, even while its values
+# are still finite (float32 holds up to 3e38). Binned D_stsp would drop all of it and score well.
+RUNAWAY_FACTOR = 1e3
+
+
+def free_run_diverged(real: np.ndarray, generated: np.ndarray) -> bool:
+    """Whether a free run blew up: a non-finite value, or a value farther than ``RUNAWAY_FACTOR``
+    × the recording's largest deviation from its per-channel median, in any channel.
+
+    real (..., channel), NaN where unobserved; generated (..., channel)."""
+    if not np.isfinite(generated).all():
+        return True
+    real = real.reshape(-1, real.shape[-1])
+    with warnings.catch_warnings():  # an unobserved channel: all NaN, no centre, never judged
+        warnings.simplefilter("ignore", RuntimeWarning)
+        centre = np.nanmedian(real, axis=0)
+        reach = np.nanmax(np.abs(real - centre)) if np.isfinite(centre).any() else np.nan
+    if not np.isfinite(reach) or reach == 0:
+        return False
+    with np.errstate(invalid="ignore"):
+        return bool((np.abs(generated.reshape(-1, generated.shape[-1]) - centre) > RUNAWAY_FACTOR * reach).any())
+
+
 def generation_step(model: FittedModel, data: EvaluationData, cfg: dict[str, Any]) -> Generation:
     """Free-running generation compared with the recording: D_stsp, D_H, power-spectrum errors,
     spike statistics, Welch spectra and their peaks (``recorded_peak_hz``, ``generated_peak_hz``:
-    the frequency above 0 Hz where the channel-averaged spectrum is largest). A free run that blows up (an unstable reconstruction) has
-    no state-space or spectral comparison: its metrics are missing and it is flagged."""
+    the frequency above 0 Hz where the channel-averaged spectrum is largest). A free run that blows up (an unstable
+    reconstruction, :func:`free_run_diverged`) has no state-space or spectral comparison: its metrics are missing
+    and it is flagged."""
     y, observed, kind, bin_size = data.y, data.observed, data.kind, data.bin_size
     out: dict[str, Any] = {}
     inputs = data.inputs
@@ -459,6 +485,8 @@ def generation_step(model: FittedModel, data: EvaluationData, cfg: dict[str, Any
     gen_act = activity(
         generated["data"].values, np.ones(generated["data"].shape, bool), kind, bin_size, cfg["smoothing_s"]
     )
+    # judged on the raw activity, before the long protocol's z-scoring could hide a runaway
+    diverged = free_run_diverged(real_long if long else real_act, gen_act[0, burn:] if long else gen_act)
     if long:
         real_cmp, gen_cmp = long_protocol(real_long, gen_act[0], burn, cfg)
         real_act, gen_act = real_cmp[None], gen_cmp[None]
@@ -467,11 +495,14 @@ def generation_step(model: FittedModel, data: EvaluationData, cfg: dict[str, Any
     real_flat = np.nan_to_num(real_act.reshape(-1, real_act.shape[-1]))
     gen_flat = gen_act.reshape(-1, gen_act.shape[-1])
     k = int(min(cfg["dstsp_dims"], real_flat.shape[1]))
-    diverged = not bool(np.isfinite(gen_flat).all())
     out["generation_diverged"] = diverged
     real_clean = np.nan_to_num(real_act)
     if diverged:
-        log.warning("the free-running model diverged (non-finite values): generation metrics are left out")
+        log.warning(
+            "the free-running model diverged (non-finite values, or beyond %g× the recorded range): "
+            "generation metrics are left out",
+            RUNAWAY_FACTOR,
+        )
         out.update(d_stsp=None, d_stsp_coverage=None, d_h=None, pse=None, pse_low=None, pse_high=None)
         d_h_channels = np.full(real_act.shape[-1], np.nan)
         sigma_used = None

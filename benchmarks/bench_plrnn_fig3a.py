@@ -114,6 +114,7 @@ def fit_one(job: dict) -> dict:
         return rec
     rec["diverged"] = False
     rec["d_kl"] = metrics.state_space_divergence(x, gen, n_bins=30)
+    rec["coverage"] = metrics.state_space_coverage(x, gen)
     rec["generated_std"] = gen.std(0).tolist()
     rec.update(burst_stats(gen[:, 0]))
     return rec
@@ -123,16 +124,24 @@ def key_of(rec: dict) -> tuple:
     return (rec["M"], round(rec["tau"] * T_PUBLISHED), rec["tau_scale"], rec["seed"], tuple(rec["iters"]))
 
 
+def outside(rec: dict, d_kl_outside: float) -> bool:
+    """Whether a kept fit's whole free run lies outside the data's box (``metrics.state_space_coverage``
+    0): the binned D_KL drops those points and reads ``d_kl_outside``, a good-looking value for a run
+    that never visits the data's states. Records written before ``coverage`` was stored are told by
+    that value, which only such a run can have."""
+    if "coverage" in rec:
+        return rec["coverage"] == 0
+    return abs(rec["d_kl"] - d_kl_outside) <= 1e-9
+
+
 def summarise(records: list[dict], data_bursts: dict[str, float], d_kl_outside: float) -> list[dict]:
-    """Per τ. ``outside``: kept fits whose whole free run lies outside the data's box (the binned
-    D_KL drops those points, so it reads ``d_kl_outside`` — a good-looking value for a run that
-    never visits the data's states); ``d_kl_inside_*`` leaves them out."""
+    """Per τ; ``outside`` counts the kept fits of :func:`outside`, ``d_kl_inside_*`` leaves them out."""
     rows = []
     for tau in sorted({round(r["tau"] * T_PUBLISHED) for r in records}):
         group = [r for r in records if round(r["tau"] * T_PUBLISHED) == tau]
         kept = [r for r in group if not r["diverged"]]
         d = np.array([r["d_kl"] for r in kept])
-        inside = np.array([v for v in d if abs(v - d_kl_outside) > 1e-9])
+        inside = np.array([r["d_kl"] for r in kept if not outside(r, d_kl_outside)])
         row = {
             "tau_times_1500": tau,
             "tau": tau / T_PUBLISHED,
@@ -156,12 +165,14 @@ def summarise(records: list[dict], data_bursts: dict[str, float], d_kl_outside: 
     return rows
 
 
-def trend(records: list[dict], exclude: float | None = None) -> dict[str, float] | None:
+def trend(records: list[dict], d_kl_outside: float | None = None) -> dict[str, float] | None:
     """Spearman correlation of D_KL with the rank of τ over the kept fits (negative: falls with τ),
-    leaving out those that score ``exclude`` (the runs outside the data's box) when given."""
+    leaving out the runs :func:`outside` the data's box when ``d_kl_outside`` is given."""
     from scipy.stats import spearmanr
 
-    kept = [r for r in records if not r["diverged"] and (exclude is None or abs(r["d_kl"] - exclude) > 1e-9)]
+    kept = [r for r in records if not r["diverged"]]
+    if d_kl_outside is not None:
+        kept = [r for r in kept if not outside(r, d_kl_outside)]
     if len({r["tau"] for r in kept}) < 2:
         return None
     res = spearmanr([r["tau"] for r in kept], [r["d_kl"] for r in kept])

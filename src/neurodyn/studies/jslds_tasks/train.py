@@ -335,12 +335,12 @@ def train_task(
         for group in optimiser.param_groups:
             group["lr"] = current_lr
         batch = make_batch(task, batch_size, generator=generator, n_steps=n_time, device=dev)
+        h0 = None if initial is None else initial.h0
         if expansion is not None:
-            h0 = None if initial is None else initial.h0
             states = rollout(cell, expansion, h0, batch.inputs, batch.u_star)
             total, terms = cotraining_loss(states, readout, batch.targets, weights, cell=cell)
         else:
-            h = rollout_rnn(cell, None if initial is None else initial.h0, batch.inputs)
+            h = rollout_rnn(cell, h0, batch.inputs)
             total, terms = standard_loss(h, readout, batch.targets, cell=cell, l2=weights.l2)
         optimiser.zero_grad(set_to_none=True)
         total.backward()
